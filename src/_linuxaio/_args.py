@@ -1,0 +1,104 @@
+"""Argument checks shared by every backend: the same bad input gives the same error.
+
+Each check runs before anything is submitted and raises ``TypeError`` for a
+wrong type or ``ValueError`` for a wrong value.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable
+
+#: Largest offset or size the kernel's ``loff_t``/``ssize_t`` can carry.
+MAX_INT64 = 2**63 - 1
+
+
+def as_int(value: object, name: str) -> int:
+    """``operator.index(value)`` with a message that names the argument."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
+
+
+def check_fd(fd: object) -> int:
+    """A non-negative file descriptor."""
+    value = as_int(fd, "fd")
+    if value < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({value})")
+    if value > 2**31 - 1:
+        raise ValueError(f"file descriptor is too large ({value})")
+    return value
+
+
+def check_size(size: object, name: str = "nbytes") -> int:
+    """A byte count in ``[0, 2**63)``."""
+    value = as_int(size, name)
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    if value > MAX_INT64:
+        raise ValueError(f"{name} is too large ({value})")
+    return value
+
+
+def check_offset(offset: object) -> int:
+    """A file offset in ``[0, 2**63)``."""
+    return check_size(offset, "offset")
+
+
+def check_priority(priority: object) -> int:
+    """Accepted for caio compatibility; must be an integer; otherwise ignored."""
+    return as_int(priority, "priority")
+
+
+def readable_view(obj: object, name: str = "payload") -> memoryview:
+    """A flat byte view of any buffer-protocol object, without a copy."""
+    try:
+        view = memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
+    return _flat(view, name)
+
+
+def writable_view(obj: object, name: str = "buffer") -> memoryview:
+    """A flat, writable byte view of ``obj``; read-only buffers are refused."""
+    try:
+        view = memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a read-write bytes-like object, not {type(obj).__name__}"
+        ) from None
+    if view.readonly:
+        raise TypeError(f"{name} must be a read-write bytes-like object, not {type(obj).__name__}")
+    return _flat(view, name)
+
+
+def readable_views(buffers: Iterable[object]) -> tuple[list[object], list[memoryview]]:
+    """The buffers as a list and their flat views, for ``writev``."""
+    items = _sequence(buffers)
+    return items, [readable_view(b, "buffers item") for b in items]
+
+
+def writable_views(buffers: Iterable[object]) -> tuple[list[object], list[memoryview]]:
+    """The buffers as a list and their flat writable views, for ``readv``."""
+    items = _sequence(buffers)
+    return items, [writable_view(b, "buffers item") for b in items]
+
+
+def _sequence(buffers: Iterable[object]) -> list[object]:
+    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
+        raise TypeError("buffers must be a sequence of bytes-like objects")
+    try:
+        return list(buffers)
+    except TypeError:
+        raise TypeError(
+            f"buffers must be a sequence of bytes-like objects, not {type(buffers).__name__}"
+        ) from None
+
+
+def _flat(view: memoryview, name: str) -> memoryview:
+    if not view.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous buffer")
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view

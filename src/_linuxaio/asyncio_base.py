@@ -1,0 +1,312 @@
+"""The asyncio adapter: one class that drives any Context from an event loop.
+
+``AsyncioContextBase`` turns operations into futures. The backend's eventfd
+is registered once with ``loop.add_reader``; when it fires, the adapter calls
+``process_events()`` until nothing is left (the eventfd is only a hint), and
+the completion callbacks resolve futures there, on the loop thread.
+
+Invariants:
+
+* ``_in_flight`` counts operations handed to the backend whose callback has
+  not run. It only goes down in that callback, so a slot is freed when the
+  kernel or worker is really done, never when an awaiting task is cancelled.
+* Callers past ``max_requests`` wait in ``_waiting`` (back-pressure, never an
+  error); they are submitted in order as slots free up.
+* The adapter binds to the running loop at first use, not at construction,
+  and releases its backend context when that loop closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, ClassVar
+
+from . import _args, _loop_close
+
+__all__ = ["AsyncioContextBase"]
+
+
+class _State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class AsyncioContextBase:
+    """Awaitable I/O over a backend Context, bound to one event loop.
+
+    Args:
+        max_requests: operations in flight at once (default 512). Callers
+            past it wait their turn; nothing fails for being over it.
+        loop: the loop to bind to. By default the running loop at first use.
+        context: an already created backend Context to drive instead of
+            creating one. The adapter does not close a context it was given.
+        **context_kwargs: passed to the backend's ``Context`` (e.g. ``pool_size``).
+
+    Cancellation (every awaitable method): cancelling the awaiting task does
+    not stop the operation. Its buffer stays alive and its slot stays taken
+    until the backend completes it; a cancelled write may still land. An
+    operation still waiting for a slot when its task is cancelled is never
+    submitted.
+    """
+
+    CONTEXT_CLASS: ClassVar[Any] = None
+    OPERATION_CLASS: ClassVar[Any] = None
+    MAX_REQUESTS_DEFAULT: ClassVar[int] = 512
+
+    def __init__(
+        self,
+        max_requests: int | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        context: Any = None,
+        **context_kwargs: Any,
+    ) -> None:
+        if max_requests is None:
+            max_requests = context.max_requests if context is not None else self.MAX_REQUESTS_DEFAULT
+        max_requests = _args.as_int(max_requests, "max_requests")
+        if max_requests <= 0:
+            raise ValueError(f"max_requests must be positive, got {max_requests}")
+        if context is not None:
+            if context_kwargs:
+                raise TypeError("context_kwargs cannot be combined with context=")
+            if getattr(context, "closed", False):
+                raise ValueError("I/O operation on closed context.")
+            operation_class = sys.modules[type(context).__module__].Operation
+        else:
+            if self.CONTEXT_CLASS is None:
+                raise TypeError("AsyncioContextBase needs context= or a subclass that sets CONTEXT_CLASS")
+            operation_class = self.OPERATION_CLASS
+        self._max_requests = max_requests
+        self._context_kwargs = context_kwargs
+        self._context = context
+        self._owns_context = context is None
+        self._operation_class = operation_class
+        self._requested_loop = loop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader_fd = -1
+        self._state = _State.OPEN
+        self._in_flight = 0
+        self._waiting: deque[tuple[Any, asyncio.Future[Any]]] = deque()
+        self._drained: asyncio.Future[None] | None = None
+
+    # -- introspection -----------------------------------------------------------
+
+    @property
+    def max_requests(self) -> int:
+        """The most operations handed to the backend at once."""
+        return self._max_requests
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this adapter is bound to, or ``None`` before first use."""
+        return self._loop
+
+    @property
+    def context(self) -> Any:
+        """The backend Context (created on first access)."""
+        return self._backend_context()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` or ``aclose()`` has started."""
+        return self._state is not _State.OPEN
+
+    @property
+    def in_flight(self) -> int:
+        """Operations submitted to the backend and not yet completed."""
+        return self._in_flight
+
+    # -- operations --------------------------------------------------------------
+
+    def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> asyncio.Future[bytes]:
+        """Read up to ``nbytes`` at ``offset``; resolves to the bytes read (short at EOF)."""
+        return self.submit(self._operation_class.read(nbytes, fd, offset, priority))
+
+    def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> asyncio.Future[int]:
+        """Write ``payload`` (any buffer, not copied) at ``offset``; resolves to bytes written.
+
+        One system call: the count may be short. The payload must not change
+        until the future resolves.
+        """
+        return self.submit(self._operation_class.write(payload, fd, offset, priority))
+
+    def readinto(self, buffer: Any, fd: int, offset: int = 0) -> asyncio.Future[int]:
+        """Read into the caller's writable ``buffer``; resolves to the bytes read.
+
+        With a page-aligned buffer (e.g. an ``mmap``) this works on an
+        ``O_DIRECT`` fd. The buffer belongs to the operation until it resolves,
+        even if the awaiting task is cancelled.
+        """
+        return self.submit(self._operation_class.readinto(buffer, fd, offset))
+
+    def readv(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> asyncio.Future[int]:
+        """Scatter-read into ``buffers`` in order; resolves to the total bytes read."""
+        return self.submit(self._operation_class.readv(buffers, fd, offset))
+
+    def writev(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> asyncio.Future[int]:
+        """Gather-write ``buffers`` in order; resolves to the total bytes written."""
+        return self.submit(self._operation_class.writev(buffers, fd, offset))
+
+    def fsync(self, fd: int) -> asyncio.Future[None]:
+        """Flush ``fd``'s data and metadata to storage (fsync(2))."""
+        return self.submit(self._operation_class.fsync(fd))
+
+    def fdsync(self, fd: int) -> asyncio.Future[None]:
+        """Flush ``fd``'s data to storage (fdatasync(2))."""
+        return self.submit(self._operation_class.fdsync(fd))
+
+    def submit(self, op: Any) -> asyncio.Future[Any]:
+        """Submit ``op``; the returned future resolves to ``op.get_value()``.
+
+        Raises ``TypeError`` for an operation of another backend, ``ValueError``
+        for one already submitted or after close, ``RuntimeError`` outside the
+        bound loop. A failed operation sets ``OSError`` with its errno on the
+        future.
+        """
+        loop = self._bound_loop()
+        if self._state is not _State.OPEN:
+            raise ValueError("I/O operation on closed context.")
+        if type(op) is not self._operation_class:
+            raise TypeError(f"expected {self._operation_class.__qualname__}, not {type(op).__name__}")
+        future = loop.create_future()
+        op.set_callback(partial(self._on_done, op, future))
+        if self._in_flight < self._max_requests and not self._waiting:
+            self._hand_over(op, future)
+        else:
+            self._waiting.append((op, future))
+        return future
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close now: in-flight operations finish (this call waits for them), queued ones fail.
+
+        Operations still waiting for a slot fail with ``ValueError``. The
+        reader is removed, and a context this adapter created is closed,
+        which blocks the calling thread until in-flight I/O is done; use
+        ``aclose()`` from a coroutine to wait without blocking the loop.
+        Idempotent.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        while self._waiting:
+            _, future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(ValueError("I/O operation on closed context."))
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            _loop_close.cancel(loop, id(self))
+            if not loop.is_closed():
+                loop.remove_reader(self._reader_fd)
+        context = self._context
+        if context is None:
+            return
+        if self._owns_context:
+            context.close()  # runs the callbacks of what was in flight
+        else:
+            while self._in_flight and context.process_events():
+                pass
+        self._wake_aclose()
+
+    async def aclose(self) -> None:
+        """Stop accepting, wait for every submitted and queued operation, then close.
+
+        Cancellation: if the awaiting task is cancelled, the adapter still
+        closes (as ``close()``) before the cancellation propagates.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSING
+        try:
+            while self._in_flight or self._waiting:
+                self._drained = asyncio.get_running_loop().create_future()
+                await self._drained
+        finally:
+            self._drained = None
+            self.close()
+
+    async def __aenter__(self) -> AsyncioContextBase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__module__}.{type(self).__qualname__} state={self._state.value} "
+            f"in_flight={self._in_flight} waiting={len(self._waiting)} max_requests={self._max_requests}>"
+        )
+
+    # -- internals ---------------------------------------------------------------
+
+    def _backend_context(self) -> Any:
+        context = self._context
+        if context is None:
+            if self._state is not _State.OPEN:
+                raise ValueError("I/O operation on closed context.")
+            context = self._context = self.CONTEXT_CLASS(max_requests=self._max_requests, **self._context_kwargs)
+        return context
+
+    def _bound_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return loop
+        if self._state is not _State.OPEN:
+            raise ValueError("I/O operation on closed context.")
+        if self._loop is not None or (self._requested_loop not in (None, loop)):
+            raise RuntimeError(f"{type(self).__name__} is bound to a different event loop")
+        context = self._backend_context()
+        self._reader_fd = context.fileno()
+        loop.add_reader(self._reader_fd, self._on_readable)
+        self._loop = loop
+        _loop_close.call_on_close(loop, id(self), self.close)
+        return loop
+
+    def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
+        if not self._context.submit(op):
+            if self._in_flight == 0:
+                raise OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
+            self._waiting.appendleft((op, future))
+            return
+        self._in_flight += 1
+
+    def _on_readable(self) -> None:
+        process_events = self._context.process_events
+        while process_events():
+            pass
+
+    def _on_done(self, op: Any, future: asyncio.Future[Any], result: int) -> None:
+        self._in_flight -= 1
+        if not future.done():
+            try:
+                future.set_result(op.get_value())
+            except OSError as exc:
+                future.set_exception(exc)
+        if self._waiting and self._state is not _State.CLOSED:
+            self._submit_waiting()
+        if not self._in_flight and not self._waiting:
+            self._wake_aclose()
+
+    def _submit_waiting(self) -> None:
+        while self._waiting and self._in_flight < self._max_requests:
+            op, future = self._waiting.popleft()
+            if future.done():  # its task was cancelled while it waited: never submitted
+                continue
+            try:
+                self._hand_over(op, future)
+            except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
+                future.set_exception(exc)
+
+    def _wake_aclose(self) -> None:
+        drained = self._drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)

@@ -1,0 +1,512 @@
+"""Pure-Python backend: a thread pool running ``os.pread``/``os.pwrite``/``os.fsync``.
+
+This is the readable reference every compiled backend must match (see
+``abstract.py`` for the contract). Workers run the system calls, queue the
+finished operations and signal an eventfd when that queue goes from empty to
+non-empty; ``process_events()`` runs the callbacks on the calling thread.
+
+Cancellation: ``cancel()`` removes operations that no worker has started;
+they complete with ``-ECANCELED`` and, for a write, leave the file untouched.
+An operation already running finishes and its write lands.
+
+Non-seekable files (pipes, FIFOs, character devices, sockets) fail ``pread``
+with ``ESPIPE``; they are then read and written at the current position with
+``os.read``/``os.write``.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import errno
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import _args
+from ._notify import make_notifier
+from .abstract import AbstractContext, AbstractOperation
+
+__all__ = ["Context", "Operation", "OpCode", "probe"]
+
+BACKEND = "python"
+DEFAULT_MAX_REQUESTS = 32
+DEFAULT_POOL_SIZE = 8
+MAX_POOL_SIZE = 1024
+
+
+class OpCode(enum.IntEnum):
+    """What an operation does."""
+
+    READ = 0
+    WRITE = 1
+    FSYNC = 2
+    FDSYNC = 3
+    READINTO = 4
+    READV = 5
+    WRITEV = 6
+
+
+class _State(enum.IntEnum):
+    NEW = 0
+    QUEUED = 1
+    RUNNING = 2
+    DONE = 3
+
+
+def probe() -> None:
+    """The pure-Python backend works wherever Python has threads."""
+
+
+class Operation(AbstractOperation):
+    """One I/O request. Build it with a class method, submit it once.
+
+    ``payload`` is the object whose memory the operation uses: the caller's
+    buffer for writes and ``readinto``, the list of buffers for vectored
+    operations, and the bytes read (``None`` until completion) for ``read``.
+    """
+
+    __slots__ = (
+        "opcode",
+        "_fd",
+        "_offset",
+        "_nbytes",
+        "_payload",
+        "_views",
+        "_callback",
+        "_result",
+        "_error",
+        "_state",
+        "__weakref__",
+    )
+
+    def __init__(self, opcode: OpCode, fd: int, offset: int, nbytes: int, payload: Any, views: Any) -> None:
+        self.opcode = opcode
+        self._fd = fd
+        self._offset = offset
+        self._nbytes = nbytes
+        self._payload = payload
+        self._views = views
+        self._callback: Callable[[int], Any] | None = None
+        self._result = 0
+        self._error: BaseException | None = None
+        self._state = _State.NEW
+
+    @classmethod
+    def read(cls, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> Operation:
+        """Read up to ``nbytes`` at ``offset``; ``get_value()`` returns the bytes read."""
+        size = _args.check_size(nbytes)
+        fd, offset = _args.check_fd(fd), _args.check_offset(offset)
+        _args.check_priority(priority)
+        return cls(OpCode.READ, fd, offset, size, None, None)
+
+    @classmethod
+    def write(cls, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> Operation:
+        """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
+        view = _args.readable_view(payload)
+        fd, offset = _args.check_fd(fd), _args.check_offset(offset)
+        _args.check_priority(priority)
+        return cls(OpCode.WRITE, fd, offset, view.nbytes, payload, view)
+
+    @classmethod
+    def readinto(cls, buffer: Any, fd: int, offset: int = 0, priority: int = 0) -> Operation:
+        """Read into the caller's writable ``buffer``; value: bytes read."""
+        view = _args.writable_view(buffer)
+        fd, offset = _args.check_fd(fd), _args.check_offset(offset)
+        _args.check_priority(priority)
+        return cls(OpCode.READINTO, fd, offset, view.nbytes, buffer, view)
+
+    @classmethod
+    def readv(cls, buffers: Iterable[Any], fd: int, offset: int = 0, priority: int = 0) -> Operation:
+        """Scatter-read into ``buffers`` in order (preadv(2)); value: bytes read."""
+        buffers, views = _args.writable_views(buffers)
+        fd, offset = _args.check_fd(fd), _args.check_offset(offset)
+        _args.check_priority(priority)
+        return cls(OpCode.READV, fd, offset, sum(v.nbytes for v in views), buffers, views)
+
+    @classmethod
+    def writev(cls, buffers: Iterable[Any], fd: int, offset: int = 0, priority: int = 0) -> Operation:
+        """Gather-write ``buffers`` in order (pwritev(2)); value: bytes written."""
+        buffers, views = _args.readable_views(buffers)
+        fd, offset = _args.check_fd(fd), _args.check_offset(offset)
+        _args.check_priority(priority)
+        return cls(OpCode.WRITEV, fd, offset, sum(v.nbytes for v in views), buffers, views)
+
+    @classmethod
+    def fsync(cls, fd: int, priority: int = 0) -> Operation:
+        """Flush data and metadata of ``fd`` to storage (fsync(2))."""
+        fd = _args.check_fd(fd)
+        _args.check_priority(priority)
+        return cls(OpCode.FSYNC, fd, 0, 0, None, None)
+
+    @classmethod
+    def fdsync(cls, fd: int, priority: int = 0) -> Operation:
+        """Flush the data of ``fd`` to storage (fdatasync(2))."""
+        fd = _args.check_fd(fd)
+        _args.check_priority(priority)
+        return cls(OpCode.FDSYNC, fd, 0, 0, None, None)
+
+    @property
+    def fileno(self) -> int:
+        """The file descriptor the operation works on."""
+        return self._fd
+
+    @property
+    def offset(self) -> int:
+        """The file offset of the transfer (0 for syncs)."""
+        return self._offset
+
+    @property
+    def nbytes(self) -> int:
+        """The number of bytes requested (0 for syncs)."""
+        return self._nbytes
+
+    @property
+    def payload(self) -> Any:
+        """The memory the operation reads into or writes from."""
+        return self._payload
+
+    @property
+    def done(self) -> bool:
+        """True once the operation has completed and its callback ran."""
+        return self._state == _State.DONE
+
+    def set_callback(self, callback: Callable[[int], Any]) -> bool:
+        """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state != _State.NEW:
+            raise ValueError(f"operation already submitted: {self!r}")
+        self._callback = callback
+        return True
+
+    def get_value(self) -> bytes | int | None:
+        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
+        if self._state != _State.DONE:
+            raise ValueError("operation has not completed")
+        if self._error is not None:
+            raise self._error
+        if self._result < 0:
+            code = -self._result
+            raise OSError(code, os.strerror(code))
+        if self.opcode == OpCode.READ:
+            return self._payload
+        if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
+            return None
+        return self._result
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__module__}.Operation {self.opcode.name.lower()} fd={self._fd} "
+            f"offset={self._offset} nbytes={self._nbytes} state={self._state.name.lower()}>"
+        )
+
+
+def _run(op: Operation) -> int:
+    """Perform ``op`` on the calling thread; return the count or ``-errno``."""
+    code, fd = op.opcode, op._fd
+    try:
+        try:
+            if code == OpCode.READ:
+                data = os.pread(fd, op._nbytes, op._offset)
+                op._payload = data
+                return len(data)
+            if code == OpCode.WRITE:
+                return os.pwrite(fd, op._views, op._offset)
+            if code == OpCode.READINTO:
+                return os.preadv(fd, [op._views], op._offset)
+            if code == OpCode.READV:
+                return os.preadv(fd, op._views, op._offset)
+            if code == OpCode.WRITEV:
+                return os.pwritev(fd, op._views, op._offset)
+            if code == OpCode.FSYNC:
+                os.fsync(fd)
+                return 0
+            os.fdatasync(fd)
+            return 0
+        except OSError as exc:
+            if exc.errno != errno.ESPIPE:
+                raise
+        return _run_unpositioned(op)
+    except OSError as exc:
+        return -(exc.errno or errno.EIO)
+    except MemoryError:
+        return -errno.ENOMEM
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure is reported, never lost
+        op._error = exc
+        return -errno.EIO
+
+
+def _run_unpositioned(op: Operation) -> int:
+    """Non-seekable file: transfer at the current position (read(2)/write(2))."""
+    code, fd = op.opcode, op._fd
+    if code == OpCode.READ:
+        data = os.read(fd, op._nbytes)
+        op._payload = data
+        return len(data)
+    if code == OpCode.WRITE:
+        return os.write(fd, op._views)
+    if code == OpCode.READINTO:
+        return os.readv(fd, [op._views])
+    if code == OpCode.READV:
+        return os.readv(fd, op._views)
+    if code == OpCode.WRITEV:
+        return os.writev(fd, op._views)
+    raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
+
+
+class _Pool:
+    """The state shared by a context and its workers.
+
+    Workers hold this object, never the Context, so an abandoned Context can
+    be collected (and warn) while its workers finish. Invariants, under
+    ``lock``: every submitted operation is in exactly one of ``queue``
+    (waiting for a worker), running on a worker, or ``done`` (waiting for
+    ``process_events``); ``in_flight`` counts all three.
+    """
+
+    def __init__(self, pool_size: int) -> None:
+        self.pool_size = pool_size
+        self.pid = os.getpid()
+        self.notifier = make_notifier()
+        self._reset_threading()
+
+    def _reset_threading(self) -> None:
+        self.lock = threading.Lock()
+        self.work = threading.Condition(self.lock)
+        self.queue: collections.deque[Operation] = collections.deque()
+        self.done: list[Operation] = []
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.in_flight = 0
+        self.accepting = True
+
+    def after_fork(self) -> None:
+        """In a forked child: no worker exists here; fail what the parent had in flight."""
+        orphans = [*self.queue, *self.done]
+        self._reset_threading()
+        self.notifier.reopen()
+        self.pid = os.getpid()
+        for op in orphans:
+            op._result = -errno.ECANCELED
+        self.done = orphans
+        self.in_flight = len(orphans)
+        if orphans:
+            self.notifier.signal()
+
+    def start_workers(self) -> None:
+        """Called under ``lock``: one more worker per queued op nobody is idle for."""
+        needed = min(len(self.queue) - self.idle, self.pool_size - len(self.threads))
+        for _ in range(needed):
+            thread = threading.Thread(
+                target=_worker, args=(self,), name=f"python_aio-{len(self.threads)}", daemon=True
+            )
+            self.threads.append(thread)
+            thread.start()
+
+    def complete(self, op: Operation, result: int) -> None:
+        with self.lock:
+            op._result = result
+            was_empty = not self.done
+            self.done.append(op)
+        if was_empty:
+            self.notifier.signal()
+
+
+def _worker(pool: _Pool) -> None:
+    while True:
+        with pool.work:
+            while not pool.queue and pool.accepting:
+                pool.idle += 1
+                pool.work.wait()
+                pool.idle -= 1
+            if not pool.queue:
+                return
+            op = pool.queue.popleft()
+            op._state = _State.RUNNING
+        pool.complete(op, _run(op))
+
+
+class Context(AbstractContext):
+    """python aio context implementation: a pool of ``pool_size`` threads.
+
+    Args:
+        max_requests: operations that may be in flight at once; ``submit``
+            accepts no more (it returns how many it took).
+        pool_size: worker threads, started lazily as work arrives.
+
+    After ``fork()`` the child's context starts fresh workers and a fresh
+    eventfd (same fd number) at first use; operations the parent had in
+    flight complete in the child with ``-ECANCELED``.
+    """
+
+    def __init__(self, max_requests: int = DEFAULT_MAX_REQUESTS, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        max_requests = _args.as_int(max_requests, "max_requests")
+        pool_size = _args.as_int(pool_size, "pool_size")
+        if max_requests <= 0:
+            raise ValueError(f"max_requests must be positive, got {max_requests}")
+        if not 0 < pool_size <= MAX_POOL_SIZE:
+            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
+        self._max_requests = max_requests
+        self._pool = _Pool(pool_size)
+        self._closed = False
+
+    @property
+    def max_requests(self) -> int:
+        """The most operations in flight at once."""
+        return self._max_requests
+
+    @property
+    def pool_size(self) -> int:
+        """The most worker threads."""
+        return self._pool.pool_size
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has started."""
+        return self._closed
+
+    @property
+    def in_flight(self) -> int:
+        """Operations submitted whose callbacks have not run yet."""
+        return self._pool.in_flight
+
+    def _live_pool(self) -> _Pool:
+        if self._closed:
+            raise ValueError("I/O operation on closed context.")
+        pool = self._pool
+        if pool.pid != os.getpid():
+            pool.after_fork()
+        return pool
+
+    def fileno(self) -> int:
+        """The eventfd that becomes readable when completions are pending."""
+        return self._live_pool().notifier.fileno()
+
+    def submit(self, *ops: Operation) -> int:
+        """Queue ``ops`` in order; return how many were accepted (a prefix).
+
+        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
+        operation already submitted, before any operation is queued.
+        """
+        pool = self._live_pool()
+        seen: set[int] = set()
+        for op in ops:
+            if not isinstance(op, Operation):
+                raise TypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
+            if op._state != _State.NEW or id(op) in seen:
+                raise ValueError(f"operation already submitted: {op!r}")
+            seen.add(id(op))
+        with pool.lock:
+            accepted = min(len(ops), self._max_requests - pool.in_flight)
+            if accepted <= 0:
+                return 0
+            for op in ops[:accepted]:
+                op._state = _State.QUEUED
+                pool.queue.append(op)
+            pool.in_flight += accepted
+            pool.start_workers()
+            pool.work.notify(accepted)
+        return accepted
+
+    def cancel(self, *ops: Operation) -> int:
+        """Withdraw operations no worker has started; they complete with ``-ECANCELED``."""
+        pool = self._live_pool()
+        cancelled = []
+        with pool.lock:
+            for op in ops:
+                if isinstance(op, Operation) and op._state == _State.QUEUED:
+                    pool.queue.remove(op)
+                    op._state = _State.RUNNING
+                    cancelled.append(op)
+        for op in cancelled:
+            pool.complete(op, -errno.ECANCELED)
+        return len(cancelled)
+
+    def process_events(self) -> int:
+        """Run the callbacks of completed operations here; return how many completed.
+
+        A raising callback does not stop the others; the first exception is
+        re-raised after all of them ran.
+        """
+        pool = self._pool
+        if pool.pid != os.getpid():
+            pool.after_fork()
+        return _process(pool)
+
+    def close(self) -> None:
+        """Stop accepting, let queued and running operations finish, run their callbacks.
+
+        Idempotent. Blocks the calling thread until the workers are done.
+        """
+        if self._closed:
+            return
+        pool = self._pool
+        if pool.pid != os.getpid():
+            pool.after_fork()
+        self._closed = True
+        with pool.lock:
+            pool.accepting = False
+            pool.work.notify_all()
+        for thread in pool.threads:
+            thread.join()
+        try:
+            _process(pool)
+        finally:
+            pool.notifier.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+        pool = self._pool
+        self._closed = True
+        if pool.pid != os.getpid():
+            return
+        # No join here: the finalizer must not block. Workers drain the queue
+        # and exit; the operations keep their buffers until then.
+        with pool.lock:
+            pool.accepting = False
+            pool.work.notify_all()
+        threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"in_flight={self._pool.in_flight}"
+        return f"<_linuxaio.python_aio.Context max_requests={self._max_requests} {state}>"
+
+
+def _process(pool: _Pool) -> int:
+    pool.notifier.drain()  # before taking the queue: see _notify's docstring
+    with pool.lock:
+        done, pool.done = pool.done, []
+        pool.in_flight -= len(done)
+    first_error: BaseException | None = None
+    for op in done:
+        op._state = _State.DONE
+        callback, op._callback = op._callback, None
+        if callback is None:
+            continue
+        try:
+            callback(op._result)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every callback ran
+            if first_error is None:
+                first_error = exc
+    if first_error is not None:
+        raise first_error
+    return len(done)
+
+
+def _close_when_idle(pool: _Pool) -> None:
+    for thread in pool.threads:
+        thread.join()
+    with pool.lock:
+        pool.done = []
+    pool.notifier.close()
