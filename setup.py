@@ -24,6 +24,8 @@ PACKAGE_DIR = Path("src") / "_linuxaio"
 # Plain C each extension links, relative to src/_linuxaio/.
 C_SOURCES: dict[str, list[str]] = {
     "_eventfd": [],
+    "thread_aio": ["csrc/lxa_pool.c"],
+    "linux_aio": ["csrc/lxa_pool.c"],
 }
 
 

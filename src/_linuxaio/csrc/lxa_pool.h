@@ -1,0 +1,83 @@
+/* A pthread pool running blocking file I/O. Plain C: no Python.h, no GIL.
+ *
+ * Used by thread_aio (every operation) and by linux_aio (operations that
+ * would block the event loop: RWF_NOWAIT -> EAGAIN, special files). Both
+ * link csrc/lxa_pool.c into their own extension.
+ *
+ * Contract:
+ * - Every function returns >= 0 on success or -errno on failure.
+ * - A job is caller-owned memory. From lxa_pool_submit() until the caller
+ *   takes it back from lxa_pool_take_done(), the pool owns it: the caller
+ *   must keep the job and every buffer it points to alive and untouched.
+ * - Workers run the system call without any lock held, store the count or
+ *   -errno in job->result, append the job to the completed list, and write
+ *   the eventfd given at creation only when that list goes from empty to
+ *   non-empty (one wake-up per burst, not one per job).
+ * - The owner drains its eventfd, then calls lxa_pool_take_done() until it
+ *   returns NULL (the eventfd is only a hint; see eventfd(2)).
+ * - The pool does not bound its queue: the owner bounds what it submits.
+ */
+#ifndef LXA_POOL_H
+#define LXA_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum lxa_opcode {
+    LXA_OP_PREAD = 0,   /* pread(2) into buf/len; read(2) on a non-seekable fd */
+    LXA_OP_PWRITE = 1,  /* pwrite(2) from buf/len; write(2) on a non-seekable fd */
+    LXA_OP_PREADV = 2,  /* preadv(2) into iov/iovcnt; readv(2) on a non-seekable fd */
+    LXA_OP_PWRITEV = 3, /* pwritev(2) from iov/iovcnt; writev(2) on a non-seekable fd */
+    LXA_OP_FSYNC = 4,   /* fsync(2) */
+    LXA_OP_FDSYNC = 5,  /* fdatasync(2) */
+};
+
+typedef struct lxa_job {
+    struct lxa_job *next;     /* intrusive link, owned by the pool while submitted */
+    int opcode;               /* enum lxa_opcode */
+    int fd;
+    int64_t offset;           /* >= 0; ignored for syncs and non-seekable fds */
+    void *buf;                /* LXA_OP_PREAD / LXA_OP_PWRITE */
+    size_t len;
+    const struct iovec *iov;  /* LXA_OP_PREADV / LXA_OP_PWRITEV */
+    int iovcnt;
+    int64_t result;           /* set by the pool: byte count (>= 0) or -errno */
+    void *user;               /* the owner's; never touched by the pool */
+} lxa_job;
+
+typedef struct lxa_pool lxa_pool;
+
+/* Create a pool of at most max_threads workers (started lazily) that signals
+ * completions on eventfd (not owned: the caller closes it after destroy). */
+int lxa_pool_create(lxa_pool **out, unsigned max_threads, int eventfd);
+
+/* Queue a job (FIFO). -ESHUTDOWN after lxa_pool_shutdown(); -EAGAIN when no
+ * worker exists and none could be started. */
+int lxa_pool_submit(lxa_pool *pool, lxa_job *job);
+
+/* Withdraw a job no worker has started: it moves to the completed list with
+ * result -ECANCELED and 0 is returned. -EBUSY if it is running or done. */
+int lxa_pool_cancel(lxa_pool *pool, lxa_job *job);
+
+/* Detach and return the completed jobs in completion order (linked through
+ * ->next), or NULL when there are none. Never blocks on I/O. */
+lxa_job *lxa_pool_take_done(lxa_pool *pool);
+
+/* Stop accepting, let queued and running jobs finish, join the workers.
+ * Blocks the caller (call it without the GIL). Idempotent. Completed jobs
+ * stay available to lxa_pool_take_done(). */
+void lxa_pool_shutdown(lxa_pool *pool);
+
+/* Free the pool. Only after lxa_pool_shutdown(), or in a forked child. */
+void lxa_pool_destroy(lxa_pool *pool);
+
+/* In a forked child: no worker exists. Reinitialise the locks and thread
+ * bookkeeping; queued jobs inherited from the parent complete with
+ * -ECANCELED; later submissions start fresh workers. */
+void lxa_pool_after_fork_child(lxa_pool *pool);
+
+/* Jobs submitted and not yet taken back with lxa_pool_take_done(). */
+size_t lxa_pool_pending(lxa_pool *pool);
+
+#endif /* LXA_POOL_H */
