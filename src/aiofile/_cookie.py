@@ -3,13 +3,14 @@
 A text position is not a byte offset: the decoder may hold state (a UTF-16
 byte order, a pending ``"\\r"`` of universal newlines, a stateful codec's
 shift state) and one byte sequence may produce several characters. CPython
-packs a position into one integer with five fields, each 64 bits wide::
+packs a position into one integer with five fields (low bits first; the
+widths are those of the C implementation behind ``open()``)::
 
-    start   byte offset where decoding restarts (decoder buffer empty there)
-    flags   the decoder's state flags at ``start`` (``getstate()[1]``)
-    feed    bytes to feed the decoder after ``start``
-    skip    characters to drop from what those bytes decode to
-    eof     whether to feed with ``final=True``
+    start   64 bits  byte offset where decoding restarts (decoder buffer empty)
+    flags   32 bits  the decoder's state flags at ``start`` (``getstate()[1]``)
+    feed    32 bits  bytes to feed the decoder after ``start``
+    skip    32 bits  characters to drop from what those bytes decode to
+    eof      8 bits  whether to feed with ``final=True``
 
 We use the same layout, so a cookie means the same thing to us and to a
 builtin text file over the same bytes, and positions compare equal.
@@ -28,8 +29,14 @@ from typing import Any, NamedTuple
 
 __all__ = ["Cookie", "pack", "unpack", "locate"]
 
-_FIELD = 64
-_MASK = (1 << _FIELD) - 1
+_START_BITS = 64
+_FIELD_BITS = 32
+_START_MASK = (1 << _START_BITS) - 1
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
+_FLAGS_SHIFT = _START_BITS
+_FEED_SHIFT = _FLAGS_SHIFT + _FIELD_BITS
+_SKIP_SHIFT = _FEED_SHIFT + _FIELD_BITS
+_EOF_SHIFT = _SKIP_SHIFT + _FIELD_BITS
 
 
 class Cookie(NamedTuple):
@@ -46,24 +53,22 @@ def pack(cookie: Cookie) -> int:
     """One integer for ``cookie``; a plain byte offset when only ``start`` is set."""
     return (
         cookie.start
-        | (cookie.flags << _FIELD)
-        | (cookie.feed << 2 * _FIELD)
-        | (cookie.skip << 3 * _FIELD)
-        | (int(bool(cookie.eof)) << 4 * _FIELD)
+        | ((cookie.flags & _FIELD_MASK) << _FLAGS_SHIFT)
+        | (cookie.feed << _FEED_SHIFT)
+        | (cookie.skip << _SKIP_SHIFT)
+        | (int(bool(cookie.eof)) << _EOF_SHIFT)
     )
 
 
 def unpack(value: int) -> Cookie:
     """The fields of a cookie made by ``pack`` (or by ``io.TextIOWrapper.tell``)."""
-    start = value & _MASK
-    value >>= _FIELD
-    flags = value & _MASK
-    value >>= _FIELD
-    feed = value & _MASK
-    value >>= _FIELD
-    skip = value & _MASK
-    value >>= _FIELD
-    return Cookie(start, flags, feed, bool(value), skip)
+    return Cookie(
+        value & _START_MASK,
+        (value >> _FLAGS_SHIFT) & _FIELD_MASK,
+        (value >> _FEED_SHIFT) & _FIELD_MASK,
+        bool(value >> _EOF_SHIFT),
+        (value >> _SKIP_SHIFT) & _FIELD_MASK,
+    )
 
 
 def locate(decoder: Any, base: int, flags: int, data: bytes, chars: int) -> Cookie:
@@ -112,9 +117,13 @@ def fast_locate(decoder: Any, base: int, flags: int, data: bytes, chars: int, ra
     """``locate`` that first jumps close to the answer (``ratio``: bytes per character).
 
     It decodes prefixes of ``data`` to find a point where the decoder's
-    buffer is empty and no more than ``chars`` characters came out, then walks
-    byte by byte from there. Same result as ``locate``; far less work in a
-    large chunk.
+    buffer is empty and fewer than ``chars`` characters came out, then walks
+    byte by byte from there. The decoder's state there is fully described by
+    its flags, so the walk ends where a walk from ``base`` would: the same
+    result as ``locate`` (the first point that reaches ``chars``), for far
+    less work in a large chunk. (CPython accepts a jump that already reaches
+    ``chars``, which may land after bytes that decode to nothing, such as a
+    pending ``"\r"``; both cookies mean the same place for reading.)
     """
     if chars == 0:
         return Cookie(base, flags)
@@ -125,7 +134,7 @@ def fast_locate(decoder: Any, base: int, flags: int, data: bytes, chars: int, ra
         while guess > 0:
             decoder.setstate((b"", flags))
             produced = len(decoder.decode(data[:guess]))
-            if produced <= chars:
+            if produced < chars:
                 pending, state_flags = decoder.getstate()
                 if not pending:
                     return locate(decoder, base + guess, state_flags, data[guess:], chars - produced)

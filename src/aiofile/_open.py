@@ -9,6 +9,7 @@ it is a ``str``, so code written for either keeps working.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -81,6 +82,12 @@ def async_open(
     if not isinstance(buffering, int):
         raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")
     check_text_args(parsed, encoding, errors, newline, buffering)
+    if buffering == 1 and parsed.binary:
+        warnings.warn(
+            "line buffering (buffering=1) isn't supported in binary mode, the default buffer size will be used",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     buffer_size = DEFAULT_BUFFER_SIZE if buffering < 0 or buffering == 1 else buffering
 
     if isinstance(file, (str, bytes, os.PathLike, int)) and not isinstance(file, bool):

@@ -75,6 +75,7 @@ class TextFileWrapper(FileIOWrapperBase):
         self._readuniversal = not newline
         self._readtranslate = newline is None
         self._readnl = newline or "\n"
+        self._lf_lines = newline is None or newline == "\n"  # lines end at "\n" only
         self._writenl = newline or os.linesep
         self._writetranslate = newline != "" and self._writenl != "\n"
         self._chunk_size = max(buffer_size, 1)
@@ -92,6 +93,7 @@ class TextFileWrapper(FileIOWrapperBase):
         self._snapshot: tuple[int, int, bytes] | None = None
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
+        self._encoder_at_start = True  # the encoder may still emit a BOM
 
     @property
     def encoding(self) -> str:
@@ -119,6 +121,7 @@ class TextFileWrapper(FileIOWrapperBase):
         encoder = self._encoder
         if encoder is not None and self.file.seekable() and self._position() != 0:
             encoder.setstate(0)  # not at the start: no BOM
+            self._encoder_at_start = False
 
     # -- position ----------------------------------------------------------------
 
@@ -192,6 +195,7 @@ class TextFileWrapper(FileIOWrapperBase):
                 encoder.reset()
             else:
                 encoder.setstate(0)
+        self._encoder_at_start = start_of_stream
 
     def _clear_decoded(self) -> None:
         self._dchars = ""
@@ -274,8 +278,10 @@ class TextFileWrapper(FileIOWrapperBase):
                 parts.append(dchars[dpos : dpos + take])
                 self._dpos = dpos + take
                 wanted -= take
-            if wanted <= 0 or not await self._read_chunk():
+            if wanted <= 0:
                 break
+            if not await self._read_chunk() and not self._dchars:
+                break  # EOF (the final decode may still have produced characters)
         return parts[0] if len(parts) == 1 else "".join(parts)
 
     def _line_end(self, line: str, start: int) -> tuple[int, int]:
@@ -309,7 +315,7 @@ class TextFileWrapper(FileIOWrapperBase):
         """
         size = _check_limit(size)
         dchars, dpos = self._dchars, self._dpos
-        if self._readtranslate or self._readnl == "\n":
+        if self._lf_lines:
             end = dchars.find("\n", dpos) + 1
             if end and (size < 0 or end - dpos <= size) and not self._lock.locked() and self._pending is None:
                 self._check_readable()
@@ -354,7 +360,7 @@ class TextFileWrapper(FileIOWrapperBase):
 
     async def __anext__(self) -> str:
         dchars, dpos = self._dchars, self._dpos
-        if self._readtranslate or self._readnl == "\n":
+        if self._lf_lines:
             end = dchars.find("\n", dpos) + 1
             if end and not self._lock.locked() and self._pending is None:
                 self._dpos = end
@@ -383,13 +389,16 @@ class TextFileWrapper(FileIOWrapperBase):
                 text = text.replace("\n", self._writenl)
             if self._snapshot is not None or self._pending is not None or self._dchars:
                 self._rewind_for_write()
+            if self._encoder_at_start and self._position() != 0:
+                self._encoder.setstate(0)  # a BOM belongs at offset 0 only
+            self._encoder_at_start = False
             await self._write_unlocked(self._encoder.encode(text))
             return length
 
     def _rewind_for_write(self) -> None:
         """Drop decoded read-ahead, moving the byte position back to the text position."""
         if self.file.seekable():
-            self._seek_bytes(_cookie.unpack(self.tell()).start)
+            self.seek(self.tell())  # as open() after seek(tell()): BOM state included
         self._clear_decoded()
         if self._decoder is not None:
             self._decoder.reset()
