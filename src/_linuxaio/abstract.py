@@ -45,9 +45,9 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "AbstractContext",
     "AbstractOperation",
+    "Callback",
     "ContextProtocol",
     "OperationProtocol",
-    "Callback",
 ]
 
 #: Called once with the raw result: a byte count (>= 0) or ``-errno``.

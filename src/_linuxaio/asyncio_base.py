@@ -128,7 +128,8 @@ class AsyncioContextBase:
 
     async def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> bytes:
         """Read up to ``nbytes`` at ``offset``; resolves to the bytes read (short at EOF)."""
-        return await self.submit_future(self._operation_class.read(nbytes, fd, offset, priority))
+        result: bytes = await self.submit_future(self._operation_class.read(nbytes, fd, offset, priority))
+        return result
 
     async def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> int:
         """Write ``payload`` (any buffer, not copied) at ``offset``; resolves to bytes written.
@@ -136,7 +137,8 @@ class AsyncioContextBase:
         One system call: the count may be short. The payload must not change
         until the future resolves.
         """
-        return await self.submit_future(self._operation_class.write(payload, fd, offset, priority))
+        result: int = await self.submit_future(self._operation_class.write(payload, fd, offset, priority))
+        return result
 
     async def readinto(self, buffer: Any, fd: int, offset: int = 0) -> int:
         """Read into the caller's writable ``buffer``; resolves to the bytes read.
@@ -145,23 +147,28 @@ class AsyncioContextBase:
         ``O_DIRECT`` fd. The buffer belongs to the operation until it resolves,
         even if the awaiting task is cancelled.
         """
-        return await self.submit_future(self._operation_class.readinto(buffer, fd, offset))
+        result: int = await self.submit_future(self._operation_class.readinto(buffer, fd, offset))
+        return result
 
     async def readv(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> int:
         """Scatter-read into ``buffers`` in order; resolves to the total bytes read."""
-        return await self.submit_future(self._operation_class.readv(buffers, fd, offset))
+        result: int = await self.submit_future(self._operation_class.readv(buffers, fd, offset))
+        return result
 
     async def writev(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> int:
         """Gather-write ``buffers`` in order; resolves to the total bytes written."""
-        return await self.submit_future(self._operation_class.writev(buffers, fd, offset))
+        result: int = await self.submit_future(self._operation_class.writev(buffers, fd, offset))
+        return result
 
     async def fsync(self, fd: int) -> None:
         """Flush ``fd``'s data and metadata to storage (fsync(2))."""
-        return await self.submit_future(self._operation_class.fsync(fd))
+        result: None = await self.submit_future(self._operation_class.fsync(fd))
+        return result
 
     async def fdsync(self, fd: int) -> None:
         """Flush ``fd``'s data to storage (fdatasync(2))."""
-        return await self.submit_future(self._operation_class.fdsync(fd))
+        result: None = await self.submit_future(self._operation_class.fdsync(fd))
+        return result
 
     async def submit(self, op: Any) -> Any:
         """Submit ``op`` and return ``op.get_value()`` once it completes.

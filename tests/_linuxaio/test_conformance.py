@@ -177,12 +177,13 @@ async def test_disjoint_concurrent_writes_land_byte_for_byte(actx: Any, fd: int)
     counts = await asyncio.gather(*(actx.write(blocks[i], fd, offsets[i]) for i in order))
     assert counts == [len(blocks[i]) for i in order]
     expected = bytearray(position)
-    for block, offset in zip(blocks, offsets):
+    for block, offset in zip(blocks, offsets, strict=True):
         expected[offset : offset + len(block)] = block
     on_disk = os.pread(fd, position + 10, 0)
-    assert hashlib.sha256(on_disk[: len(expected.rstrip(b"\0"))]).digest() == hashlib.sha256(
-        bytes(expected.rstrip(b"\0"))
-    ).digest()
+    assert (
+        hashlib.sha256(on_disk[: len(expected.rstrip(b"\0"))]).digest()
+        == hashlib.sha256(bytes(expected.rstrip(b"\0"))).digest()
+    )
 
 
 async def test_more_operations_than_max_requests_all_complete(backend: Any, fd: int) -> None:
@@ -203,7 +204,7 @@ async def test_many_small_reads(actx: Any, fd: int) -> None:
     rng = random.Random(1)
     offsets = [rng.randrange(0, len(data) - 64) for _ in range(5000)]
     results = await asyncio.gather(*(actx.read(64, fd, o) for o in offsets))
-    assert all(r == data[o : o + 64] for r, o in zip(results, offsets))
+    assert all(r == data[o : o + 64] for r, o in zip(results, offsets, strict=True))
 
 
 # -- cancellation -------------------------------------------------------------------------------
@@ -335,9 +336,8 @@ def test_raw_close_runs_callbacks_of_in_flight_operations(backend: Any, fd: int)
 
 def test_unclosed_context_warns(backend: Any) -> None:
     ctx = backend.Context(max_requests=2)
-    with pytest.warns(ResourceWarning):
-        del ctx
-        gc.collect()
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        del ctx  # the last reference: finalised here
 
 
 # -- the raw protocol -----------------------------------------------------------------------------
@@ -498,7 +498,8 @@ async def test_proc_file_reads_its_content(actx: Any) -> None:
         data = await actx.read(65536, fd, 0)
     finally:
         os.close(fd)
-    assert b"Name:" in data and b"Pid:" in data
+    assert b"Name:" in data
+    assert b"Pid:" in data
 
 
 # -- errors and bad inputs (each leaves the context usable) ---------------------------------

@@ -70,7 +70,8 @@ def test_unknown_caio_impl_warns_and_falls_back() -> None:
     assert report["name"] == AVAILABLE[0]
     assert report["source"] == "preference"
     assert len(report["warnings"]) == 1
-    assert "CAIO_IMPL='bogus'" in report["warnings"][0] and "unknown backend name" in report["warnings"][0]
+    assert "CAIO_IMPL='bogus'" in report["warnings"][0]
+    assert "unknown backend name" in report["warnings"][0]
 
 
 @pytest.mark.parametrize("name", UNAVAILABLE)
