@@ -246,6 +246,29 @@ async def test_cancelled_tasks_leak_no_slot_and_keep_buffers(backend: Any, fd: i
     assert reported == []
 
 
+async def test_slot_stays_taken_until_the_operation_really_completes(backend: Any, fd: int) -> None:
+    os.pwrite(fd, b"next", 0)
+    read_end, write_end = os.pipe()
+    try:
+        async with backend.AsyncioContext(max_requests=1) as ctx:
+            blocked = asyncio.create_task(ctx.read(5, read_end, 0))  # an empty pipe: stays in flight
+            await asyncio.sleep(0.05)
+            assert ctx.in_flight == 1
+            blocked.cancel()
+            await asyncio.gather(blocked, return_exceptions=True)
+            assert ctx.in_flight == 1  # cancelling the task did not free the slot
+            second = asyncio.create_task(ctx.read(4, fd, 0))
+            await asyncio.sleep(0.05)
+            assert not second.done()  # back-pressure: waits for the slot
+            os.write(write_end, b"hello")
+            assert await asyncio.wait_for(second, 10) == b"next"
+            assert ctx.in_flight == 0
+            assert select.select([read_end], [], [], 0)[0] == []  # the cancelled read consumed the data
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 async def test_cancelled_write_leaves_old_or_new_data(actx: Any, fd: int) -> None:
     os.pwrite(fd, b"a" * 4096, 0)
     task = asyncio.create_task(actx.write(b"b" * 4096, fd, 0))
