@@ -331,14 +331,17 @@ class AIOFile:
             return get_default_context()
         return context
 
-    def _track(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:
-        """Return a future for ``future`` whose cancellation leaves the operation counted.
+    def _track(self, awaitable: Any) -> asyncio.Future[Any]:
+        """Run the adapter's awaitable; return a future whose cancellation leaves it counted.
 
-        ``_pending`` drops only when the backend completes the operation.
+        The adapter's awaitable runs in its own task that nobody cancels, so
+        ``_pending`` drops only when the backend has completed the operation,
+        whatever happens to the task awaiting the returned future.
         """
-        outer = future.get_loop().create_future()
+        inner = asyncio.ensure_future(awaitable)
+        outer = inner.get_loop().create_future()
         self._pending += 1
-        future.add_done_callback(partial(self._settle, outer))
+        inner.add_done_callback(partial(self._settle, outer))
         return outer
 
     def _settle(self, outer: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
@@ -553,11 +556,7 @@ class AIOFile:
         length = _check_offset(length, "length")
         fd = self._live_fd()
         loop = asyncio.get_running_loop()
-        self._pending += 1
-        future = loop.run_in_executor(self._executor, os.ftruncate, fd, length)
-        outer = loop.create_future()
-        future.add_done_callback(partial(self._settle, outer))
-        return outer
+        return self._track(loop.run_in_executor(self._executor, os.ftruncate, fd, length))
 
 
 def _mode_of(fp: Any) -> str:

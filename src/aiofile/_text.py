@@ -339,8 +339,8 @@ class TextFileWrapper(FileIOWrapperBase):
             end, start = self._line_end(line, start)
             if end >= 0:
                 break
-            if size >= 0 and len(line) >= size:
-                end = size
+            if size >= 0 and len(line) >= size and line:
+                end = size  # (with nothing decoded yet, readline(0) reads a chunk, as open()'s does)
                 break
             while await self._read_chunk():
                 if self._dchars:

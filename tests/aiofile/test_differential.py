@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from aiofile import async_open
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
