@@ -30,7 +30,7 @@ import os
 from collections.abc import AsyncIterator, Generator, Iterable
 from typing import Any
 
-from ._file import AIOFile, _finish_uncancellable
+from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
 
 __all__ = ["FileIOWrapperBase", "BinaryFileWrapper", "DEFAULT_BUFFER_SIZE"]
 
@@ -75,6 +75,12 @@ class FileIOWrapperBase:
         self._detached: list[tuple[int, bytearray]] = []
         self._started = False
         self._closing: asyncio.Future[None] | None = None
+        # Pipelined sequential reads: (offset, size, future) of the next chunk.
+        self._prefetch: tuple[int, int, asyncio.Future[bytes]] | None = None
+        self._sequential_end = -1
+        self._writing: asyncio.Future[int] | None = None  # write-behind of a large bytes write
+        self._writing_end = 0  # where that write ends
+        self._regular_seekable = False
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -84,6 +90,7 @@ class FileIOWrapperBase:
             self._started = True
             if self._explicit_offset is None or self.file.mode.appending:
                 self._raw = self.file._initial_position
+            self._regular_seekable = self.file._regular and self.file.seekable()
 
     def __await__(self) -> Generator[Any, None, Any]:
         yield from self._open().__await__()
@@ -155,6 +162,7 @@ class FileIOWrapperBase:
                     await self._flush_unlocked()
         finally:
             self._drop_read_ahead()
+            self._drop_prefetch()
             self._wbuf = bytearray()
             self._detached = []
             self._after_close()
@@ -191,7 +199,7 @@ class FileIOWrapperBase:
         return self._raw - (len(self._rbuf) - self._rpos)
 
     def _pending_writes(self) -> bool:
-        return bool(self._wbuf or self._detached)
+        return bool(self._wbuf or self._detached or self._writing)
 
     def _file_size(self) -> int:
         size = os.fstat(self.file.fileno()).st_size
@@ -199,10 +207,13 @@ class FileIOWrapperBase:
             size = max(size, start + len(data))
         if self._wbuf:
             size = max(size, self._wstart + len(self._wbuf))
+        if self._writing is not None:
+            size = max(size, self._writing_end)
         return size
 
     def _seek_bytes(self, position: int) -> None:
         """Move the logical position to byte ``position`` (no I/O)."""
+        self._drop_prefetch()
         if self._wbuf:
             self._detached.append((self._wstart, self._wbuf))
             self._wbuf = bytearray()
@@ -218,6 +229,14 @@ class FileIOWrapperBase:
 
     async def _flush_unlocked(self) -> None:
         """Write out ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
+        self._drop_prefetch()
+        writing = self._writing
+        if writing is not None:
+            try:
+                await asyncio.shield(writing)
+            finally:
+                if writing.done():
+                    self._writing = None
         afp = self.file
         appending = afp.mode.appending
         while self._detached:
@@ -232,9 +251,42 @@ class FileIOWrapperBase:
             self._raw = os.fstat(afp.fileno()).st_size if appending and afp.seekable() else end
             self._drop_read_ahead()
 
+    async def _read_raw(self, size: int) -> bytes:
+        """One read of up to ``size`` bytes at ``_raw`` (which the caller advances).
+
+        Sequential reading is pipelined: after two consecutive full chunks,
+        the read of the next chunk is submitted before this one is returned,
+        so the I/O overlaps the caller's processing. Any seek, write or
+        truncate drops that read-ahead (``_drop_prefetch``).
+        """
+        raw = self._raw
+        prefetch = self._prefetch
+        if prefetch is not None and prefetch[0] == raw and prefetch[1] == size:
+            future = prefetch[2]
+            self._prefetch = None
+        else:
+            self._drop_prefetch()
+            future = self.file._read_once(size, raw)
+        try:
+            chunk = await future
+        except BaseException:
+            future.cancel()
+            raise
+        end = raw + len(chunk)
+        if len(chunk) == size and self._sequential_end == raw and self._regular_seekable:
+            self._prefetch = (end, size, self.file._read_once(size, end))
+        self._sequential_end = end
+        return chunk
+
+    def _drop_prefetch(self) -> None:
+        prefetch = self._prefetch
+        if prefetch is not None:
+            self._prefetch = None
+            prefetch[2].cancel()  # the read completes unobserved; the fd stays open until then
+
     async def _fill(self, size: int) -> bool:
         """Replace the exhausted read-ahead with up to ``size`` new bytes; False at EOF."""
-        chunk = await self.file._read_once(size, self._raw)
+        chunk = await self._read_raw(size)
         self._rbuf = chunk
         self._rpos = 0
         self._raw += len(chunk)
@@ -242,11 +294,12 @@ class FileIOWrapperBase:
 
     async def _prepare_read(self) -> None:
         self._check_readable()
-        if self._wbuf or self._detached:
+        if self._wbuf or self._detached or self._writing is not None:
             await self._flush_unlocked()
 
     async def _write_unlocked(self, data: Any) -> int:
         self._check_writable()
+        self._drop_prefetch()
         view = memoryview(data)
         size = view.nbytes
         if self._rbuf:
@@ -263,6 +316,15 @@ class FileIOWrapperBase:
                 await self._flush_unlocked()
             return size
         await self._flush_unlocked()
+        if type(data) is bytes and not afp.mode.appending:
+            # Write-behind: bytes cannot change, so the write may still be in
+            # flight when this returns; the next operation that needs it done
+            # (read, write, flush, truncate, close) waits for it and raises
+            # its error.
+            self._writing = asyncio.ensure_future(afp.write_bytes(data, self._raw))
+            self._raw += size
+            self._writing_end = self._raw
+            return size
         await afp.write_bytes(view, self._raw)
         if afp.mode.appending and afp.seekable():
             self._raw = os.fstat(afp.fileno()).st_size
@@ -302,13 +364,24 @@ class FileIOWrapperBase:
             await self._flush_unlocked()
             self._raw = position
             self._drop_read_ahead()
+            self._drop_prefetch()
             await self.file.truncate(size)
             return size
 
     # -- iteration ---------------------------------------------------------------
 
-    def __aiter__(self) -> Any:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """Lines from the current position (``async for line in f``); the position follows."""
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[Any]:
+        anext = self.__anext__
+        while True:
+            try:
+                line = await anext()
+            except StopAsyncIteration:
+                return
+            yield line
 
     async def iter_chunked(self, chunk_size: int = 32 * 1024) -> AsyncIterator[Any]:
         """Yield ``read(chunk_size)`` results from the current position until EOF.
@@ -427,10 +500,14 @@ class BinaryFileWrapper(FileIOWrapperBase):
         bufsize = self._buffer_size
         while wanted > 0:
             if wanted >= bufsize:
-                chunk = await self.file.read_bytes(wanted, self._raw)
+                # Straight into the result, no copy through the read-ahead.
+                chunk = await self._read_raw(min(wanted, MAX_TRANSFER))
                 self._raw += len(chunk)
                 parts.append(chunk)
-                break
+                wanted -= len(chunk)
+                if not chunk or (wanted and self.file.seekable() and self.file._at_eof(self._raw)):
+                    break
+                continue
             if not await self._fill(bufsize):
                 break
             take = min(wanted, len(self._rbuf))
@@ -453,7 +530,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
             if size == 0:
                 return b""
             request = self._buffer_size or 64 * 1024 if size < 0 else size
-            data = await self.file._read_once(request, self._raw)
+            data = await self._read_raw(request)
             self._raw += len(data)
             return data
 
@@ -532,6 +609,37 @@ class BinaryFileWrapper(FileIOWrapperBase):
             if not await self._fill(bufsize):
                 break
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        # The hot loop of ``async for``: the read-ahead is split into lines in
+        # memory, one C call per chunk (``splitlines`` is exact when the chunk
+        # holds no "\r"; otherwise each line is found with ``find``). The
+        # position moves line by line, and after each yield the caller may
+        # have read, seeked or written: then the batch is dropped.
+        lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
+        while True:
+            rbuf, rpos = self._rbuf, self._rpos
+            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:
+                if b"\r" in rbuf:
+                    end = rbuf.find(b"\n", rpos) + 1
+                    self._rpos = end
+                    yield rbuf[rpos:end]
+                    continue
+                lines = (rbuf[rpos:] if rpos else rbuf).splitlines(True)
+                if lines[-1][-1:] != b"\n":
+                    del lines[-1]  # an incomplete last line stays in the read-ahead
+                position = rpos
+                for line in lines:
+                    position += len(line)
+                    self._rpos = position
+                    yield line
+                    if self._rpos != position or self._rbuf is not rbuf:
+                        break
+                continue
+            line = await self.readline()
+            if not line:
+                return
+            yield line
 
     async def __anext__(self) -> bytes:
         rbuf, rpos = self._rbuf, self._rpos

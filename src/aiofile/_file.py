@@ -21,6 +21,7 @@ import asyncio
 import errno
 import os
 import stat
+import sys
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
@@ -102,6 +103,7 @@ class AIOFile:
         self._seekable = True
         self._regular = True
         self._initial_position = 0
+        self._direct: tuple[Any, Any, Any] | None = None  # (adapter, submit_future, Operation)
 
     # -- construction ------------------------------------------------------------
 
@@ -331,17 +333,34 @@ class AIOFile:
             return get_default_context()
         return context
 
-    def _track(self, awaitable: Any) -> asyncio.Future[Any]:
-        """Run the adapter's awaitable; return a future whose cancellation leaves it counted.
+    def _submit(self, name: str, *args: Any) -> asyncio.Future[Any]:
+        """Start operation ``name`` (``read``, ``write``...) on the adapter; see ``_track``.
 
-        The adapter's awaitable runs in its own task that nobody cancels, so
-        ``_pending`` drops only when the backend has completed the operation,
-        whatever happens to the task awaiting the returned future.
+        Adapters that offer ``submit_future(op)`` (``AsyncioContextBase``)
+        get the operation directly, which submits it at once; any other
+        adapter's awaitable method runs in a task of its own.
         """
-        inner = asyncio.ensure_future(awaitable)
-        outer = inner.get_loop().create_future()
+        adapter = self._adapter()
+        direct = self._direct
+        if direct is None or direct[0] is not adapter:
+            direct = self._direct = (adapter, *_direct_submission(adapter))
+        _, submit_future, operation_class = direct
+        if submit_future is not None:
+            future = submit_future(getattr(operation_class, name)(*args))
+        else:
+            future = asyncio.ensure_future(getattr(adapter, name)(*args))
+        return self._track(future)
+
+    def _track(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+        """Return a future for ``future`` whose cancellation leaves the operation counted.
+
+        Nobody awaits ``future`` directly, so cancelling a caller never
+        cancels it: ``_pending`` drops only when the backend has completed
+        the operation, whatever happens to the task awaiting the result.
+        """
+        outer = future.get_loop().create_future()
         self._pending += 1
-        inner.add_done_callback(partial(self._settle, outer))
+        future.add_done_callback(partial(self._settle, outer))
         return outer
 
     def _settle(self, outer: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
@@ -368,16 +387,13 @@ class AIOFile:
     # -- single system calls -----------------------------------------------------
 
     def _read_once(self, size: int, offset: int) -> asyncio.Future[bytes]:
-        fd = self._live_fd()
-        return self._track(self._adapter().read(size, fd, offset if self._seekable else 0))
+        return self._submit("read", size, self._live_fd(), offset if self._seekable else 0)
 
     def _readinto_once(self, buffer: Any, offset: int) -> asyncio.Future[int]:
-        fd = self._live_fd()
-        return self._track(self._adapter().readinto(buffer, fd, offset if self._seekable else 0))
+        return self._submit("readinto", buffer, self._live_fd(), offset if self._seekable else 0)
 
     def _write_once(self, data: Any, offset: int) -> asyncio.Future[int]:
-        fd = self._live_fd()
-        return self._track(self._adapter().write(data, fd, offset if self._seekable else 0))
+        return self._submit("write", data, self._live_fd(), offset if self._seekable else 0)
 
     def _at_eof(self, position: int) -> bool:
         """After a short read ending at ``position``: is that the end of the file?
@@ -540,11 +556,11 @@ class AIOFile:
 
     async def fsync(self) -> None:
         """fsync(2): flush data and metadata. Cancellation: the sync still runs."""
-        await self._track(self._adapter().fsync(self._live_fd()))
+        await self._submit("fsync", self._live_fd())
 
     async def fdsync(self) -> None:
         """fdatasync(2): flush data. Cancellation: the sync still runs."""
-        await self._track(self._adapter().fdsync(self._live_fd()))
+        await self._submit("fdsync", self._live_fd())
 
     def truncate(self, length: int = 0) -> asyncio.Future[None]:
         """Start ``ftruncate(fd, length)`` in the executor; returns a future to await.
@@ -557,6 +573,21 @@ class AIOFile:
         fd = self._live_fd()
         loop = asyncio.get_running_loop()
         return self._track(loop.run_in_executor(self._executor, os.ftruncate, fd, length))
+
+
+def _direct_submission(adapter: Any) -> tuple[Any, Any]:
+    """``(submit_future, Operation class)`` of an adapter that takes operations, else ``(None, None)``."""
+    submit_future = getattr(adapter, "submit_future", None)
+    if submit_future is None:
+        return None, None
+    operation_class = getattr(adapter, "OPERATION_CLASS", None)
+    if operation_class is None:
+        # An adapter around a given Context: operations come from that Context's module.
+        module = sys.modules.get(type(adapter.context).__module__)
+        operation_class = getattr(module, "Operation", None)
+        if operation_class is None:
+            return None, None
+    return submit_future, operation_class
 
 
 def _mode_of(fp: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from . import _cookie
@@ -30,6 +31,17 @@ from ._file import AIOFile
 from ._mode import check_text_args
 
 __all__ = ["TextFileWrapper"]
+
+#: What ``str.splitlines`` splits on besides "\n".
+_OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _only_lf_breaks(text: str) -> bool:
+    """True if ``str.splitlines`` would split ``text`` at "\n" only (one fast scan per character)."""
+    for char in _OTHER_LINE_BREAKS:
+        if char in text:
+            return False
+    return True
 
 
 class TextFileWrapper(FileIOWrapperBase):
@@ -231,7 +243,7 @@ class TextFileWrapper(FileIOWrapperBase):
         """Decode the next chunk into ``_dchars``; False at EOF (the decoder is then flushed)."""
         decoder = self._decoder
         base_buffer, flags = decoder.getstate()
-        data = await self.file._read_once(self._chunk_size, self._raw)
+        data = await self._read_raw(self._chunk_size)
         base = self._raw - len(base_buffer)
         self._raw += len(data)
         eof = not data
@@ -357,6 +369,39 @@ class TextFileWrapper(FileIOWrapperBase):
         self._dpos = len(self._dchars) - (len(line) - end)
         del consumed_before
         return line[:end]
+
+    async def _lines(self) -> AsyncIterator[str]:
+        # The hot loop of ``async for`` (see BinaryFileWrapper._lines). With
+        # lines ending at "\n" only, ``str.splitlines`` is exact for a chunk
+        # holding none of the other characters it splits on.
+        lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
+        lf_lines = self._lf_lines
+        # ``_dchars`` is empty while a seek is pending, so no check for it here.
+        checked: str | None = None  # the last chunk found free of other line breaks
+        while True:
+            dchars, dpos = self._dchars, self._dpos
+            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
+                if dchars is not checked and not _only_lf_breaks(dchars):
+                    end = dchars.find("\n", dpos) + 1
+                    self._dpos = end
+                    yield dchars[dpos:end]
+                    continue
+                checked = dchars
+                lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
+                if lines[-1][-1:] != "\n":
+                    del lines[-1]  # an incomplete last line stays decoded
+                position = dpos
+                for line in lines:
+                    position += len(line)
+                    self._dpos = position
+                    yield line
+                    if self._dpos != position or self._dchars is not dchars:
+                        break
+                continue
+            line = await self.readline()
+            if not line:
+                return
+            yield line
 
     async def __anext__(self) -> str:
         dchars, dpos = self._dchars, self._dpos
