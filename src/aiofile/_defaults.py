@@ -53,13 +53,16 @@ def as_asyncio_context(context: Any) -> Any:
 
     ``None`` stays ``None`` (meaning: the default context, looked up at I/O time).
     """
-    if context is None or hasattr(context, "submit") and hasattr(context, "loop"):
-        return context
-    if hasattr(context, "process_events") and hasattr(context, "fileno"):
-        # One adapter per raw context: two adapters would fight over its eventfd.
+    if context is None:
+        return None
+    if hasattr(context, "process_events") and hasattr(context, "submit") and not hasattr(context, "read"):
+        # A raw backend Context. One adapter per raw context: two adapters
+        # would fight over its eventfd.
         adapter = _WRAPPED.get(id(context))
         if adapter is None or adapter.closed:
             adapter = AsyncioContextBase(context=context)
             _WRAPPED[id(context)] = adapter
         return adapter
+    if hasattr(context, "read") and hasattr(context, "write"):
+        return context  # an adapter: anything with awaitable read/write/... (duck-typed, as aiofile 3.x)
     raise TypeError(f"context must be an AsyncioContext or a Context, not {type(context).__name__}")

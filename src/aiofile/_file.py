@@ -327,7 +327,7 @@ class AIOFile:
 
     def _adapter(self) -> Any:
         context = self._context
-        if context is None or context.closed:
+        if context is None or getattr(context, "closed", False):
             # The default context: per running loop, never stored here so a
             # file may move to another loop between uses.
             return get_default_context()
