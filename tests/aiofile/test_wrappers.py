@@ -406,3 +406,30 @@ async def test_large_text_file_lines(tmp_path: Path, ctx: Any) -> None:
         assert f.tell() == path.stat().st_size
     async with async_open(path, "rb", context=ctx) as f:
         assert await f.read() == path.read_bytes()
+
+
+def _direct(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_DIRECT, 0o666)
+
+
+async def test_o_direct_file_object(tmp_path: Path, ctx: Any) -> None:
+    import mmap
+
+    path = tmp_path / "direct"
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600))
+    except OSError as exc:
+        pytest.skip(f"O_DIRECT unsupported here: {exc}")
+    block = 4096
+    buffer = mmap.mmap(-1, 3 * block)
+    buffer.write(os.urandom(3 * block))
+    async with async_open(path, "wb", buffering=0, opener=_direct, context=ctx) as f:
+        assert await f.write(buffer) == 3 * block  # straight from the aligned buffer
+        assert f.tell() == 3 * block
+    target = mmap.mmap(-1, 2 * block)
+    async with async_open(path, "rb", buffering=0, opener=_direct, context=ctx) as f:
+        assert await f.readinto(target) == 2 * block
+        assert target[:] == buffer[: 2 * block]
+        assert await f.readinto(target) == block  # short at EOF, no unaligned retry
+        assert target[:block] == buffer[2 * block :]
+        assert await f.readinto(target) == 0
