@@ -329,10 +329,12 @@ class TextFileWrapper(FileIOWrapperBase):
         dchars, dpos = self._dchars, self._dpos
         if self._lf_lines:
             end = dchars.find("\n", dpos) + 1
-            if end and (size < 0 or end - dpos <= size) and not self._lock.locked() and self._pending is None:
-                self._check_readable()
-                self._dpos = end
-                return dchars[dpos:end]
+        else:
+            end = max(self._line_end(dchars, dpos)[0], 0)
+        if end and (size < 0 or end - dpos <= size) and not self._lock.locked() and self._pending is None:
+            self._check_readable()
+            self._dpos = end
+            return dchars[dpos:end]
         async with self._lock:
             self._check_readable()
             saved = self._save()
@@ -398,6 +400,12 @@ class TextFileWrapper(FileIOWrapperBase):
                     if self._dpos != position or self._dchars is not dchars:
                         break
                 continue
+            elif not lf_lines and not lock._locked:
+                end = self._line_end(dchars, dpos)[0]
+                if end > 0:
+                    self._dpos = end
+                    yield dchars[dpos:end]
+                    continue
             line = await self.readline()
             if not line:
                 return

@@ -50,6 +50,7 @@ def _text_ops(encoding: str) -> st.SearchStrategy[list[tuple[Any, ...]]]:
         st.tuples(st.just("read"), st.integers(min_value=-1, max_value=12)),
         st.tuples(st.just("readline"), st.integers(min_value=-1, max_value=12)),
         st.tuples(st.just("readlines")),
+        st.tuples(st.just("iterate"), st.integers(min_value=1, max_value=5)),
         st.tuples(st.just("tell")),
         st.tuples(st.just("seek_saved"), st.integers(min_value=0, max_value=20)),
         st.tuples(st.just("seek0")),
@@ -79,6 +80,28 @@ def _same_position(ref: io.TextIOWrapper, mine: int, theirs: int) -> bool:
 
 
 _NEWLINE_OF: dict[int, str | None] = {}
+
+
+async def _iterate(ours: Any, count: int) -> list[Any]:
+    """Up to ``count`` lines from ``async for`` (then break out of the loop)."""
+    lines: list[Any] = []
+    if count:
+        async for line in ours:
+            lines.append(line)
+            if len(lines) == count:
+                break
+    return lines
+
+
+def _ref_lines(ref: Any, count: int) -> list[Any]:
+    """What ``open()`` gives for the same: ``readline()`` until ``count`` lines or EOF."""
+    lines = []
+    while len(lines) < count:
+        line = ref.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
 
 
 class _RefFailed(Exception):
@@ -117,6 +140,9 @@ async def _apply_text_ops(ours: Any, ref: io.TextIOWrapper, ops: list[tuple[Any,
             mine, theirs = await _same_outcome(
                 lambda: getattr(ours, name)(*op[1:]), lambda: getattr(ref, name)(*op[1:]), where
             )
+            assert mine == theirs, where
+        elif name == "iterate":
+            mine, theirs = await _same_outcome(lambda: _iterate(ours, op[1]), lambda: _ref_lines(ref, op[1]), where)
             assert mine == theirs, where
         elif name == "tell":
             mine, theirs = ours.tell(), ref.tell()
@@ -190,6 +216,7 @@ def _binary_ops() -> st.SearchStrategy[list[tuple[Any, ...]]]:
         st.tuples(st.just("readline"), st.integers(min_value=-1, max_value=20)),
         st.tuples(st.just("readinto"), st.integers(min_value=0, max_value=30)),
         st.tuples(st.just("readlines")),
+        st.tuples(st.just("iterate"), st.integers(min_value=1, max_value=5)),
         st.tuples(st.just("seek"), st.integers(min_value=-30, max_value=60), st.sampled_from([0, 1, 2])),
         st.tuples(st.just("write"), payload),
         st.tuples(st.just("truncate"), st.one_of(st.none(), st.integers(min_value=0, max_value=60))),
@@ -208,6 +235,8 @@ async def _apply_binary(ours: Any, ref: Any, ops: list[tuple[Any, ...]]) -> None
             assert await ours.readline(op[1]) == ref.readline(op[1]), where
         elif name == "readlines":
             assert await ours.readlines() == ref.readlines(), where
+        elif name == "iterate":
+            assert await _iterate(ours, op[1]) == _ref_lines(ref, op[1]), where
         elif name == "readinto":
             mine, theirs = bytearray(op[1]), bytearray(op[1])
             assert await ours.readinto(mine) == ref.readinto(theirs), where
