@@ -1160,6 +1160,28 @@ cdef class Context:
         self._run_callbacks(done)
         return len(done)
 
+    def reap(self):
+        """Deliver kernel completions already in the ring, without touching the eventfd.
+
+        For a caller that has just submitted (see ``pending()``): it saves the
+        eventfd read; the eventfd stays readable and the next
+        ``process_events()`` (from the reader) drains it, finding nothing or
+        what arrived since. Returns how many callbacks ran.
+        """
+        cdef list resubmit, done
+        if self._closed or self._fork_gen != lxa_fork_gen():
+            return self.process_events()
+        resubmit = []
+        self._reap_kernel(resubmit, False)
+        if resubmit or self._backlog:
+            self._kernel_submit(resubmit)
+        done = self._ready
+        if not done:
+            return 0
+        self._ready = []
+        self._run_callbacks(done)
+        return len(done)
+
     def close(self):
         """Stop accepting, wait for in-flight operations, run their callbacks, release everything.
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from asyncio.events import _get_running_loop
+from functools import partial
 from typing import Any
 
 from . import linux_aio
@@ -43,6 +45,49 @@ class AsyncioContext(AsyncioContextBase):
         self._batch: list[tuple[Any, asyncio.Future[Any]]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._driving = False
+
+    def submit_future(self, op: Any) -> asyncio.Future[Any]:
+        """As ``AsyncioContextBase.submit_future``, with a short path for a lone operation.
+
+        When nothing else is ready to run in this loop iteration and a slot
+        is free, the operation is submitted at once and a completion the
+        kernel made inside ``io_submit`` resolves the future before this
+        returns.
+        """
+        loop = self._loop
+        if (
+            loop is not None
+            and not self._driving
+            and not self._batch
+            and not self._waiting
+            and self._in_flight < self._max_requests
+            and self._state is _State.OPEN
+            and type(op) is self._operation_class
+            and not getattr(loop, "_ready", True)
+            and loop is _get_running_loop()
+        ):
+            future = loop.create_future()
+            op.set_callback(partial(self._on_done, op, future))
+            context = self._context
+            try:
+                accepted = context.submit(op)
+            except BaseException:
+                future.cancel()
+                raise
+            if not accepted:  # a caller's context smaller than max_requests
+                self._waiting.append((op, future))
+                return future
+            self._in_flight += 1
+            if context.pending():
+                self._driving = True
+                try:
+                    context.reap()
+                    if self._batch:
+                        self._drive()
+                finally:
+                    self._driving = False
+            return future
+        return super().submit_future(op)
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         # The slot is taken now; the operation reaches the kernel with the
@@ -89,7 +134,7 @@ class AsyncioContext(AsyncioContextBase):
                 batch, self._batch = self._batch, []
                 self._submit_batch(batch)
             if context.pending():
-                context.process_events()  # callbacks may add to the batch
+                context.reap()  # callbacks may add to the batch
             elif not self._batch:
                 return
 
