@@ -37,6 +37,9 @@ __all__ = ["FileIOWrapperBase", "BinaryFileWrapper", "DEFAULT_BUFFER_SIZE"]
 #: Read-ahead and write-buffer size of the file objects.
 DEFAULT_BUFFER_SIZE = 64 * 1024
 
+#: Large ``bytes`` writes that may be in flight at once after ``write()`` returned.
+WRITE_BEHIND = 4
+
 
 def _closed_error() -> ValueError:
     return ValueError("I/O operation on closed file.")
@@ -78,8 +81,9 @@ class FileIOWrapperBase:
         # Pipelined sequential reads: (offset, size, future) of the next chunk.
         self._prefetch: tuple[int, int, asyncio.Future[bytes]] | None = None
         self._sequential_end = -1
-        self._writing: asyncio.Future[int] | None = None  # write-behind of a large bytes write
-        self._writing_end = 0  # where that write ends
+        # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends.
+        self._writing: list[asyncio.Future[int]] = []
+        self._writing_end = 0
         self._regular_seekable = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -207,7 +211,7 @@ class FileIOWrapperBase:
             size = max(size, start + len(data))
         if self._wbuf:
             size = max(size, self._wstart + len(self._wbuf))
-        if self._writing is not None:
+        if self._writing:
             size = max(size, self._writing_end)
         return size
 
@@ -227,16 +231,24 @@ class FileIOWrapperBase:
 
     # -- raw transfers, called under the lock -------------------------------------
 
+    async def _wait_writes(self, keep: int) -> None:
+        """Wait until at most ``keep`` write-behind writes are in flight; raise the first error.
+
+        A failed write is reported once, by whichever call waits for it.
+        """
+        writing = self._writing
+        while len(writing) > keep:
+            first = writing[0]
+            try:
+                await asyncio.shield(first)
+            finally:
+                if first.done() and writing and writing[0] is first:
+                    del writing[0]
+
     async def _flush_unlocked(self) -> None:
         """Write out ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
         self._drop_prefetch()
-        writing = self._writing
-        if writing is not None:
-            try:
-                await asyncio.shield(writing)
-            finally:
-                if writing.done():
-                    self._writing = None
+        await self._wait_writes(0)
         afp = self.file
         appending = afp.mode.appending
         while self._detached:
@@ -294,7 +306,7 @@ class FileIOWrapperBase:
 
     async def _prepare_read(self) -> None:
         self._check_readable()
-        if self._wbuf or self._detached or self._writing is not None:
+        if self._wbuf or self._detached or self._writing:
             await self._flush_unlocked()
 
     async def _write_unlocked(self, data: Any) -> int:
@@ -315,16 +327,23 @@ class FileIOWrapperBase:
             if len(self._wbuf) >= self._buffer_size:
                 await self._flush_unlocked()
             return size
-        await self._flush_unlocked()
         if type(data) is bytes and not afp.mode.appending:
             # Write-behind: bytes cannot change, so the write may still be in
-            # flight when this returns; the next operation that needs it done
-            # (read, write, flush, truncate, close) waits for it and raises
-            # its error.
-            self._writing = asyncio.ensure_future(afp.write_bytes(data, self._raw))
+            # flight when this returns (up to WRITE_BEHIND of them, at
+            # distinct offsets); the next operation that needs them done
+            # (read, flush, truncate, close, seek past them) waits and raises
+            # the first error.
+            if self._wbuf or self._detached:
+                await self._flush_unlocked()
+            # Writes in flight together never overlap: a write that does not
+            # start at or after every in-flight one waits for all of them.
+            await self._wait_writes(WRITE_BEHIND - 1 if self._raw >= self._writing_end else 0)
+            self._drop_prefetch()
+            self._writing.append(asyncio.ensure_future(afp.write_bytes(data, self._raw)))
             self._raw += size
             self._writing_end = self._raw
             return size
+        await self._flush_unlocked()
         await afp.write_bytes(view, self._raw)
         if afp.mode.appending and afp.seekable():
             self._raw = os.fstat(afp.fileno()).st_size
@@ -495,7 +514,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
             rest = await self.file.read_bytes(-1, self._raw)
             self._raw += len(rest)
             return head + rest if head else rest
-        parts = [head]
+        parts = [head] if head else []
         wanted = size - available
         bufsize = self._buffer_size
         while wanted > 0:
@@ -514,6 +533,8 @@ class BinaryFileWrapper(FileIOWrapperBase):
             parts.append(self._rbuf[:take])
             self._rpos = take
             wanted -= take
+        if len(parts) == 1:
+            return parts[0]  # no copy
         return b"".join(parts)
 
     async def read1(self, size: int = -1) -> bytes:

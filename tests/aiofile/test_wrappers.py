@@ -433,3 +433,25 @@ async def test_o_direct_file_object(tmp_path: Path, ctx: Any) -> None:
         assert await f.readinto(target) == block  # short at EOF, no unaligned retry
         assert target[:block] == buffer[2 * block :]
         assert await f.readinto(target) == 0
+
+
+async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    block = bytes(range(256)) * 512  # 128 KiB: larger than the buffer, written behind
+    async with async_open(path, "w+b", context=ctx) as f:
+        for i in range(6):
+            await f.write(bytes([i]) * len(block))
+        f.seek(len(block))  # overwrite the second block while later ones may be in flight
+        await f.write(block)
+        assert f.seek(0, os.SEEK_END) == 6 * len(block)
+        f.seek(0)
+        data = await f.read()
+    expected = b"\x00" * len(block) + block + b"".join(bytes([i]) * len(block) for i in range(2, 6))
+    assert data == expected == path.read_bytes()
+    read_only = os.open(path, os.O_RDONLY)
+    f = await async_open(read_only, "wb", context=ctx)
+    await f.write(block)  # accepted; fails in flight
+    with pytest.raises(OSError) as info:
+        await f.flush()
+    assert info.value.errno == errno.EBADF
+    await f.close()
