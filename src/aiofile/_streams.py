@@ -13,7 +13,7 @@ from typing import Any
 
 from ._file import AIOFile
 
-__all__ = ["Reader", "Writer", "LineReader"]
+__all__ = ["Reader", "Writer", "LineReader", "ENCODING_MAP", "unicode_reader"]
 
 
 def _aiofile(afp: Any) -> AIOFile:
@@ -176,3 +176,35 @@ class LineReader:
         if not line:
             raise StopAsyncIteration
         return line
+
+
+#: aiofile 3.x's ``utils.ENCODING_MAP``: the most extra bytes a character may need, per encoding.
+ENCODING_MAP = {"utf-8": 4, "UTF-8": 4, "utf-16": 8, "UTF-16": 8}
+
+
+async def unicode_reader(afp: Any, chunk_size: int, offset: int, encoding: str = "utf-8") -> tuple[int, str]:
+    """Read about ``chunk_size`` bytes at ``offset`` as text: ``(bytes consumed, text)`` (aiofile 3.x).
+
+    A character cut by the chunk's end is completed by reading a few more
+    bytes (incrementally, no re-read); ``chunk_size < 0`` reads to EOF.
+    Invalid data raises ``UnicodeDecodeError``.
+
+    Cancellation: nothing to undo (no state is kept).
+    """
+    afp = _aiofile(afp)
+    if chunk_size < 0:
+        data = await afp.read_bytes(-1, offset)
+        return len(data), data.decode(encoding)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    data = await afp.read_bytes(chunk_size, offset)
+    consumed = len(data)
+    text = decoder.decode(data, not data)
+    for _ in range(ENCODING_MAP.get(encoding, 4)):
+        if not decoder.getstate()[0]:
+            break
+        more = await afp.read_bytes(1, offset + consumed)
+        consumed += len(more)
+        text += decoder.decode(more, not more)
+    else:
+        text += decoder.decode(b"", True)  # raises for a truncated character
+    return consumed, text

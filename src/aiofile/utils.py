@@ -2,10 +2,11 @@
 
 from ._binary import BinaryFileWrapper, FileIOWrapperBase
 from ._open import FileIOCloner, async_open, clone
-from ._streams import LineReader, Reader, Writer
+from ._streams import ENCODING_MAP, LineReader, Reader, Writer, unicode_reader
 from ._text import TextFileWrapper
 
 __all__ = [
+    "ENCODING_MAP",
     "BinaryFileWrapper",
     "FileIOCloner",
     "FileIOWrapperBase",
@@ -15,4 +16,5 @@ __all__ = [
     "Writer",
     "async_open",
     "clone",
+    "unicode_reader",
 ]

@@ -95,3 +95,16 @@ async def test_bad_arguments(tmp_path: Path, ctx: Any) -> None:
             LineReader(afp, line_sep=b"\n")
         with pytest.raises(TypeError):
             Reader(object())
+
+
+async def test_unicode_reader(tmp_path: Path, ctx: Any) -> None:
+    from aiofile.utils import ENCODING_MAP, unicode_reader
+
+    assert ENCODING_MAP["utf-8"] == 4
+    path = tmp_path / "f"
+    path.write_text("aé€😀", encoding="utf-8")
+    async with AIOFile(path, "r", context=ctx) as afp:
+        assert await unicode_reader(afp, 2, 0) == (3, "aé")  # "é" completed with one more byte
+        assert await unicode_reader(afp, 1, 3) == (3, "€")
+        assert await unicode_reader(afp, -1, 6) == (4, "😀")
+        assert await unicode_reader(afp, 10, 10) == (0, "")
