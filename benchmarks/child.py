@@ -1,6 +1,6 @@
-"""One participant, one workload, one repeat: ``python -m benchmarks.child SPEC_JSON``.
+"""One participant, one group of workloads, one repeat: ``python -m benchmarks.child SPEC_JSON``.
 
-The runner starts this in a fresh interpreter for every (repeat, workload,
+The runner starts this in a fresh interpreter for every (repeat, group,
 participant), so no participant inherits another's threads, contexts or heap.
 It prints one JSON object on stdout: ``{"cells": {cell_id: result}}`` where a
 result has ``units``, ``seconds``, ``value`` and the optional latency, lag and

@@ -69,6 +69,8 @@ class Participant:
 
     def note(self, cell: Cell) -> str:
         """A remark the table shows beside a figure (how this participant ran the cell)."""
+        if self.family == "sync" and cell.lag:
+            return "synchronous: 1 at a time, blocking its thread throughout (no loop to lag)"
         if self.family == "sync" and cell.depth > 1:
             return "synchronous: 1 at a time"
         if self.family == "aiofiles" and not cell.file_object:

@@ -1,6 +1,7 @@
 """The parent loop: every participant in its own subprocess, interleaved per repeat.
 
-Order: for each repeat, for each workload, each participant in turn (the
+Order: for each repeat, for each group of workloads (those sharing a chart:
+W1+W2+W2c, W3, W4, W5, W6), each participant in turn (the
 order rotates by one every repeat so no participant is always first). The
 first repeat calibrates each participant's operation count per cell; later
 repeats reuse it. A cell a participant failed is not retried; the error
@@ -81,34 +82,40 @@ def format_result(cell: Cell, result: dict[str, Any]) -> str:
 def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecord]]:
     """Run the plan; ``records[cell_id][participant_id]``. ``say`` gets one progress line per cell."""
     records: dict[str, dict[str, CellRecord]] = {}
-    runnable: dict[str, dict[str, list[Cell]]] = {}
+    # One subprocess per (repeat, group, participant): a group is the
+    # workloads sharing a chart (W1, W2 and W2c share one), which saves
+    # interpreter start-ups without mixing unrelated I/O in one process.
+    groups: dict[str, list[Cell]] = {}
     for wl in plan.workloads:
-        runnable[wl.id] = {}
+        groups.setdefault(wl.chart, []).extend(wl.cells)
+    runnable: dict[str, dict[str, list[Cell]]] = {}
+    for group, group_cells in groups.items():
+        runnable[group] = {}
         for p in plan.participants:
             cells = []
-            for cell in wl.cells:
+            for cell in group_cells:
                 reason = p.reason(cell)
                 records.setdefault(cell.id, {})[p.id] = CellRecord(reason=reason, note=p.note(cell))
                 if reason is None:
                     cells.append(cell)
             if cells:
-                runnable[wl.id][p.id] = cells
+                runnable[group][p.id] = cells
     total = plan.repeats * sum(len(c) for per in runnable.values() for c in per.values())
     ops: dict[tuple[str, str], int] = {}
     done = 0
     people = plan.participants
     for repeat in range(plan.repeats):
         order = people[repeat % len(people) :] + people[: repeat % len(people)] if people else []
-        for wl in plan.workloads:
+        for group in groups:
             for p in order:
-                planned = runnable[wl.id].get(p.id, [])
+                planned = runnable[group].get(p.id, [])
                 cells = [c for c in planned if records[c.id][p.id].reason is None]
                 done += len(planned) - len(cells)  # failed earlier: not retried
                 if not cells:
                     continue
                 spec = {
                     "participant": asdict(p),
-                    "workload": wl.id,
+                    "group": group,
                     "cells": [c.id for c in cells],
                     "ops": {c.id: ops.get((p.id, c.id)) for c in cells},
                     "paths": plan.paths,
