@@ -34,15 +34,15 @@ class Backend:
     asyncio_module: ModuleType
 
     @property
-    def Context(self) -> Any:  # noqa: N802 - mirrors the module attribute
+    def Context(self) -> Any:
         return self.module.Context
 
     @property
-    def Operation(self) -> Any:  # noqa: N802
+    def Operation(self) -> Any:
         return self.module.Operation
 
     @property
-    def AsyncioContext(self) -> Any:  # noqa: N802
+    def AsyncioContext(self) -> Any:
         return self.asyncio_module.AsyncioContext
 
     def __str__(self) -> str:

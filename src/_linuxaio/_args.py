@@ -65,9 +65,7 @@ def writable_view(obj: object, name: str = "buffer") -> memoryview:
     try:
         view = memoryview(obj)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(
-            f"{name} must be a read-write bytes-like object, not {type(obj).__name__}"
-        ) from None
+        raise TypeError(f"{name} must be a read-write bytes-like object, not {type(obj).__name__}") from None
     if view.readonly:
         raise TypeError(f"{name} must be a read-write bytes-like object, not {type(obj).__name__}")
     return _flat(view, name)
@@ -91,9 +89,7 @@ def _sequence(buffers: Iterable[object]) -> list[object]:
     try:
         return list(buffers)
     except TypeError:
-        raise TypeError(
-            f"buffers must be a sequence of bytes-like objects, not {type(buffers).__name__}"
-        ) from None
+        raise TypeError(f"buffers must be a sequence of bytes-like objects, not {type(buffers).__name__}") from None
 
 
 def _flat(view: memoryview, name: str) -> memoryview:

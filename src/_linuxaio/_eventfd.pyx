@@ -4,14 +4,14 @@ Exposed to Python for tests and for code that wants the same primitive the
 backends use; the backends include ``csrc/lxa_eventfd.h`` directly.
 """
 
-import os
+import os as _os
 
 from libc.stdint cimport int64_t
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 
 
 cdef inline _raise_errno(long long rc):
-    raise OSError(<int>-rc, os.strerror(<int>-rc))
+    raise OSError(<int>-rc, _os.strerror(<int>-rc))
 
 
 cdef class EventFD:
@@ -33,7 +33,7 @@ cdef class EventFD:
 
     def __dealloc__(self):
         if self._fd >= 0:
-            os.close(self._fd)
+            _os.close(self._fd)
             self._fd = -1
 
     cdef int _checked_fd(self) except -1:
@@ -73,4 +73,4 @@ cdef class EventFD:
         """Close the eventfd. Idempotent."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
-            os.close(fd)
+            _os.close(fd)

@@ -10,8 +10,10 @@ Contract of an operation (all backends):
 * One-shot: an operation is submitted at most once. Submitting it again
   raises ``ValueError`` before anything in the batch is submitted.
 * The callback set with ``set_callback`` is called exactly once, on the thread
-  that runs ``Context.process_events()`` (or ``Context.close()``), with the
-  raw result: the byte count (>= 0) or ``-errno``.
+  that runs ``Context.process_events()`` or ``Context.close()`` (a backend
+  that completes an operation inside ``submit()`` may call it there), with
+  the raw result: the byte count (>= 0) or ``-errno``. ``set_callback``
+  raises ``ValueError`` once the operation has been submitted.
 * ``get_value()`` after completion returns ``bytes`` for ``read``, the byte
   count for ``readinto``/``readv``/``write``/``writev``, ``None`` for
   ``fsync``/``fdsync``, and raises ``OSError(errno, strerror)`` for a failed
@@ -43,9 +45,9 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "AbstractContext",
     "AbstractOperation",
+    "Callback",
     "ContextProtocol",
     "OperationProtocol",
-    "Callback",
 ]
 
 #: Called once with the raw result: a byte count (>= 0) or ``-errno``.

@@ -126,46 +126,63 @@ class AsyncioContextBase:
 
     # -- operations --------------------------------------------------------------
 
-    def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> asyncio.Future[bytes]:
+    async def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> bytes:
         """Read up to ``nbytes`` at ``offset``; resolves to the bytes read (short at EOF)."""
-        return self.submit(self._operation_class.read(nbytes, fd, offset, priority))
+        result: bytes = await self.submit_future(self._operation_class.read(nbytes, fd, offset, priority))
+        return result
 
-    def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> asyncio.Future[int]:
+    async def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> int:
         """Write ``payload`` (any buffer, not copied) at ``offset``; resolves to bytes written.
 
         One system call: the count may be short. The payload must not change
         until the future resolves.
         """
-        return self.submit(self._operation_class.write(payload, fd, offset, priority))
+        result: int = await self.submit_future(self._operation_class.write(payload, fd, offset, priority))
+        return result
 
-    def readinto(self, buffer: Any, fd: int, offset: int = 0) -> asyncio.Future[int]:
+    async def readinto(self, buffer: Any, fd: int, offset: int = 0) -> int:
         """Read into the caller's writable ``buffer``; resolves to the bytes read.
 
         With a page-aligned buffer (e.g. an ``mmap``) this works on an
         ``O_DIRECT`` fd. The buffer belongs to the operation until it resolves,
         even if the awaiting task is cancelled.
         """
-        return self.submit(self._operation_class.readinto(buffer, fd, offset))
+        result: int = await self.submit_future(self._operation_class.readinto(buffer, fd, offset))
+        return result
 
-    def readv(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> asyncio.Future[int]:
+    async def readv(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> int:
         """Scatter-read into ``buffers`` in order; resolves to the total bytes read."""
-        return self.submit(self._operation_class.readv(buffers, fd, offset))
+        result: int = await self.submit_future(self._operation_class.readv(buffers, fd, offset))
+        return result
 
-    def writev(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> asyncio.Future[int]:
+    async def writev(self, buffers: Iterable[Any], fd: int, offset: int = 0) -> int:
         """Gather-write ``buffers`` in order; resolves to the total bytes written."""
-        return self.submit(self._operation_class.writev(buffers, fd, offset))
+        result: int = await self.submit_future(self._operation_class.writev(buffers, fd, offset))
+        return result
 
-    def fsync(self, fd: int) -> asyncio.Future[None]:
+    async def fsync(self, fd: int) -> None:
         """Flush ``fd``'s data and metadata to storage (fsync(2))."""
-        return self.submit(self._operation_class.fsync(fd))
+        result: None = await self.submit_future(self._operation_class.fsync(fd))
+        return result
 
-    def fdsync(self, fd: int) -> asyncio.Future[None]:
+    async def fdsync(self, fd: int) -> None:
         """Flush ``fd``'s data to storage (fdatasync(2))."""
-        return self.submit(self._operation_class.fdsync(fd))
+        result: None = await self.submit_future(self._operation_class.fdsync(fd))
+        return result
 
-    def submit(self, op: Any) -> asyncio.Future[Any]:
-        """Submit ``op``; the returned future resolves to ``op.get_value()``.
+    async def submit(self, op: Any) -> Any:
+        """Submit ``op`` and return ``op.get_value()`` once it completes.
 
+        Raises ``OSError`` with the errno of a failed operation; see
+        ``submit_future`` for the argument errors.
+        """
+        return await self.submit_future(op)
+
+    def submit_future(self, op: Any) -> asyncio.Future[Any]:
+        """Submit ``op`` now; the returned future resolves to ``op.get_value()``.
+
+        The operation is handed to the backend before this returns, unless
+        ``max_requests`` are in flight, in which case it waits its turn.
         Raises ``TypeError`` for an operation of another backend, ``ValueError``
         for one already submitted or after close, ``RuntimeError`` outside the
         bound loop. A failed operation sets ``OSError`` with its errno on the

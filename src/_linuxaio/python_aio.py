@@ -29,7 +29,7 @@ from . import _args
 from ._notify import make_notifier
 from .abstract import AbstractContext, AbstractOperation
 
-__all__ = ["Context", "Operation", "OpCode", "probe"]
+__all__ = ["Context", "OpCode", "Operation", "probe"]
 
 BACKEND = "python"
 DEFAULT_MAX_REQUESTS = 32
@@ -69,17 +69,17 @@ class Operation(AbstractOperation):
     """
 
     __slots__ = (
-        "opcode",
-        "_fd",
-        "_offset",
-        "_nbytes",
-        "_payload",
-        "_views",
-        "_callback",
-        "_result",
-        "_error",
-        "_state",
         "__weakref__",
+        "_callback",
+        "_error",
+        "_fd",
+        "_nbytes",
+        "_offset",
+        "_payload",
+        "_result",
+        "_state",
+        "_views",
+        "opcode",
     )
 
     def __init__(self, opcode: OpCode, fd: int, offset: int, nbytes: int, payload: Any, views: Any) -> None:
@@ -192,7 +192,8 @@ class Operation(AbstractOperation):
             code = -self._result
             raise OSError(code, os.strerror(code))
         if self.opcode == OpCode.READ:
-            return self._payload
+            data: bytes = self._payload
+            return data
         if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
             return None
         return self._result
@@ -300,9 +301,7 @@ class _Pool:
         """Called under ``lock``: one more worker per queued op nobody is idle for."""
         needed = min(len(self.queue) - self.idle, self.pool_size - len(self.threads))
         for _ in range(needed):
-            thread = threading.Thread(
-                target=_worker, args=(self,), name=f"python_aio-{len(self.threads)}", daemon=True
-            )
+            thread = threading.Thread(target=_worker, args=(self,), name=f"python_aio-{len(self.threads)}", daemon=True)
             self.threads.append(thread)
             thread.start()
 

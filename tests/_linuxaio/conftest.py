@@ -1,0 +1,35 @@
+"""Fixtures for engine tests: files, fds and an adapter per backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """An empty regular file."""
+    p = tmp_path / "data.bin"
+    p.write_bytes(b"")
+    return p
+
+
+@pytest.fixture
+def fd(path: Path) -> Iterator[int]:
+    """A read-write fd on ``path``, closed after the test."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    yield descriptor
+    os.close(descriptor)
+
+
+@pytest.fixture
+async def actx(backend: Any) -> AsyncIterator[Any]:
+    """An ``AsyncioContext`` of the backend under test, closed (and checked idle) after the test."""
+    ctx = backend.AsyncioContext(max_requests=16)
+    yield ctx
+    await ctx.aclose()
+    assert ctx.in_flight == 0
