@@ -332,7 +332,7 @@ class AiofilesObjects(FileObjects):
         import aiofiles
 
         count = 0
-        async with aiofiles.open(path, "r") as f:
+        async with aiofiles.open(path) as f:
             async for _line in f:
                 count += 1
                 if count == n:
@@ -400,4 +400,3 @@ def check_result(cell: Cell, result: Any) -> None:
     got = len(result) if isinstance(result, (bytes, bytearray)) else result
     if got != cell.block:
         raise RuntimeError(f"{cell.kind} moved {got!r} bytes, expected {cell.block}")
-

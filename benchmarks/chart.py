@@ -27,7 +27,12 @@ def available() -> bool:
     return True
 
 
-def render(workloads: tuple[Workload, ...], participants: list[Participant], summaries: dict[str, dict[str, Summary]], out: Path) -> list[Path]:
+def render(
+    workloads: tuple[Workload, ...],
+    participants: list[Participant],
+    summaries: dict[str, dict[str, Summary]],
+    out: Path,
+) -> list[Path]:
     """Write one chart per group into ``out``; the files written."""
     if not available():
         return []
@@ -51,8 +56,10 @@ def render(workloads: tuple[Workload, ...], participants: list[Participant], sum
         if not panels:
             continue
         heights = [0.6 + 0.3 * len(rows) for _, rows in panels]
-        fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.4), gridspec_kw={"height_ratios": heights}, squeeze=False)
-        for ax, (cell, rows) in zip(axes[:, 0], panels):
+        fig, axes = plt.subplots(
+            len(panels), 1, figsize=(8, sum(heights) + 0.4), gridspec_kw={"height_ratios": heights}, squeeze=False
+        )
+        for ax, (cell, rows) in zip(axes[:, 0], panels, strict=True):
             names = [p.label for p, _ in rows]
             medians = [s.median for _, s in rows]
             errors = [[s.median - s.low for _, s in rows], [s.high - s.median for _, s in rows]]

@@ -52,7 +52,9 @@ def _span(cell: Cell, size: int) -> int:
     return size
 
 
-async def positional_cell(p: Participant, cell: Cell, path: str, size: int, n: int | None, duration: float, seed: int) -> dict[str, Any]:
+async def positional_cell(
+    p: Participant, cell: Cell, path: str, size: int, n: int | None, duration: float, seed: int
+) -> dict[str, Any]:
     """Warm up (calibrating ``n`` when it is ``None``), then time ``n`` operations."""
     pattern = "distinct" if cell.cold else "sequential" if cell.kind == "seqread" else "random"
     offsets = Offsets(pattern, cell.block, _span(cell, size), seed)
@@ -97,7 +99,9 @@ async def positional_cell(p: Participant, cell: Cell, path: str, size: int, n: i
         await io.close()
 
 
-async def file_object_cell(p: Participant, cell: Cell, paths: dict[str, str], sizes: dict[str, int], n: int | None, duration: float) -> dict[str, Any]:
+async def file_object_cell(
+    p: Participant, cell: Cell, paths: dict[str, str], sizes: dict[str, int], n: int | None, duration: float
+) -> dict[str, Any]:
     """W6: lines or copy; the whole file when it fits the time budget, else a calibrated prefix."""
     fo = adapters.file_objects(p)
     source = paths[cell.file]
@@ -142,9 +146,20 @@ async def file_object_cell(p: Participant, cell: Cell, paths: dict[str, str], si
 def fio_cell(cell: Cell, path: str, size: int, n: int | None, duration: float) -> dict[str, Any]:
     """W5 by fio (libaio, O_DIRECT): a timed warm-up run calibrates ``n``, then ``--number_ios=n``."""
     base = [
-        "fio", "--name=w5", f"--filename={path}", "--readonly", "--ioengine=libaio", f"--iodepth={cell.depth}",
-        "--direct=1", "--rw=randread", f"--bs={cell.block}", f"--size={size}", "--norandommap", "--randrepeat=0",
-        "--lat_percentiles=1", "--output-format=json",
+        "fio",
+        "--name=w5",
+        f"--filename={path}",
+        "--readonly",
+        "--ioengine=libaio",
+        f"--iodepth={cell.depth}",
+        "--direct=1",
+        "--rw=randread",
+        f"--bs={cell.block}",
+        f"--size={size}",
+        "--norandommap",
+        "--randrepeat=0",
+        "--lat_percentiles=1",
+        "--output-format=json",
     ]
 
     def fio(*extra: str) -> dict[str, Any]:
@@ -178,12 +193,16 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         n = spec["ops"].get(cell.id)
         try:
             if p.family == "fio":
-                result = await asyncio.to_thread(fio_cell, cell, paths[cell.file], sizes[cell.file], n, spec["duration"])
+                result = await asyncio.to_thread(
+                    fio_cell, cell, paths[cell.file], sizes[cell.file], n, spec["duration"]
+                )
             elif cell.file_object:
                 result = await file_object_cell(p, cell, paths, sizes, n, spec["duration"])
             else:
-                result = await positional_cell(p, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], spec["seed"])
-        except Exception as exc:  # reported in the table, never a silent gap
+                result = await positional_cell(
+                    p, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], spec["seed"]
+                )
+        except Exception as exc:  # noqa: BLE001 - reported in the table, never a silent gap
             result = {"error": _error_text(cell, exc)}
         results[cell.id] = result
     return {"cells": results}

@@ -38,12 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help="short pass: 3 repeats of ~0.1 s per cell (under 2 minutes)")
     ap.add_argument("--workloads", help="comma list of W1,W2,W2c,W3,W4,W5,W6 (default: all)")
     ap.add_argument("--repeats", type=int, help="repeats per cell (default 5, --quick 3)")
-    ap.add_argument("--duration", type=float, help="seconds one measured run of a cell should last (default 1.0, --quick 0.1)")
-    ap.add_argument("--peers", help="peers to include: all (default), none, or a comma list of caio, caio:linux, "
-                    "caio:linux-deferred, caio:uring, caio:thread, caio:python, aiofiles, to_thread, sync, fio")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"directory for the data files (default {DEFAULT_DATA})")
+    ap.add_argument(
+        "--duration", type=float, help="seconds one measured run of a cell should last (default 1.0, --quick 0.1)"
+    )
+    ap.add_argument(
+        "--peers",
+        help="peers to include: all (default), none, or a comma list of caio, caio:linux, "
+        "caio:linux-deferred, caio:uring, caio:thread, caio:python, aiofiles, to_thread, sync, fio",
+    )
+    ap.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"directory for the data files (default {DEFAULT_DATA})"
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"directory for results (default {DEFAULT_OUT})")
-    ap.add_argument("--scale", type=float, default=1.0, help="data size factor (tests use 0.001; figures are only comparable at 1)")
+    ap.add_argument(
+        "--scale", type=float, default=1.0, help="data size factor (tests use 0.001; figures are only comparable at 1)"
+    )
     return ap
 
 
@@ -62,7 +71,9 @@ def _backends(text: str | None) -> list[str]:
     return names
 
 
-def _document(meta: dict, machine_info: dict, workloads, participants, records, summaries, target_rows, charts: list[Path]) -> str:
+def _document(
+    meta: dict, machine_info: dict, workloads, participants, records, summaries, target_rows, charts: list[Path]
+) -> str:
     parts = [
         "# aiofile benchmarks",
         "",
@@ -81,8 +92,8 @@ def _document(meta: dict, machine_info: dict, workloads, participants, records, 
         targets_table(target_rows),
         "## Workloads",
         "",
-        "Medians of the repeats; `× best` is the median over the best participant's in the same cell, "
-        "`× sync` over the synchronous floor's. A row without figures says why.",
+        "Medians of the repeats; `x best` is the median over the best participant's in the same cell, "
+        "`x sync` over the synchronous floor's. A row without figures says why.",
         "",
     ]
     for wl in workloads:
@@ -146,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.md").write_text(doc)
     print(report.summary_table(workloads, participants, summaries))
     print(targets_table(target_rows))
-    print(f"wall time {meta['wall_s']:.1f} s; results in {args.out}/ (results.md, results.json"
-          + (", " + ", ".join(c.name for c in charts) if charts else ", no charts: matplotlib not installed") + ")")
+    print(
+        f"wall time {meta['wall_s']:.1f} s; results in {args.out}/ (results.md, results.json"
+        + (", " + ", ".join(c.name for c in charts) if charts else ", no charts: matplotlib not installed")
+        + ")"
+    )
     return 0

@@ -66,7 +66,7 @@ def _line_chunk(size: int) -> bytes:
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:-"
     count = min(size, CHUNK) // LINE_BYTES
     body = "".join(rng.choices(alphabet, k=LINE_BYTES - 10))
-    lines = [f"{i:08d} {body[i % 60:]}{body[: i % 60]}\n" for i in range(count)]
+    lines = [f"{i:08d} {body[i % 60 :]}{body[: i % 60]}\n" for i in range(count)]
     return "".join(lines).encode("ascii")
 
 

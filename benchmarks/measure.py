@@ -126,7 +126,11 @@ async def run_positional(
 
 
 async def calibrate(
-    batch: Callable[[int], Awaitable[float]], start: int, target: float, limit: int | None = None, cap: int | None = None
+    batch: Callable[[int], Awaitable[float]],
+    start: int,
+    target: float,
+    limit: int | None = None,
+    cap: int | None = None,
 ) -> float:
     """Warm up with growing batches until one lasts ``target`` seconds; the rate (units/s) of the last.
 

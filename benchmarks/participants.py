@@ -28,7 +28,7 @@ CAIO_VARIANTS = {
     "thread": ("thread_aio", {}),
     "python": ("python_aio", {}),
 }
-PEER_IDS = tuple(f"caio:{v}" for v in CAIO_VARIANTS) + ("aiofiles", "to_thread", "sync", "fio")
+PEER_IDS = (*(f"caio:{v}" for v in CAIO_VARIANTS), "aiofiles", "to_thread", "sync", "fio")
 
 FILE_OBJECT_ONLY = "file-object workload: runs through aiofile.async_open, aiofiles and open() only"
 
@@ -84,8 +84,11 @@ def _our_status() -> dict[str, str | None]:
     try:
         import _linuxaio
     except ImportError as exc:  # pragma: no cover - the project is not installed
-        return {name: f"_linuxaio not importable ({exc})" for name in OUR_BACKENDS}
-    return {name: (None if why is None else f"not built / unusable: {why}") for name, why in _linuxaio.backend_status().items()}
+        return dict.fromkeys(OUR_BACKENDS, f"_linuxaio not importable ({exc})")
+    return {
+        name: (None if why is None else f"not built / unusable: {why}")
+        for name, why in _linuxaio.backend_status().items()
+    }
 
 
 def _aiofile_status() -> str | None:
@@ -102,7 +105,7 @@ def _aiofile_status() -> str | None:
 def _caio_status() -> tuple[str | None, dict[str, str | None]]:
     """caio's version (or None) and, per variant, why it is unavailable (or None)."""
     if importlib.util.find_spec("caio") is None:
-        return None, {v: "caio not installed (pip install -e '.[bench]')" for v in CAIO_VARIANTS}
+        return None, dict.fromkeys(CAIO_VARIANTS, "caio not installed (pip install -e '.[bench]')")
     from importlib.metadata import version
 
     status: dict[str, str | None] = {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from .participants import Participant
 from .runner import CellRecord
-from .workloads import CELLS, Cell, Workload
+from .workloads import CELLS, Workload
 
 Records = dict[str, dict[str, CellRecord]]
 EXTRA_FIELDS = ("p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "sync_ms")
@@ -53,13 +53,24 @@ def summarize(records: Records) -> dict[str, dict[str, Summary]]:
                 base[pid] = Summary(None)
                 continue
             extras = {k: m for k in EXTRA_FIELDS if (m := _median([r.get(k) for r in rec.runs])) is not None}
-            base[pid] = Summary(statistics.median(values), min(values), max(values), len(values), int(rec.runs[0]["units"]), extras=extras)
+            base[pid] = Summary(
+                statistics.median(values),
+                min(values),
+                max(values),
+                len(values),
+                int(rec.runs[0]["units"]),
+                extras=extras,
+            )
         medians = [s.median for s in base.values() if s.median is not None]
         best = max(medians) if medians else None
         floor = base.get("sync", Summary(None)).median
         out[cell_id] = {
             pid: Summary(
-                s.median, s.low, s.high, s.runs, s.units,
+                s.median,
+                s.low,
+                s.high,
+                s.runs,
+                s.units,
                 None if s.median is None or not best else s.median / best,
                 None if s.median is None or not floor else s.median / floor,
                 s.extras,
@@ -86,13 +97,15 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
 
-def workload_table(wl: Workload, participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]]) -> str:
+def workload_table(
+    wl: Workload, participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]]
+) -> str:
     """The Markdown table of one workload: one row per (cell, participant)."""
     lat = any(c.latency for c in wl.cells)
     lag = any(c.lag for c in wl.cells)
     sync = any(c.kind == "write" for c in wl.cells)
     units = sorted({c.unit for c in wl.cells})
-    head = ["cell", "participant", f"median ({'/'.join(units)})", "min–max", "× best", "× sync"]
+    head = ["cell", "participant", f"median ({'/'.join(units)})", "min-max", "x best", "x sync"]
     if lat:
         head += ["p50 µs", "p99 µs"]
     if lag:
@@ -107,7 +120,7 @@ def workload_table(wl: Workload, participants: list[Participant], records: Recor
             s, rec = summaries[cell.id][p.id], records[cell.id][p.id]
             ex = s.extras or {}
             row = [cell.label, p.label, fmt(s.median, cell.unit)]
-            row.append("—" if s.low is None else f"{fmt(s.low, cell.unit)}–{fmt(s.high, cell.unit)}")
+            row.append("—" if s.low is None else f"{fmt(s.low, cell.unit)}-{fmt(s.high, cell.unit)}")
             row += [fmt(s.vs_best), fmt(s.vs_sync)]
             if lat:
                 row += [fmt(ex.get("p50_us")), fmt(ex.get("p99_us"))]
@@ -123,7 +136,9 @@ def workload_table(wl: Workload, participants: list[Participant], records: Recor
     return "\n".join(lines) + "\n"
 
 
-def summary_table(workloads: tuple[Workload, ...], participants: list[Participant], summaries: dict[str, dict[str, Summary]]) -> str:
+def summary_table(
+    workloads: tuple[Workload, ...], participants: list[Participant], summaries: dict[str, dict[str, Summary]]
+) -> str:
     """One row per participant, one column per cell: the medians (``—`` = did not run)."""
     cells = [c for wl in workloads for c in wl.cells]
     head = ["participant"] + [f"{c.id} ({c.unit})" for c in cells]
@@ -140,7 +155,14 @@ def machine_table(machine: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_json(path: Path, meta: dict[str, Any], participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]], targets: list[dict[str, Any]]) -> None:
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    participants: list[Participant],
+    records: Records,
+    summaries: dict[str, dict[str, Summary]],
+    targets: list[dict[str, Any]],
+) -> None:
     """The raw results: every run of every cell, the summaries and the targets."""
     doc = {
         "meta": meta,
@@ -151,7 +173,12 @@ def write_json(path: Path, meta: dict[str, Any], participants: list[Participant]
                 "label": CELLS[cell_id].label,
                 "unit": CELLS[cell_id].unit,
                 "participants": {
-                    pid: {"reason": rec.reason if not rec.runs else None, "note": rec.note, "runs": rec.runs, "summary": asdict(summaries[cell_id][pid])}
+                    pid: {
+                        "reason": rec.reason if not rec.runs else None,
+                        "note": rec.note,
+                        "runs": rec.runs,
+                        "summary": asdict(summaries[cell_id][pid]),
+                    }
                     for pid, rec in per.items()
                 },
             }
@@ -160,5 +187,3 @@ def write_json(path: Path, meta: dict[str, Any], participants: list[Participant]
         "targets": targets,
     }
     path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
-
-

@@ -134,5 +134,6 @@ def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecor
                     else:
                         record.runs.append(result)
                         ops.setdefault((p.id, cell.id), int(result["units"]))
-                    say(f"[{done:>4}/{total}] {cell.id:<16} {p.label:<28} repeat {repeat + 1}/{plan.repeats}: {format_result(cell, result)}")
+                    where = f"[{done:>4}/{total}] {cell.id:<16} {p.label:<28} repeat {repeat + 1}/{plan.repeats}"
+                    say(f"{where}: {format_result(cell, result)}")
     return records

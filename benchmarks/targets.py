@@ -74,11 +74,19 @@ def _why_missing(pid: str, cell: str, records: Records) -> str:
     return f"{pid}: {rec.reason or 'no result'}"
 
 
-def evaluate(participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]]) -> list[dict[str, Any]]:
+def evaluate(
+    participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]]
+) -> list[dict[str, Any]]:
     """Each target with the measured ratio and ``met``, ``not met`` or ``n/a: why``."""
     results = []
     for t in targets(participants):
-        row: dict[str, Any] = {"issue": t.issue, "target": t.text(), "ratio": None, "reference": t.reference, "status": ""}
+        row: dict[str, Any] = {
+            "issue": t.issue,
+            "target": t.text(),
+            "ratio": None,
+            "reference": t.reference,
+            "status": "",
+        }
         per = summaries.get(t.cell)
         if per is None:
             row["status"] = f"n/a: {t.cell.split('/')[0]} not in this run"

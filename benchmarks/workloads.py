@@ -92,8 +92,17 @@ def _cells() -> tuple[Workload, ...]:
             "4 KiB cold random pread, 64 in flight, with event-loop lag",
             (
                 c(
-                    "4k-x64-cold", "W2c", "4 KiB cold, 64 in flight", "randread", 4 * KIB, 64, "ops/s", "cold",
-                    cold=True, latency=True, lag=True,
+                    "4k-x64-cold",
+                    "W2c",
+                    "4 KiB cold, 64 in flight",
+                    "randread",
+                    4 * KIB,
+                    64,
+                    "ops/s",
+                    "cold",
+                    cold=True,
+                    latency=True,
+                    lag=True,
                 ),
             ),
             "random-reads",
@@ -121,7 +130,19 @@ def _cells() -> tuple[Workload, ...]:
         Workload(
             "W5",
             "O_DIRECT 4 KiB random reads, 64 in flight, page-aligned buffers",
-            (c("4k-x64-direct", "W5", "4 KiB O_DIRECT, 64 in flight", "direct", 4 * KIB, 64, "ops/s", "big", latency=True),),
+            (
+                c(
+                    "4k-x64-direct",
+                    "W5",
+                    "4 KiB O_DIRECT, 64 in flight",
+                    "direct",
+                    4 * KIB,
+                    64,
+                    "ops/s",
+                    "big",
+                    latency=True,
+                ),
+            ),
             "direct",
         ),
         Workload(

@@ -33,8 +33,21 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "out"
     proc = bench(
-        "--quick", "--backend", "python", "--peers", "sync", "--scale", "0.001", "--duration", "0.005",
-        "--repeats", str(REPEATS), "--data", tmp / "data", "--out", out,
+        "--quick",
+        "--backend",
+        "python",
+        "--peers",
+        "sync",
+        "--scale",
+        "0.001",
+        "--duration",
+        "0.005",
+        "--repeats",
+        str(REPEATS),
+        "--data",
+        tmp / "data",
+        "--out",
+        out,
     )
     return proc, out
 
@@ -59,7 +72,9 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
             if entry["runs"]:
                 assert len(entry["runs"]) == REPEATS, (cell_id, pid)
                 for run in entry["runs"]:
-                    assert run["units"] > 0 and run["seconds"] > 0 and run["value"] > 0
+                    assert run["units"] > 0
+                    assert run["seconds"] > 0
+                    assert run["value"] > 0
                 assert entry["summary"]["median"] is not None
             else:
                 assert entry["reason"], (cell_id, pid)
@@ -74,8 +89,10 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
     w2c = doc["cells"]["W2c/4k-x64-cold"]["participants"]["python"]["runs"][0]
     assert {"p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"} <= set(w2c)
     assert "sync_ms" in doc["cells"]["W4/4k-x64"]["participants"]["python"]["runs"][0]
-    assert doc["meta"]["repeats"] == REPEATS and doc["meta"]["machine"]["kernel"]
-    assert doc["targets"] and all(t["status"] for t in doc["targets"])
+    assert doc["meta"]["repeats"] == REPEATS
+    assert doc["meta"]["machine"]["kernel"]
+    assert doc["targets"]
+    assert all(t["status"] for t in doc["targets"])
 
 
 def test_markdown_tables_are_well_formed(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
@@ -83,7 +100,8 @@ def test_markdown_tables_are_well_formed(quick_run: tuple[subprocess.CompletedPr
     md = (out / "results.md").read_text()
     for wl in WORKLOADS:
         assert f"### {wl.id}:" in md
-    assert "## Summary" in md and "## Targets" in md and "## Machine" in md
+    for heading in ("## Machine", "## Summary", "## Targets"):
+        assert heading in md
     # Every table row has as many columns as its header.
     width = None
     for line in md.splitlines():
@@ -101,16 +119,20 @@ def test_progress_line_per_cell_run(quick_run: tuple[subprocess.CompletedProcess
     doc = json.loads((out / "results.json").read_text())
     runs = sum(len(e["runs"]) for c in doc["cells"].values() for e in c["participants"].values())
     progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("[") and "repeat" in ln]
-    assert runs > 0 and len(progress) >= runs
+    assert runs > 0
+    assert len(progress) >= runs
 
 
-@pytest.mark.parametrize("name", [n for n, why in _linuxaio.backend_status().items() if why is not None] or ["none-missing"])
+@pytest.mark.parametrize(
+    "name", [n for n, why in _linuxaio.backend_status().items() if why is not None] or ["none-missing"]
+)
 def test_unavailable_backend_is_an_error(name: str, tmp_path: Path) -> None:
     if name == "none-missing":
         pytest.skip("every backend is available here")
     proc = bench("--backend", name, "--data", tmp_path, "--out", tmp_path)
     assert proc.returncode == 2
-    assert "not available" in proc.stderr and name in proc.stderr
+    assert "not available" in proc.stderr
+    assert name in proc.stderr
     assert not (tmp_path / "results.json").exists()
 
 
