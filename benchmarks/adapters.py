@@ -177,7 +177,7 @@ class AiofilesIO(PositionalIO):
     """aiofiles has no positional API: one unbuffered handle per slot, ``seek`` then the call."""
 
     async def open(self, cell: Cell, path: str) -> None:
-        import aiofiles
+        import aiofiles  # type: ignore[import-untyped,unused-ignore]
 
         await super().open(cell, path)
         mode = "r+b" if cell.kind == "write" else "rb"
@@ -189,15 +189,15 @@ class AiofilesIO(PositionalIO):
         data = self.payload
         buf = self.buffers[worker] if self.buffers else None
 
-        async def read(off: int) -> bytes:
+        async def read(off: int) -> Any:
             await f.seek(off)
             return await f.read(block)
 
-        async def write(off: int) -> int:
+        async def write(off: int) -> Any:
             await f.seek(off)
             return await f.write(data)
 
-        async def readinto(off: int) -> int:
+        async def readinto(off: int) -> Any:
             await f.seek(off)
             return await f.readinto(buf)
 
@@ -219,7 +219,7 @@ class AiofileIO(PositionalIO):
         self.backend = backend
 
     async def open(self, cell: Cell, path: str) -> None:
-        from aiofile import AIOFile
+        from aiofile import AIOFile  # type: ignore[attr-defined,unused-ignore]
 
         await super().open(cell, path)
         self.ctx = our_asyncio_context(self.backend)
@@ -250,18 +250,24 @@ class AiofileIO(PositionalIO):
             await close_context(self.ctx)
 
 
+def _backend(participant: Participant) -> str:
+    if participant.backend is None:
+        raise ValueError(f"{participant.id} names no backend")
+    return participant.backend
+
+
 def positional(participant: Participant) -> PositionalIO:
     """The ``PositionalIO`` of ``participant``."""
     family = participant.family
     if family == "ours":
-        backend = participant.backend
+        backend = _backend(participant)
         return EngineIO(lambda: our_asyncio_context(backend))
     if family == "caio":
-        stem, kwargs = CAIO_VARIANTS[participant.backend]
+        stem, kwargs = CAIO_VARIANTS[_backend(participant)]
         module = importlib.import_module(f"caio.{stem}_asyncio")
         return EngineIO(lambda: module.AsyncioContext(**kwargs))
     if family == "aiofile":
-        return AiofileIO(participant.backend)
+        return AiofileIO(_backend(participant))
     if family == "aiofiles":
         return AiofilesIO()
     if family == "to_thread":
@@ -296,7 +302,7 @@ class AiofileObjects(FileObjects):
     """``aiofile.async_open`` (text mode for lines, binary for the copy) on one backend."""
 
     def __init__(self, backend: str) -> None:
-        from aiofile import async_open
+        from aiofile import async_open  # type: ignore[attr-defined,unused-ignore]
 
         self.async_open = async_open
         self.ctx = our_asyncio_context(backend)
@@ -387,7 +393,7 @@ class SyncObjects(FileObjects):
 def file_objects(participant: Participant) -> FileObjects:
     """The ``FileObjects`` of ``participant`` (call inside the running loop)."""
     if participant.family == "aiofile":
-        return AiofileObjects(participant.backend)
+        return AiofileObjects(_backend(participant))
     if participant.family == "aiofiles":
         return AiofilesObjects()
     if participant.family == "sync":

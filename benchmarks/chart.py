@@ -11,11 +11,21 @@ from pathlib import Path
 
 from .participants import Participant
 from .report import Summary
-from .workloads import Workload
+from .workloads import Cell, Workload
 
 OURS = "#1f6fb4"
 PEER = "#9a9a9a"
 FLOOR = "#d9822b"
+
+
+def compact(value: float | None) -> str:
+    """``216697`` -> ``217k``: three significant digits with an SI suffix."""
+    if value is None:
+        return ""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def available() -> bool:
@@ -40,8 +50,9 @@ def render(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Cell]] = {}
     for wl in workloads:
         groups.setdefault(wl.chart, []).extend(wl.cells)
     by_id = {p.id: p for p in participants}
@@ -50,7 +61,7 @@ def render(
         panels = []
         for cell in cells:
             rows = [(by_id[pid], s) for pid, s in summaries[cell.id].items() if s.median is not None]
-            rows.sort(key=lambda r: r[1].median)
+            rows.sort(key=lambda r: r[1].median or 0.0)
             if rows:
                 panels.append((cell, rows))
         if not panels:
@@ -61,12 +72,18 @@ def render(
         )
         for ax, (cell, rows) in zip(axes[:, 0], panels, strict=True):
             names = [p.label for p, _ in rows]
-            medians = [s.median for _, s in rows]
-            errors = [[s.median - s.low for _, s in rows], [s.high - s.median for _, s in rows]]
+            medians = [s.median or 0.0 for _, s in rows]
+            lows = [s.low or 0.0 for _, s in rows]
+            highs = [s.high or 0.0 for _, s in rows]
+            errors = [
+                [m - lo for m, lo in zip(medians, lows, strict=True)],
+                [h - m for m, h in zip(medians, highs, strict=True)],
+            ]
             colours = [OURS if p.ours else FLOOR if p.family == "sync" else PEER for p, _ in rows]
             ax.barh(names, medians, xerr=errors, color=colours, capsize=2)
             for y, (_p, s) in enumerate(rows):
-                ax.text(s.median, y, f" {s.median:,.3g}", va="center", fontsize=7)
+                ax.text(s.high or s.median, y, " " + compact(s.median), va="center", fontsize=7)
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
             ax.set_title(f"{cell.workload}: {cell.label} ({cell.unit}, median, min-max)", fontsize=9)
             ax.tick_params(labelsize=7)
             ax.margins(x=0.15)

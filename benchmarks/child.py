@@ -164,7 +164,8 @@ def fio_cell(cell: Cell, path: str, size: int, n: int | None, duration: float) -
 
     def fio(*extra: str) -> dict[str, Any]:
         out = subprocess.run([*base, *extra], capture_output=True, text=True, check=True).stdout
-        return json.loads(out[out.index("{") :])["jobs"][0]["read"]
+        read: dict[str, Any] = json.loads(out[out.index("{") :])["jobs"][0]["read"]
+        return read
 
     warm_ms = max(20, round(duration * (1000 if n is None else 100)))
     first = fio("--time_based", f"--runtime={warm_ms}ms")

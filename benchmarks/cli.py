@@ -13,11 +13,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from . import chart, data, machine, report, runner
-from .participants import OUR_BACKENDS, discover, our_status, parse_peers
+from .participants import OUR_BACKENDS, Participant, discover, our_status, parse_peers
 from .targets import evaluate, targets_table
-from .workloads import select
+from .workloads import Workload, select
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "aiofile-bench-data"
@@ -72,7 +73,14 @@ def _backends(text: str | None) -> list[str]:
 
 
 def _document(
-    meta: dict, machine_info: dict, workloads, participants, records, summaries, target_rows, charts: list[Path]
+    meta: dict[str, Any],
+    machine_info: dict[str, Any],
+    workloads: tuple[Workload, ...],
+    participants: list[Participant],
+    records: report.Records,
+    summaries: dict[str, dict[str, report.Summary]],
+    target_rows: list[dict[str, Any]],
+    charts: list[Path],
 ) -> str:
     parts = [
         "# aiofile benchmarks",

@@ -108,14 +108,17 @@ async def run_positional(
             await op(offsets[i])
             lat[i] = clock() - t0
 
-    async def checked_worker(op: Callable[[int], Awaitable[Any]]) -> None:
-        for i in indices:
-            t0 = clock()
-            result = await op(offsets[i])
-            lat[i] = clock() - t0
-            check(result)
+    def make_checked(verify: Callable[[Any], None]) -> Callable[[Callable[[int], Awaitable[Any]]], Awaitable[None]]:
+        async def checked_worker(op: Callable[[int], Awaitable[Any]]) -> None:
+            for i in indices:
+                t0 = clock()
+                result = await op(offsets[i])
+                lat[i] = clock() - t0
+                verify(result)
 
-    body = worker if check is None else checked_worker
+        return checked_worker
+
+    body = worker if check is None else make_checked(check)
     ops = [io.op(w) for w in range(depth)]
     start = time.perf_counter()
     if depth == 1:

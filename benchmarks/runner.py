@@ -62,14 +62,16 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {c: {"error": f"child exited with {proc.returncode}: {tail}"} for c in spec["cells"]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])["cells"]
+    cells: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])["cells"]
+    return cells
 
 
 def format_result(cell: Cell, result: dict[str, Any]) -> str:
     """One cell result as the progress line shows it."""
     if "error" in result:
-        return "error: " + result["error"]
-    text = f"{result['value']:,.3g} {cell.unit}" if cell.unit != "ops/s" else f"{result['value']:,.0f} ops/s"
+        return "error: " + str(result["error"])
+    value = float(result["value"])
+    text = f"{value:,.3g} {cell.unit}" if cell.unit != "ops/s" else f"{value:,.0f} ops/s"
     if result.get("p50_us") is not None:
         text += f"  p50 {result['p50_us']:.1f} µs"
     if result.get("lag_p99_ms") is not None:
