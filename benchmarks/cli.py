@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workloads", help="comma list of W1,W2,W2c,W3,W4,W5,W6 (default: all)")
     ap.add_argument("--repeats", type=int, help="repeats per cell (default 5, --quick 3)")
     ap.add_argument(
-        "--duration", type=float, help="seconds one measured run of a cell should last (default 1.0, --quick 0.1)"
+        "--duration", type=float, help="seconds one measured run of a cell should last (default 0.5, --quick 0.1)"
     )
     ap.add_argument(
         "--peers",
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m benchmarks: error: {exc}", file=sys.stderr)
         return 2
     repeats = args.repeats or (3 if args.quick else 5)
-    duration = args.duration or (0.1 if args.quick else 1.0)
+    duration = args.duration or (0.1 if args.quick else 0.5)
     if repeats < 1 or duration <= 0 or args.scale <= 0:
         print("python -m benchmarks: error: --repeats, --duration and --scale must be positive", file=sys.stderr)
         return 2
