@@ -135,13 +135,16 @@ async def calibrate(
     limit: int | None = None,
     cap: int | None = None,
 ) -> float:
-    """Warm up with growing batches until one lasts ``target`` seconds; the rate (units/s) of the last.
+    """Warm up with growing batches until one lasts ``target`` seconds; the steady rate (units/s).
 
     ``batch(k)`` does ``k`` units and returns the seconds taken. ``limit``
     caps the total units the warm-up may use, ``cap`` the units of one batch
-    (``None``: no cap). It stops at either cap even if ``target`` is not reached.
+    (``None``: no cap); it stops at either even if ``target`` is not reached.
+    The rate is the best of the batches that lasted at least a quarter of
+    ``target`` (early batches pay for thread start-up and first touches,
+    which would make the count, and so the measured run, too short).
     """
-    k, used = max(1, start), 0
+    k, used, best = max(1, start), 0, 0.0
     while True:
         if limit is not None:
             k = min(k, max(1, limit - used))
@@ -150,8 +153,10 @@ async def calibrate(
         seconds = await batch(k)
         used += k
         rate = k / max(seconds, 1e-9)
+        if seconds >= target / 4:
+            best = max(best, rate)
         if seconds >= target or (limit is not None and used >= limit) or (cap is not None and k >= cap):
-            return rate
+            return best or rate
         growth = target / max(seconds, 1e-9) * 1.2
         k = int(k * min(8.0, max(2.0, growth)))
 
