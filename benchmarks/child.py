@@ -30,8 +30,6 @@ from .workloads import CELLS, Cell
 
 #: Warm-up (and calibration) lasts about this fraction of ``--duration``.
 WARMUP_FRACTION = 0.2
-#: W6 processes the whole file when that takes at most this many ``--duration``s.
-WHOLE_FILE_FACTOR = 3.0
 
 
 def prepare_cache(cells: list[Cell], paths: dict[str, str]) -> None:
@@ -100,9 +98,16 @@ async def positional_cell(
 
 
 async def file_object_cell(
-    p: Participant, cell: Cell, paths: dict[str, str], sizes: dict[str, int], n: int | None, duration: float
+    p: Participant,
+    cell: Cell,
+    paths: dict[str, str],
+    sizes: dict[str, int],
+    n: int | None,
+    duration: float,
+    whole_file_s: float,
 ) -> dict[str, Any]:
-    """W6: lines or copy; the whole file when it fits the time budget, else a calibrated prefix."""
+    """W6: lines or copy; the whole file when it should take at most ``whole_file_s``, else a
+    prefix calibrated to last ``duration``."""
     fo = adapters.file_objects(p)
     source = paths[cell.file]
     dst = os.path.join(os.path.dirname(source), f"copy-{os.getpid()}.out")
@@ -131,7 +136,7 @@ async def file_object_cell(
     try:
         if n is None:
             rate = await calibrate(run, start, WARMUP_FRACTION * duration, cap=total)
-            n = total if total <= rate * duration * WHOLE_FILE_FACTOR else max(start, math.ceil(rate * duration))
+            n = total if total <= rate * whole_file_s else max(start, math.ceil(rate * duration))
         else:
             await run(max(start, n // 10))
         n = min(n, total)
@@ -198,7 +203,7 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
                     fio_cell, cell, paths[cell.file], sizes[cell.file], n, spec["duration"]
                 )
             elif cell.file_object:
-                result = await file_object_cell(p, cell, paths, sizes, n, spec["duration"])
+                result = await file_object_cell(p, cell, paths, sizes, n, spec["duration"], spec["whole_file_s"])
             else:
                 result = await positional_cell(
                     p, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], spec["seed"]

@@ -44,6 +44,8 @@ class Plan:
     duration: float
     paths: dict[str, str]
     sizes: dict[str, int]
+    #: W6 processes a whole file when that should take at most this long.
+    whole_file_s: float
 
 
 def _child_env() -> dict[str, str]:
@@ -123,6 +125,7 @@ def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecor
                     "paths": plan.paths,
                     "sizes": plan.sizes,
                     "duration": plan.duration,
+                    "whole_file_s": plan.whole_file_s,
                     "seed": 1000 * repeat + 7,
                 }
                 timeout = 120 + 40 * plan.duration * len(cells)
