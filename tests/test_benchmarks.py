@@ -141,3 +141,53 @@ def test_bad_options_exit_2(args: list[str], tmp_path: Path) -> None:
     proc = bench(*args, "--data", tmp_path, "--out", tmp_path)
     assert proc.returncode == 2
     assert "error" in proc.stderr
+
+
+def test_targets_and_ratios_from_synthetic_records() -> None:
+    from benchmarks.participants import Participant
+    from benchmarks.report import summarize
+    from benchmarks.runner import CellRecord
+    from benchmarks.targets import evaluate
+
+    def runs(*values: float, **extra: float) -> CellRecord:
+        return CellRecord(runs=[{"value": v, "units": 1, "seconds": 1.0, **extra} for v in values])
+
+    people = [
+        Participant("linux", "linux_aio (engine)", "ours", "linux"),
+        Participant("caio:linux", "caio linux", "caio", "linux"),
+        Participant("caio:uring", "caio uring", "caio", "uring"),
+        Participant("sync", "sync", "sync"),
+        Participant("aiofile:python", "aiofile", "aiofile", "python", "not built"),
+    ]
+    records = {
+        "W1/4k-x1": {
+            "linux": runs(130.0, 120.0, 10.0, p50_us=2.5),  # median 120
+            "caio:linux": runs(100.0, 90.0, 95.0),  # median 95
+            "caio:uring": runs(99.0, 101.0, 100.0),  # median 100: caio's best
+            "sync": runs(240.0),
+            "aiofile:python": CellRecord(reason="not built"),
+        },
+        "W2/4k-x64": {
+            "linux": runs(100.0),
+            "caio:linux": runs(100.0),
+            "caio:uring": CellRecord(reason="boom"),
+            "sync": runs(50.0),
+            "aiofile:python": CellRecord(reason="not built"),
+        },
+    }
+    summaries = summarize(records)
+    w1 = summaries["W1/4k-x1"]
+    assert w1["linux"].median == 120.0
+    assert (w1["linux"].low, w1["linux"].high) == (10.0, 130.0)
+    assert w1["linux"].vs_best == pytest.approx(0.5)  # sync's 240 is the best
+    assert w1["linux"].vs_sync == pytest.approx(0.5)
+    assert w1["aiofile:python"].median is None
+    rows = {(r["target"].split(" >=")[0], r["reference"]): r for r in evaluate(people, records, summaries)}
+    w1_row = rows[("linux W1/4k-x1", "caio:uring")]
+    assert w1_row["ratio"] == pytest.approx(1.2)
+    assert w1_row["status"] == "met"  # 1.2x and p50 2.5 <= 3
+    w2_row = rows[("linux W2/4k-x64", "caio:linux")]
+    assert w2_row["status"] == "not met"  # 1.0x < 1.2x
+    w3_row = rows[("linux W3/1m-x1", "sync")]
+    assert w3_row["status"].startswith("n/a")
+    assert rows[("aiofile:python W6/lines", "sync")]["status"].startswith("n/a")
