@@ -16,6 +16,16 @@
  * - The owner drains its eventfd, then calls lxa_pool_take_done() until it
  *   returns NULL (the eventfd is only a hint; see eventfd(2)).
  * - The pool does not bound its queue: the owner bounds what it submits.
+ * - Transfers on a non-seekable fd (lseek(2) fails with ESPIPE: pipes, FIFOs,
+ *   sockets, ttys) use read/write/readv/writev and run one at a time per fd,
+ *   in submission order. Transfers on other fds may run concurrently.
+ * - A seekable transfer the kernel cuts at its per-call limit (MAX_RW_COUNT,
+ *   just under 2 GiB) continues until done, EOF or an error: sizes are
+ *   64-bit. Any other short count is reported as it is (one system call).
+ * - While a job is submitted, job->result and job->next are the pool's.
+ * - Idle workers poll the queue for ~20 us before sleeping (cheap hand-off
+ *   of short jobs); the environment variable LXA_POOL_SPIN_NS, read when a
+ *   pool is created, changes that time (0 disables polling).
  */
 #ifndef LXA_POOL_H
 #define LXA_POOL_H
@@ -74,8 +84,18 @@ void lxa_pool_destroy(lxa_pool *pool);
 
 /* In a forked child: no worker exists. Reinitialise the locks and thread
  * bookkeeping; queued jobs inherited from the parent complete with
- * -ECANCELED; later submissions start fresh workers. */
+ * -ECANCELED; later submissions start fresh workers. The pool does this by
+ * itself (pthread_atfork(3) handlers) at the first call on it in the child,
+ * so calling this is optional and idempotent. It does not write the eventfd:
+ * the eventfd is shared with the parent, so the owner gives the child a fresh
+ * one (e.g. dup2(2) a new eventfd onto the same number) before submitting,
+ * then takes the cancelled jobs back with lxa_pool_take_done(). */
 void lxa_pool_after_fork_child(lxa_pool *pool);
+
+/* 1 in a forked child until the pool has been adopted there (by any call
+ * below or by lxa_pool_after_fork_child()), else 0. No lock, no system call:
+ * cheap enough for the owner to check on every entry point. */
+int lxa_pool_inherited(const lxa_pool *pool);
 
 /* Jobs submitted and not yet taken back with lxa_pool_take_done(). */
 size_t lxa_pool_pending(lxa_pool *pool);
