@@ -191,3 +191,17 @@ def test_targets_and_ratios_from_synthetic_records() -> None:
     w3_row = rows[("linux W3/1m-x1", "sync")]
     assert w3_row["status"].startswith("n/a")
     assert rows[("aiofile:python W6/lines", "sync")]["status"].startswith("n/a")
+
+
+@pytest.mark.parametrize("request_text", ["linux", "all", "python,linux"])
+def test_requested_backend_that_is_not_built_exits_2(
+    request_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import cli
+
+    monkeypatch.setattr(cli, "our_status", lambda: {"linux": "not built (test)", "thread": None, "python": None})
+    assert cli.main(["--backend", request_text, "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not available here (no fallback)" in err
+    assert "linux: not built (test)" in err
+    assert not (tmp_path / "results.json").exists()
