@@ -6,7 +6,8 @@ taking an offset), ``datasync``, ``close``. File-object workloads (W6) use a
 ``FileObjects``: ``lines(path, n)`` and ``copy(src, dst, n)``.
 
 Every participant gets the same files, offsets and sizes; only the way it
-issues the I/O differs.
+issues the I/O differs. Operations are ``functools.partial`` objects (a lambda where
+a partial cannot express it) taking the offset as their last argument.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import random
 import shutil
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .participants import CAIO_VARIANTS, OUR_BACKENDS, Participant
@@ -119,12 +121,12 @@ class EngineIO(FdIO):
         ctx, fd, block, kind = self.ctx, self.fd, self.cell.block, self.cell.kind
         if kind == "write":
             data = self.payload
-            return lambda off: ctx.write(data, fd, off)
+            return partial(ctx.write, data, fd)
         if kind == "direct" and hasattr(ctx, "readinto"):
             buf = self.buffers[worker]
-            return lambda off: ctx.readinto(buf, fd, off)
+            return partial(ctx.readinto, buf, fd)
         # caio has no caller-buffer read: on O_DIRECT it tries its own buffer.
-        return lambda off: ctx.read(block, fd, off)
+        return partial(ctx.read, block, fd)
 
     async def datasync(self) -> None:
         await self.ctx.fdsync(self.fd)
@@ -163,11 +165,11 @@ class SyncIO(FdIO):
         fd, block, kind = self.fd, self.cell.block, self.cell.kind
         if kind == "write":
             data = self.payload
-            return lambda off: os.pwrite(fd, data, off)
+            return partial(os.pwrite, fd, data)
         if kind == "direct":
             bufs = [self.buffers[worker]]
-            return lambda off: os.preadv(fd, bufs, off)
-        return lambda off: os.pread(fd, block, off)
+            return partial(os.preadv, fd, bufs)
+        return partial(os.pread, fd, block)
 
     async def datasync(self) -> None:
         os.fdatasync(self.fd)
@@ -234,11 +236,11 @@ class AiofileIO(PositionalIO):
         afp, block, kind = self.afp, self.cell.block, self.cell.kind
         if kind == "write":
             data = self.payload
-            return lambda off: afp.write(data, off)
+            return partial(afp.write, data)
         if kind == "direct":
             buf = self.buffers[worker]
-            return lambda off: afp.readinto(buf, off)
-        return lambda off: afp.read(block, off)
+            return partial(afp.readinto, buf)
+        return partial(afp.read, block)
 
     async def datasync(self) -> None:
         await self.afp.fdsync()
