@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: every backend; those not built here are listed as such). "
         "An explicitly requested backend that is unavailable is an error.",
     )
-    ap.add_argument("--quick", action="store_true", help="short pass: 3 repeats of ~0.1 s per cell (under 2 minutes)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="short pass: 3 repeats of ~0.1 s per cell, one subprocess per participant and repeat (under 2 minutes)",
+    )
     ap.add_argument("--workloads", help="comma list of W1,W2,W2c,W3,W4,W5,W6 (default: all)")
     ap.add_argument("--repeats", type=int, help="repeats per cell (default 5, --quick 3)")
     ap.add_argument(
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     # W6 reads/copies the whole file when it takes at most 5 s (3 runs' worth under --quick).
     whole_file_s = 3 * duration if args.quick else max(5.0, 3 * duration)
-    plan = runner.Plan(workloads, participants, repeats, duration, paths, sizes, whole_file_s)
+    plan = runner.Plan(workloads, participants, repeats, duration, paths, sizes, whole_file_s, coarse=args.quick)
     records = runner.run(plan, say)
 
     summaries = report.summarize(records)

@@ -46,6 +46,9 @@ class Plan:
     sizes: dict[str, int]
     #: W6 processes a whole file when that should take at most this long.
     whole_file_s: float
+    #: One subprocess per participant and repeat for all its cells (``--quick``),
+    #: instead of one per workload group.
+    coarse: bool = False
 
 
 def _child_env() -> dict[str, str]:
@@ -89,9 +92,10 @@ def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecor
     # One subprocess per (repeat, group, participant): a group is the
     # workloads sharing a chart (W1, W2 and W2c share one), which saves
     # interpreter start-ups without mixing unrelated I/O in one process.
+    # ``coarse`` (--quick) puts all of a participant's cells in one group.
     groups: dict[str, list[Cell]] = {}
     for wl in plan.workloads:
-        groups.setdefault(wl.chart, []).extend(wl.cells)
+        groups.setdefault("all" if plan.coarse else wl.chart, []).extend(wl.cells)
     runnable: dict[str, dict[str, list[Cell]]] = {}
     for group, group_cells in groups.items():
         runnable[group] = {}

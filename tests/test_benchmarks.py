@@ -205,3 +205,18 @@ def test_requested_backend_that_is_not_built_exits_2(
     assert "not available here (no fallback)" in err
     assert "linux: not built (test)" in err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = bench(
+        "--backend", "python", "--peers", "sync", "--workloads", "W1,W2c,W6", "--scale", "0.001",
+        "--duration", "0.005", "--repeats", "1", "--data", tmp_path / "data", "--out", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["cells"]) == {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/copy"}
+    assert doc["meta"]["quick"] is False
+    assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
+    assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
+    assert "### W6:" in (out / "results.md").read_text()
