@@ -7,8 +7,9 @@ result has ``units``, ``seconds``, ``value`` and the optional latency, lag and
 fdatasync figures, or ``error`` when the participant failed the cell.
 
 Before the cells, the page cache is put in the state the workload needs: the
-cold file is evicted (fsync + ``POSIX_FADV_DONTNEED``), the others are read
-through so they are cached. O_DIRECT reads bypass the cache either way.
+cold file is evicted (fsync + ``POSIX_FADV_DONTNEED``), the others are made
+cached (``data.warm``: read through unless a sample of pages is already
+there). O_DIRECT reads bypass the cache either way.
 """
 
 from __future__ import annotations
