@@ -128,9 +128,12 @@ def workload_table(
                 row += [fmt(ex.get("lag_p50_ms")), fmt(ex.get("lag_p99_ms")), fmt(ex.get("lag_max_ms"))]
             if sync:
                 row += [fmt(ex.get("sync_ms"))]
-            note = rec.reason if s.median is None else rec.note
-            if s.median is None and not note:
-                note = "no result"
+            if s.median is None:
+                note = rec.reason or "no result"
+            elif rec.reason:  # ran, then failed in a later repeat
+                note = "; ".join(filter(None, [rec.note, f"later repeat failed: {rec.reason}"]))
+            else:
+                note = rec.note
             row += [str(s.runs), note or ""]
             lines.append(_row(row))
     return "\n".join(lines) + "\n"
@@ -174,7 +177,7 @@ def write_json(
                 "unit": CELLS[cell_id].unit,
                 "participants": {
                     pid: {
-                        "reason": rec.reason if not rec.runs else None,
+                        "reason": rec.reason,
                         "note": rec.note,
                         "runs": rec.runs,
                         "summary": asdict(summaries[cell_id][pid]),
