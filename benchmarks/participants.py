@@ -74,7 +74,7 @@ class Participant:
         if self.family == "sync" and cell.depth > 1:
             return "synchronous: 1 at a time"
         if self.family == "aiofiles" and not cell.file_object:
-            return "seek+read/write per op, one handle per in-flight slot"
+            return "no positional API: seek, then the call, one handle per in-flight slot"
         if self.family == "aiofiles" and cell.kind == "write":
             return "fdatasync via asyncio.to_thread"
         return ""

@@ -100,7 +100,12 @@ def _row(cells: list[str]) -> str:
 def workload_table(
     wl: Workload, participants: list[Participant], records: Records, summaries: dict[str, dict[str, Summary]]
 ) -> str:
-    """The Markdown table of one workload: one row per (cell, participant)."""
+    """The Markdown table of one workload: one row per (cell, participant) with figures.
+
+    A participant that ran none of the workload's cells, for one and the same
+    reason, gets a single row (cell ``all``) giving that reason; otherwise
+    each cell it missed has its own row with the reason.
+    """
     lat = any(c.latency for c in wl.cells)
     lag = any(c.lag for c in wl.cells)
     sync = any(c.kind == "write" for c in wl.cells)
@@ -113,14 +118,29 @@ def workload_table(
     if sync:
         head += ["fdatasync ms"]
     head += ["runs", "notes"]
+    blank = ["—"] * (len(head) - 4)  # the figure columns
+
+    def reason(cell_id: str, pid: str) -> str:
+        return records[cell_id][pid].reason or "no result"
+
+    absent = {
+        p.id
+        for p in participants
+        if all(summaries[c.id][p.id].median is None for c in wl.cells)
+        and len({reason(c.id, p.id) for c in wl.cells}) == 1
+    }
     lines = [f"### {wl.id}: {wl.title}", "", _row(head), _row(["---"] * len(head))]
     for cell in wl.cells:
         ranked = sorted(participants, key=lambda p: -(summaries[cell.id][p.id].median or -1.0))
         for p in ranked:
             s, rec = summaries[cell.id][p.id], records[cell.id][p.id]
+            if s.median is None:
+                if p.id not in absent:
+                    lines.append(_row([cell.label, p.label, *blank, "0", reason(cell.id, p.id)]))
+                continue
             ex = s.extras or {}
             row = [cell.label, p.label, fmt(s.median, cell.unit)]
-            row.append("—" if s.low is None else f"{fmt(s.low, cell.unit)}-{fmt(s.high, cell.unit)}")
+            row.append(f"{fmt(s.low, cell.unit)}-{fmt(s.high, cell.unit)}")
             row += [fmt(s.vs_best), fmt(s.vs_sync)]
             if lat:
                 row += [fmt(ex.get("p50_us")), fmt(ex.get("p99_us"))]
@@ -128,14 +148,13 @@ def workload_table(
                 row += [fmt(ex.get("lag_p50_ms")), fmt(ex.get("lag_p99_ms")), fmt(ex.get("lag_max_ms"))]
             if sync:
                 row += [fmt(ex.get("sync_ms"))]
-            if s.median is None:
-                note = rec.reason or "no result"
-            elif rec.reason:  # ran, then failed in a later repeat
-                note = "; ".join(filter(None, [rec.note, f"later repeat failed: {rec.reason}"]))
-            else:
-                note = rec.note
-            row += [str(s.runs), note or ""]
-            lines.append(_row(row))
+            note = rec.note
+            if rec.reason:  # ran, then failed in a later repeat
+                note = "; ".join(filter(None, [note, f"later repeat failed: {rec.reason}"]))
+            lines.append(_row([*row, str(s.runs), note]))
+    for p in participants:
+        if p.id in absent:
+            lines.append(_row(["all", p.label, *blank, "0", reason(wl.cells[0].id, p.id)]))
     return "\n".join(lines) + "\n"
 
 
