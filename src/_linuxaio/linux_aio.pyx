@@ -857,6 +857,27 @@ cdef class Context:
             entry.route = LXA_ROUTE_THREAD
         return 0
 
+    cdef bint _still_positional(self, Operation op) except -1:
+        """Before continuing a short transfer: is ``op._fd`` still a regular file or block device?
+
+        A short count from a pipe or socket (a stale KERNEL entry after the
+        descriptor number was reused) is the answer, not a reason to go on.
+        Re-classifies the descriptor as a side effect.
+        """
+        cdef fd_entry *entry
+        cdef uint64_t dev = 0, ino = 0
+        cdef int rc = lxa_fd_route(op._fd, &dev, &ino)
+        if rc < 0:
+            return False
+        if op._fd <= 0x7ffffff:
+            entry = self._fd_entry(op._fd)
+            if entry.dev != dev or entry.ino != ino or entry.route != rc:
+                entry.route = rc
+                entry.writes_thread = 0
+                entry.dev = dev
+                entry.ino = ino
+        return rc == LXA_ROUTE_KERNEL
+
     # -- starting operations -------------------------------------------------------------
 
     cdef int _start(self, Operation op, list kernel) except -1:
@@ -983,7 +1004,7 @@ cdef class Context:
                 # A short RWF_NOWAIT transfer stopped at the first page that
                 # was not cached (or at end of file): continue from there.
                 target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT
-                if op._done + res < target:
+                if op._done + res < target and self._still_positional(op):
                     op._done += res
                     if op._opcode == OP_READV or op._opcode == OP_WRITEV:
                         lxa_iov_advance(&op._iov_cur, &op._iovcnt_cur, <uint64_t>res)
