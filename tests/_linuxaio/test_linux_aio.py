@@ -476,7 +476,8 @@ def test_probe_is_cached_and_import_makes_no_io_setup() -> None:
             with open("/proc/self/maps") as f:
                 return sum("[aio]" in line for line in f)
 
-        from _linuxaio import linux_aio
+        import importlib
+        linux_aio = importlib.import_module("_linuxaio.linux_aio")
         assert aio_rings() == 0, "import created a kernel context"
         linux_aio.probe()
         linux_aio.probe()
