@@ -16,6 +16,13 @@
  * - Workers: started lazily, up to max_threads; an idle worker waits on its
  *   own condition variable in a LIFO stack (the most recently active worker,
  *   whose cache is warm, is woken first; a wake-up is never lost or doubled).
+ * - Wake-ups: a worker that finds the queue empty polls it for LXA_SPIN_NS
+ *   before sleeping, so a steady stream of short jobs (cached reads) costs no
+ *   futex wake-up per job. `searching` counts workers that will look at the
+ *   queue soon (starting, woken, or polling); a submission wakes or starts a
+ *   worker only when that count is 0, and a worker that takes a job while
+ *   more wait does the same before running it (so slow, cold reads spread
+ *   over the workers, one hand-off at a time).
  *
  * Every submitted job is in exactly one place: the queue, a lane, a worker's
  * `current`, or done. That invariant is what fork handling relies on: a
@@ -32,7 +39,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -45,6 +54,9 @@
 #define LXA_KERNEL_CHUNK ((ssize_t)0x7fff0000)
 
 #define LXA_MAX_THREADS 4096u
+
+/* How long an idle worker polls the queue before it sleeps (see spin_for_work). */
+#define LXA_SPIN_NS 20000L
 
 enum { LXA_ROUTE_ANY = 0, LXA_ROUTE_LANE = 1 };
 
@@ -66,6 +78,7 @@ typedef struct lxa_lane {
 struct lxa_pool {
     pthread_mutex_t lock;
     lxa_job *queue_head, *queue_tail;
+    size_t queued;          /* jobs in the queue; read without the lock by spinners */
     lxa_job *done_head, *done_tail;
     lxa_lane *lanes;
     lxa_worker *idle;       /* LIFO stack of waiting workers */
@@ -73,12 +86,17 @@ struct lxa_pool {
     unsigned max_threads;
     unsigned nthreads;
     unsigned joined;        /* workers joined by lxa_pool_shutdown() */
+    unsigned searching;     /* workers awake without a job: starting, woken or spinning */
+    long spin_ns;           /* how long a worker polls the queue before sleeping */
     size_t pending;
     int eventfd;
     int accepting;
     volatile int inherited; /* set in a forked child, cleared by adopt_locked() */
     struct lxa_pool *reg_prev, *reg_next;
 };
+
+static void dispatch_locked(lxa_pool *pool);
+static int spawn_locked(lxa_pool *pool);
 
 /* ---- registry of live pools, for pthread_atfork() ----------------------- */
 
@@ -129,6 +147,7 @@ static void queue_push_locked(lxa_pool *pool, lxa_job *job)
     else
         pool->queue_head = job;
     pool->queue_tail = job;
+    __atomic_store_n(&pool->queued, pool->queued + 1, __ATOMIC_RELAXED);
 }
 
 static lxa_job *queue_pop_locked(lxa_pool *pool)
@@ -139,6 +158,7 @@ static lxa_job *queue_pop_locked(lxa_pool *pool)
         if (pool->queue_head == NULL)
             pool->queue_tail = NULL;
         job->next = NULL;
+        __atomic_store_n(&pool->queued, pool->queued - 1, __ATOMIC_RELAXED);
     }
     return job;
 }
@@ -163,6 +183,7 @@ static void wake_one_locked(lxa_pool *pool)
         pool->idle = w->next_idle;
         w->next_idle = NULL;
         w->waiting = 0;
+        pool->searching++; /* until it looks at the queue */
         pthread_cond_signal(&w->wake);
     }
 }
@@ -199,7 +220,7 @@ static void lane_advance_locked(lxa_pool *pool, int fd, int wake)
         lane->tail = NULL;
     queue_push_locked(pool, next);
     if (wake)
-        wake_one_locked(pool);
+        dispatch_locked(pool);
 }
 
 /* ---- running one job (no lock held) -------------------------------------- */
@@ -334,14 +355,74 @@ static int64_t run_job(const lxa_job *job, int unseekable)
 
 /* ---- workers ------------------------------------------------------------- */
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000000000 + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Without the lock: poll for queued work for up to pool->spin_ns. A job
+ * submitted meanwhile is taken without a futex wake-up or a context switch,
+ * which is most of the cost of a cached 4 KiB read. Returns when work (or
+ * shutdown) shows, or when the time is up. */
+static void spin_for_work(lxa_pool *pool)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned i = 1;; i++) {
+        if (__atomic_load_n(&pool->queued, __ATOMIC_RELAXED) != 0 ||
+            !__atomic_load_n(&pool->accepting, __ATOMIC_RELAXED))
+            return;
+        cpu_relax();
+        if ((i & 31) == 0) {
+            if (elapsed_ns(&start) >= pool->spin_ns)
+                return;
+            sched_yield(); /* let the submitting thread run if it shares our CPU */
+        }
+    }
+}
+
+/* A job was queued: make sure some worker will look at the queue soon.
+ * A searching worker (starting, just woken, or spinning) will; otherwise
+ * wake the most recently idle worker, or start one. If starting fails the
+ * running workers still drain the queue. */
+static void dispatch_locked(lxa_pool *pool)
+{
+    if (pool->searching > 0)
+        return;
+    if (pool->idle != NULL)
+        wake_one_locked(pool);
+    else if (pool->nthreads < pool->max_threads && pool->accepting)
+        spawn_locked(pool);
+}
+
 static void *worker_main(void *arg)
 {
     lxa_worker *self = arg;
     lxa_pool *pool = self->pool;
 
     pthread_mutex_lock(&pool->lock);
+    pool->searching--; /* counted by spawn_locked() until now */
     for (;;) {
         lxa_job *job = queue_pop_locked(pool);
+        if (job == NULL && pool->accepting && pool->spin_ns > 0) {
+            pool->searching++;
+            pthread_mutex_unlock(&pool->lock);
+            spin_for_work(pool);
+            pthread_mutex_lock(&pool->lock);
+            pool->searching--;
+            job = queue_pop_locked(pool);
+        }
         if (job == NULL) {
             if (!pool->accepting)
                 break;
@@ -350,8 +431,13 @@ static void *worker_main(void *arg)
             pool->idle = self;
             while (self->waiting)
                 pthread_cond_wait(&self->wake, &pool->lock);
+            pool->searching--; /* counted by wake_one_locked() */
             continue;
         }
+        /* More work waits and nobody is looking for it: hand it to another
+         * worker before this job (maybe a slow one) starts. */
+        if (pool->queued > 0)
+            dispatch_locked(pool);
         self->current = job;
         const int laned = job->result == LXA_ROUTE_LANE;
         pthread_mutex_unlock(&pool->lock);
@@ -396,6 +482,7 @@ static int spawn_locked(lxa_pool *pool)
         return -rc;
     }
     pool->nthreads++;
+    pool->searching++; /* until it looks at the queue */
     return 0;
 }
 
@@ -434,6 +521,7 @@ static void adopt_locked(lxa_pool *pool)
      * they are re-initialised when a worker slot is reused, never destroyed. */
     pool->nthreads = 0;
     pool->joined = 0;
+    pool->searching = 0;
     pool->idle = NULL;
 }
 
@@ -463,13 +551,23 @@ int lxa_pool_create(lxa_pool **out, unsigned max_threads, int eventfd)
         free(pool);
         return -ENOMEM;
     }
-    int rc = pthread_mutex_init(&pool->lock, NULL);
+    /* Critical sections are a few pointer updates: spin briefly on
+     * contention instead of sleeping in the kernel at once. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int rc = pthread_mutex_init(&pool->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     if (rc != 0) {
         free(pool->workers);
         free(pool);
         return -rc;
     }
     pool->max_threads = max_threads;
+    pool->spin_ns = LXA_SPIN_NS;
+    const char *spin = getenv("LXA_POOL_SPIN_NS"); /* tuning; see lxa_pool.h */
+    if (spin != NULL && *spin != '\0')
+        pool->spin_ns = atol(spin) < 0 ? 0 : atol(spin);
     pool->eventfd = eventfd;
     pool->accepting = 1;
 
@@ -497,9 +595,9 @@ int lxa_pool_submit(lxa_pool *pool, lxa_job *job)
         pthread_mutex_unlock(&pool->lock);
         return -ESHUTDOWN;
     }
-    if (pool->idle == NULL && pool->nthreads < pool->max_threads) {
+    if (pool->nthreads == 0) {
         int rc = spawn_locked(pool);
-        if (rc < 0 && pool->nthreads == 0) {
+        if (rc < 0) {
             pthread_mutex_unlock(&pool->lock);
             return rc == -ENOMEM ? -ENOMEM : -EAGAIN;
         }
@@ -530,7 +628,7 @@ int lxa_pool_submit(lxa_pool *pool, lxa_job *job)
         pool->lanes = lane;
     }
     queue_push_locked(pool, job);
-    wake_one_locked(pool);
+    dispatch_locked(pool);
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
@@ -550,6 +648,7 @@ int lxa_pool_cancel(lxa_pool *pool, lxa_job *job)
                 pool->queue_tail = last;
             }
             found = 1;
+            __atomic_store_n(&pool->queued, pool->queued - 1, __ATOMIC_RELAXED);
             if (job->result == LXA_ROUTE_LANE)
                 lane_advance_locked(pool, job->fd, 1);
             break;
@@ -601,7 +700,7 @@ lxa_job *lxa_pool_take_done(lxa_pool *pool)
 void lxa_pool_shutdown(lxa_pool *pool)
 {
     lock_pool(pool);
-    pool->accepting = 0;
+    __atomic_store_n(&pool->accepting, 0, __ATOMIC_RELAXED); /* spinners read it unlocked */
     while (pool->idle != NULL)
         wake_one_locked(pool);
     /* No worker starts once accepting is 0, so nthreads is final. */

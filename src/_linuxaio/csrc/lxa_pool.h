@@ -23,6 +23,9 @@
  *   just under 2 GiB) continues until done, EOF or an error: sizes are
  *   64-bit. Any other short count is reported as it is (one system call).
  * - While a job is submitted, job->result and job->next are the pool's.
+ * - Idle workers poll the queue for ~20 us before sleeping (cheap hand-off
+ *   of short jobs); the environment variable LXA_POOL_SPIN_NS, read when a
+ *   pool is created, changes that time (0 disables polling).
  */
 #ifndef LXA_POOL_H
 #define LXA_POOL_H
