@@ -381,11 +381,18 @@ def test_many_event_loops_leave_no_kernel_context_behind(LA: Any, L: Any, tmp_pa
 
     try:
         one_loop()  # warm-up: the kernel context kept for reuse exists from here on
-        mappings, aio_nr = _aio_mappings(), _aio_nr()
-        for _ in range(2000):
-            one_loop()
-        assert _aio_mappings() == mappings
-        assert _aio_nr() == aio_nr
+        # fs.aio-nr is system-wide: another process may take or release
+        # contexts meanwhile, so a run where it moved is retried (our own
+        # contexts, the [aio] mappings of this process, must never move).
+        for _attempt in range(3):
+            mappings, aio_nr = _aio_mappings(), _aio_nr()
+            for _ in range(2000):
+                one_loop()
+            assert _aio_mappings() == mappings
+            if _aio_nr() == aio_nr:
+                break
+        else:
+            pytest.fail(f"/proc/sys/fs/aio-nr moved in 3 runs (now {_aio_nr()}, was {aio_nr})")
         released = L.release_idle_contexts()
         assert released >= 1
         assert _aio_mappings() == mappings - released
