@@ -814,10 +814,13 @@ cdef class Context:
           inherits the number is therefore still read correctly and never
           blocks io_submit; it only costs one refused kernel request, after
           which the entry learns THREAD.
-        * A THREAD entry (and a regular file whose writes the file system
-          refuses under RWF_NOWAIT) costs a thread hop per operation anyway,
-          so it is validated with one fstat(2): if (st_dev, st_ino) changed,
-          the descriptor is classified again.
+        * The same holds for a KERNEL entry whose writes go to the pool
+          (the file system refused RWF_NOWAIT writes): the pool is correct
+          for any file, a stale entry only costs speed.
+        * A THREAD entry (special file) costs a thread hop per operation
+          anyway, so it is validated with one fstat(2): if (st_dev, st_ino)
+          changed, the descriptor is classified again, and a regular file
+          that inherited the number gets the kernel path back.
         """
         cdef fd_entry *entry
         cdef uint64_t dev = 0, ino = 0
@@ -825,8 +828,8 @@ cdef class Context:
         if op._fd > 0x7ffffff:  # absurd descriptor numbers are not cached
             return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
-        if entry.route == LXA_ROUTE_KERNEL and not (entry.writes_thread and _is_write(op._opcode)):
-            return LXA_ROUTE_KERNEL
+        if entry.route == LXA_ROUTE_KERNEL:
+            return LXA_ROUTE_THREAD if entry.writes_thread and _is_write(op._opcode) else LXA_ROUTE_KERNEL
         if entry.route != LXA_ROUTE_UNKNOWN:
             rc = lxa_fd_identity(op._fd, &dev, &ino)
             if rc < 0 or dev != entry.dev or ino != entry.ino:
