@@ -78,7 +78,7 @@ cdef extern from "Python.h":
 cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
 
-__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "Operation", "OpCode", "probe"]
+__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "OpCode", "Operation", "probe"]
 
 BACKEND = "thread"
 DEFAULT_MAX_REQUESTS = 512
