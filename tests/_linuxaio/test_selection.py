@@ -25,7 +25,7 @@ REPORT = textwrap.dedent(
     warnings.simplefilter("always")
     with warnings.catch_warnings(record=True) as caught:
         import _linuxaio
-        {setup}
+        exec({setup!r})
         sel = _linuxaio.selected_backend()
         ctx_module = _linuxaio.Context.__module__
         actx_module = _linuxaio.AsyncioContext.__module__
@@ -38,13 +38,14 @@ REPORT = textwrap.dedent(
 )
 
 
-def select_in_subprocess(env_value: str | None = None, file_text: str | None = None, tmp: Path | None = None) -> dict:
-    setup = "pass"
+def select_in_subprocess(
+    env_value: str | None = None, file_text: str | None = None, tmp: Path | None = None, setup: str = "pass"
+) -> dict:
     if file_text is not None:
         assert tmp is not None
         config = tmp / "default_implementation"
         config.write_text(file_text)
-        setup = f"_linuxaio.DEFAULT_IMPLEMENTATION_FILE = __import__('pathlib').Path({str(config)!r})"
+        setup = f"import _linuxaio; _linuxaio.DEFAULT_IMPLEMENTATION_FILE = __import__('pathlib').Path({str(config)!r})"
     env = {k: v for k, v in os.environ.items() if k != "CAIO_IMPL"}
     if env_value is not None:
         env["CAIO_IMPL"] = env_value
@@ -80,6 +81,26 @@ def test_unavailable_caio_impl_warns_with_the_reason(name: str) -> None:
     assert report["name"] == AVAILABLE[0]
     assert len(report["warnings"]) == 1
     assert _linuxaio.backend_status()[name] in report["warnings"][0]
+
+
+FAIL_KERNEL_PROBE = (
+    "import errno, _linuxaio.linux_aio as k\n"
+    "def probe():\n"
+    "    raise OSError(errno.ENOSYS, 'io_setup: Function not implemented (simulated seccomp)')\n"
+    "k.probe = probe"
+)
+
+
+@pytest.mark.skipif("linux" not in AVAILABLE or "thread" not in AVAILABLE, reason="needs linux and thread")
+def test_kernel_probe_failure_falls_back_to_thread_with_the_reason() -> None:
+    report = select_in_subprocess(setup=FAIL_KERNEL_PROBE)
+    assert (report["name"], report["source"]) == ("thread", "preference")
+    assert "simulated seccomp" in report["skipped"]["linux"]
+    assert report["warnings"] == []
+    requested = select_in_subprocess("linux", setup=FAIL_KERNEL_PROBE)
+    assert requested["name"] == "thread"
+    assert len(requested["warnings"]) == 1
+    assert "simulated seccomp" in requested["warnings"][0]
 
 
 def test_empty_caio_impl_means_unset(tmp_path: Path) -> None:

@@ -1,0 +1,1242 @@
+"""Kernel AIO backend: ``io_submit``/``io_getevents`` through raw system calls, eventfd completions.
+
+This module keeps the Context protocol of ``abstract.py`` (``python_aio`` is
+the reference behaviour). How an operation travels:
+
+* Every kernel request carries ``IOCB_FLAG_RESFD`` with the context's eventfd
+  (``EFD_NONBLOCK | EFD_CLOEXEC``), so one reader learns of every completion.
+* Reads and writes go to the kernel with ``RWF_NOWAIT`` (``aio_rw_flags``):
+  data in the page cache is served inside ``io_submit`` and shows up in the
+  completion ring at once; an operation that would block (``-EAGAIN``), or
+  that the file refuses to run without blocking (``EOPNOTSUPP``, or
+  ``EINVAL`` at submit time) is handed to the C thread pool, which signals
+  the same eventfd. So ``io_submit`` never waits for a disk on the caller's
+  thread. ``O_DIRECT`` reads and writes take the same path; their
+  ``RWF_NOWAIT`` only refuses to wait for a request slot or an allocation.
+  A transfer that ``RWF_NOWAIT`` cut short (part of the range was not
+  cached) continues where it stopped, so the count a caller sees is what one
+  blocking ``pread``/``pwrite`` would return: short only at end of file or
+  at the kernel's 0x7ffff000-byte cap.
+* ``fsync``/``fdsync`` use ``IOCB_CMD_FSYNC``/``IOCB_CMD_FDSYNC``, which the
+  kernel always runs on a worker (it never blocks ``io_submit``).
+* Files that are not regular files or block devices (pipes, FIFOs, sockets,
+  character devices, directories) and files of pseudo file systems (procfs,
+  sysfs, ...) go straight to the thread pool. The decision is made once per
+  file descriptor (``fstat``/``fstatfs``) and cached; see ``Context._route``
+  for why a reused descriptor number is safe.
+* Completions are consumed from the ``struct aio_ring`` the kernel maps at
+  the context address when its header says user space may do so (magic and
+  incompatible-features checks), otherwise with ``io_getevents``. After
+  ``io_submit`` the ring is looked at at once, so an operation that finished
+  inside the call costs no extra wake-up.
+
+Kernel contexts count against the system-wide ``fs.aio-max-nr`` and
+``io_destroy`` waits for an RCU grace period (tens of milliseconds), so a
+closed context's kernel object, once idle, is kept for reuse by the next
+``Context`` of the same process (at most ``IDLE_KERNEL_CONTEXTS``);
+``release_idle_contexts()`` destroys them.
+
+Cancellation: ``cancel()`` withdraws operations that are still waiting for a
+kernel slot or a pool thread; they complete with ``-ECANCELED`` and, for a
+write, leave the file untouched. Kernel requests on files cannot be
+cancelled (``io_cancel`` supports them only for some drivers): a write
+handed to the kernel lands.
+
+Fork: a context used in a forked child never touches the parent's kernel
+context, ring or threads. At first use in the child it gets a fresh kernel
+context, a fresh eventfd at the same descriptor number and a fresh pool;
+operations the parent had in flight complete in the child with
+``-ECANCELED``. If the kernel refuses a new context, the call raises
+``OSError`` with the reason.
+"""
+
+import errno as _errno
+import os
+import warnings
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM
+
+cdef extern from "<errno.h>":
+    enum:
+        ECANCELED
+        EOPNOTSUPP
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.string cimport memset
+from posix.unistd cimport close as c_close, dup2
+
+from kaio cimport (
+    IOCB_CMD_FDSYNC,
+    IOCB_CMD_FSYNC,
+    IOCB_CMD_PREAD,
+    IOCB_CMD_PREADV,
+    IOCB_CMD_PWRITE,
+    IOCB_CMD_PWRITEV,
+    LXA_MAX_RW_COUNT,
+    LXA_ROUTE_KERNEL,
+    LXA_ROUTE_THREAD,
+    LXA_ROUTE_UNKNOWN,
+    RWF_NOWAIT,
+    lxa_fd_identity,
+    lxa_fd_route,
+    lxa_io_destroy,
+    lxa_io_getevents,
+    lxa_io_setup,
+    lxa_io_submit,
+    lxa_iocb_prep,
+    lxa_iov_advance,
+    lxa_ring_of,
+    lxa_ring_pending,
+    lxa_ring_reap,
+)
+from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
+from lxa_pool cimport (
+    LXA_OP_FDSYNC,
+    LXA_OP_FSYNC,
+    LXA_OP_PREAD,
+    LXA_OP_PREADV,
+    LXA_OP_PWRITE,
+    LXA_OP_PWRITEV,
+    lxa_pool_cancel,
+    lxa_pool_create,
+    lxa_pool_destroy,
+    lxa_pool_shutdown,
+    lxa_pool_submit,
+    lxa_pool_take_done,
+)
+
+from . import _args
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject **bytes, Py_ssize_t newsize) except -1
+    Py_ssize_t PY_SSIZE_T_MAX
+
+cdef extern from "lxa_forkgen.h" nogil:
+    int lxa_fork_gen_init()
+    unsigned long lxa_fork_gen()
+
+__all__ = ["Context", "Operation", "OpCode", "probe", "release_idle_contexts"]
+
+BACKEND = "linux"
+#: Default ``max_requests`` of a raw Context (caio's default).
+DEFAULT_MAX_REQUESTS = 32
+#: Largest ``max_requests`` accepted.
+MAX_MAX_REQUESTS = 1 << 20
+#: The kernel queue (``io_setup`` nr_events) is at most this deep: kernel
+#: contexts are a system-wide resource; operations past it wait in the
+#: context's backlog, not in the kernel.
+KERNEL_QUEUE_MAX = 128
+#: Threads of the pool serving special files and operations that would block.
+DEFAULT_POOL_SIZE = 16
+MAX_POOL_SIZE = 1024
+#: Idle kernel contexts kept for reuse by later Contexts of this process.
+IDLE_KERNEL_CONTEXTS = 4
+
+cdef enum:
+    OP_READ = 0
+    OP_WRITE = 1
+    OP_FSYNC = 2
+    OP_FDSYNC = 3
+    OP_READINTO = 4
+    OP_READV = 5
+    OP_WRITEV = 6
+
+cdef enum:
+    ST_NEW = 0
+    ST_CLAIMED = 1   # inside submit(): validated, not yet started
+    ST_QUEUED = 2    # waiting for room in the kernel queue (backlog) or for io_submit
+    ST_KERNEL = 3
+    ST_THREAD = 4
+    ST_READY = 5     # completed; callback not run yet
+    ST_DONE = 6
+
+_STATE_NAMES = ("new", "claimed", "queued", "kernel", "thread", "ready", "done")
+_OP_NAMES = ("read", "write", "fsync", "fdsync", "readinto", "readv", "writev")
+
+
+class OpCode(int):
+    """Operation codes (same values as ``python_aio.OpCode``)."""
+
+    READ = OP_READ
+    WRITE = OP_WRITE
+    FSYNC = OP_FSYNC
+    FDSYNC = OP_FDSYNC
+    READINTO = OP_READINTO
+    READV = OP_READV
+    WRITEV = OP_WRITEV
+
+
+if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
+    raise ImportError("linux_aio: pthread_atfork failed")
+
+
+cdef inline _raise_errno(long long rc, str what):
+    code = <int>-rc
+    raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+# -- argument checks (fast path for exact ints; _args for everything else) ----------
+
+cdef inline int _as_fd(object value) except -1:
+    cdef int overflow = 0
+    cdef long long x
+    if type(value) is int:
+        x = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and 0 <= x <= 0x7fffffff:
+            return <int>x
+    return _args.check_fd(value)
+
+
+cdef inline int64_t _as_size(object value, str name) except -1:
+    cdef int overflow = 0
+    cdef long long x
+    if type(value) is int:
+        x = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and x >= 0:
+            return x
+    return _args.check_size(value, name)
+
+
+cdef inline int _check_priority(object value) except -1:
+    if type(value) is not int:
+        _args.check_priority(value)
+    return 0
+
+
+cdef int _get_view(object obj, Py_buffer *view, bint writable, str name) except -1:
+    """Acquire a flat byte view of ``obj`` with ``_args``'s errors for bad objects."""
+    try:
+        PyObject_GetBuffer(obj, view, PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
+    except BaseException:
+        if writable:
+            _args.writable_view(obj, name)
+        else:
+            _args.readable_view(obj, name)
+        raise
+    return 0
+
+
+# -- the idle kernel contexts of this process ------------------------------------------
+
+cdef aio_context_t _idle_ctx[8]
+cdef unsigned _idle_nr[8]
+cdef int _n_idle = 0
+cdef unsigned long _idle_gen = 0
+
+
+cdef int _acquire_kernel(unsigned nr, aio_context_t *out):
+    """A kernel context of ``nr`` events: an idle one of this process, else io_setup(2)."""
+    global _n_idle, _idle_gen
+    cdef int i, rc
+    if _idle_gen != lxa_fork_gen():  # a forked child: the parent's contexts are not ours
+        _n_idle = 0
+        _idle_gen = lxa_fork_gen()
+    for i in range(_n_idle - 1, -1, -1):
+        if _idle_nr[i] == nr:
+            out[0] = _idle_ctx[i]
+            _n_idle -= 1
+            _idle_ctx[i] = _idle_ctx[_n_idle]
+            _idle_nr[i] = _idle_nr[_n_idle]
+            return 0
+    with nogil:
+        rc = lxa_io_setup(nr, out)
+    return rc
+
+
+cdef void _release_kernel(aio_context_t ctx, unsigned nr) noexcept:
+    """Keep an idle kernel context (no request in flight) for reuse, or destroy it."""
+    global _n_idle
+    if ctx == 0:
+        return
+    if _idle_gen == lxa_fork_gen() and _n_idle < IDLE_KERNEL_CONTEXTS:
+        _idle_ctx[_n_idle] = ctx
+        _idle_nr[_n_idle] = nr
+        _n_idle += 1
+        return
+    with nogil:
+        lxa_io_destroy(ctx)
+
+
+def release_idle_contexts() -> int:
+    """Destroy the idle kernel contexts kept for reuse; return how many.
+
+    Blocks the calling thread (``io_destroy`` waits for an RCU grace period,
+    tens of milliseconds each). ``/proc/sys/fs/aio-nr`` drops accordingly.
+    """
+    global _n_idle
+    cdef int count = 0
+    cdef aio_context_t ctx
+    if _idle_gen != lxa_fork_gen():
+        _n_idle = 0
+        return 0
+    while _n_idle:
+        _n_idle -= 1
+        ctx = _idle_ctx[_n_idle]
+        with nogil:
+            lxa_io_destroy(ctx)
+        count += 1
+    return count
+
+
+cdef object _probe_error = None
+cdef bint _probed = False
+
+
+def probe() -> None:
+    """Raise ``OSError`` with the reason if kernel AIO cannot work here.
+
+    One ``io_setup``, done at the first call only (the answer is cached); the
+    kernel context it creates is kept for the first ``Context``. Importing
+    this module makes no system call.
+    """
+    global _probe_error, _probed
+    cdef aio_context_t ctx = 0
+    cdef unsigned nr = KERNEL_QUEUE_MAX
+    cdef int rc
+    if not _probed:
+        _probed = True
+        rc = _acquire_kernel(nr, &ctx)
+        if rc == -_errno.ENOSYS:
+            _probe_error = OSError(_errno.ENOSYS, "io_setup: kernel AIO is not available (ENOSYS: disabled, seccomp or emulation)")
+        elif rc == -_errno.EAGAIN:
+            _probe_error = OSError(_errno.EAGAIN, "io_setup: fs.aio-max-nr is used up (EAGAIN)")
+        elif rc == -_errno.EINVAL:
+            _probe_error = OSError(_errno.EINVAL, "io_setup: refused by this kernel (EINVAL)")
+        elif rc < 0:
+            _probe_error = OSError(-rc, f"io_setup: {os.strerror(-rc)}")
+        else:
+            _release_kernel(ctx, nr)
+    if _probe_error is not None:
+        raise _probe_error
+
+
+# -- operations -------------------------------------------------------------------------
+
+@cython.freelist(64)
+cdef class Operation:
+    """One I/O request for the kernel AIO backend. Build it with a class method, submit it once.
+
+    ``payload`` is the memory the operation uses: the caller's buffer for
+    writes and ``readinto``, the list of buffers for vectored operations, and
+    the bytes read (``None`` until completion) for ``read``. The operation
+    holds the caller's buffers (``Py_buffer``) until it completes.
+    """
+
+    def __cinit__(self):
+        self._fd = -1
+        self._state = ST_NEW
+
+    def __dealloc__(self):
+        self._release_buffers()
+        Py_XDECREF(self._rbuf)
+        self._rbuf = NULL
+
+    cdef int _release_buffers(self) except -1:
+        cdef int i
+        if self._has_view:
+            self._has_view = False
+            PyBuffer_Release(&self._view)
+        if self._views != NULL:
+            for i in range(self._nviews):
+                PyBuffer_Release(&self._views[i])
+            PyMem_Free(self._views)
+            self._views = NULL
+            self._nviews = 0
+        if self._iov != NULL:
+            PyMem_Free(self._iov)
+            self._iov = NULL
+            self._iov_cur = NULL
+        return 0
+
+    cdef int _finish(self) except -1:
+        """At completion: publish the bytes read, release the caller's buffers."""
+        cdef PyObject *rbuf
+        if self._opcode == OP_READ:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result > 0 and rbuf != NULL:
+                if self._result < self._nbytes:
+                    _PyBytes_Resize(&rbuf, <Py_ssize_t>self._result)  # we hold the only reference
+                self._payload = <object>rbuf
+                Py_DECREF(<object>rbuf)
+            else:
+                Py_XDECREF(rbuf)
+                self._payload = b"" if self._result == 0 else None
+        self._release_buffers()
+        return 0
+
+    @staticmethod
+    cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes):
+        cdef Operation op = Operation.__new__(Operation)
+        op._opcode = opcode
+        op._fd = fd
+        op._offset = offset
+        op._nbytes = nbytes
+        return op
+
+    @classmethod
+    def read(cls, nbytes, fd, offset=0, priority=0):
+        """Read up to ``nbytes`` at ``offset``; ``get_value()`` returns the bytes read.
+
+        The kernel fills the memory of the returned ``bytes`` object (no
+        zero-fill, no copy); it is shrunk in place on a short read.
+        """
+        cdef int64_t size = _as_size(nbytes, "nbytes")
+        cdef int cfd = _as_fd(fd)
+        cdef int64_t off = _as_size(offset, "offset")
+        _check_priority(priority)
+        return Operation._new(OP_READ, cfd, off, size)
+
+    @classmethod
+    def write(cls, payload, fd, offset=0, priority=0):
+        """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
+        cdef Operation op = Operation.__new__(Operation)
+        _get_view(payload, &op._view, False, "payload")
+        op._has_view = True
+        op._opcode = OP_WRITE
+        op._fd = _as_fd(fd)
+        op._offset = _as_size(offset, "offset")
+        _check_priority(priority)
+        op._nbytes = op._view.len
+        op._base = <char *>op._view.buf
+        op._payload = payload
+        return op
+
+    @classmethod
+    def readinto(cls, buffer, fd, offset=0, priority=0):
+        """Read into the caller's writable ``buffer``; value: bytes read.
+
+        With a page-aligned buffer (e.g. an ``mmap``) this works on an
+        ``O_DIRECT`` file descriptor.
+        """
+        cdef Operation op = Operation.__new__(Operation)
+        _get_view(buffer, &op._view, True, "buffer")
+        op._has_view = True
+        op._opcode = OP_READINTO
+        op._fd = _as_fd(fd)
+        op._offset = _as_size(offset, "offset")
+        _check_priority(priority)
+        op._nbytes = op._view.len
+        op._base = <char *>op._view.buf
+        op._payload = buffer
+        return op
+
+    @staticmethod
+    cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority):
+        cdef bint writable = opcode == OP_READV
+        items, views = _args.writable_views(buffers) if writable else _args.readable_views(buffers)
+        cdef int cfd = _as_fd(fd)
+        cdef int64_t off = _as_size(offset, "offset")
+        _check_priority(priority)
+        cdef Operation op = Operation._new(opcode, cfd, off, 0)
+        cdef Py_ssize_t n = len(views), i
+        cdef int64_t total = 0
+        op._payload = items
+        op._views = <Py_buffer *>PyMem_Calloc(n if n else 1, sizeof(Py_buffer))
+        op._iov = <iovec *>PyMem_Calloc(n if n else 1, sizeof(iovec))
+        if op._views == NULL or op._iov == NULL:
+            raise MemoryError()
+        for i in range(n):
+            _get_view(views[i], &op._views[i], writable, "buffers item")
+            op._nviews = <int>(i + 1)
+            op._iov[i].iov_base = op._views[i].buf
+            op._iov[i].iov_len = <size_t>op._views[i].len
+            total += op._views[i].len
+        op._iov_cur = op._iov
+        op._iovcnt_cur = <int>n
+        op._nbytes = total
+        return op
+
+    @classmethod
+    def readv(cls, buffers, fd, offset=0, priority=0):
+        """Scatter-read into ``buffers`` in order (``IOCB_CMD_PREADV``); value: bytes read."""
+        return Operation._vectored(OP_READV, buffers, fd, offset, priority)
+
+    @classmethod
+    def writev(cls, buffers, fd, offset=0, priority=0):
+        """Gather-write ``buffers`` in order (``IOCB_CMD_PWRITEV``); value: bytes written."""
+        return Operation._vectored(OP_WRITEV, buffers, fd, offset, priority)
+
+    @classmethod
+    def fsync(cls, fd, priority=0):
+        """Flush data and metadata of ``fd`` to storage (``IOCB_CMD_FSYNC``)."""
+        cdef int cfd = _as_fd(fd)
+        _check_priority(priority)
+        return Operation._new(OP_FSYNC, cfd, 0, 0)
+
+    @classmethod
+    def fdsync(cls, fd, priority=0):
+        """Flush the data of ``fd`` to storage (``IOCB_CMD_FDSYNC``)."""
+        cdef int cfd = _as_fd(fd)
+        _check_priority(priority)
+        return Operation._new(OP_FDSYNC, cfd, 0, 0)
+
+    @property
+    def opcode(self):
+        """What the operation does (an ``OpCode`` value)."""
+        return self._opcode
+
+    @property
+    def fileno(self):
+        """The file descriptor the operation works on."""
+        return self._fd
+
+    @property
+    def offset(self):
+        """The file offset of the transfer (0 for syncs)."""
+        return self._offset
+
+    @property
+    def nbytes(self):
+        """The number of bytes requested (0 for syncs)."""
+        return self._nbytes
+
+    @property
+    def payload(self):
+        """The memory the operation reads into or writes from (``None`` for a read until done)."""
+        return self._payload
+
+    @property
+    def done(self):
+        """True once the operation has completed and its callback ran."""
+        return self._state == ST_DONE
+
+    def set_callback(self, callback):
+        """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state != ST_NEW:
+            raise ValueError(f"operation already submitted: {self!r}")
+        self._callback = callback
+        return True
+
+    def get_value(self):
+        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
+        if self._state != ST_DONE:
+            raise ValueError("operation has not completed")
+        if self._result < 0:
+            code = <int>-self._result
+            raise OSError(code, os.strerror(code))
+        if self._opcode == OP_READ:
+            return self._payload
+        if self._opcode == OP_FSYNC or self._opcode == OP_FDSYNC:
+            return None
+        return self._result
+
+    def __repr__(self):
+        return (
+            f"<_linuxaio.linux_aio.Operation {_OP_NAMES[self._opcode]} fd={self._fd} "
+            f"offset={self._offset} nbytes={self._nbytes} state={_STATE_NAMES[self._state]}>"
+        )
+
+
+cdef inline bint _is_write(int opcode) noexcept:
+    return opcode == OP_WRITE or opcode == OP_WRITEV
+
+
+cdef inline bint _is_sync(int opcode) noexcept:
+    return opcode == OP_FSYNC or opcode == OP_FDSYNC
+
+
+cdef inline int64_t _combine(int64_t done, int64_t res) noexcept:
+    """The result of an operation that moved ``done`` bytes before a step that returned ``res``."""
+    if res >= 0:
+        return done + res
+    return done if done > 0 else res
+
+
+cdef void _prep_iocb(Operation op, int resfd) noexcept:
+    """(Re)build the kernel request for what is left of ``op``."""
+    cdef int opcode = op._opcode
+    cdef int64_t done = op._done
+    if opcode == OP_FSYNC:
+        lxa_iocb_prep(&op._iocb, IOCB_CMD_FSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        op._nowait = False
+    elif opcode == OP_FDSYNC:
+        lxa_iocb_prep(&op._iocb, IOCB_CMD_FDSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        op._nowait = False
+    elif opcode == OP_READV or opcode == OP_WRITEV:
+        lxa_iocb_prep(&op._iocb, IOCB_CMD_PREADV if opcode == OP_READV else IOCB_CMD_PWRITEV, op._fd,
+                      op._iov_cur, <uint64_t>op._iovcnt_cur, op._offset + done, RWF_NOWAIT, resfd,
+                      <uint64_t><uintptr_t><void *>op)
+        op._nowait = True
+    else:
+        lxa_iocb_prep(&op._iocb, IOCB_CMD_PWRITE if opcode == OP_WRITE else IOCB_CMD_PREAD, op._fd,
+                      op._base + done, <uint64_t>(op._nbytes - done), op._offset + done, RWF_NOWAIT, resfd,
+                      <uint64_t><uintptr_t><void *>op)
+        op._nowait = True
+
+
+cdef class Context:
+    """linux aio context: kernel AIO (``io_submit``) with a thread pool for what would block.
+
+    Args:
+        max_requests: operations that may be in flight at once; ``submit``
+            accepts no more (it returns how many it took). The kernel queue
+            is ``min(max_requests, KERNEL_QUEUE_MAX)`` deep; accepted
+            operations past it wait in this context until the kernel has room.
+        pool_size: threads (started lazily) for special files and for
+            operations the kernel would have to block on.
+
+    ``fileno()`` is an eventfd signalled by the kernel and by the pool;
+    ``process_events()`` runs the completion callbacks on the calling thread.
+    ``close()`` waits for in-flight operations (without the GIL), runs their
+    callbacks and releases the kernel context, the threads and the eventfd.
+    See the module docstring for cancellation and fork behaviour.
+    """
+
+    def __cinit__(self):
+        self._efd = -1
+        self._ctx = 0
+
+    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
+        cdef Py_ssize_t nreq = _args.as_int(max_requests, "max_requests")
+        cdef Py_ssize_t npool = _args.as_int(pool_size, "pool_size")
+        cdef int rc
+        if self._efd >= 0:
+            raise RuntimeError("Context.__init__ called twice")
+        if nreq <= 0:
+            raise ValueError(f"max_requests must be positive, got {nreq}")
+        if nreq > MAX_MAX_REQUESTS:
+            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {nreq}")
+        if not 0 < npool <= MAX_POOL_SIZE:
+            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {npool}")
+        self._max_requests = nreq
+        self._pool_size = <unsigned>npool
+        self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
+        self._ready = []
+        self._backlog = []
+        self._fork_gen = lxa_fork_gen()
+        self._iocbs = <iocb **>PyMem_Malloc(nreq * sizeof(iocb *))
+        self._events_cap = self._kernel_nr
+        self._events = <io_event *>PyMem_Malloc(self._events_cap * sizeof(io_event))
+        if self._iocbs == NULL or self._events == NULL:
+            raise MemoryError()
+        rc = lxa_eventfd_open()
+        if rc < 0:
+            _raise_errno(rc, "eventfd")
+        self._efd = rc
+        rc = _acquire_kernel(self._kernel_nr, &self._ctx)
+        if rc < 0:
+            c_close(self._efd)
+            self._efd = -1
+            self._closed = True
+            _raise_errno(rc, "io_setup")
+        self._ring = lxa_ring_of(self._ctx)
+
+    def __del__(self):
+        if not self._closed and self._efd >= 0:
+            warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+
+    def __dealloc__(self):
+        # Nothing can be in flight here: every in-flight operation holds a
+        # reference to its context.
+        if self._pool != NULL:
+            if self._fork_gen == lxa_fork_gen():
+                with nogil:
+                    lxa_pool_shutdown(self._pool)
+                lxa_pool_destroy(self._pool)
+            self._pool = NULL
+        if self._ctx != 0:
+            if self._fork_gen == lxa_fork_gen():
+                _release_kernel(self._ctx, self._kernel_nr)
+            self._ctx = 0
+        if self._efd >= 0:
+            c_close(self._efd)
+            self._efd = -1
+        PyMem_Free(self._iocbs)
+        self._iocbs = NULL
+        PyMem_Free(self._events)
+        self._events = NULL
+        PyMem_Free(self._fds)
+        self._fds = NULL
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def max_requests(self):
+        """The most operations in flight at once."""
+        return self._max_requests
+
+    @property
+    def pool_size(self):
+        """The most threads of the fallback pool."""
+        return self._pool_size
+
+    @property
+    def kernel_queue_size(self):
+        """The ``nr_events`` given to ``io_setup``."""
+        return self._kernel_nr
+
+    @property
+    def closed(self):
+        """True once ``close()`` has started."""
+        return self._closed
+
+    @property
+    def in_flight(self):
+        """Operations submitted whose callbacks have not run yet."""
+        return self._in_flight
+
+    @property
+    def uses_ring(self):
+        """True when completions are consumed from the kernel's ring in user space."""
+        return self._ring != NULL
+
+    def fileno(self):
+        """The eventfd that becomes readable when completions are pending."""
+        self._check_live()
+        return self._efd
+
+    def pending(self):
+        """True if ``process_events()`` has completions to deliver right now (no system call)."""
+        if self._closed:
+            return False
+        if self._fork_gen != lxa_fork_gen():
+            return True
+        if self._ready:
+            return True
+        if self._kernel_in_flight:
+            return self._ring == NULL or lxa_ring_pending(self._ring)
+        return False
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    cdef int _check_live(self) except -1:
+        if self._closed:
+            raise ValueError("I/O operation on closed context.")
+        if self._fork_gen != lxa_fork_gen():
+            self._after_fork()
+        return 0
+
+    cdef int _link(self, Operation op) except -1:
+        """The context owns ``op`` (a strong reference) until its callback ran."""
+        Py_INCREF(op)
+        op._context = self
+        op._prev = NULL
+        op._next = self._head
+        if self._head != NULL:
+            (<Operation>self._head)._prev = <PyObject *>op
+        self._head = <PyObject *>op
+        self._in_flight += 1
+        return 0
+
+    cdef int _unlink(self, Operation op) except -1:
+        if op._prev != NULL:
+            (<Operation>op._prev)._next = op._next
+        else:
+            self._head = op._next
+        if op._next != NULL:
+            (<Operation>op._next)._prev = op._prev
+        op._prev = op._next = NULL
+        op._context = None
+        self._in_flight -= 1
+        Py_DECREF(op)
+        return 0
+
+    cdef int _complete(self, Operation op, int64_t result) except -1:
+        op._result = _combine(op._done, result)
+        op._state = ST_READY
+        self._ready.append(op)
+        return 0
+
+    cdef int _after_fork(self) except -1:
+        """In a forked child: drop the parent's kernel context, ring, pool and eventfd."""
+        cdef PyObject *p = self._head
+        cdef Operation op
+        cdef int rc, fresh
+        self._fork_gen = lxa_fork_gen()
+        # The parent's kernel requests and threads do not exist here; their
+        # buffers in this process are copies nobody fills.
+        while p != NULL:
+            op = <Operation>p
+            p = op._next
+            if op._state != ST_READY:
+                op._result = -ECANCELED
+                op._state = ST_READY
+                self._ready.append(op)
+        self._kernel_in_flight = 0
+        self._thread_in_flight = 0
+        self._backlog = []
+        self._pool = NULL  # its threads are gone and its locks may be held: abandoned
+        self._ctx = 0
+        self._ring = NULL
+        fresh = lxa_eventfd_open()
+        if fresh < 0:
+            self._closed = True
+            _raise_errno(fresh, "eventfd after fork")
+        if dup2(fresh, self._efd) < 0:  # same number: readers registered on it stay valid
+            c_close(fresh)
+            self._closed = True
+            raise OSError(_errno.EBADF, "linux_aio: cannot replace the eventfd after fork")
+        c_close(fresh)
+        # dup2 clears FD_CLOEXEC on the new descriptor: set it back.
+        os.set_inheritable(self._efd, False)
+        rc = _acquire_kernel(self._kernel_nr, &self._ctx)
+        if rc < 0:
+            self._ctx = 0
+            if self._ready:
+                lxa_eventfd_signal(self._efd)
+            _raise_errno(rc, "io_setup after fork")
+        self._ring = lxa_ring_of(self._ctx)
+        if self._ready:
+            lxa_eventfd_signal(self._efd)
+        return 0
+
+    cdef fd_entry *_fd_entry(self, int fd) except NULL:
+        cdef int n
+        cdef fd_entry *grown
+        if fd >= self._nfds:
+            n = max(64, self._nfds * 2, fd + 1)
+            grown = <fd_entry *>PyMem_Realloc(self._fds, n * sizeof(fd_entry))
+            if grown == NULL:
+                raise MemoryError()
+            memset(&grown[self._nfds], 0, (n - self._nfds) * sizeof(fd_entry))
+            self._fds = grown
+            self._nfds = n
+        return &self._fds[fd]
+
+    cdef int _route(self, Operation op) except -1:
+        """Kernel or thread for ``op``, decided once per descriptor.
+
+        Why a stale entry (the descriptor was closed and its number reused for
+        another file) is safe without a system call per operation:
+
+        * A KERNEL entry is never validated. Every read and write it sends
+          carries RWF_NOWAIT, and whatever the kernel cannot do without
+          blocking comes back as EAGAIN/EOPNOTSUPP (or EINVAL at submit) and
+          is handed to the pool. A pipe, a procfs file or a socket that
+          inherits the number is therefore still read correctly and never
+          blocks io_submit; it only costs one refused kernel request, after
+          which the entry learns THREAD.
+        * A THREAD entry (and a regular file whose writes the file system
+          refuses under RWF_NOWAIT) costs a thread hop per operation anyway,
+          so it is validated with one fstat(2): if (st_dev, st_ino) changed,
+          the descriptor is classified again.
+        """
+        cdef fd_entry *entry
+        cdef uint64_t dev = 0, ino = 0
+        cdef int rc
+        if op._fd > 0x7ffffff:  # absurd descriptor numbers are not cached
+            return LXA_ROUTE_KERNEL
+        entry = self._fd_entry(op._fd)
+        if entry.route == LXA_ROUTE_KERNEL and not (entry.writes_thread and _is_write(op._opcode)):
+            return LXA_ROUTE_KERNEL
+        if entry.route != LXA_ROUTE_UNKNOWN:
+            rc = lxa_fd_identity(op._fd, &dev, &ino)
+            if rc < 0 or dev != entry.dev or ino != entry.ino:
+                entry.route = LXA_ROUTE_UNKNOWN
+        if entry.route == LXA_ROUTE_UNKNOWN:
+            rc = lxa_fd_route(op._fd, &dev, &ino)
+            if rc < 0:  # e.g. EBADF: the kernel reports it for this operation
+                return LXA_ROUTE_KERNEL
+            entry.route = rc
+            entry.writes_thread = 0
+            entry.dev = dev
+            entry.ino = ino
+        if entry.route == LXA_ROUTE_KERNEL and entry.writes_thread and _is_write(op._opcode):
+            return LXA_ROUTE_THREAD
+        return entry.route
+
+    cdef int _learn_refusal(self, Operation op) except -1:
+        """The file refused RWF_NOWAIT (EOPNOTSUPP): send such operations to the pool from now on."""
+        cdef fd_entry *entry
+        if op._fd > 0x7ffffff:
+            return 0
+        entry = self._fd_entry(op._fd)
+        if entry.route != LXA_ROUTE_KERNEL:
+            return 0
+        if _is_write(op._opcode):
+            entry.writes_thread = 1
+        else:
+            entry.route = LXA_ROUTE_THREAD
+        return 0
+
+    # -- starting operations -------------------------------------------------------------
+
+    cdef int _start(self, Operation op, list kernel) except -1:
+        """Hand an accepted operation to the kernel batch or to the pool."""
+        cdef PyObject *rbuf
+        if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
+            if op._nbytes > PY_SSIZE_T_MAX - 4096:
+                return self._complete(op, -ENOMEM)
+            try:
+                data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>op._nbytes)
+            except MemoryError:
+                return self._complete(op, -ENOMEM)
+            rbuf = <PyObject *>data
+            Py_INCREF(data)
+            op._rbuf = rbuf
+            op._base = PyBytes_AS_STRING(data)
+            del data
+        if self._route(op) == LXA_ROUTE_THREAD:
+            return self._to_thread(op)
+        _prep_iocb(op, self._efd)
+        op._state = ST_QUEUED
+        kernel.append(op)
+        return 0
+
+    cdef int _to_thread(self, Operation op) except -1:
+        """Hand what is left of ``op`` to the pool; it signals our eventfd when done."""
+        cdef int rc
+        cdef int opcode = op._opcode
+        cdef int64_t done = op._done
+        if self._pool == NULL:
+            rc = lxa_pool_create(&self._pool, self._pool_size, self._efd)
+            if rc < 0:
+                self._pool = NULL
+                return self._complete(op, rc)
+        memset(&op._job, 0, sizeof(op._job))
+        op._job.fd = op._fd
+        op._job.offset = op._offset + done
+        op._job.user = <void *>op
+        if opcode == OP_READ or opcode == OP_READINTO:
+            op._job.opcode = LXA_OP_PREAD
+            op._job.buf = op._base + done
+            op._job.len = <size_t>(op._nbytes - done)
+        elif opcode == OP_WRITE:
+            op._job.opcode = LXA_OP_PWRITE
+            op._job.buf = op._base + done
+            op._job.len = <size_t>(op._nbytes - done)
+        elif opcode == OP_READV or opcode == OP_WRITEV:
+            op._job.opcode = LXA_OP_PREADV if opcode == OP_READV else LXA_OP_PWRITEV
+            op._job.iov = op._iov_cur
+            op._job.iovcnt = op._iovcnt_cur
+        elif opcode == OP_FSYNC:
+            op._job.opcode = LXA_OP_FSYNC
+        else:
+            op._job.opcode = LXA_OP_FDSYNC
+        rc = lxa_pool_submit(self._pool, &op._job)
+        if rc < 0:
+            return self._complete(op, rc)
+        op._state = ST_THREAD
+        self._thread_in_flight += 1
+        return 0
+
+    cdef int _kernel_submit(self, list ops) except -1:
+        """io_submit the backlog then ``ops``, in order, in as few calls as the kernel allows.
+
+        The kernel accepts a prefix; the first refused request gets the error
+        (io_submit(2)), so it is completed alone (or handed to the pool when
+        it was refused only because of RWF_NOWAIT) and the rest go again.
+        EAGAIN means the kernel queue is full: the rest wait in the backlog.
+        """
+        cdef Py_ssize_t n, k, j, base
+        cdef long r
+        cdef Operation op
+        if self._backlog:
+            self._backlog.extend(ops)
+            ops, self._backlog = self._backlog, []
+        n = len(ops)
+        if n == 0:
+            return 0
+        if self._ctx == 0:
+            for j in range(n):
+                self._complete(<Operation>ops[j], -EINVAL)
+            return 0
+        k = 0
+        while k < n:
+            base = k
+            for j in range(k, n):
+                self._iocbs[j - base] = &(<Operation>ops[j])._iocb
+            r = lxa_io_submit(self._ctx, n - k, self._iocbs)
+            if r > 0:
+                for j in range(k, k + r):
+                    (<Operation>ops[j])._state = ST_KERNEL
+                self._kernel_in_flight += r
+                k += r
+                continue
+            if r == 0 or r == -EAGAIN:
+                if self._kernel_in_flight == 0:
+                    # Nothing of ours will free a slot: the pool serves these.
+                    for j in range(k, n):
+                        self._to_thread(<Operation>ops[j])
+                else:
+                    self._backlog = ops[k:]
+                return 0
+            op = <Operation>ops[k]
+            k += 1
+            if op._nowait and (r == -EOPNOTSUPP or r == -EINVAL):
+                if r == -EOPNOTSUPP:
+                    self._learn_refusal(op)
+                self._to_thread(op)
+            else:
+                self._complete(op, r)
+        return 0
+
+    # -- completions ---------------------------------------------------------------------
+
+    cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1:
+        cdef int64_t target
+        if op._nowait:
+            if res == -EAGAIN:
+                return self._to_thread(op)
+            if res == -EOPNOTSUPP:
+                self._learn_refusal(op)
+                return self._to_thread(op)
+            if res > 0:
+                # A short RWF_NOWAIT transfer stopped at the first page that
+                # was not cached (or at end of file): continue from there.
+                target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT
+                if op._done + res < target:
+                    op._done += res
+                    if op._opcode == OP_READV or op._opcode == OP_WRITEV:
+                        lxa_iov_advance(&op._iov_cur, &op._iovcnt_cur, <uint64_t>res)
+                    _prep_iocb(op, self._efd)
+                    op._state = ST_QUEUED
+                    resubmit.append(op)
+                    return 0
+        return self._complete(op, res)
+
+    cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait) except -1:
+        """Consume kernel completions: from the ring, else io_getevents; ``wait`` blocks for one."""
+        cdef long n, i
+        cdef Py_ssize_t total = 0
+        cdef io_event *events = self._events
+        cdef long cap = <long>self._events_cap
+        while self._kernel_in_flight > 0:
+            n = -1
+            if self._ring != NULL and not wait:
+                n = lxa_ring_reap(self._ring, events, cap)
+            if n < 0:
+                if wait:
+                    with nogil:
+                        n = lxa_io_getevents(self._ctx, 1, cap, events, -1)
+                else:
+                    n = lxa_io_getevents(self._ctx, 0, cap, events, 0)
+                if n == -EINTR:
+                    continue
+                if n < 0:
+                    _raise_errno(n, "io_getevents")
+            if n == 0:
+                break
+            self._kernel_in_flight -= n
+            for i in range(n):
+                self._on_kernel_event(<Operation><PyObject *><uintptr_t>events[i].data, events[i].res, resubmit)
+            total += n
+            if wait:
+                break
+        return total
+
+    cdef int _take_thread_done(self) except -1:
+        cdef lxa_job *job
+        cdef lxa_job *nxt
+        cdef Operation op
+        if self._thread_in_flight == 0 or self._pool == NULL:
+            return 0
+        job = lxa_pool_take_done(self._pool)
+        while job != NULL:
+            nxt = job.next
+            op = <Operation>job.user
+            self._thread_in_flight -= 1
+            self._complete(op, job.result)
+            job = nxt
+        return 0
+
+    cdef int _run_callbacks(self, list done) except -1:
+        cdef Operation op
+        first_error = None
+        for item in done:
+            op = <Operation>item
+            op._finish()
+            op._state = ST_DONE
+            callback = op._callback
+            op._callback = None
+            self._unlink(op)  # `done` still holds op
+            if callback is not None:
+                try:
+                    callback(op._result)
+                except BaseException as exc:  # re-raised below, after every callback ran
+                    if first_error is None:
+                        first_error = exc
+        if first_error is not None:
+            raise first_error
+        return 0
+
+    # -- the protocol --------------------------------------------------------------------
+
+    def submit(self, *ops):
+        """Start ``ops`` in order; return how many were accepted (a prefix).
+
+        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
+        operation already submitted, before any operation starts. Operations
+        the kernel takes go to it in one ``io_submit``; one the kernel refuses
+        fails alone (its callback gets ``-errno``), the others proceed.
+        """
+        cdef Py_ssize_t n = len(ops), i, j, accepted
+        cdef Operation op
+        cdef list kernel
+        self._check_live()
+        for i in range(n):
+            item = ops[i]
+            if type(item) is not Operation:
+                for j in range(i):
+                    (<Operation>ops[j])._state = ST_NEW
+                raise TypeError(f"expected a linux_aio.Operation, not {type(item).__name__}")
+            op = <Operation>item
+            if op._state != ST_NEW:
+                for j in range(i):
+                    (<Operation>ops[j])._state = ST_NEW
+                raise ValueError(f"operation already submitted: {op!r}")
+            op._state = ST_CLAIMED
+        accepted = self._max_requests - self._in_flight
+        if accepted > n:
+            accepted = n
+        if accepted < 0:
+            accepted = 0
+        for i in range(accepted, n):
+            (<Operation>ops[i])._state = ST_NEW
+        if accepted == 0:
+            return 0
+        kernel = []
+        had_ready = bool(self._ready)
+        for i in range(accepted):
+            op = <Operation>ops[i]
+            self._link(op)
+            self._start(op, kernel)
+        if kernel or self._backlog:
+            self._kernel_submit(kernel)
+        if self._ready and not had_ready:
+            lxa_eventfd_signal(self._efd)  # completions made here: wake the reader
+        return accepted
+
+    def cancel(self, *ops):
+        """Withdraw operations not started yet (backlog or pool queue); they complete with ``-ECANCELED``.
+
+        Returns how many were withdrawn. Requests the kernel already holds are
+        not cancellable for files and finish normally.
+        """
+        cdef Operation op
+        cdef int count = 0
+        self._check_live()
+        for item in ops:
+            if type(item) is not Operation:
+                continue
+            op = <Operation>item
+            if op._context is not self:
+                continue
+            if op._state == ST_QUEUED and op in self._backlog:
+                self._backlog.remove(op)
+                self._complete(op, -ECANCELED)
+                count += 1
+            elif op._state == ST_THREAD and self._pool != NULL:
+                if lxa_pool_cancel(self._pool, &op._job) == 0:
+                    count += 1  # delivered by the pool with -ECANCELED
+        if count:
+            lxa_eventfd_signal(self._efd)
+        return count
+
+    def process_events(self):
+        """Run the callbacks of completed operations here; return how many completed.
+
+        Never blocks. A raising callback does not stop the others; the first
+        exception is re-raised after all of them ran.
+        """
+        cdef list resubmit, done
+        cdef int rounds
+        if self._closed:
+            return 0
+        if self._fork_gen != lxa_fork_gen():
+            self._after_fork()
+        # Drain the hint first: a completion published after this re-signals.
+        lxa_eventfd_drain(self._efd)
+        for rounds in range(4):
+            resubmit = []
+            self._reap_kernel(resubmit, False)
+            self._take_thread_done()
+            if resubmit or self._backlog:
+                self._kernel_submit(resubmit)
+            if not (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
+                break
+        done = self._ready
+        if not done:
+            return 0
+        self._ready = []
+        self._run_callbacks(done)
+        return len(done)
+
+    def reap(self):
+        """Deliver kernel completions already in the ring, without touching the eventfd.
+
+        For a caller that has just submitted (see ``pending()``): it saves the
+        eventfd read; the eventfd stays readable and the next
+        ``process_events()`` (from the reader) drains it, finding nothing or
+        what arrived since. Returns how many callbacks ran.
+        """
+        cdef list resubmit, done
+        if self._closed or self._fork_gen != lxa_fork_gen():
+            return self.process_events()
+        resubmit = []
+        self._reap_kernel(resubmit, False)
+        if resubmit or self._backlog:
+            self._kernel_submit(resubmit)
+        done = self._ready
+        if not done:
+            return 0
+        self._ready = []
+        self._run_callbacks(done)
+        return len(done)
+
+    def close(self):
+        """Stop accepting, wait for in-flight operations, run their callbacks, release everything.
+
+        Idempotent. Blocks the calling thread (without the GIL) until the
+        kernel and the pool are done with every operation.
+        """
+        cdef list resubmit
+        cdef lxa_pool *pool
+        if self._closed:
+            return
+        if self._fork_gen != lxa_fork_gen():
+            try:
+                self._after_fork()
+            except OSError:
+                pass
+        self._closed = True
+        try:
+            lxa_eventfd_drain(self._efd)
+            while self._kernel_in_flight or self._backlog:
+                resubmit = []
+                if self._backlog:
+                    self._kernel_submit([])
+                if self._kernel_in_flight:
+                    self._reap_kernel(resubmit, True)
+                if resubmit:
+                    self._kernel_submit(resubmit)
+            pool = self._pool
+            if pool != NULL:
+                with nogil:
+                    lxa_pool_shutdown(pool)
+                self._take_thread_done()
+            done, self._ready = self._ready, []
+            self._run_callbacks(done)
+        finally:
+            self._release()
+
+    cdef int _release(self) except -1:
+        if self._pool != NULL and self._thread_in_flight == 0:
+            lxa_pool_destroy(self._pool)
+            self._pool = NULL
+        if self._ctx != 0 and self._kernel_in_flight == 0:
+            _release_kernel(self._ctx, self._kernel_nr)
+            self._ctx = 0
+            self._ring = NULL
+        if self._efd >= 0 and self._in_flight == 0:
+            c_close(self._efd)
+            self._efd = -1
+        return 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"in_flight={self._in_flight}"
+        return f"<_linuxaio.linux_aio.Context max_requests={self._max_requests} {state}>"

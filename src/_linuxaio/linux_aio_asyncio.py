@@ -1,0 +1,173 @@
+"""``AsyncioContext`` bound to the kernel AIO backend, with per-iteration batching.
+
+Operations handed over while the loop runs one iteration's callbacks are
+collected and reach the kernel in one ``io_submit`` when the last of those
+callbacks has run: the batch is flushed at once when no other callback is
+ready (``loop._ready`` is empty, or holds only the flush itself), else by a
+``call_soon`` handle. A lone operation is therefore submitted immediately,
+and when the kernel completes it inside ``io_submit`` (page-cached data) its
+future is resolved before ``submit_future`` returns: awaiting it costs no
+loop pass. Loops without ``_ready`` (e.g. uvloop) always flush from
+``call_soon``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from asyncio.events import _get_running_loop
+from functools import partial
+from typing import Any
+
+from . import linux_aio
+from .asyncio_base import AsyncioContextBase, _State
+
+__all__ = ["AsyncioContext"]
+
+
+class AsyncioContext(AsyncioContextBase):
+    """Awaitable I/O on kernel AIO (see ``AsyncioContextBase``).
+
+    Extra keyword: ``pool_size`` (threads for special files and for
+    operations that would block, default 16).
+
+    Cancellation: as ``AsyncioContextBase``. An operation already handed
+    over stays in the current batch and is submitted; a read or write the
+    kernel holds cannot be withdrawn, so a cancelled write lands.
+    """
+
+    CONTEXT_CLASS = linux_aio.Context
+    OPERATION_CLASS = linux_aio.Operation
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._driving = False
+
+    def submit_future(self, op: Any) -> asyncio.Future[Any]:
+        """As ``AsyncioContextBase.submit_future``, with a short path for a lone operation.
+
+        When nothing else is ready to run in this loop iteration and a slot
+        is free, the operation is submitted at once and a completion the
+        kernel made inside ``io_submit`` resolves the future before this
+        returns.
+        """
+        loop = self._loop
+        if (
+            loop is not None
+            and not self._driving
+            and not self._batch
+            and not self._waiting
+            and self._in_flight < self._max_requests
+            and self._state is _State.OPEN
+            and type(op) is self._operation_class
+            and not getattr(loop, "_ready", True)
+            and loop is _get_running_loop()
+        ):
+            future = loop.create_future()
+            op.set_callback(partial(self._on_done, op, future))
+            context = self._context
+            try:
+                accepted = context.submit(op)
+            except BaseException:
+                future.cancel()
+                raise
+            if not accepted:  # a caller's context smaller than max_requests
+                self._waiting.append((op, future))
+                return future
+            self._in_flight += 1
+            if context.pending():
+                self._driving = True
+                try:
+                    context.reap()
+                    if self._batch:
+                        self._drive()
+                finally:
+                    self._driving = False
+            return future
+        return super().submit_future(op)
+
+    def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
+        # The slot is taken now; the operation reaches the kernel with the
+        # rest of this iteration's batch.
+        self._in_flight += 1
+        self._batch.append((op, future))
+        if self._driving:  # the running drive loop submits it
+            return
+        loop = self._loop
+        ready = getattr(loop, "_ready", None)
+        handle = self._flush_handle
+        if ready is not None and (not ready or (handle is not None and len(ready) == 1 and ready[0] is handle)):
+            self._flush()
+        elif handle is None and loop is not None:
+            self._flush_handle = loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        if self._driving or self._context is None:
+            return
+        self._driving = True
+        try:
+            self._drive()
+        finally:
+            self._driving = False
+
+    def _on_readable(self) -> None:
+        if self._driving:
+            return
+        self._driving = True
+        try:
+            self._context.process_events()
+            self._drive()
+        finally:
+            self._driving = False
+
+    def _drive(self) -> None:
+        """Submit batches and deliver completions until neither is left."""
+        context = self._context
+        while True:
+            if self._batch:
+                batch, self._batch = self._batch, []
+                self._submit_batch(batch)
+            if context.pending():
+                context.reap()  # callbacks may add to the batch
+            elif not self._batch:
+                return
+
+    def _submit_batch(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            accepted = self._context.submit(*[op for op, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - nothing in the batch started: each awaiting task gets it
+            self._in_flight -= len(batch)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not self._in_flight and not self._waiting:
+                self._wake_aclose()
+            return
+        if accepted < len(batch):  # a context smaller than max_requests: the rest wait their turn
+            rest = batch[accepted:]
+            self._in_flight -= len(rest)
+            if self._in_flight == 0:
+                exc = OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
+                for _, future in rest:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            self._waiting.extendleft(reversed(rest))
+
+    def close(self) -> None:
+        """As ``AsyncioContextBase.close``; operations of the unsubmitted batch are submitted first."""
+        if self._state is _State.CLOSED:
+            return
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        if self._batch and self._context is not None and not self._context.closed:
+            batch, self._batch = self._batch, []
+            self._submit_batch(batch)
+        super().close()
