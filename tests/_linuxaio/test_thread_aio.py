@@ -12,6 +12,7 @@ import asyncio
 import errno
 import mmap
 import os
+import random
 import select
 import subprocess
 import sys
@@ -487,3 +488,56 @@ def test_close_joins_every_worker(fd: int) -> None:
             ctx.submit(*ops)
             assert threads() > before  # workers started lazily, on demand
     assert threads() == before
+
+
+def test_mixed_stress_with_cancellation(tmp_path: Path) -> None:
+    """Thousands of mixed operations, a third of them cancelled: each callback runs once, bytes land where asked."""
+    rng = random.Random(4)
+    fds = [os.open(tmp_path / f"f{i}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC) for i in range(3)]
+    try:
+        ctx = thread_aio.Context(max_requests=4096, pool_size=4)
+        calls: dict[int, list[int]] = {}
+        expected: dict[tuple[int, int], bytes] = {}
+        ops = []
+        for key in range(3000):
+            fd = rng.choice(fds)
+            slot = key * 8  # every write has its own 8 bytes
+            payload = key.to_bytes(8, "little")
+            kind = rng.randrange(5)
+            if kind == 0:
+                op = thread_aio.Operation.write(payload, fd, slot)
+            elif kind == 1:
+                op = thread_aio.Operation.writev([payload[:3], bytearray(payload[3:])], fd, slot)
+            elif kind == 2:
+                op = thread_aio.Operation.read(8, fd, rng.randrange(3000) * 8)
+            elif kind == 3:
+                op = thread_aio.Operation.readinto(bytearray(8), fd, rng.randrange(3000) * 8)
+            else:
+                op = thread_aio.Operation.fdsync(fd)
+            op.set_callback(lambda res, key=key: calls.setdefault(key, []).append(res))
+            ops.append((key, kind, fd, slot, payload, op))
+        total_cancelled = 0
+        for start in range(0, len(ops), 100):
+            batch = ops[start : start + 100]
+            assert ctx.submit(*(op for *_, op in batch)) == len(batch)
+            cancelled = ctx.cancel(*(op for *_, op in batch if rng.random() < 0.33))
+            assert 0 <= cancelled <= len(batch)
+            total_cancelled += cancelled
+            ctx.process_events()
+        wait_all(ctx, calls, len(ops))
+        ctx.close()
+        assert all(len(results) == 1 for results in calls.values())
+        assert sum(results == [-errno.ECANCELED] for results in calls.values()) == total_cancelled
+        for key, kind, fd, slot, payload, _ in ops:
+            (result,) = calls[key]
+            if result == -errno.ECANCELED:
+                continue
+            assert result >= 0
+            if kind in (0, 1):
+                assert result == 8
+                expected[(fd, slot)] = payload
+        for (fd, slot), payload in expected.items():
+            assert os.pread(fd, 8, slot) == payload
+    finally:
+        for fd in fds:
+            os.close(fd)
