@@ -29,6 +29,7 @@ class OpCode:
     WRITEV: Final[int]
 
 def probe() -> None: ...
+def _adapter_submit_future(adapter: Any, op: Any) -> Any: ...
 
 class Operation:
     @classmethod
