@@ -499,6 +499,7 @@ def _adapter_submit_future(adapter, op):
     if (
         loop is not adapter._loop
         or type(op) is not Operation
+        or adapter._operation_class is not Operation
         or (<Operation>op).state != _NEW
         or adapter._state is not _OPEN
     ):

@@ -541,3 +541,32 @@ def test_mixed_stress_with_cancellation(tmp_path: Path) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+async def test_adapter_fast_path_keeps_base_semantics(fd: int) -> None:
+    """Back-pressure, errors and foreign operations through the compiled submit_future."""
+    from _linuxaio import python_aio
+
+    os.pwrite(fd, b"0123456789", 0)
+    actx = thread_aio_asyncio.AsyncioContext(max_requests=2, pool_size=2)
+    try:
+        futures = [actx.submit_future(thread_aio.Operation.read(2, fd, 2 * i)) for i in range(5)]
+        assert actx.in_flight == 2  # the rest wait for a slot
+        assert await asyncio.gather(*futures) == [b"01", b"23", b"45", b"67", b"89"]
+        assert actx.in_flight == 0
+        with pytest.raises(TypeError):
+            actx.submit_future(python_aio.Operation.read(1, fd, 0))
+        done = thread_aio.Operation.read(1, fd, 0)
+        await actx.submit_future(done)
+        with pytest.raises(ValueError, match="already submitted"):
+            actx.submit_future(done)
+        directory = os.open("/", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with pytest.raises(IsADirectoryError):
+                await actx.read(1, directory, 0)
+        finally:
+            os.close(directory)
+    finally:
+        await actx.aclose()
+    with pytest.raises(ValueError, match="closed"):
+        actx.submit_future(thread_aio.Operation.read(1, fd, 0))
