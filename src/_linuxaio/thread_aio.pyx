@@ -31,8 +31,9 @@ Fork: a context inherited by a child process gets a fresh eventfd (same fd
 number) and fresh workers at first use there; operations the parent had in
 flight complete in the child with ``-ECANCELED``.
 
-Cached reads: ``read`` and ``readinto`` of up to ``INLINE_READ_MAX`` bytes
-are first tried on the submitting thread with ``preadv2(RWF_NOWAIT)``, which
+Cached reads: ``read`` (and ``readinto`` a ``bytearray``) of up to
+``INLINE_READ_MAX`` bytes are first tried on the submitting thread with
+``preadv2(RWF_NOWAIT)``, which
 copies what the page cache holds and refuses (``EAGAIN``, no I/O started)
 instead of waiting for the device; only misses go to a worker. ``O_DIRECT``
 fds, pipes and file systems without ``RWF_NOWAIT`` always use the workers.
@@ -717,7 +718,14 @@ cdef class Context:
             # Failed before reaching the pool: complete it on the next process_events().
             op.job.result = op.early_result
             return self._complete_early(op)
-        if self.inline_reads and (op.kind == _READ or op.kind == _READINTO) and op.nbytes_ <= INLINE_READ_MAX:
+        # Inline only into memory whose page faults cannot wait for a disk:
+        # our own bytes object, or a bytearray (anonymous heap memory). A
+        # caller's mmap of a file could fault in from the device.
+        if (
+            self.inline_reads
+            and op.nbytes_ <= INLINE_READ_MAX
+            and (op.kind == _READ or (op.kind == _READINTO and type(op.payload_) is bytearray))
+        ):
             if self._try_inline(op):
                 return self._complete_early(op)
         op.job.user = <void *>op

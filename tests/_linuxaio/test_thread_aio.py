@@ -580,21 +580,24 @@ def test_cached_reads_complete_through_process_events(fd: int, inline_reads: boo
     with thread_aio.Context(inline_reads=inline_reads) as ctx:
         results: dict[int, int] = {}
         buf = bytearray(4096)
+        buf2 = bytearray(8)
         ops = [
             thread_aio.Operation.read(4096, fd, 4096),
             thread_aio.Operation.read(4096, fd, 3 * 4096),  # short: end of file
             thread_aio.Operation.read(10, fd, 1 << 20),  # past the end
             thread_aio.Operation.readinto(buf, fd, 0),
             thread_aio.Operation.read(thread_aio.INLINE_READ_MAX + 1, fd, 0),  # too big to inline
+            thread_aio.Operation.readinto(memoryview(buf2), fd, 100),  # not a bytearray: a worker reads it
         ]
         for i, op in enumerate(ops):
             op.set_callback(collect(results, i))
         assert ctx.submit(*ops) == len(ops)
         assert results == {}  # never called from submit()
         wait_all(ctx, results, len(ops))
-    assert results == {0: 4096, 1: 100, 2: 0, 3: 4096, 4: len(data)}
+    assert results == {0: 4096, 1: 100, 2: 0, 3: 4096, 4: len(data), 5: 8}
     assert ops[0].get_value() == data[4096:8192]
     assert ops[1].get_value() == data[3 * 4096 :]
     assert ops[2].get_value() == b""
     assert buf == data[:4096]
     assert ops[4].get_value() == data
+    assert buf2 == data[100:108]
