@@ -241,7 +241,7 @@ def _run(op: Operation, pool: _Pool) -> int:
                 pool.streaming.discard(op)
     except OSError as exc:
         return -(exc.errno or errno.EIO)
-    except MemoryError:
+    except (MemoryError, OverflowError):  # OverflowError: nbytes beyond what bytes can hold
         return -errno.ENOMEM
     except Exception as exc:  # noqa: BLE001 - an unexpected failure is reported, never lost
         op._error = exc

@@ -281,7 +281,7 @@ cdef class Operation:
         try:
             # Not zero-filled: the worker writes every byte reported.
             op.payload_ = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>size)
-        except MemoryError:
+        except (MemoryError, OverflowError):  # OverflowError: beyond what a bytes object can hold
             op.early_result = -_errno.ENOMEM  # reported as OSError(ENOMEM) on completion
         else:
             op.job.buf = PyBytes_AS_STRING(op.payload_)

@@ -13,6 +13,16 @@
  * - done: completed jobs, in completion order, until lxa_pool_take_done().
  * - While a job is queued, job->result holds its route (LXA_ROUTE_*); the
  *   worker overwrites it with the outcome.
+ * - Streams: a transfer on a non-seekable fd may wait for ever (an empty
+ *   pipe). So that lxa_pool_shutdown() never waits for one, the worker first
+ *   poll(2)s the fd together with the pool's stop eventfd (created at the
+ *   first such submission, CLOEXEC), which shutdown makes readable for good.
+ *   A ready fd is transferred (reads: one read; writes: at most PIPE_BUF
+ *   bytes per call, polling before each, since after POLLOUT that much
+ *   cannot block); a fd that is not ready at shutdown completes with
+ *   -ECANCELED (or the count already written). The worker touches the job
+ *   and its buffers only until it pushes it to done, which is before
+ *   lxa_pool_shutdown() can return.
  * - Workers: started lazily, up to max_threads; an idle worker waits on its
  *   own condition variable in a LIFO stack (the most recently active worker,
  *   whose cache is warm, is woken first; a wake-up is never lost or doubled).
@@ -36,6 +46,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -90,6 +101,7 @@ struct lxa_pool {
     long spin_ns;           /* how long a worker polls the queue before sleeping */
     size_t pending;
     int eventfd;
+    int stop_efd;           /* readable once shutting down; -1 until a stream job */
     int accepting;
     volatile int inherited; /* set in a forked child, cleared by adopt_locked() */
     struct lxa_pool *reg_prev, *reg_next;
@@ -230,7 +242,135 @@ static int lxa_is_unseekable(int fd)
     return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
 }
 
-static int64_t transfer_buf(const lxa_job *job, int unseekable)
+/* ---- streams: non-seekable fds (no lock held) ---------------------------- */
+
+/* At most this many iovecs per write(2) when a stream write is split. */
+#define LXA_STREAM_IOV 64
+
+/* Wait until fd is ready for `events` (or hung up, in error, closed: the
+ * transfer then reports it) -> 1, or the pool is shutting down -> 0, or
+ * -errno. A negative stop_efd is ignored by poll(2). */
+static int stream_wait(int fd, short events, int stop_efd)
+{
+    if (fd < 0)
+        return 1; /* the transfer reports EBADF; poll(2) would ignore it */
+    struct pollfd p[2] = {
+        {.fd = fd, .events = events},
+        {.fd = stop_efd, .events = POLLIN},
+    };
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p[0].revents != 0)
+            return 1;
+        if (p[1].revents != 0)
+            return 0;
+    }
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++)
+        total = iov[i].iov_len > SIZE_MAX - total ? SIZE_MAX : total + iov[i].iov_len;
+    return total;
+}
+
+static ssize_t stream_call(int writing, int fd, const struct iovec *iov, int cnt)
+{
+    for (;;) {
+        ssize_t n = writing ? writev(fd, iov, cnt) : readv(fd, iov, cnt);
+        if (n >= 0 || errno != EINTR)
+            return n < 0 ? -errno : n;
+    }
+}
+
+/* Fill chunk[] with at most PIPE_BUF bytes of iov[*idx..cnt) starting `skip`
+ * bytes into iov[*idx]; return the iovec count. */
+static int stream_chunk(struct iovec *chunk, const struct iovec *iov, int cnt, int idx, size_t skip)
+{
+    size_t room = PIPE_BUF;
+    int k = 0;
+    for (int i = idx; i < cnt && room > 0 && k < LXA_STREAM_IOV; i++) {
+        size_t len = iov[i].iov_len - (i == idx ? skip : 0);
+        if (len == 0)
+            continue;
+        if (len > room)
+            len = room;
+        chunk[k].iov_base = (char *)iov[i].iov_base + (i == idx ? skip : 0);
+        chunk[k].iov_len = len;
+        room -= len;
+        k++;
+    }
+    return k;
+}
+
+/* read(2)/write(2) on a pipe, FIFO, socket, tty: see "Streams" at the top.
+ * Writes of at most PIPE_BUF bytes stay one call (atomic on a pipe, pipe(7));
+ * longer ones go PIPE_BUF bytes at a time, so they interleave with other
+ * writers at those boundaries (a blocking write(2) of more than PIPE_BUF is
+ * not atomic either). Readiness consumed by another reader or writer between
+ * poll(2) and the call makes the worker block in the call, as it did before. */
+static int64_t stream_transfer(const lxa_job *job, int stop_efd)
+{
+    const int writing = job->opcode == LXA_OP_PWRITE || job->opcode == LXA_OP_PWRITEV;
+    struct iovec one;
+    const struct iovec *iov = job->iov;
+    int cnt = job->iovcnt;
+    if (job->opcode == LXA_OP_PREAD || job->opcode == LXA_OP_PWRITE) {
+        one.iov_base = job->buf;
+        one.iov_len = job->len;
+        iov = &one;
+        cnt = 1;
+    }
+    const size_t total = iov_total(iov, cnt);
+    const short events = writing ? POLLOUT : POLLIN;
+
+    if (!writing || total <= PIPE_BUF) {
+        if (total > 0) { /* an empty transfer never blocks */
+            int ready = stream_wait(job->fd, events, stop_efd);
+            if (ready <= 0)
+                return ready == 0 ? -ECANCELED : ready;
+        }
+        return stream_call(writing, job->fd, iov, cnt);
+    }
+
+    /* A long write: PIPE_BUF bytes at most after each POLLOUT. */
+    struct iovec chunk[LXA_STREAM_IOV];
+    int64_t done = 0;
+    int idx = 0;
+    size_t skip = 0; /* bytes of iov[idx] already written */
+    for (;;) {
+        int ready = stream_wait(job->fd, events, stop_efd);
+        if (ready <= 0)
+            return done > 0 ? done : (ready == 0 ? -ECANCELED : ready);
+        int k = stream_chunk(chunk, iov, cnt, idx, skip);
+        ssize_t n = stream_call(1, job->fd, chunk, k);
+        if (n < 0)
+            return done > 0 ? done : n;
+        done += n;
+        if ((size_t)done >= total)
+            return done;
+        for (size_t left = (size_t)n; left > 0;) { /* step past what was written */
+            size_t here = iov[idx].iov_len - skip;
+            if (left < here) {
+                skip += left;
+                break;
+            }
+            left -= here;
+            idx++;
+            skip = 0;
+        }
+    }
+}
+
+/* ---- positional transfers (no lock held) --------------------------------- */
+
+static int64_t transfer_buf(const lxa_job *job, int stop_efd)
 {
     const int writing = job->opcode == LXA_OP_PWRITE;
     char *buf = job->buf;
@@ -240,23 +380,17 @@ static int64_t transfer_buf(const lxa_job *job, int unseekable)
     for (;;) {
         size_t want = len - (size_t)done;
         off_t at = (off_t)(job->offset + done);
-        ssize_t n;
-        if (unseekable)
-            n = writing ? write(job->fd, buf + done, want) : read(job->fd, buf + done, want);
-        else
-            n = writing ? pwrite(job->fd, buf + done, want, at) : pread(job->fd, buf + done, want, at);
+        ssize_t n = writing ? pwrite(job->fd, buf + done, want, at) : pread(job->fd, buf + done, want, at);
         if (n < 0) {
             int err = errno;
             if (err == EINTR)
                 continue;
-            if (err == ESPIPE && !unseekable && done == 0) {
-                unseekable = 1;
-                continue;
-            }
+            if (err == ESPIPE && done == 0) /* the fd changed since submission */
+                return stream_transfer(job, stop_efd);
             return done > 0 ? done : -err;
         }
         done += n;
-        if (unseekable || n < LXA_KERNEL_CHUNK || (size_t)done >= len)
+        if (n < LXA_KERNEL_CHUNK || (size_t)done >= len)
             return done;
     }
 }
@@ -281,7 +415,7 @@ static int iov_advance(struct iovec *rest, const struct iovec *iov, int cnt, siz
     return left;
 }
 
-static int64_t transfer_iov(const lxa_job *job, int unseekable)
+static int64_t transfer_iov(const lxa_job *job, int stop_efd)
 {
     const int writing = job->opcode == LXA_OP_PWRITEV;
     const struct iovec *iov = job->iov;
@@ -291,24 +425,18 @@ static int64_t transfer_iov(const lxa_job *job, int unseekable)
 
     for (;;) {
         off_t at = (off_t)(job->offset + done);
-        ssize_t n;
-        if (unseekable)
-            n = writing ? writev(job->fd, iov, cnt) : readv(job->fd, iov, cnt);
-        else
-            n = writing ? pwritev(job->fd, iov, cnt, at) : preadv(job->fd, iov, cnt, at);
+        ssize_t n = writing ? pwritev(job->fd, iov, cnt, at) : preadv(job->fd, iov, cnt, at);
         if (n < 0) {
             int err = errno;
             if (err == EINTR)
                 continue;
-            if (err == ESPIPE && !unseekable && done == 0) {
-                unseekable = 1;
-                continue;
-            }
             free(rest);
+            if (err == ESPIPE && done == 0) /* the fd changed since submission */
+                return stream_transfer(job, stop_efd);
             return done > 0 ? done : -err;
         }
         done += n;
-        if (unseekable || n < LXA_KERNEL_CHUNK)
+        if (n < LXA_KERNEL_CHUNK)
             break;
         /* The kernel cut a long transfer: continue after what it moved. */
         if (rest == NULL) {
@@ -336,15 +464,15 @@ static int64_t sync_fd(const lxa_job *job)
     }
 }
 
-static int64_t run_job(const lxa_job *job, int unseekable)
+static int64_t run_job(const lxa_job *job, int unseekable, int stop_efd)
 {
     switch (job->opcode) {
     case LXA_OP_PREAD:
     case LXA_OP_PWRITE:
-        return transfer_buf(job, unseekable);
+        return unseekable ? stream_transfer(job, stop_efd) : transfer_buf(job, stop_efd);
     case LXA_OP_PREADV:
     case LXA_OP_PWRITEV:
-        return transfer_iov(job, unseekable);
+        return unseekable ? stream_transfer(job, stop_efd) : transfer_iov(job, stop_efd);
     case LXA_OP_FSYNC:
     case LXA_OP_FDSYNC:
         return sync_fd(job);
@@ -440,9 +568,10 @@ static void *worker_main(void *arg)
             dispatch_locked(pool);
         self->current = job;
         const int laned = job->result == LXA_ROUTE_LANE;
+        const int stop_efd = pool->stop_efd; /* set before any laned job was queued */
         pthread_mutex_unlock(&pool->lock);
 
-        int64_t result = run_job(job, laned);
+        int64_t result = run_job(job, laned, stop_efd);
 
         pthread_mutex_lock(&pool->lock);
         self->current = NULL;
@@ -517,6 +646,12 @@ static void adopt_locked(lxa_pool *pool)
         }
         free(lane);
     }
+    /* The stop eventfd is shared with the parent, whose shutdown would make
+     * it readable: this pool gets its own at the next stream submission. */
+    if (pool->stop_efd >= 0) {
+        close(pool->stop_efd);
+        pool->stop_efd = -1;
+    }
     /* The parent's pthread_t and condition variables mean nothing here;
      * they are re-initialised when a worker slot is reused, never destroyed. */
     pool->nthreads = 0;
@@ -569,6 +704,7 @@ int lxa_pool_create(lxa_pool **out, unsigned max_threads, int eventfd)
     if (spin != NULL && *spin != '\0')
         pool->spin_ns = atol(spin) < 0 ? 0 : atol(spin);
     pool->eventfd = eventfd;
+    pool->stop_efd = -1;
     pool->accepting = 1;
 
     pthread_mutex_lock(&registry_lock);
@@ -594,6 +730,14 @@ int lxa_pool_submit(lxa_pool *pool, lxa_job *job)
     if (!pool->accepting) {
         pthread_mutex_unlock(&pool->lock);
         return -ESHUTDOWN;
+    }
+    if (laned && pool->stop_efd < 0) {
+        int efd = lxa_eventfd_open(); /* see "Streams" at the top */
+        if (efd < 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return efd;
+        }
+        pool->stop_efd = efd;
     }
     if (pool->nthreads == 0) {
         int rc = spawn_locked(pool);
@@ -706,7 +850,13 @@ void lxa_pool_shutdown(lxa_pool *pool)
     /* No worker starts once accepting is 0, so nthreads is final. */
     unsigned from = pool->joined, to = pool->nthreads;
     pool->joined = to;
+    /* Fixed now: submissions, which create it, are refused. */
+    const int stop_efd = pool->stop_efd;
     pthread_mutex_unlock(&pool->lock);
+    /* Stays readable: every stream job, running or still queued behind one,
+     * stops waiting for its fd (see "Streams" at the top). */
+    if (stop_efd >= 0)
+        lxa_eventfd_signal(stop_efd);
     for (unsigned i = from; i < to; i++) {
         pthread_join(pool->workers[i].thread, NULL);
         pthread_cond_destroy(&pool->workers[i].wake);
@@ -731,6 +881,8 @@ void lxa_pool_destroy(lxa_pool *pool)
         pool->lanes = lane->next;
         free(lane);
     }
+    if (pool->stop_efd >= 0)
+        close(pool->stop_efd);
     pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
     free(pool);

@@ -19,6 +19,17 @@
  * - Transfers on a non-seekable fd (lseek(2) fails with ESPIPE: pipes, FIFOs,
  *   sockets, ttys) use read/write/readv/writev and run one at a time per fd,
  *   in submission order. Transfers on other fds may run concurrently.
+ * - A worker never blocks in such a transfer: it waits in poll(2) for the fd
+ *   or for lxa_pool_shutdown(), then makes one read, or writes at most
+ *   PIPE_BUF bytes per call (polling before each) until all is written. So a
+ *   write of at most PIPE_BUF bytes to a pipe is atomic (pipe(7)); a longer
+ *   one may interleave with other writers at PIPE_BUF boundaries (as a
+ *   blocking write(2) of that size may too). Only if another reader/writer
+ *   of the same pipe consumes the readiness between poll(2) and the call
+ *   does the worker block in the call (and shutdown wait for it).
+ * - The pool creates one CLOEXEC eventfd of its own at the first transfer
+ *   on a non-seekable fd (submission then fails with its -errno, e.g.
+ *   -EMFILE); lxa_pool_destroy() closes it.
  * - A seekable transfer the kernel cuts at its per-call limit (MAX_RW_COUNT,
  *   just under 2 GiB) continues until done, EOF or an error: sizes are
  *   64-bit. Any other short count is reported as it is (one system call).
@@ -75,8 +86,13 @@ int lxa_pool_cancel(lxa_pool *pool, lxa_job *job);
 lxa_job *lxa_pool_take_done(lxa_pool *pool);
 
 /* Stop accepting, let queued and running jobs finish, join the workers.
- * Blocks the caller (call it without the GIL). Idempotent. Completed jobs
- * stay available to lxa_pool_take_done(). */
+ * Never waits for a non-seekable fd: a transfer on one (running, or queued
+ * behind another on the same fd) whose fd is not ready completes with
+ * -ECANCELED, or with the count already written by a long write; one whose
+ * fd is ready still transfers. Every job is completed (in the done list)
+ * when this returns; no worker touches a job or its buffers afterwards.
+ * Blocks the caller while regular-file I/O finishes (call it without the
+ * GIL). Idempotent. Completed jobs stay available to lxa_pool_take_done(). */
 void lxa_pool_shutdown(lxa_pool *pool);
 
 /* Free the pool. Only after lxa_pool_shutdown(), or in a forked child. */

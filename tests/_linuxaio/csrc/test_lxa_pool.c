@@ -5,6 +5,7 @@
 #include "lxa_eventfd.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -208,12 +209,171 @@ static void test_fork(void)
     close(p[1]);
 }
 
+/* Take every completed job (after shutdown: no waiting needed). */
+static int take_all(lxa_pool *pool)
+{
+    int got = 0;
+    for (lxa_job *j = lxa_pool_take_done(pool); j != NULL; j = j->next)
+        got++;
+    return got;
+}
+
+/* Fill a pipe until write(2) would block; return the bytes written. */
+static size_t fill_pipe(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    CHECK(fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0);
+    static char junk[4096];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = write(fd, junk, sizeof(junk));
+        if (n < 0) {
+            CHECK(errno == EAGAIN);
+            break;
+        }
+        total += (size_t)n;
+    }
+    CHECK(fcntl(fd, F_SETFL, flags) == 0);
+    return total;
+}
+
+/* Drain what a pipe holds now; return the count. */
+static size_t drain_pipe(int fd, char *into, size_t cap)
+{
+    int flags = fcntl(fd, F_GETFL);
+    CHECK(fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0);
+    size_t total = 0;
+    char scratch[4096];
+    for (;;) {
+        char *to = into != NULL ? into + total : scratch;
+        size_t want = into != NULL ? cap - total : sizeof(scratch);
+        if (want == 0)
+            break;
+        ssize_t n = read(fd, to, want);
+        if (n <= 0) {
+            CHECK(n == 0 || errno == EAGAIN);
+            break;
+        }
+        total += (size_t)n;
+    }
+    CHECK(fcntl(fd, F_SETFL, flags) == 0);
+    return total;
+}
+
+/* Shutdown does not wait for transfers that cannot finish: a read of an
+ * empty pipe, a write to a full one, and the jobs queued behind them on the
+ * same fds complete with -ECANCELED, having transferred nothing. */
+static void test_shutdown_stops_blocked_streams(void)
+{
+    int p[2], q[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    CHECK(pipe2(q, O_CLOEXEC) == 0);
+    size_t filled = fill_pipe(q[1]);
+    int efd = lxa_eventfd_open();
+    lxa_pool *pool;
+    CHECK(lxa_pool_create(&pool, 4, efd) == 0);
+    char a[8], b[8];
+    static char big[100000];
+    struct iovec iov[2] = {{.iov_base = big, .iov_len = 10}, {.iov_base = big + 10, .iov_len = 20}};
+    lxa_job r1 = {.opcode = LXA_OP_PREAD, .fd = p[0], .buf = a, .len = sizeof(a)};
+    lxa_job r2 = {.opcode = LXA_OP_PREADV, .fd = p[0], .iov = iov, .iovcnt = 2};
+    lxa_job w1 = {.opcode = LXA_OP_PWRITE, .fd = q[1], .buf = b, .len = sizeof(b)};
+    lxa_job w2 = {.opcode = LXA_OP_PWRITE, .fd = q[1], .buf = big, .len = sizeof(big)};
+    CHECK(lxa_pool_submit(pool, &r1) == 0);
+    CHECK(lxa_pool_submit(pool, &r2) == 0);
+    CHECK(lxa_pool_submit(pool, &w1) == 0);
+    CHECK(lxa_pool_submit(pool, &w2) == 0);
+    usleep(20000); /* let workers block on r1 and w1 */
+    lxa_pool_shutdown(pool);
+    CHECK(take_all(pool) == 4);
+    CHECK(r1.result == -ECANCELED && r2.result == -ECANCELED);
+    CHECK(w1.result == -ECANCELED && w2.result == -ECANCELED);
+    CHECK(lxa_pool_submit(pool, &r1) == -ESHUTDOWN);
+    CHECK(drain_pipe(q[0], NULL, 0) == filled); /* nothing was written */
+    lxa_pool_destroy(pool);
+    close(efd);
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+}
+
+struct reader {
+    int fd;
+    char *into;
+    size_t want;
+};
+
+static void *read_exactly(void *arg)
+{
+    struct reader *r = arg;
+    size_t got = 0;
+    while (got < r->want) {
+        ssize_t n = read(r->fd, r->into + got, r->want - got);
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    return NULL;
+}
+
+/* A write longer than PIPE_BUF goes in pieces: all bytes arrive in order
+ * (empty iovecs included); at shutdown a write stuck on a full pipe returns
+ * the count it wrote, and exactly that many bytes are in the pipe. */
+static void test_long_stream_writes(void)
+{
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    int efd = lxa_eventfd_open();
+    lxa_pool *pool;
+    CHECK(lxa_pool_create(&pool, 2, efd) == 0);
+    enum { SIZE = 300001 };
+    static char out[SIZE], in[SIZE];
+    for (size_t i = 0; i < SIZE; i++)
+        out[i] = (char)(i * 31 + 7);
+
+    struct reader whole = {.fd = p[0], .into = in, .want = SIZE};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, read_exactly, &whole) == 0);
+    struct iovec iov[4] = {
+        {.iov_base = out, .iov_len = 100000},
+        {.iov_base = out + 100000, .iov_len = 0},
+        {.iov_base = out + 100000, .iov_len = 3},
+        {.iov_base = out + 100003, .iov_len = SIZE - 100003},
+    };
+    lxa_job wv = {.opcode = LXA_OP_PWRITEV, .fd = p[1], .iov = iov, .iovcnt = 4};
+    CHECK(lxa_pool_submit(pool, &wv) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(wv.result == SIZE);
+    CHECK(memcmp(in, out, SIZE) == 0);
+
+    /* The reader takes 70000 bytes and stops: the write fills the pipe and waits. */
+    struct reader part = {.fd = p[0], .into = in, .want = 70000};
+    CHECK(pthread_create(&t, NULL, read_exactly, &part) == 0);
+    lxa_job w = {.opcode = LXA_OP_PWRITE, .fd = p[1], .buf = out, .len = SIZE};
+    CHECK(lxa_pool_submit(pool, &w) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    usleep(20000); /* let the worker fill the pipe */
+    lxa_pool_shutdown(pool);
+    CHECK(take_all(pool) == 1);
+    CHECK(w.result > 70000 && w.result < SIZE);
+    size_t rest = drain_pipe(p[0], in + 70000, SIZE - 70000);
+    CHECK(70000 + rest == (size_t)w.result);
+    CHECK(memcmp(in, out, (size_t)w.result) == 0);
+    lxa_pool_destroy(pool);
+    close(efd);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     test_reads();
     test_pipe_order();
     test_cancel();
     test_fork();
+    test_shutdown_stops_blocked_streams();
+    test_long_stream_writes();
     puts("ok");
     return 0;
 }
