@@ -105,20 +105,24 @@ def test_close_runs_queued_work_and_callbacks(fd: int) -> None:
     ctx.close()  # idempotent
 
 
-def test_close_waits_for_a_blocked_read_without_holding_the_gil(pipe: tuple[int, int]) -> None:
+def test_close_cancels_a_blocked_pipe_read_and_transfers_nothing_after(pipe: tuple[int, int]) -> None:
     r, w = pipe
     ctx = thread_aio.Context(pool_size=2)
     results: dict[int, int] = {}
     op = thread_aio.Operation.read(5, r)
+    queued = thread_aio.Operation.read(5, r)  # waits behind `op` on the same pipe
     op.set_callback(collect(results, 0))
-    ctx.submit(op)
-    # The writer needs the GIL while close() waits for the read.
-    writer = threading.Timer(0.2, os.write, (w, b"hello"))
-    writer.start()
+    queued.set_callback(collect(results, 1))
+    assert ctx.submit(op, queued) == 2
+    time.sleep(0.05)  # let a worker wait for the pipe
     ctx.close()
-    writer.join()
-    assert results == {0: 5}
-    assert op.get_value() == b"hello"
+    assert results == {0: -errno.ECANCELED, 1: -errno.ECANCELED}
+    for cancelled in (op, queued):
+        with pytest.raises(OSError) as info:
+            cancelled.get_value()
+        assert info.value.errno == errno.ECANCELED
+    os.write(w, b"hello")
+    assert os.read(r, 5) == b"hello"  # no worker is left reading the pipe
 
 
 def test_cancel_withdraws_queued_write(fd: int, pipe: tuple[int, int]) -> None:
@@ -429,22 +433,25 @@ def test_unclosed_idle_context_warns_and_frees() -> None:
     assert info.value.errno == errno.EBADF
 
 
-def test_unclosed_busy_context_warns_and_frees_after_the_io(pipe: tuple[int, int]) -> None:
+def test_unclosed_busy_context_warns_and_cancels_a_blocked_pipe_read(pipe: tuple[int, int]) -> None:
     r, w = pipe
     ctx = thread_aio.Context(pool_size=1)
     op = thread_aio.Operation.read(3, r)
     ctx.submit(op)
+    time.sleep(0.05)  # let the worker wait for the pipe
     fileno = ctx.fileno()
     with pytest.warns(ResourceWarning, match="unclosed context"):
-        del ctx  # no reference cycle: finalized at once
-    reapers = [t for t in threading.enumerate() if t.name == "thread_aio-reaper"]
-    assert len(reapers) == 1  # the finalizer did not block on the pending read
-    os.write(w, b"abc")
-    reapers[0].join(30)
-    assert not reapers[0].is_alive()
+        del ctx  # no reference cycle: finalized at once, without blocking
+    for reaper in [t for t in threading.enumerate() if t.name == "thread_aio-reaper"]:
+        reaper.join(30)  # the pool's shutdown never waits for the pipe
+        assert not reaper.is_alive()
     with pytest.raises(OSError):
         os.fstat(fileno)
-    assert op.get_value() == b"abc"  # the operation completed; its memory stayed valid
+    with pytest.raises(OSError) as info:
+        op.get_value()  # completed; its memory stayed valid until then
+    assert info.value.errno == errno.ECANCELED
+    os.write(w, b"abc")
+    assert os.read(r, 3) == b"abc"  # no worker is left reading the pipe
 
 
 def test_read_result_is_exact_on_short_read(fd: int) -> None:
