@@ -21,7 +21,14 @@ operation already running finishes and its write lands.
 Non-seekable files (pipes, FIFOs, sockets, ttys: ``lseek`` fails with
 ``ESPIPE``) are read and written at their current position with
 ``read``/``write``/``readv``/``writev``; the offset is ignored, and the
-operations on one such fd run one at a time, in submission order.
+operations on one such fd run one at a time, in submission order. A worker
+waits for such an fd in ``poll`` and never blocks in the transfer: a read
+reads once what is there; a write of at most ``PIPE_BUF`` bytes is one call
+(atomic on a pipe), a longer one goes ``PIPE_BUF`` bytes at a time (other
+writers may interleave, as with a blocking ``write``). ``close()`` does not
+wait for a pipe that is not ready: such operations (and those queued behind
+them) complete with ``-ECANCELED``, or with the count a long write already
+wrote.
 
 Large transfers: a seekable transfer the kernel cuts at its per-call limit
 (just under 2 GiB) continues until done, so sizes are 64-bit; any other
@@ -842,7 +849,9 @@ cdef class Context:
         """Stop accepting, let queued and running operations finish, run their callbacks.
 
         Idempotent. Blocks the calling thread (without the GIL) until the
-        workers are done and joined, then closes the eventfd.
+        workers are done and joined, then closes the eventfd. An operation
+        waiting for a pipe, FIFO, socket or tty is not waited for: it
+        completes with ``-ECANCELED`` (see the module docstring).
         """
         if self.closed_:
             return
