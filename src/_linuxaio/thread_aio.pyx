@@ -22,10 +22,11 @@ Non-seekable files (pipes, FIFOs, sockets, ttys: ``lseek`` fails with
 ``ESPIPE``) are read and written at their current position with
 ``read``/``write``/``readv``/``writev``; the offset is ignored, and the
 operations on one such fd run one at a time, in submission order. A worker
-waits for such an fd in ``poll`` and never blocks in the transfer: a read
-reads once what is there; a write of at most ``PIPE_BUF`` bytes is one call
-(atomic on a pipe), a longer one goes ``PIPE_BUF`` bytes at a time (other
-writers may interleave, as with a blocking ``write``). ``close()`` does not
+waits for such an fd in ``poll`` and never blocks in the transfer
+(``RWF_NOWAIT`` calls where supported): a read reads once what is there; a
+write of at most ``PIPE_BUF`` bytes is one call (atomic on a pipe), a longer
+one may be split (other writers may interleave, as with a blocking
+``write``); an ``O_NONBLOCK`` fd still gets ``EAGAIN``. ``close()`` does not
 wait for a pipe that is not ready: such operations (and those queued behind
 them) complete with ``-ECANCELED``, or with the count a long write already
 wrote.

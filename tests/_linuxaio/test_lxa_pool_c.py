@@ -2,7 +2,8 @@
 
 Covers what is awkward to reach from Python: completion results and order,
 per-fd ordering on a pipe, cancellation of a job waiting behind another on
-the same pipe, and a fork while a worker is blocked in a read.
+the same pipe, a fork while a worker is blocked in a read, and shutdown with
+workers waiting for pipes and sockets (with and without RWF_NOWAIT).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ TEST_SOURCE = Path(__file__).with_name("csrc") / "test_lxa_pool.c"
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 
-def test_pool_in_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "defines",
+    [
+        pytest.param([], id="default"),
+        # Streams without RWF_NOWAIT: what kernels without it (and ttys) use.
+        pytest.param(["-DLXA_POOL_NO_NOWAIT"], id="no-nowait"),
+    ],
+)
+def test_pool_in_c(tmp_path: Path, defines: list[str]) -> None:
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler")
@@ -35,6 +44,7 @@ def test_pool_in_c(tmp_path: Path) -> None:
             "-std=gnu11",
             "-O1",
             "-g",
+            *defines,
             f"-I{CSRC}",
             str(TEST_SOURCE),
             str(CSRC / "lxa_pool.c"),

@@ -14,15 +14,15 @@
  * - While a job is queued, job->result holds its route (LXA_ROUTE_*); the
  *   worker overwrites it with the outcome.
  * - Streams: a transfer on a non-seekable fd may wait for ever (an empty
- *   pipe). So that lxa_pool_shutdown() never waits for one, the worker first
- *   poll(2)s the fd together with the pool's stop eventfd (created at the
- *   first such submission, CLOEXEC), which shutdown makes readable for good.
- *   A ready fd is transferred (reads: one read; writes: at most PIPE_BUF
- *   bytes per call, polling before each, since after POLLOUT that much
- *   cannot block); a fd that is not ready at shutdown completes with
- *   -ECANCELED (or the count already written). The worker touches the job
- *   and its buffers only until it pushes it to done, which is before
- *   lxa_pool_shutdown() can return.
+ *   pipe). So that lxa_pool_shutdown() never waits for one, the worker
+ *   never blocks in the transfer (RWF_NOWAIT calls, or plain calls of at
+ *   most PIPE_BUF bytes after POLLOUT) and waits in poll(2) on the fd
+ *   together with the pool's stop eventfd (created at the first such
+ *   submission, CLOEXEC), which shutdown makes readable for good. A fd not
+ *   ready at shutdown completes its job with -ECANCELED (or the count
+ *   already written); so do the jobs queued behind it, one by one. The
+ *   worker touches a job and its buffers only until it pushes it to done,
+ *   which is before lxa_pool_shutdown() can return.
  * - Workers: started lazily, up to max_threads; an idle worker waits on its
  *   own condition variable in a LIFO stack (the most recently active worker,
  *   whose cache is warm, is woken first; a wake-up is never lost or doubled).
@@ -45,6 +45,7 @@
 #include "lxa_pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -244,16 +245,30 @@ static int lxa_is_unseekable(int fd)
 
 /* ---- streams: non-seekable fds (no lock held) ---------------------------- */
 
-/* At most this many iovecs per write(2) when a stream write is split. */
+/* At most this many iovecs per call when a stream transfer is split. */
 #define LXA_STREAM_IOV 64
 
-/* Wait until fd is ready for `events` (or hung up, in error, closed: the
- * transfer then reports it) -> 1, or the pool is shutting down -> 0, or
- * -errno. A negative stop_efd is ignored by poll(2). */
+/* RWF_NOWAIT on read/write at the current position (preadv2(2) with offset
+ * -1): pipes (Linux >= 5.10 or so) and sockets support it; elsewhere (ttys,
+ * older kernels) it fails with EOPNOTSUPP/EINVAL/ENOSYS and the transfer
+ * falls back to plain calls after poll(2). LXA_POOL_NO_NOWAIT (a test build)
+ * forces the fallback. */
+#if defined(RWF_NOWAIT) && !defined(LXA_POOL_NO_NOWAIT)
+#define LXA_TRY_NOWAIT 1
+#else
+#define LXA_TRY_NOWAIT 0
+#endif
+
+enum { LXA_STOPPING = 0, LXA_READY = 1, LXA_HUNG_UP = 2 };
+
+/* Wait until fd is ready for `events` (LXA_READY), or is hung up, in error
+ * or closed (LXA_HUNG_UP: a plain call reports that without blocking), or
+ * the pool is shutting down (LXA_STOPPING); or -errno. A negative stop_efd is
+ * ignored by poll(2). */
 static int stream_wait(int fd, short events, int stop_efd)
 {
     if (fd < 0)
-        return 1; /* the transfer reports EBADF; poll(2) would ignore it */
+        return LXA_HUNG_UP; /* the call reports EBADF; poll(2) would ignore fd */
     struct pollfd p[2] = {
         {.fd = fd, .events = events},
         {.fd = stop_efd, .events = POLLIN},
@@ -265,10 +280,40 @@ static int stream_wait(int fd, short events, int stop_efd)
                 continue;
             return -errno;
         }
+        if (p[0].revents & events)
+            return LXA_READY;
         if (p[0].revents != 0)
-            return 1;
+            return LXA_HUNG_UP;
         if (p[1].revents != 0)
-            return 0;
+            return LXA_STOPPING;
+    }
+}
+
+/* 1 if fd's open file description is O_NONBLOCK: its owner wants EAGAIN
+ * rather than a wait, as a plain read(2)/write(2) would give. */
+static int stream_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_NONBLOCK) != 0;
+}
+
+/* One readv(2)/writev(2) at the current position; with `nowait`, one that
+ * fails with EAGAIN instead of blocking. Returns the count or -errno. */
+static ssize_t stream_call(int writing, int nowait, int fd, const struct iovec *iov, int cnt)
+{
+    for (;;) {
+        ssize_t n;
+#if LXA_TRY_NOWAIT
+        if (nowait)
+            n = writing ? pwritev2(fd, iov, cnt, -1, RWF_NOWAIT) : preadv2(fd, iov, cnt, -1, RWF_NOWAIT);
+        else
+#endif
+            n = writing ? writev(fd, iov, cnt) : readv(fd, iov, cnt);
+        (void)nowait;
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return -errno;
     }
 }
 
@@ -280,44 +325,39 @@ static size_t iov_total(const struct iovec *iov, int cnt)
     return total;
 }
 
-static ssize_t stream_call(int writing, int fd, const struct iovec *iov, int cnt)
+/* Fill chunk[] with at most `limit` bytes of iov[idx..cnt), starting `skip`
+ * bytes into iov[idx]; return the iovec count. */
+static int stream_chunk(struct iovec *chunk, const struct iovec *iov, int cnt, int idx, size_t skip, size_t limit)
 {
-    for (;;) {
-        ssize_t n = writing ? writev(fd, iov, cnt) : readv(fd, iov, cnt);
-        if (n >= 0 || errno != EINTR)
-            return n < 0 ? -errno : n;
-    }
-}
-
-/* Fill chunk[] with at most PIPE_BUF bytes of iov[*idx..cnt) starting `skip`
- * bytes into iov[*idx]; return the iovec count. */
-static int stream_chunk(struct iovec *chunk, const struct iovec *iov, int cnt, int idx, size_t skip)
-{
-    size_t room = PIPE_BUF;
     int k = 0;
-    for (int i = idx; i < cnt && room > 0 && k < LXA_STREAM_IOV; i++) {
-        size_t len = iov[i].iov_len - (i == idx ? skip : 0);
+    for (int i = idx; i < cnt && limit > 0 && k < LXA_STREAM_IOV; i++) {
+        size_t from = i == idx ? skip : 0;
+        size_t len = iov[i].iov_len - from;
         if (len == 0)
             continue;
-        if (len > room)
-            len = room;
-        chunk[k].iov_base = (char *)iov[i].iov_base + (i == idx ? skip : 0);
+        if (len > limit)
+            len = limit;
+        chunk[k].iov_base = (char *)iov[i].iov_base + from;
         chunk[k].iov_len = len;
-        room -= len;
+        limit -= len;
         k++;
     }
     return k;
 }
 
 /* read(2)/write(2) on a pipe, FIFO, socket, tty: see "Streams" at the top.
- * Writes of at most PIPE_BUF bytes stay one call (atomic on a pipe, pipe(7));
- * longer ones go PIPE_BUF bytes at a time, so they interleave with other
- * writers at those boundaries (a blocking write(2) of more than PIPE_BUF is
- * not atomic either). Readiness consumed by another reader or writer between
- * poll(2) and the call makes the worker block in the call, as it did before. */
+ * A read is one call that moves something (or reports EOF or an error). A
+ * write continues until all is written. Each call either cannot block
+ * (RWF_NOWAIT) or follows a poll(2) that reported the fd ready; then a write
+ * call moves at most PIPE_BUF bytes, which cannot block after POLLOUT.
+ * Writes of at most PIPE_BUF bytes are always one call (atomic on a pipe,
+ * pipe(7)); longer ones may interleave with other writers (as a blocking
+ * write(2) of that size may). An O_NONBLOCK fd gets EAGAIN as before. */
 static int64_t stream_transfer(const lxa_job *job, int stop_efd)
 {
     const int writing = job->opcode == LXA_OP_PWRITE || job->opcode == LXA_OP_PWRITEV;
+    const short events = writing ? POLLOUT : POLLIN;
+    const int fd = job->fd;
     struct iovec one;
     const struct iovec *iov = job->iov;
     int cnt = job->iovcnt;
@@ -328,32 +368,60 @@ static int64_t stream_transfer(const lxa_job *job, int stop_efd)
         cnt = 1;
     }
     const size_t total = iov_total(iov, cnt);
-    const short events = writing ? POLLOUT : POLLIN;
 
-    if (!writing || total <= PIPE_BUF) {
-        if (total > 0) { /* an empty transfer never blocks */
-            int ready = stream_wait(job->fd, events, stop_efd);
-            if (ready <= 0)
-                return ready == 0 ? -ECANCELED : ready;
-        }
-        return stream_call(writing, job->fd, iov, cnt);
-    }
-
-    /* A long write: PIPE_BUF bytes at most after each POLLOUT. */
     struct iovec chunk[LXA_STREAM_IOV];
+    int nowait = LXA_TRY_NOWAIT;
+    int nonblocking = -1; /* not asked yet */
+    int hung_up = 0;      /* poll(2) saw POLLHUP/POLLERR/POLLNVAL: a plain call returns */
     int64_t done = 0;
     int idx = 0;
     size_t skip = 0; /* bytes of iov[idx] already written */
     for (;;) {
-        int ready = stream_wait(job->fd, events, stop_efd);
-        if (ready <= 0)
-            return done > 0 ? done : (ready == 0 ? -ECANCELED : ready);
-        int k = stream_chunk(chunk, iov, cnt, idx, skip);
-        ssize_t n = stream_call(1, job->fd, chunk, k);
+        const int plain = !nowait || hung_up;
+        const size_t limit = writing && plain ? PIPE_BUF : SIZE_MAX;
+        const struct iovec *part = iov;
+        int k = cnt;
+        if (done > 0 || total > limit) {
+            k = stream_chunk(chunk, iov, cnt, idx, skip, limit);
+            part = chunk;
+        }
+        ssize_t n;
+        if (plain) {
+            /* A call that moves nothing never blocks; nor does one on an O_NONBLOCK fd. */
+            if (!hung_up && total > (size_t)done) {
+                if (nonblocking < 0)
+                    nonblocking = stream_nonblocking(fd);
+                if (!nonblocking) {
+                    int ready = stream_wait(fd, events, stop_efd);
+                    if (ready <= 0)
+                        return done > 0 ? done : (ready == LXA_STOPPING ? -ECANCELED : ready);
+                    hung_up = ready == LXA_HUNG_UP;
+                }
+            }
+            n = stream_call(writing, 0, fd, part, k);
+            hung_up = 0;
+        } else {
+            n = stream_call(writing, 1, fd, part, k);
+            if (n == -EOPNOTSUPP || n == -EINVAL || n == -ENOSYS) {
+                nowait = 0; /* not for this fd or kernel; a plain call reports a real error */
+                continue;
+            }
+            if (n == -EAGAIN) {
+                if (nonblocking < 0)
+                    nonblocking = stream_nonblocking(fd);
+                if (nonblocking)
+                    return done > 0 ? done : -EAGAIN;
+                int ready = stream_wait(fd, events, stop_efd);
+                if (ready <= 0)
+                    return done > 0 ? done : (ready == LXA_STOPPING ? -ECANCELED : ready);
+                hung_up = ready == LXA_HUNG_UP;
+                continue;
+            }
+        }
         if (n < 0)
             return done > 0 ? done : n;
         done += n;
-        if ((size_t)done >= total)
+        if (!writing || n == 0 || (size_t)done >= total)
             return done;
         for (size_t left = (size_t)n; left > 0;) { /* step past what was written */
             size_t here = iov[idx].iov_len - skip;

@@ -19,14 +19,18 @@
  * - Transfers on a non-seekable fd (lseek(2) fails with ESPIPE: pipes, FIFOs,
  *   sockets, ttys) use read/write/readv/writev and run one at a time per fd,
  *   in submission order. Transfers on other fds may run concurrently.
- * - A worker never blocks in such a transfer: it waits in poll(2) for the fd
- *   or for lxa_pool_shutdown(), then makes one read, or writes at most
- *   PIPE_BUF bytes per call (polling before each) until all is written. So a
- *   write of at most PIPE_BUF bytes to a pipe is atomic (pipe(7)); a longer
- *   one may interleave with other writers at PIPE_BUF boundaries (as a
- *   blocking write(2) of that size may too). Only if another reader/writer
- *   of the same pipe consumes the readiness between poll(2) and the call
- *   does the worker block in the call (and shutdown wait for it).
+ * - A worker never blocks in such a transfer: each read/write call either
+ *   cannot block (RWF_NOWAIT, where the fd and kernel support it: pipes on
+ *   Linux >= ~5.10, sockets) or follows a poll(2) that reported the fd
+ *   ready, and then a write call moves at most PIPE_BUF bytes. Between
+ *   calls the worker waits in poll(2) for the fd or lxa_pool_shutdown(). A
+ *   read is one call that moves something (or EOF / an error); a write
+ *   continues until all is written. A write of at most PIPE_BUF bytes is
+ *   always one call (atomic on a pipe, pipe(7)); a longer one may
+ *   interleave with other writers (as a blocking write(2) may). An
+ *   O_NONBLOCK fd still gets -EAGAIN instead of a wait. Without RWF_NOWAIT,
+ *   if another reader/writer of the same fd consumes the readiness between
+ *   poll(2) and the call, the worker blocks in the call (and shutdown waits).
  * - The pool creates one CLOEXEC eventfd of its own at the first transfer
  *   on a non-seekable fd (submission then fails with its -errno, e.g.
  *   -EMFILE); lxa_pool_destroy() closes it.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,10 +270,12 @@ static void test_shutdown_stops_blocked_streams(void)
     CHECK(pipe2(p, O_CLOEXEC) == 0);
     CHECK(pipe2(q, O_CLOEXEC) == 0);
     size_t filled = fill_pipe(q[1]);
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) == 0);
     int efd = lxa_eventfd_open();
     lxa_pool *pool;
-    CHECK(lxa_pool_create(&pool, 4, efd) == 0);
-    char a[8], b[8];
+    CHECK(lxa_pool_create(&pool, 6, efd) == 0);
+    char a[8], b[8], c[8];
     static char big[100000];
     struct iovec iov[2] = {{.iov_base = big, .iov_len = 10}, {.iov_base = big + 10, .iov_len = 20}};
     lxa_job r1 = {.opcode = LXA_OP_PREAD, .fd = p[0], .buf = a, .len = sizeof(a)};
@@ -283,9 +286,12 @@ static void test_shutdown_stops_blocked_streams(void)
     CHECK(lxa_pool_submit(pool, &r2) == 0);
     CHECK(lxa_pool_submit(pool, &w1) == 0);
     CHECK(lxa_pool_submit(pool, &w2) == 0);
-    usleep(20000); /* let workers block on r1 and w1 */
+    lxa_job rs = {.opcode = LXA_OP_PREAD, .fd = s[0], .buf = c, .len = sizeof(c)};
+    CHECK(lxa_pool_submit(pool, &rs) == 0);
+    usleep(20000); /* let workers block on r1, w1 and rs */
     lxa_pool_shutdown(pool);
-    CHECK(take_all(pool) == 4);
+    CHECK(take_all(pool) == 5);
+    CHECK(rs.result == -ECANCELED);
     CHECK(r1.result == -ECANCELED && r2.result == -ECANCELED);
     CHECK(w1.result == -ECANCELED && w2.result == -ECANCELED);
     CHECK(lxa_pool_submit(pool, &r1) == -ESHUTDOWN);
@@ -296,6 +302,32 @@ static void test_shutdown_stops_blocked_streams(void)
     close(p[1]);
     close(q[0]);
     close(q[1]);
+    close(s[0]);
+    close(s[1]);
+}
+
+/* An O_NONBLOCK pipe keeps its meaning: EAGAIN instead of a wait. */
+static void test_nonblocking_pipe_reports_eagain(void)
+{
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0);
+    int efd = lxa_eventfd_open();
+    lxa_pool *pool;
+    CHECK(lxa_pool_create(&pool, 1, efd) == 0);
+    char a[4];
+    lxa_job r = {.opcode = LXA_OP_PREAD, .fd = p[0], .buf = a, .len = sizeof(a)};
+    CHECK(lxa_pool_submit(pool, &r) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(r.result == -EAGAIN);
+    CHECK(write(p[1], "abcd", 4) == 4);
+    CHECK(lxa_pool_submit(pool, &r) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(r.result == 4 && memcmp(a, "abcd", 4) == 0);
+    lxa_pool_shutdown(pool);
+    lxa_pool_destroy(pool);
+    close(efd);
+    close(p[0]);
+    close(p[1]);
 }
 
 struct reader {
@@ -374,6 +406,7 @@ int main(void)
     test_fork();
     test_shutdown_stops_blocked_streams();
     test_long_stream_writes();
+    test_nonblocking_pipe_reports_eagain();
     puts("ok");
     return 0;
 }
