@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import select
 import threading
 import time
 from typing import Any
@@ -56,4 +57,26 @@ def test_close_does_not_wait_for_writes_to_a_full_pipe(backend: Any, size: int) 
     finally:
         os.close(read_end)  # an abandoned python_aio worker gets EPIPE
         time.sleep(0.05)
+        os.close(write_end)
+
+
+def test_read_of_an_empty_non_blocking_pipe_fails_with_eagain(backend: Any) -> None:
+    """An O_NONBLOCK pipe means "do not wait": the operation reports EAGAIN, as read(2) does."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    try:
+        results: list[int] = []
+        op = backend.Operation.read(4, read_end, 0)
+        op.set_callback(results.append)
+        with backend.Context(max_requests=2) as ctx:
+            assert ctx.submit(op) == 1
+            while not results:
+                select.select([ctx.fileno()], [], [], 5.0)
+                ctx.process_events()
+        assert results == [-errno.EAGAIN]
+        with pytest.raises(OSError) as info:
+            op.get_value()
+        assert info.value.errno == errno.EAGAIN
+    finally:
+        os.close(read_end)
         os.close(write_end)
