@@ -220,3 +220,24 @@ def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
     assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
     assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
     assert "### W6:" in (out / "results.md").read_text()
+
+
+def test_a_crashing_cell_is_rerun_alone_and_spares_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import runner
+
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        cells = json.loads(cmd[-1])["cells"]
+        calls.append(cells)
+        if "W5/4k-x64-direct" in cells:  # this cell kills its process (as a segfault would)
+            return subprocess.CompletedProcess(cmd, -11, "", "Fatal Python error: Segmentation fault\n")
+        out = {"cells": {c: {"units": 1, "seconds": 1.0, "value": 1.0} for c in cells}}
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(out) + "\n", "")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    results = runner.run_child({"cells": ["W1/4k-x1", "W5/4k-x64-direct", "W6/lines"]}, timeout=5)
+    assert calls == [["W1/4k-x1", "W5/4k-x64-direct", "W6/lines"], ["W1/4k-x1"], ["W5/4k-x64-direct"], ["W6/lines"]]
+    assert results["W1/4k-x1"]["value"] == 1.0
+    assert results["W6/lines"]["value"] == 1.0
+    assert results["W5/4k-x64-direct"]["error"] == "child exited with -11: Fatal Python error: Segmentation fault"
