@@ -137,10 +137,12 @@ def test_unavailable_backend_is_an_error(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--backend", "bogus"], ["--workloads", "W9"], ["--peers", "nobody"]])
-def test_bad_options_exit_2(args: list[str], tmp_path: Path) -> None:
-    proc = bench(*args, "--data", tmp_path, "--out", tmp_path)
-    assert proc.returncode == 2
-    assert "error" in proc.stderr
+def test_bad_options_exit_2(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import cli
+
+    assert cli.main([*args, "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_targets_and_ratios_from_synthetic_records() -> None:
