@@ -3,7 +3,16 @@
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "Operation", "OpCode", "probe"]
+__all__ = [
+    "BACKEND",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_POOL_SIZE",
+    "MAX_POOL_SIZE",
+    "Context",
+    "OpCode",
+    "Operation",
+    "probe",
+]
 
 BACKEND: Final[str]
 DEFAULT_MAX_REQUESTS: Final[int]
@@ -20,6 +29,7 @@ class OpCode:
     WRITEV: Final[int]
 
 def probe() -> None: ...
+def _adapter_submit_future(adapter: Any, op: Any) -> Any: ...
 
 class Operation:
     @classmethod

@@ -30,6 +30,12 @@ short count is reported as it is.
 Fork: a context inherited by a child process gets a fresh eventfd (same fd
 number) and fresh workers at first use there; operations the parent had in
 flight complete in the child with ``-ECANCELED``.
+
+Threads: workers start on demand, up to ``pool_size``. A worker that runs
+out of work polls the queue for about 20 microseconds before it sleeps, so a
+stream of short operations (cached reads) needs no wake-up per operation;
+the environment variable ``LXA_POOL_SPIN_NS`` (read when a context is
+created; 0 disables polling) changes that time.
 """
 
 import errno as _errno
@@ -78,7 +84,7 @@ cdef extern from "Python.h":
 cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
 
-__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "Operation", "OpCode", "probe"]
+__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "OpCode", "Operation", "probe"]
 
 BACKEND = "thread"
 DEFAULT_MAX_REQUESTS = 512
@@ -381,6 +387,9 @@ cdef class Operation:
         """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
         if self.state != _DONE:
             raise ValueError("operation has not completed")
+        return self._value()
+
+    cdef object _value(self):
         cdef int64_t result = self.job.result
         if result < 0:
             raise OSError(<int>-result, os.strerror(<int>-result))
@@ -433,6 +442,90 @@ cdef Operation _vectored_op(int kind, list items, list views, object fd,
     op.job.iovcnt = <int>n
     return op
 
+
+
+# -- the asyncio fast path ----------------------------------------------------
+#
+# thread_aio_asyncio.AsyncioContext uses these two functions in place of
+# AsyncioContextBase.submit_future and its per-operation callback. They keep
+# the base class's semantics exactly (see asyncio_base.py): the same checks
+# and errors (anything unusual is handed to the base implementation), the
+# same slot accounting (_in_flight goes down only when the operation really
+# completes), the same back-pressure queue (_waiting), and futures resolved
+# on the loop thread from process_events(). What they save is the
+# functools.partial, the Python frames of submit_future/_hand_over/_on_done
+# and get_value(), per operation.
+
+cdef object _base_submit_future = None
+cdef object _get_running_loop = None
+cdef object _OPEN = None
+
+
+cdef int _deliver(Operation op) except -1:
+    """Run the completion of ``op``: its callback, or the fast path's adapter hook."""
+    callback, op.callback = op.callback, None
+    if callback is not None:
+        callback(op.job.result)
+        return 0
+    adapter = op.adapter
+    if adapter is None:
+        return 0
+    future = op.future
+    op.adapter = op.future = None
+    # AsyncioContextBase._on_done, compiled:
+    adapter._in_flight -= 1
+    if not future.done():
+        try:
+            future.set_result(op._value())
+        except OSError as exc:
+            future.set_exception(exc)
+    if adapter._waiting:
+        adapter._after_completion()
+    elif not adapter._in_flight:
+        adapter._wake_aclose()
+    return 0
+
+
+def _adapter_submit_future(adapter, op):
+    """``AsyncioContextBase.submit_future`` for thread_aio operations (compiled fast path)."""
+    global _base_submit_future, _get_running_loop, _OPEN
+    if _base_submit_future is None:
+        import asyncio
+        from .asyncio_base import AsyncioContextBase, _State
+        _get_running_loop = asyncio.get_running_loop
+        _OPEN = _State.OPEN
+        _base_submit_future = AsyncioContextBase.submit_future
+    loop = _get_running_loop()
+    if (
+        loop is not adapter._loop
+        or type(op) is not Operation
+        or (<Operation>op).state != _NEW
+        or adapter._state is not _OPEN
+    ):
+        return _base_submit_future(adapter, op)  # binding, errors, unusual cases
+    cdef Operation o = <Operation>op
+    future = loop.create_future()
+    o.callback = None  # as set_callback() in the base class: the adapter owns completion
+    o.adapter = adapter
+    o.future = future
+    if adapter._in_flight < adapter._max_requests and not adapter._waiting:
+        # AsyncioContextBase._hand_over, compiled.
+        context = adapter._context
+        if type(context) is Context:
+            (<Context>context)._live()
+            accepted = (<Context>context)._accept_one(o)
+        else:
+            accepted = context.submit(op)
+        if accepted:
+            adapter._in_flight += 1
+        elif adapter._in_flight == 0:
+            o.adapter = o.future = None
+            raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
+        else:
+            adapter._waiting.appendleft((op, future))
+    else:
+        adapter._waiting.append((op, future))
+    return future
 
 
 cdef int _PyBytes_Resize_noexc(PyObject **raw, Py_ssize_t size) noexcept:
@@ -581,6 +674,13 @@ cdef class Context:
                 return i  # the rest are untouched and may be submitted later
         return max(accepted, 0)
 
+    cdef int _accept_one(self, Operation op) except -1:
+        """``submit(op)`` for one operation already known to be a new thread_aio Operation."""
+        if self.in_flight_ >= self.max_requests_:
+            return 0
+        self._submit_one(op)
+        return 1
+
     cdef int _submit_one(self, Operation op) except -1:
         cdef int rc
         if op.early_result < 0:
@@ -656,24 +756,20 @@ cdef class Context:
             op.job.user = NULL
             Py_DECREF(op)
             op._complete()
-            callback, op.callback = op.callback, None
-            if callback is not None:
-                try:
-                    callback(op.job.result)
-                except BaseException as exc:  # re-raised below, after every callback ran
-                    if first_error is None:
-                        first_error = exc
+            try:
+                _deliver(op)
+            except BaseException as exc:  # re-raised below, after every callback ran
+                if first_error is None:
+                    first_error = exc
             job = head
         if early is not None:
             for op in early:
                 op.state = _DONE
-                callback, op.callback = op.callback, None
-                if callback is not None:
-                    try:
-                        callback(op.job.result)
-                    except BaseException as exc:
-                        if first_error is None:
-                            first_error = exc
+                try:
+                    _deliver(op)
+                except BaseException as exc:
+                    if first_error is None:
+                        first_error = exc
         if first_error is not None:
             raise first_error
         return count
