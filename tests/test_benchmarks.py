@@ -6,6 +6,7 @@ that the JSON and Markdown are complete, and that option errors exit with 2.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
         if not cell.file_object:
             assert doc["cells"][cell_id]["participants"]["python"]["runs"], cell_id
         assert doc["cells"][cell_id]["participants"]["sync"]["runs"], cell_id
+    # Once the aiofile API is built, aiofile on python_aio runs every cell too.
+    aiofile_built = hasattr(importlib.import_module("aiofile"), "async_open")
+    for cell_id, cell in CELLS.items():
+        entry = doc["cells"][cell_id]["participants"]["aiofile:python"]
+        if aiofile_built and cell.kind != "direct":
+            assert entry["runs"], (cell_id, entry["reason"])
+        elif not aiofile_built:
+            assert "aiofile API not built" in entry["reason"]
     w2c = doc["cells"]["W2c/4k-x64-cold"]["participants"]["python"]["runs"][0]
     assert {"p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"} <= set(w2c)
     assert "sync_ms" in doc["cells"]["W4/4k-x64"]["participants"]["python"]["runs"][0]
