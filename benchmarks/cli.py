@@ -147,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = data.ensure(args.data, layout, keys, say)
     sizes = {k: layout[k].size for k in keys}
     machine_info = machine.describe(str(args.data))
+    if machine_info["filesystem (data)"].split()[0] in ("tmpfs", "ramfs", "overlay"):
+        say(
+            f"warning: --data {args.data} is on {machine_info['filesystem (data)']}: cold reads (W2c) "
+            "cannot be cold and O_DIRECT (W5) may fail; use a directory on a disk filesystem"
+        )
     if any(c.lag for wl in workloads for c in wl.cells):
         idle = asyncio.run(idle_lag(0.3))
         machine_info["idle-loop lag (1 ms ticker, 0.3 s)"] = (
