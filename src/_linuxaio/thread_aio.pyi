@@ -7,6 +7,7 @@ __all__ = [
     "BACKEND",
     "DEFAULT_MAX_REQUESTS",
     "DEFAULT_POOL_SIZE",
+    "INLINE_READ_MAX",
     "MAX_POOL_SIZE",
     "Context",
     "OpCode",
@@ -18,6 +19,7 @@ BACKEND: Final[str]
 DEFAULT_MAX_REQUESTS: Final[int]
 DEFAULT_POOL_SIZE: Final[int]
 MAX_POOL_SIZE: Final[int]
+INLINE_READ_MAX: Final[int]
 
 class OpCode:
     READ: Final[int]
@@ -62,7 +64,7 @@ class Operation:
     def get_value(self) -> bytes | int | None: ...
 
 class Context:
-    def __init__(self, max_requests: int = 512, pool_size: int = 32) -> None: ...
+    def __init__(self, max_requests: int = 512, pool_size: int = 32, inline_reads: bool = True) -> None: ...
     @property
     def max_requests(self) -> int: ...
     @property

@@ -159,7 +159,7 @@ def test_burst_of_10000_signals_once(tmp_path: Path, pipe: tuple[int, int]) -> N
     try:
         # One worker and a FIFO queue: the gate holds the worker until every
         # operation is queued; the marker write runs last.
-        ctx = thread_aio.Context(max_requests=count + 2, pool_size=1)
+        ctx = thread_aio.Context(max_requests=count + 2, pool_size=1, inline_reads=False)
         gate = thread_aio.Operation.read(1, r)
         reads = [thread_aio.Operation.read(4096, data_fd, (i * 4096) % (1 << 16)) for i in range(count)]
         marker = thread_aio.Operation.write(b"\1", marker_fd, 0)
@@ -541,3 +541,63 @@ def test_mixed_stress_with_cancellation(tmp_path: Path) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+async def test_adapter_fast_path_keeps_base_semantics(fd: int) -> None:
+    """Back-pressure, errors and foreign operations through the compiled submit_future."""
+    from _linuxaio import python_aio
+
+    os.pwrite(fd, b"0123456789", 0)
+    actx = thread_aio_asyncio.AsyncioContext(max_requests=2, pool_size=2)
+    try:
+        futures = [actx.submit_future(thread_aio.Operation.read(2, fd, 2 * i)) for i in range(5)]
+        assert actx.in_flight == 2  # the rest wait for a slot
+        assert await asyncio.gather(*futures) == [b"01", b"23", b"45", b"67", b"89"]
+        assert actx.in_flight == 0
+        with pytest.raises(TypeError):
+            actx.submit_future(python_aio.Operation.read(1, fd, 0))
+        done = thread_aio.Operation.read(1, fd, 0)
+        await actx.submit_future(done)
+        with pytest.raises(ValueError, match="already submitted"):
+            actx.submit_future(done)
+        directory = os.open("/", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with pytest.raises(IsADirectoryError):
+                await actx.read(1, directory, 0)
+        finally:
+            os.close(directory)
+    finally:
+        await actx.aclose()
+    with pytest.raises(ValueError, match="closed"):
+        actx.submit_future(thread_aio.Operation.read(1, fd, 0))
+
+
+@pytest.mark.parametrize("inline_reads", [True, False])
+def test_cached_reads_complete_through_process_events(fd: int, inline_reads: bool) -> None:
+    """Served from the page cache or by a worker: same results, callbacks only in process_events()."""
+    data = os.urandom(3 * 4096 + 100)
+    os.pwrite(fd, data, 0)
+    with thread_aio.Context(inline_reads=inline_reads) as ctx:
+        results: dict[int, int] = {}
+        buf = bytearray(4096)
+        buf2 = bytearray(8)
+        ops = [
+            thread_aio.Operation.read(4096, fd, 4096),
+            thread_aio.Operation.read(4096, fd, 3 * 4096),  # short: end of file
+            thread_aio.Operation.read(10, fd, 1 << 20),  # past the end
+            thread_aio.Operation.readinto(buf, fd, 0),
+            thread_aio.Operation.read(thread_aio.INLINE_READ_MAX + 1, fd, 0),  # too big to inline
+            thread_aio.Operation.readinto(memoryview(buf2), fd, 100),  # not a bytearray: a worker reads it
+        ]
+        for i, op in enumerate(ops):
+            op.set_callback(collect(results, i))
+        assert ctx.submit(*ops) == len(ops)
+        assert results == {}  # never called from submit()
+        wait_all(ctx, results, len(ops))
+    assert results == {0: 4096, 1: 100, 2: 0, 3: 4096, 4: len(data), 5: 8}
+    assert ops[0].get_value() == data[4096:8192]
+    assert ops[1].get_value() == data[3 * 4096 :]
+    assert ops[2].get_value() == b""
+    assert buf == data[:4096]
+    assert ops[4].get_value() == data
+    assert buf2 == data[100:108]
