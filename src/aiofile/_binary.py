@@ -28,6 +28,7 @@ import errno
 import io
 import os
 from collections.abc import AsyncIterator, Generator, Iterable
+from itertools import accumulate
 from typing import Any
 
 from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
@@ -649,9 +650,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 lines = (rbuf[rpos:] if rpos else rbuf).splitlines(True)
                 if lines[-1][-1:] != b"\n":
                     del lines[-1]  # an incomplete last line stays in the read-ahead
-                position = rpos
-                for line in lines:
-                    position += len(line)
+                # Where each line ends, computed in C; the loop body stays minimal.
+                ends = accumulate(map(len, lines), initial=rpos)
+                next(ends)  # the start itself
+                for line, position in zip(lines, ends):
                     self._rpos = position
                     yield line
                     if self._rpos != position or self._rbuf is not rbuf:

@@ -23,6 +23,7 @@ import codecs
 import io
 import os
 from collections.abc import AsyncIterator
+from itertools import accumulate
 from typing import Any
 
 from . import _cookie
@@ -392,9 +393,10 @@ class TextFileWrapper(FileIOWrapperBase):
                 lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
                 if lines[-1][-1:] != "\n":
                     del lines[-1]  # an incomplete last line stays decoded
-                position = dpos
-                for line in lines:
-                    position += len(line)
+                # Where each line ends, computed in C; the loop body stays minimal.
+                ends = accumulate(map(len, lines), initial=dpos)
+                next(ends)  # the start itself
+                for line, position in zip(lines, ends):
                     self._dpos = position
                     yield line
                     if self._dpos != position or self._dchars is not dchars:
