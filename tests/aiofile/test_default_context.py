@@ -47,3 +47,15 @@ def test_special_files_with_the_default_context(tmp_path: Path) -> None:
     status, cpuinfo = asyncio.run(main())
     assert status.startswith("Name:") and status.endswith("\n")
     assert "processor" in cpuinfo and cpuinfo.endswith("\n")
+
+
+def test_file_object_made_outside_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("made outside\n")
+    f = async_open(path)
+
+    async def main() -> str:
+        async with f:
+            return await f.read()
+
+    assert asyncio.run(main()) == "made outside\n"
