@@ -59,7 +59,8 @@ class FileIOWrapperBase:
     """What both file objects share: the ``AIOFile``, the lock, opening and closing.
 
     Awaiting the object (``await async_open(...)``) or ``async with`` opens the
-    file; ``close()`` closes it.
+    file; ``close()`` closes it. Cancellation while opening: see ``AIOFile.open``
+    (no fd leaks; the object can be awaited again).
     """
 
     def __init__(self, afp: AIOFile, *, offset: int | None = None, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
@@ -407,6 +408,8 @@ class FileIOWrapperBase:
         """Yield ``read(chunk_size)`` results from the current position until EOF.
 
         The position advances with each chunk (it is this file object's reads).
+        Cancellation: as ``read``: a cancelled step leaves the position after
+        the last chunk yielded.
         """
         read = self.read
         while True:
@@ -416,7 +419,11 @@ class FileIOWrapperBase:
             yield chunk
 
     async def readlines(self, hint: int = -1) -> list[Any]:
-        """Read lines until EOF, or until ``hint`` bytes/characters were read (``hint > 0``)."""
+        """Read lines until EOF, or until ``hint`` bytes/characters were read (``hint > 0``).
+
+        Cancellation: the position stays after the last line collected (the
+        lines read so far are not returned).
+        """
         hint = _check_limit(hint)
         lines = []
         total = 0
@@ -430,7 +437,10 @@ class FileIOWrapperBase:
                 return lines
 
     async def writelines(self, lines: Iterable[Any]) -> None:
-        """Write every item of ``lines`` (no separators are added)."""
+        """Write every item of ``lines`` (no separators are added).
+
+        Cancellation: the lines accepted before it stay written or buffered.
+        """
         for line in lines:
             await self.write(line)  # type: ignore[attr-defined]
 

@@ -308,7 +308,10 @@ class AIOFile:
         self._file_obj = None
 
     async def clone(self) -> AIOFile:
-        """Take one more reference (aiofile 3.x): returns ``self``; each ``close()`` drops one."""
+        """Take one more reference (aiofile 3.x): returns ``self``; each ``close()`` drops one.
+
+        Cancellation: nothing to cancel (no I/O).
+        """
         self._clones += 1
         return self
 
