@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import operator
 import os
 from collections.abc import AsyncIterator, Generator, Iterable
 from itertools import accumulate
@@ -50,8 +51,8 @@ def _check_limit(size: Any) -> int:
     if size is None:
         return -1
     try:
-        return size.__index__()
-    except AttributeError:
+        return operator.index(size)
+    except TypeError:
         raise TypeError(f"argument should be integer or None, not '{type(size).__name__}'") from None
 
 
@@ -425,10 +426,10 @@ class FileIOWrapperBase:
         lines read so far are not returned).
         """
         hint = _check_limit(hint)
-        lines = []
+        lines: list[Any] = []
         total = 0
         while True:
-            line = await self.readline()  # type: ignore[attr-defined]
+            line = await self.readline()
             if not line:
                 return lines
             lines.append(line)
@@ -442,7 +443,24 @@ class FileIOWrapperBase:
         Cancellation: the lines accepted before it stay written or buffered.
         """
         for line in lines:
-            await self.write(line)  # type: ignore[attr-defined]
+            await self.write(line)
+
+    # -- what each file object implements (aiofile 3.x's abstract methods) --------
+
+    async def read(self, size: int | None = -1) -> Any:
+        """Read up to ``size`` bytes or characters (``-1``: to EOF)."""
+        raise NotImplementedError
+
+    async def readline(self, size: int | None = -1) -> Any:
+        """Read one line (at most ``size`` bytes or characters)."""
+        raise NotImplementedError
+
+    async def write(self, data: Any) -> int:
+        """Write ``data``; return how much was written."""
+        raise NotImplementedError
+
+    async def __anext__(self) -> Any:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} mode={self.mode!r}>"
@@ -651,7 +669,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
         while True:
             rbuf, rpos = self._rbuf, self._rpos
-            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:
+            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:  # type: ignore[attr-defined]
                 if b"\r" in rbuf:
                     end = rbuf.find(b"\n", rpos) + 1
                     self._rpos = end

@@ -93,7 +93,7 @@ class AIOFile:
         self._closefd = closefd
         self._fd = -1
         self._file_obj: Any = None  # kept alive for from_fp: it owns the fd
-        self._opening: asyncio.Future[int] | None = None
+        self._opening: asyncio.Future[tuple[int, int]] | None = None
         self._open_waiters = 0
         self._closing: asyncio.Task[None] | None = None
         self._closed = False
@@ -221,9 +221,9 @@ class AIOFile:
                 self._adopt(self._filename, initial=_tell_fd(self._filename))
                 return self._fd
             loop = asyncio.get_running_loop()
-            opening = loop.run_in_executor(self._executor, self._open_blocking)
-            opening.add_done_callback(self._opened)
-            self._opening = opening
+            started = loop.run_in_executor(self._executor, self._open_blocking)
+            started.add_done_callback(self._opened)
+            self._opening = started
         opening = self._opening
         assert opening is not None
         self._open_waiters += 1
@@ -234,7 +234,7 @@ class AIOFile:
         return self._fd if first else None
 
     def _open_blocking(self) -> tuple[int, int]:
-        path = os.fspath(self._filename)
+        path = os.fspath(self._filename)  # type: ignore[arg-type]  # never an int here
         flags = self._mode.flags
         if self._opener is None:
             fd = os.open(path, flags, 0o666)

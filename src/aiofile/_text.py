@@ -94,7 +94,7 @@ class TextFileWrapper(FileIOWrapperBase):
         self._chunk_size = max(buffer_size, 1)
         self._decoder: Any = None
         if afp.mode.readable:
-            decoder = codecs.getincrementaldecoder(self._encoding)(self._errors)
+            decoder: Any = codecs.getincrementaldecoder(self._encoding)(self._errors)
             if self._readuniversal:
                 decoder = io.IncrementalNewlineDecoder(decoder, self._readtranslate)
             self._decoder = decoder
@@ -279,7 +279,7 @@ class TextFileWrapper(FileIOWrapperBase):
             head = self._dchars[self._dpos :]
             data = await self.file.read_bytes(-1, self._raw)
             self._raw += len(data)
-            text = head + decoder.decode(data, True)
+            text: str = head + decoder.decode(data, True)
             self._clear_decoded()
             return text
         parts = []
@@ -348,8 +348,8 @@ class TextFileWrapper(FileIOWrapperBase):
 
     async def _readline_unlocked(self, size: int) -> str:
         line = self._dchars[self._dpos :]
-        consumed_before = self._dpos  # characters of the current chunk before ``line``
         start = 0
+        end = -1
         while True:
             end, start = self._line_end(line, start)
             if end >= 0:
@@ -361,7 +361,6 @@ class TextFileWrapper(FileIOWrapperBase):
                 if self._dchars:
                     break
             if self._dchars:
-                consumed_before = -len(line)
                 line += self._dchars
                 continue
             self._clear_decoded()  # EOF
@@ -370,7 +369,6 @@ class TextFileWrapper(FileIOWrapperBase):
             end = size
         # ``line`` ends with the whole current chunk: put its unused tail back.
         self._dpos = len(self._dchars) - (len(line) - end)
-        del consumed_before
         return line[:end]
 
     async def _lines(self) -> AsyncIterator[str]:
@@ -383,7 +381,7 @@ class TextFileWrapper(FileIOWrapperBase):
         checked: str | None = None  # the last chunk found free of other line breaks
         while True:
             dchars, dpos = self._dchars, self._dpos
-            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
+            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:  # type: ignore[attr-defined]
                 if dchars is not checked and not _only_lf_breaks(dchars):
                     end = dchars.find("\n", dpos) + 1
                     self._dpos = end
@@ -402,7 +400,7 @@ class TextFileWrapper(FileIOWrapperBase):
                     if self._dpos != position or self._dchars is not dchars:
                         break
                 continue
-            elif not lf_lines and not lock._locked:
+            elif not lf_lines and not lock._locked:  # type: ignore[attr-defined]
                 end = self._line_end(dchars, dpos)[0]
                 if end > 0:
                     self._dpos = end
