@@ -22,6 +22,7 @@ import errno
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
@@ -307,6 +308,19 @@ class AIOFile:
             await asyncio.get_running_loop().run_in_executor(self._executor, os.close, fd)
         self._file_obj = None
 
+    def __del__(self) -> None:
+        # Like the builtin file objects: an fd we own and nobody closed is
+        # closed here, with a ResourceWarning. Operations in flight hold a
+        # reference to ``self``, so none is running now.
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0 and self._closefd:
+            self._fd = -1
+            warnings.warn(f"unclosed file {self!r}", ResourceWarning, source=self, stacklevel=2)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     async def clone(self) -> AIOFile:
         """Take one more reference (aiofile 3.x): returns ``self``; each ``close()`` drops one.
 
@@ -330,11 +344,11 @@ class AIOFile:
 
     def _adapter(self) -> Any:
         context = self._context
-        if context is None or getattr(context, "closed", False):
+        if context is None:
             # The default context: per running loop, never stored here so a
             # file may move to another loop between uses.
             return get_default_context()
-        return context
+        return context  # a closed one raises ValueError at submission
 
     def _submit(self, name: str, *args: Any) -> asyncio.Future[Any]:
         """Start operation ``name`` (``read``, ``write``...) on the adapter; see ``_track``.

@@ -332,3 +332,24 @@ async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Pa
 async def test_io_unsupported_operation_is_value_error() -> None:
     # UnsupportedOperation (raised by the wrappers) is both OSError and ValueError, as in io.
     assert issubclass(io.UnsupportedOperation, ValueError)
+
+
+async def test_closed_context_is_an_error(tmp_path: Path, backend: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    context = backend.AsyncioContext()
+    async with AIOFile(path, "rb", context=context) as afp:
+        assert await afp.read() == b"x"
+        await context.aclose()
+        with pytest.raises(ValueError, match="closed"):
+            await afp.read()
+
+
+async def test_forgotten_file_is_closed_with_a_warning(tmp_path: Path, ctx: Any) -> None:
+    afp = await AIOFile(tmp_path / "f", "w", context=ctx)
+    fd = afp.fileno()
+    with pytest.warns(ResourceWarning, match="unclosed file"):
+        del afp
+        gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
