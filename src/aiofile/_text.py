@@ -107,6 +107,8 @@ class TextFileWrapper(FileIOWrapperBase):
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
         self._encoder_at_start = True  # the encoder may still emit a BOM
+        # (snapshot, characters used, clean cookie) of the last tell() in this chunk.
+        self._tell_cache: tuple[Any, int, _cookie.Cookie] | None = None
 
     @property
     def encoding(self) -> str:
@@ -149,7 +151,21 @@ class TextFileWrapper(FileIOWrapperBase):
         if self._decoder is None or snapshot is None:
             return self._position()
         base, flags, data = snapshot
-        cookie = _cookie.fast_locate(self._decoder, base, flags, data, self._dpos, self._ratio)
+        chars = self._dpos
+        cached = self._tell_cache
+        if cached is not None and cached[0] is snapshot and cached[1] <= chars:
+            # Resume from the last clean position found in this chunk: the walk
+            # from ``base`` would pass through it, so the answer is the same,
+            # and a tell() per line costs O(line), not O(chunk).
+            known = cached[2]
+            cookie = _cookie.fast_locate(
+                self._decoder, known.start, known.flags, memoryview(data)[known.start - base :], chars - cached[1],
+                self._ratio,
+            )
+        else:
+            cookie = _cookie.fast_locate(self._decoder, base, flags, data, chars, self._ratio)
+        if not cookie.feed and not cookie.skip:
+            self._tell_cache = (snapshot, chars, cookie)
         return _cookie.pack(cookie)
 
     def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
