@@ -260,7 +260,13 @@ class FileIOWrapperBase:
             del self._detached[0]
         if self._wbuf:
             data = self._wbuf
-            await afp.write_bytes(data, self._wstart)
+            try:
+                await afp.write_bytes(data, self._wstart)
+            except BaseException:
+                # An operation may still hold ``data`` (a cancelled write runs
+                # on): keep the bytes pending in a fresh, resizable buffer.
+                self._wbuf = bytearray(data)
+                raise
             end = self._wstart + len(data)
             self._wbuf = bytearray()
             self._raw = os.fstat(afp.fileno()).st_size if appending and afp.seekable() else end

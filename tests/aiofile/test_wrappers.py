@@ -491,3 +491,23 @@ async def test_cancelled_text_read_keeps_the_position(tmp_path: Path, ctx: Any) 
             else:
                 f.seek(position)
         assert await f.read(10) == text[3:13]
+
+
+async def test_cancelled_write_leaves_a_consistent_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    payload = bytearray(b"x" * (8 << 20))  # not bytes: written directly, awaited by write()
+    async with async_open(path, "wb", context=ctx) as f:
+        await f.write(b"head")
+        task = asyncio.ensure_future(f.write(payload))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            assert f.tell() == 4  # the write may land, the position did not move
+        else:
+            assert f.tell() == 4 + len(payload)
+            f.seek(4)
+        await f.write(b"tail")
+        assert f.tell() == 8
+    assert path.read_bytes()[:8] == b"headtail"
