@@ -230,6 +230,9 @@ class AIOFile:
         self._open_waiters += 1
         try:
             await asyncio.shield(opening)
+            # The done callback may not have run yet (a finished future is
+            # awaited without yielding): settle here, wanted by this caller.
+            self._settle_open(opening, wanted=True)
         finally:
             self._open_waiters -= 1
         return self._fd if first else None
@@ -257,11 +260,17 @@ class AIOFile:
         return fd, position
 
     def _opened(self, opening: asyncio.Future[tuple[int, int]]) -> None:
+        self._settle_open(opening, wanted=self._open_waiters > 0)
+
+    def _settle_open(self, opening: asyncio.Future[tuple[int, int]], wanted: bool) -> None:
+        """Adopt (``wanted``) or close the fd an open produced; only the first call acts."""
+        if self._opening is not opening:
+            return
         self._opening = None
         if opening.cancelled() or opening.exception() is not None:
             return
         fd, position = opening.result()
-        if self._open_waiters == 0 or self._closed:
+        if not wanted or self._closed:
             # Everyone who wanted it was cancelled: do not leak the fd.
             os.close(fd)
             return
