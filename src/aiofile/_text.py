@@ -458,8 +458,12 @@ class TextFileWrapper(FileIOWrapperBase):
                 text = text.replace("\n", self._writenl)
             if self._snapshot is not None or self._pending is not None or self._dchars:
                 self._rewind_for_write()
-            if self._encoder_at_start and self._position() != 0:
-                self._encoder.setstate(0)  # a BOM belongs at offset 0 only
+            # A BOM (UTF-16, UTF-8-SIG...) is written exactly when writing at offset 0.
+            if self._position() == 0:
+                if not self._encoder_at_start:
+                    self._encoder.reset()
+            elif self._encoder_at_start:
+                self._encoder.setstate(0)
             self._encoder_at_start = False
             await self._write_unlocked(self._encoder.encode(text))
             return length
