@@ -92,3 +92,4 @@ cdef class Context:
     cdef int _unlink(self, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
+    cdef bint _still_positional(self, Operation op) except -1

@@ -814,10 +814,13 @@ cdef class Context:
           inherits the number is therefore still read correctly and never
           blocks io_submit; it only costs one refused kernel request, after
           which the entry learns THREAD.
-        * A THREAD entry (and a regular file whose writes the file system
-          refuses under RWF_NOWAIT) costs a thread hop per operation anyway,
-          so it is validated with one fstat(2): if (st_dev, st_ino) changed,
-          the descriptor is classified again.
+        * The same holds for a KERNEL entry whose writes go to the pool
+          (the file system refused RWF_NOWAIT writes): the pool is correct
+          for any file, a stale entry only costs speed.
+        * A THREAD entry (special file) costs a thread hop per operation
+          anyway, so it is validated with one fstat(2): if (st_dev, st_ino)
+          changed, the descriptor is classified again, and a regular file
+          that inherited the number gets the kernel path back.
         """
         cdef fd_entry *entry
         cdef uint64_t dev = 0, ino = 0
@@ -825,8 +828,8 @@ cdef class Context:
         if op._fd > 0x7ffffff:  # absurd descriptor numbers are not cached
             return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
-        if entry.route == LXA_ROUTE_KERNEL and not (entry.writes_thread and _is_write(op._opcode)):
-            return LXA_ROUTE_KERNEL
+        if entry.route == LXA_ROUTE_KERNEL:
+            return LXA_ROUTE_THREAD if entry.writes_thread and _is_write(op._opcode) else LXA_ROUTE_KERNEL
         if entry.route != LXA_ROUTE_UNKNOWN:
             rc = lxa_fd_identity(op._fd, &dev, &ino)
             if rc < 0 or dev != entry.dev or ino != entry.ino:
@@ -856,6 +859,27 @@ cdef class Context:
         else:
             entry.route = LXA_ROUTE_THREAD
         return 0
+
+    cdef bint _still_positional(self, Operation op) except -1:
+        """Before continuing a short transfer: is ``op._fd`` still a regular file or block device?
+
+        A short count from a pipe or socket (a stale KERNEL entry after the
+        descriptor number was reused) is the answer, not a reason to go on.
+        Re-classifies the descriptor as a side effect.
+        """
+        cdef fd_entry *entry
+        cdef uint64_t dev = 0, ino = 0
+        cdef int rc = lxa_fd_route(op._fd, &dev, &ino)
+        if rc < 0:
+            return False
+        if op._fd <= 0x7ffffff:
+            entry = self._fd_entry(op._fd)
+            if entry.dev != dev or entry.ino != ino or entry.route != rc:
+                entry.route = rc
+                entry.writes_thread = 0
+                entry.dev = dev
+                entry.ino = ino
+        return rc == LXA_ROUTE_KERNEL
 
     # -- starting operations -------------------------------------------------------------
 
@@ -983,7 +1007,7 @@ cdef class Context:
                 # A short RWF_NOWAIT transfer stopped at the first page that
                 # was not cached (or at end of file): continue from there.
                 target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT
-                if op._done + res < target:
+                if op._done + res < target and self._still_positional(op):
                     op._done += res
                     if op._opcode == OP_READV or op._opcode == OP_WRITEV:
                         lxa_iov_advance(&op._iov_cur, &op._iovcnt_cur, <uint64_t>res)

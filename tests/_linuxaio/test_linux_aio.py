@@ -1,0 +1,512 @@
+"""Kernel-AIO-specific behaviour of ``linux_aio`` (the conformance suite covers the contract)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import mmap
+import os
+import select
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import _linuxaio
+
+pytestmark = pytest.mark.compiled
+
+PAGE = mmap.PAGESIZE
+
+
+@pytest.fixture
+def L(request: pytest.FixtureRequest) -> Any:  # noqa: N802 - the module under test
+    reason = _linuxaio.backend_status()["linux"]
+    if reason is not None:
+        if request.config.getoption("--require-compiled"):
+            pytest.fail(f"linux_aio is required but unavailable: {reason}")
+        pytest.skip(f"linux_aio unavailable: {reason}")
+    from _linuxaio import linux_aio
+
+    return linux_aio
+
+
+@pytest.fixture
+def LA(L: Any) -> Any:  # noqa: N802
+    from _linuxaio import linux_aio_asyncio
+
+    return linux_aio_asyncio
+
+
+@pytest.fixture
+def ctx(L: Any) -> Iterator[Any]:
+    context = L.Context(max_requests=64)
+    yield context
+    context.close()
+
+
+def run_raw(ctx: Any, *ops: Any, accepted: int | None = None) -> list[int]:
+    results: dict[int, int] = {}
+    for i, op in enumerate(ops):
+        op.set_callback(lambda res, i=i: results.__setitem__(i, res))
+    assert ctx.submit(*ops) == (len(ops) if accepted is None else accepted)
+    while len(results) < len(ops):
+        select.select([ctx.fileno()], [], [], 5.0)
+        ctx.process_events()
+    return [results[i] for i in range(len(ops))]
+
+
+def _cold_file(path: Path, size: int) -> bytes:
+    """A file of random bytes, flushed and evicted from the page cache."""
+    data = os.urandom(size)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return data
+
+
+def _aio_mappings() -> int:
+    """Kernel AIO contexts of this process: each maps its ring as ``/[aio]``."""
+    with open("/proc/self/maps") as maps:
+        return sum("[aio]" in line for line in maps)
+
+
+def _aio_nr() -> int:
+    with open("/proc/sys/fs/aio-nr") as f:
+        return int(f.read())
+
+
+# -- completion paths ---------------------------------------------------------------------
+
+
+def test_context_docstring_names_the_backend(L: Any) -> None:
+    assert "linux aio context" in L.Context.__doc__
+
+
+def test_completions_come_from_the_user_space_ring(ctx: Any) -> None:
+    assert ctx.uses_ring  # this kernel exposes its ring; io_getevents is the fallback
+
+
+def test_cold_file_reads_through_nowait_fallback(L: Any, ctx: Any, tmp_path: Path) -> None:
+    size = 4 << 20
+    data = _cold_file(tmp_path / "cold.bin", size)
+    fd = os.open(tmp_path / "cold.bin", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        offsets = list(range(0, size, 64 << 10))
+        ops = [L.Operation.read(64 << 10, fd, off) for off in offsets]
+        assert run_raw(ctx, *ops) == [64 << 10] * len(ops)
+        for off, op in zip(offsets, ops):
+            assert op.get_value() == data[off : off + (64 << 10)]
+    finally:
+        os.close(fd)
+
+
+def test_partly_cached_read_is_complete(L: Any, ctx: Any, tmp_path: Path) -> None:
+    """RWF_NOWAIT stops at the first uncached page; the rest still arrives (not a short read)."""
+    size = 2 << 20
+    data = _cold_file(tmp_path / "half.bin", size)
+    fd = os.open(tmp_path / "half.bin", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, size // 2, 0) == data[: size // 2]  # first half cached now
+        op = L.Operation.read(size, fd, 0)
+        assert run_raw(ctx, op) == [size]
+        assert op.get_value() == data
+    finally:
+        os.close(fd)
+
+
+async def test_cold_reads_through_the_adapter(LA: Any, tmp_path: Path) -> None:
+    size = 2 << 20
+    data = _cold_file(tmp_path / "cold.bin", size)
+    fd = os.open(tmp_path / "cold.bin", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext(max_requests=64) as actx:
+            offsets = list(range(0, size, 4096))[::7]
+            got = await asyncio.gather(*(actx.read(4096, fd, off) for off in offsets))
+        assert got == [data[off : off + 4096] for off in offsets]
+    finally:
+        os.close(fd)
+
+
+def test_buffered_writes_land(L: Any, ctx: Any, tmp_path: Path) -> None:
+    """Writes the file system refuses under RWF_NOWAIT (ext4: EOPNOTSUPP) go to the pool."""
+    path = tmp_path / "w.bin"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        chunks = [os.urandom(4096) for _ in range(32)]
+        ops = [L.Operation.write(c, fd, i * 4096) for i, c in enumerate(chunks)]
+        assert run_raw(ctx, *ops) == [4096] * 32
+        again = [L.Operation.write(c, fd, i * 4096) for i, c in enumerate(chunks)]  # learned route
+        assert run_raw(ctx, *again) == [4096] * 32
+        assert run_raw(ctx, L.Operation.fdsync(fd), L.Operation.fsync(fd)) == [0, 0]
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(chunks)
+
+
+def test_readv_writev_use_the_kernel(L: Any, ctx: Any, tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "v.bin", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        parts = [b"a" * 10, bytearray(b"b" * 4096), memoryview(b"c" * 5)]
+        assert run_raw(ctx, L.Operation.writev(parts, fd, 3)) == [4111]
+        bufs = [bytearray(7), bytearray(4100), bytearray(10)]
+        assert run_raw(ctx, L.Operation.readv(bufs, fd, 0)) == [4114]
+        assert b"".join(bufs)[:4114] == b"\0" * 3 + b"a" * 10 + b"b" * 4096 + b"c" * 5
+    finally:
+        os.close(fd)
+
+
+def test_read_straddling_eof_is_short_once(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "s.bin"
+    path.write_bytes(b"x" * 5000)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        op = L.Operation.read(1 << 20, fd, 1000)
+        assert run_raw(ctx, op) == [4000]
+        assert op.get_value() == b"x" * 4000
+        assert type(op.get_value()) is bytes
+    finally:
+        os.close(fd)
+
+
+def test_o_direct_readinto_with_aligned_mmap(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "direct.bin"
+    data = os.urandom(16 * PAGE)
+    path.write_bytes(data)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError as exc:  # a file system without O_DIRECT (e.g. some tmpfs)
+        pytest.skip(f"O_DIRECT unsupported here: {exc}")
+    try:
+        buf = mmap.mmap(-1, 4 * PAGE)
+        op = L.Operation.readinto(buf, fd, 8 * PAGE)
+        assert run_raw(ctx, op) == [4 * PAGE]
+        assert buf[:] == data[8 * PAGE : 12 * PAGE]
+        # Misaligned: the kernel's EINVAL, reported as OSError.
+        misaligned = L.Operation.readinto(bytearray(100), fd, 1)
+        res = run_raw(ctx, misaligned)
+        assert res == [-errno.EINVAL]
+        with pytest.raises(OSError) as info:
+            misaligned.get_value()
+        assert info.value.errno == errno.EINVAL
+        buf.close()
+    finally:
+        os.close(fd)
+
+
+async def test_o_direct_readinto_through_the_adapter(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "direct.bin"
+    data = os.urandom(64 * PAGE)
+    path.write_bytes(data)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError as exc:
+        pytest.skip(f"O_DIRECT unsupported here: {exc}")
+    try:
+        async with LA.AsyncioContext(max_requests=64) as actx:
+            bufs = [mmap.mmap(-1, PAGE) for _ in range(64)]
+            counts = await asyncio.gather(*(actx.readinto(b, fd, i * PAGE) for i, b in enumerate(bufs)))
+            assert counts == [PAGE] * 64
+            assert b"".join(b[:] for b in bufs) == data
+    finally:
+        os.close(fd)
+
+
+# -- batches ------------------------------------------------------------------------------
+
+
+def test_partially_rejected_batch_fails_only_the_bad_operations(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "batch.bin"
+    path.write_bytes(bytes(range(256)) * 64)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    closed_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    os.close(closed_fd)
+    try:
+        ops = [
+            L.Operation.read(16, fd, 0),
+            L.Operation.read(16, closed_fd, 0),  # EBADF at io_submit
+            L.Operation.read(16, fd, 256),
+            L.Operation.write(b"no", fd, 0),  # read-only fd: EBADF at io_submit
+            L.Operation.read(16, fd, 512 + 16),
+        ]
+        assert run_raw(ctx, *ops) == [16, -errno.EBADF, 16, -errno.EBADF, 16]
+        assert ops[0].get_value() == bytes(range(16))
+        assert ops[2].get_value() == bytes(range(16))
+        assert ops[4].get_value() == bytes(range(16, 32))
+        with pytest.raises(OSError) as info:
+            ops[1].get_value()
+        assert info.value.errno == errno.EBADF
+    finally:
+        os.close(fd)
+
+
+def test_more_than_the_kernel_queue_waits_in_the_backlog(L: Any, tmp_path: Path) -> None:
+    path = tmp_path / "many.bin"
+    data = os.urandom(300 * 512)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    context = L.Context(max_requests=300)
+    try:
+        assert context.kernel_queue_size == L.KERNEL_QUEUE_MAX < 300
+        ops = [L.Operation.read(512, fd, i * 512) for i in range(300)]
+        assert run_raw(context, *ops) == [512] * 300
+        assert b"".join(op.get_value() for op in ops) == data
+    finally:
+        context.close()
+        os.close(fd)
+
+
+# -- eventfd ------------------------------------------------------------------------------
+
+
+def test_spurious_eventfd_wakeup(L: Any, ctx: Any, tmp_path: Path) -> None:
+    os.eventfd_write(ctx.fileno(), 1)
+    assert ctx.process_events() == 0
+    assert ctx.process_events() == 0
+    path = tmp_path / "e.bin"
+    path.write_bytes(b"abc")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        op = L.Operation.read(3, fd, 0)
+        assert run_raw(ctx, op) == [3]
+        assert op.get_value() == b"abc"
+    finally:
+        os.close(fd)
+
+
+async def test_spurious_wakeup_under_the_adapter(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "e.bin"
+    path.write_bytes(b"abc")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as actx:
+            assert await actx.read(3, fd, 0) == b"abc"
+            os.eventfd_write(actx.context.fileno(), 5)
+            await asyncio.sleep(0.01)  # the reader runs, finds nothing
+            assert await actx.read(2, fd, 1) == b"bc"
+    finally:
+        os.close(fd)
+
+
+def test_eventfd_is_nonblocking_and_cloexec(ctx: Any) -> None:
+    import fcntl
+
+    efd = ctx.fileno()
+    assert fcntl.fcntl(efd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert fcntl.fcntl(efd, fcntl.F_GETFL) & os.O_NONBLOCK
+
+
+# -- routing ------------------------------------------------------------------------------
+
+
+async def test_pipe_and_proc_through_the_default_adapter(LA: Any) -> None:
+    r, w = os.pipe()
+    try:
+        async with LA.AsyncioContext() as actx:
+            assert await actx.write(b"ping", w) == 4
+            assert await actx.read(10, r) == b"ping"
+            reader = asyncio.ensure_future(actx.read(10, r))  # blocks in a pool thread, not the loop
+            await asyncio.sleep(0.01)
+            assert not reader.done()
+            os.write(w, b"late")
+            assert await reader == b"late"
+            fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                status = await actx.read(65536, fd, 0)
+            finally:
+                os.close(fd)
+            assert status.startswith(b"Name:")
+            assert b"Pid:\t%d\n" % os.getpid() in status
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_reused_fd_number_is_read_correctly(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "r.bin"
+    path.write_bytes(b"regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    op = L.Operation.read(100, fd, 0)
+    assert run_raw(ctx, op) == [12]
+    os.close(fd)
+    r, w = os.pipe()
+    try:
+        if r != fd:
+            os.dup2(r, fd, inheritable=False)
+        os.write(w, b"now a pipe")
+        op = L.Operation.read(100, fd, 0)
+        assert run_raw(ctx, op) == [10]
+        assert op.get_value() == b"now a pipe"
+        # ... and back to a regular file on the same number
+        other = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        os.dup2(other, fd, inheritable=False)
+        os.close(other)
+        op = L.Operation.read(7, fd, 0)
+        assert run_raw(ctx, op) == [7]
+        assert op.get_value() == b"regular"
+    finally:
+        for d in {r, w, fd}:
+            try:
+                os.close(d)
+            except OSError:
+                pass
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+def test_many_event_loops_leave_no_kernel_context_behind(LA: Any, L: Any, tmp_path: Path) -> None:
+    path = tmp_path / "loops.bin"
+    path.write_bytes(b"z" * 4096)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    async def one_read() -> bytes:
+        return await LA.AsyncioContext().read(4096, fd, 0)  # never closed: released with its loop
+
+    def one_loop() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            assert loop.run_until_complete(one_read()) == b"z" * 4096
+        finally:
+            loop.close()
+
+    try:
+        one_loop()  # warm-up: the kernel context kept for reuse exists from here on
+        # fs.aio-nr is system-wide: another process may take or release
+        # contexts meanwhile, so a run where it moved is retried (our own
+        # contexts, the [aio] mappings of this process, must never move).
+        for _attempt in range(3):
+            mappings, aio_nr = _aio_mappings(), _aio_nr()
+            for _ in range(2000):
+                one_loop()
+            assert _aio_mappings() == mappings
+            if _aio_nr() == aio_nr:
+                break
+        else:
+            pytest.fail(f"/proc/sys/fs/aio-nr moved in 3 runs (now {_aio_nr()}, was {aio_nr})")
+        released = L.release_idle_contexts()
+        assert released >= 1
+        assert _aio_mappings() == mappings - released
+    finally:
+        os.close(fd)
+
+
+def test_close_waits_for_pool_and_kernel_operations(L: Any, tmp_path: Path) -> None:
+    size = 1 << 20
+    data = _cold_file(tmp_path / "c.bin", size)
+    fd = os.open(tmp_path / "c.bin", os.O_RDONLY | os.O_CLOEXEC)
+    context = L.Context(max_requests=64)
+    results: list[int] = []
+    ops = [L.Operation.read(16 << 10, fd, off) for off in range(0, size, 16 << 10)]
+    for op in ops:
+        op.set_callback(results.append)
+    assert context.submit(*ops) == len(ops)
+    context.close()
+    os.close(fd)
+    assert sorted(results) == [16 << 10] * len(ops)
+    assert b"".join(op.get_value() for op in ops) == data
+    assert context.in_flight == 0
+    with pytest.raises(ValueError):
+        context.fileno()
+
+
+def test_fork_child_gets_a_fresh_context(L: Any, tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"fork data")
+    script = textwrap.dedent(
+        f"""
+        import errno, os, select, sys
+        from _linuxaio import linux_aio as L
+
+        def run(ctx, op):
+            got = []
+            op.set_callback(got.append)
+            assert ctx.submit(op) == 1
+            while not got:
+                select.select([ctx.fileno()], [], [], 5)
+                ctx.process_events()
+            return got[0]
+
+        ctx = L.Context(max_requests=8)
+        fd = os.open({str(path)!r}, os.O_RDONLY)
+        assert run(ctx, L.Operation.read(4, fd, 0)) == 4
+        r, w = os.pipe()
+        pending = L.Operation.read(10, r)  # in a pool thread when we fork
+        parent_got = []
+        pending.set_callback(parent_got.append)
+        ctx.submit(pending)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                op = L.Operation.read(9, fd, 0)
+                assert run(ctx, op) == 9, "child read"
+                assert op.get_value() == b"fork data"
+                ctx.process_events()
+                try:
+                    pending.get_value()
+                except OSError as exc:
+                    assert exc.errno == errno.ECANCELED
+                else:
+                    raise AssertionError("the parent's operation completed in the child")
+                ctx.close()
+                os._exit(0)
+            except BaseException as exc:
+                print("child failed:", repr(exc), flush=True)
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        os.write(w, b"parent")
+        while not parent_got:
+            select.select([ctx.fileno()], [], [], 5)
+            ctx.process_events()
+        assert pending.get_value() == b"parent"
+        ctx.close()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_probe_is_cached_and_import_makes_no_io_setup() -> None:
+    script = textwrap.dedent(
+        """
+        def aio_rings():
+            with open("/proc/self/maps") as f:
+                return sum("[aio]" in line for line in f)
+
+        import importlib
+        linux_aio = importlib.import_module("_linuxaio.linux_aio")
+        assert aio_rings() == 0, "import created a kernel context"
+        linux_aio.probe()
+        linux_aio.probe()
+        assert aio_rings() == 1  # the probe's context, kept for the first Context
+        ctx = linux_aio.Context(max_requests=linux_aio.KERNEL_QUEUE_MAX)
+        assert aio_rings() == 1  # ... which reused it
+        ctx.close()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_bytes_read_are_a_fresh_object_each_time(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "b.bin"
+    path.write_bytes(b"q" * 8192)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        a, b = L.Operation.read(8192, fd, 0), L.Operation.read(8192, fd, 0)
+        assert a.payload is None  # not exposed before completion
+        assert run_raw(ctx, a, b) == [8192, 8192]
+        assert a.get_value() == b.get_value() == b"q" * 8192
+        assert a.get_value() is not b.get_value()
+    finally:
+        os.close(fd)
