@@ -100,6 +100,7 @@ class AIOFile:
         self._closed = False
         self._clones = 0
         self._pending = 0  # operations submitted and not completed by the backend
+        self._deferred_close = -1  # fd to close when _pending reaches 0 (pipes)
         self._idle: asyncio.Future[None] | None = None
         self._seekable = True
         self._regular = True
@@ -279,6 +280,9 @@ class AIOFile:
     async def close(self) -> None:
         """Close the file; idempotent. Waits for operations still running on the fd.
 
+        For a pipe, FIFO or socket it does not wait (an operation may wait for
+        a peer forever): the fd is then closed when the last one completes.
+
         With clones (``clone()``), only the last ``close()`` closes the fd.
         Unlike aiofile 3.x there is no implicit ``fdatasync``: call
         ``fdsync()``/``fsync()`` first if you need durability.
@@ -309,6 +313,13 @@ class AIOFile:
         fd = self._fd
         self._fd = -1  # no new operation can start from here
         self._closed = True
+        if self._pending and not self._seekable:
+            # A pipe, FIFO or socket: an operation may wait for a peer forever.
+            # Do not wait: the fd is closed when the last operation completes
+            # (never earlier, so no operation sees a recycled fd number).
+            self._deferred_close = fd if self._closefd else -1
+            self._file_obj = None
+            return
         while self._pending:
             self._idle = asyncio.get_running_loop().create_future()
             await self._idle
@@ -401,8 +412,12 @@ class AIOFile:
                     outer.set_exception(exc)
                 else:
                     outer.set_result(future.result())
-        if not self._pending and self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
+        if not self._pending:
+            if self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+            fd, self._deferred_close = self._deferred_close, -1
+            if fd >= 0:
+                os.close(fd)  # a pipe's close (see _close_now): never blocks
 
     def _live_fd(self) -> int:
         fd = self._fd
