@@ -85,7 +85,7 @@ class FileIOWrapperBase:
         self._prefetch: tuple[int, int, asyncio.Future[bytes]] | None = None
         self._sequential_end = -1
         # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends.
-        self._writing: list[asyncio.Future[int]] = []
+        self._writing: list[tuple[asyncio.Future[int], bytes, int]] = []  # (future, data, offset)
         self._writing_end = 0
         self._regular_seekable = False
 
@@ -237,16 +237,30 @@ class FileIOWrapperBase:
     async def _wait_writes(self, keep: int) -> None:
         """Wait until at most ``keep`` write-behind writes are in flight; raise the first error.
 
-        A failed write is reported once, by whichever call waits for it.
+        Each write-behind is one system call; a short one is continued here
+        with the rest. A failed write is reported once, by whichever call
+        waits for it; a cancelled wait leaves the write queued.
         """
         writing = self._writing
         while len(writing) > keep:
-            first = writing[0]
+            future, data, offset = writing[0]
             try:
-                await asyncio.shield(first)
-            finally:
-                if first.done() and writing and writing[0] is first:
+                count = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled() and future.exception() is not None:
                     del writing[0]
+                raise
+            except BaseException:
+                del writing[0]
+                raise
+            if count <= 0:
+                del writing[0]
+                raise RuntimeError("Write operation returned 0", self.file, offset, 0)
+            if count < len(data):
+                rest = data[count:]
+                writing[0] = (self.file._write_once(rest, offset + count), rest, offset + count)
+            else:
+                del writing[0]
 
     async def _flush_unlocked(self) -> None:
         """Write out ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
@@ -323,6 +337,8 @@ class FileIOWrapperBase:
         self._drop_prefetch()
         view = memoryview(data)
         size = view.nbytes
+        if not size:
+            return 0
         if self._rbuf:
             self._raw = self._position()
             self._drop_read_ahead()
@@ -336,7 +352,7 @@ class FileIOWrapperBase:
             if len(self._wbuf) >= self._buffer_size:
                 await self._flush_unlocked()
             return size
-        if type(data) is bytes and not afp.mode.appending:
+        if type(data) is bytes and not afp.mode.appending and size <= MAX_TRANSFER:
             # Write-behind: bytes cannot change, so the write may still be in
             # flight when this returns (up to WRITE_BEHIND of them, at
             # distinct offsets); the next operation that needs them done
@@ -348,7 +364,7 @@ class FileIOWrapperBase:
             # start at or after every in-flight one waits for all of them.
             await self._wait_writes(WRITE_BEHIND - 1 if self._raw >= self._writing_end else 0)
             self._drop_prefetch()
-            self._writing.append(asyncio.ensure_future(afp.write_bytes(data, self._raw)))
+            self._writing.append((afp._write_once(data, self._raw), data, self._raw))
             self._raw += size
             self._writing_end = self._raw
             return size
