@@ -205,9 +205,6 @@ class FileIOWrapperBase:
             return self._wstart + len(self._wbuf)
         return self._raw - (len(self._rbuf) - self._rpos)
 
-    def _pending_writes(self) -> bool:
-        return bool(self._wbuf or self._detached or self._writing)
-
     def _file_size(self) -> int:
         size = os.fstat(self.file.fileno()).st_size
         for start, data in self._detached:
