@@ -10,6 +10,8 @@ from lxa_pool cimport lxa_job, lxa_pool
 cdef struct fd_entry:
     int route        # LXA_ROUTE_*
     int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
+    int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
+    int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     uint64_t dev
     uint64_t ino
 
@@ -93,3 +95,4 @@ cdef class Context:
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
+    cdef int _note_read(self, Operation op, bint would_block) except -1

@@ -137,6 +137,12 @@ DEFAULT_POOL_SIZE = 16
 MAX_POOL_SIZE = 1024
 #: Idle kernel contexts kept for reuse by later Contexts of this process.
 IDLE_KERNEL_CONTEXTS = 4
+#: Reads of a cold file sent straight to the pool before the kernel is probed
+#: again (doubling up to the maximum while it stays cold).
+
+cdef enum:
+    COLD_CREDIT_MIN = 64
+    COLD_CREDIT_MAX = 65536
 
 cdef enum:
     OP_READ = 0
@@ -829,7 +835,22 @@ cdef class Context:
             return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
         if entry.route == LXA_ROUTE_KERNEL:
-            return LXA_ROUTE_THREAD if entry.writes_thread and _is_write(op._opcode) else LXA_ROUTE_KERNEL
+            if _is_write(op._opcode):
+                return LXA_ROUTE_THREAD if entry.writes_thread else LXA_ROUTE_KERNEL
+            if entry.cold == 0 and entry.backoff == 0 or _is_sync(op._opcode):
+                return LXA_ROUTE_KERNEL
+            # A cold file: even with RWF_NOWAIT, io_submit starts the
+            # readahead before it answers EAGAIN, and that can hold the
+            # caller for milliseconds. So after an EAGAIN the next `cold`
+            # reads go straight to the pool, then a single read probes the
+            # kernel again; the credit doubles while probes find it cold.
+            if entry.cold > 0:
+                entry.cold -= 1
+                return LXA_ROUTE_THREAD
+            if entry.cold == -1:  # a probe is in flight
+                return LXA_ROUTE_THREAD
+            entry.cold = -1
+            return LXA_ROUTE_KERNEL
         if entry.route != LXA_ROUTE_UNKNOWN:
             rc = lxa_fd_identity(op._fd, &dev, &ino)
             if rc < 0 or dev != entry.dev or ino != entry.ino:
@@ -840,8 +861,12 @@ cdef class Context:
                 return LXA_ROUTE_KERNEL
             entry.route = rc
             entry.writes_thread = 0
+            entry.cold = entry.backoff = 0
             entry.dev = dev
             entry.ino = ino
+            if rc == LXA_ROUTE_KERNEL and not _is_write(op._opcode) and not _is_sync(op._opcode):
+                entry.cold = -1  # a new file: this read probes whether it is cached
+                return LXA_ROUTE_KERNEL
         if entry.route == LXA_ROUTE_KERNEL and entry.writes_thread and _is_write(op._opcode):
             return LXA_ROUTE_THREAD
         return entry.route
@@ -877,9 +902,27 @@ cdef class Context:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
+                entry.cold = entry.backoff = 0
                 entry.dev = dev
                 entry.ino = ino
         return rc == LXA_ROUTE_KERNEL
+
+    cdef int _note_read(self, Operation op, bint would_block) except -1:
+        """Feed the cold-file backoff of ``op._fd`` with the kernel's answer to a NOWAIT read."""
+        cdef fd_entry *entry
+        if op._fd > 0x7ffffff or op._fd >= self._nfds:
+            return 0
+        entry = &self._fds[op._fd]
+        if entry.route != LXA_ROUTE_KERNEL:
+            return 0
+        if would_block:
+            if entry.cold <= 0:
+                entry.backoff = min(max(entry.backoff * 2, COLD_CREDIT_MIN), COLD_CREDIT_MAX)
+                entry.cold = entry.backoff
+        elif entry.cold == -1 or (entry.cold == 0 and entry.backoff):
+            entry.cold = 0
+            entry.backoff = 0
+        return 0
 
     # -- starting operations -------------------------------------------------------------
 
@@ -985,6 +1028,8 @@ cdef class Context:
                 return 0
             op = <Operation>ops[k]
             k += 1
+            if op._nowait and not _is_write(op._opcode):
+                self._note_read(op, False)  # a refused probe must not leave the fd waiting for it
             if op._nowait and (r == -EOPNOTSUPP or r == -EINVAL):
                 if r == -EOPNOTSUPP:
                     self._learn_refusal(op)
@@ -999,7 +1044,11 @@ cdef class Context:
         cdef int64_t target
         if op._nowait:
             if res == -EAGAIN:
+                if not _is_write(op._opcode):
+                    self._note_read(op, True)
                 return self._to_thread(op)
+            if op._opcode == OP_READ or op._opcode == OP_READINTO or op._opcode == OP_READV:
+                self._note_read(op, False)
             if res == -EOPNOTSUPP:
                 self._learn_refusal(op)
                 return self._to_thread(op)
