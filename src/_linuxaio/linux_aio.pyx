@@ -521,6 +521,23 @@ cdef class Operation:
         self._callback = callback
         return True
 
+    def attach_callback(self, callback):
+        """Adapter hook: set the callback of a submitted operation that has not completed yet.
+
+        ``Context.submit_inline`` submits without a callback; if the kernel
+        did not finish the operation inside ``io_submit``, the adapter
+        attaches one here. Callbacks only run on the thread that calls
+        ``process_events``/``reap``/``close``, so nothing is missed between
+        the two calls. Raises ``ValueError`` once the operation completed or
+        if it already has a callback.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state == ST_NEW or self._state == ST_DONE or self._callback is not None:
+            raise ValueError(f"cannot attach a callback to {self!r}")
+        self._callback = callback
+        return True
+
     def get_value(self):
         """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
         if self._state != ST_DONE:
@@ -1232,6 +1249,20 @@ cdef class Context:
         self._ready = []
         self._run_callbacks(done)
         return len(done)
+
+    def submit_inline(self, Operation op not None):
+        """Submit one operation and deliver what the kernel finished inside ``io_submit``.
+
+        Returns True if ``op`` itself has completed (its callback, if any, has
+        run); False if it is in flight (see ``Operation.attach_callback``).
+        Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
+        the context is full.
+        """
+        if self.submit(op) == 0:
+            raise BlockingIOError(_errno.EAGAIN, "context full")
+        if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
+            self.reap()
+        return op._state == ST_DONE
 
     def reap(self):
         """Deliver kernel completions already in the ring, without touching the eventfd.
