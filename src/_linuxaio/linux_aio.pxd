@@ -96,3 +96,4 @@ cdef class Context:
     cdef int _release(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
+    cdef Py_ssize_t _reap_inline(self) except -1

@@ -1258,10 +1258,20 @@ cdef class Context:
         Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
         the context is full.
         """
-        if self.submit(op) == 0:
+        cdef list kernel
+        self._check_live()
+        if op._state != ST_NEW:
+            raise ValueError(f"operation already submitted: {op!r}")
+        if self._in_flight >= self._max_requests:
             raise BlockingIOError(_errno.EAGAIN, "context full")
+        op._state = ST_CLAIMED
+        self._link(op)
+        kernel = []
+        self._start(op, kernel)
+        if kernel or self._backlog:
+            self._kernel_submit(kernel)
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
-            self.reap()
+            self._reap_inline()
         return op._state == ST_DONE
 
     def reap(self):
@@ -1272,13 +1282,17 @@ cdef class Context:
         ``process_events()`` (from the reader) drains it, finding nothing or
         what arrived since. Returns how many callbacks ran.
         """
-        cdef list resubmit, done
         if self._closed or self._fork_gen != lxa_fork_gen():
             return self.process_events()
-        resubmit = []
-        self._reap_kernel(resubmit, False)
-        if resubmit or self._backlog:
-            self._kernel_submit(resubmit)
+        return self._reap_inline()
+
+    cdef Py_ssize_t _reap_inline(self) except -1:
+        cdef list resubmit, done
+        if self._kernel_in_flight:
+            resubmit = []
+            self._reap_kernel(resubmit, False)
+            if resubmit or self._backlog:
+                self._kernel_submit(resubmit)
         done = self._ready
         if not done:
             return 0
