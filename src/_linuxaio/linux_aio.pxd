@@ -69,6 +69,7 @@ cdef class Context:
     cdef lxa_pool *_pool
     cdef list _ready                    # completed, callbacks pending
     cdef list _backlog                  # waiting for room in the kernel queue
+    cdef list _one                      # scratch batch of submit_inline (always empty outside it)
     cdef iocb **_iocbs                  # scratch: one io_submit batch
     cdef io_event *_events              # scratch: one reap
     cdef Py_ssize_t _events_cap

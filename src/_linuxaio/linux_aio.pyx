@@ -634,6 +634,7 @@ cdef class Context:
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
         self._ready = []
         self._backlog = []
+        self._one = []
         self._fork_gen = lxa_fork_gen()
         self._iocbs = <iocb **>PyMem_Malloc(nreq * sizeof(iocb *))
         self._events_cap = self._kernel_nr
@@ -1258,7 +1259,7 @@ cdef class Context:
         Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
         the context is full.
         """
-        cdef list kernel
+        cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         self._check_live()
         if op._state != ST_NEW:
             raise ValueError(f"operation already submitted: {op!r}")
@@ -1266,10 +1267,12 @@ cdef class Context:
             raise BlockingIOError(_errno.EAGAIN, "context full")
         op._state = ST_CLAIMED
         self._link(op)
-        kernel = []
-        self._start(op, kernel)
-        if kernel or self._backlog:
-            self._kernel_submit(kernel)
+        try:
+            self._start(op, kernel)
+            if kernel or self._backlog:
+                self._kernel_submit(kernel)
+        finally:
+            del kernel[:]
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
             self._reap_inline()
         return op._state == ST_DONE
@@ -1287,12 +1290,12 @@ cdef class Context:
         return self._reap_inline()
 
     cdef Py_ssize_t _reap_inline(self) except -1:
-        cdef list resubmit, done
+        cdef list done
         if self._kernel_in_flight:
-            resubmit = []
-            self._reap_kernel(resubmit, False)
-            if resubmit or self._backlog:
-                self._kernel_submit(resubmit)
+            # Continuations of short transfers join the backlog, submitted first.
+            self._reap_kernel(self._backlog, False)
+            if self._backlog:
+                self._kernel_submit(self._one)
         done = self._ready
         if not done:
             return 0
