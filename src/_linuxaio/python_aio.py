@@ -205,7 +205,7 @@ class Operation(AbstractOperation):
         )
 
 
-def _run(op: Operation) -> int:
+def _run(op: Operation, pool: _Pool) -> int:
     """Perform ``op`` on the calling thread; return the count or ``-errno``."""
     code, fd = op.opcode, op._fd
     try:
@@ -230,7 +230,15 @@ def _run(op: Operation) -> int:
         except OSError as exc:
             if exc.errno != errno.ESPIPE:
                 raise
-        return _run_unpositioned(op)
+        # read(2)/write(2) on a pipe, FIFO or socket may block for ever: close()
+        # does not wait for such an operation (see _Pool.shutdown).
+        with pool.lock:
+            pool.streaming.add(op)
+        try:
+            return _run_unpositioned(op)
+        finally:
+            with pool.lock:
+                pool.streaming.discard(op)
     except OSError as exc:
         return -(exc.errno or errno.EIO)
     except MemoryError:
@@ -264,8 +272,11 @@ class _Pool:
     Workers hold this object, never the Context, so an abandoned Context can
     be collected (and warn) while its workers finish. Invariants, under
     ``lock``: every submitted operation is in exactly one of ``queue``
-    (waiting for a worker), running on a worker, or ``done`` (waiting for
-    ``process_events``); ``in_flight`` counts all three.
+    (waiting for a worker), running on a worker (``running``;
+    ``streaming`` holds those blocked in read(2)/write(2) on a non-seekable
+    fd), or ``done`` (waiting for ``process_events``); ``in_flight`` counts
+    them all. Once ``closed``, completions are dropped and never signalled:
+    the notifier's fd may already be closed and its number reused.
     """
 
     def __init__(self, pool_size: int) -> None:
@@ -281,12 +292,15 @@ class _Pool:
         self.done: list[Operation] = []
         self.threads: list[threading.Thread] = []
         self.idle = 0
+        self.running: set[Operation] = set()
+        self.streaming: set[Operation] = set()
         self.in_flight = 0
         self.accepting = True
+        self.closed = False
 
     def after_fork(self) -> None:
         """In a forked child: no worker exists here; fail what the parent had in flight."""
-        orphans = [*self.queue, *self.done]
+        orphans = [*self.queue, *self.running, *self.done]
         self._reset_threading()
         self.notifier.reopen()
         self.pid = os.getpid()
@@ -305,13 +319,46 @@ class _Pool:
             self.threads.append(thread)
             thread.start()
 
-    def complete(self, op: Operation, result: int) -> None:
+    def complete(self, op: Operation, result: int, *, ran: bool = True) -> None:
         with self.lock:
+            if ran:
+                self.running.discard(op)
+                if not self.accepting:
+                    self.work.notify_all()  # shutdown() waits for this
+            if self.closed:  # abandoned at close: already reported as cancelled
+                return
             op._result = result
             was_empty = not self.done
             self.done.append(op)
         if was_empty:
             self.notifier.signal()
+
+    def shutdown(self) -> None:
+        """Stop accepting and wait for queued and running operations.
+
+        An operation blocked in read(2)/write(2) on a non-seekable fd (an
+        empty pipe, say) can wait for ever, so it is not waited for: it
+        completes now with ``-ECANCELED`` while its worker keeps the
+        operation, and so its buffer, alive until the call returns; what it
+        transfers then is dropped. Queued operations that no free worker is
+        left to run complete with ``-ECANCELED`` too. Never blocks on those.
+        """
+        with self.lock:
+            self.accepting = False
+            self.work.notify_all()
+            while True:
+                if len(self.running) > len(self.streaming):
+                    self.work.wait()  # finite work in progress
+                elif self.queue and len(self.threads) > len(self.streaming):
+                    self.work.wait()  # a free worker will take it
+                else:
+                    break
+            abandoned = [*self.streaming, *self.queue]
+            self.queue.clear()
+            for op in abandoned:
+                op._result = -errno.ECANCELED
+                self.done.append(op)
+            self.closed = True
 
 
 def _worker(pool: _Pool) -> None:
@@ -325,7 +372,8 @@ def _worker(pool: _Pool) -> None:
                 return
             op = pool.queue.popleft()
             op._state = _State.RUNNING
-        pool.complete(op, _run(op))
+            pool.running.add(op)
+        pool.complete(op, _run(op, pool))
 
 
 class Context(AbstractContext):
@@ -421,7 +469,7 @@ class Context(AbstractContext):
                     op._state = _State.RUNNING
                     cancelled.append(op)
         for op in cancelled:
-            pool.complete(op, -errno.ECANCELED)
+            pool.complete(op, -errno.ECANCELED, ran=False)
         return len(cancelled)
 
     def process_events(self) -> int:
@@ -438,7 +486,9 @@ class Context(AbstractContext):
     def close(self) -> None:
         """Stop accepting, let queued and running operations finish, run their callbacks.
 
-        Idempotent. Blocks the calling thread until the workers are done.
+        Idempotent. Blocks the calling thread until the operations on regular
+        files are done; one blocked on a pipe, FIFO or socket completes with
+        ``-ECANCELED`` instead of being waited for (see ``_Pool.shutdown``).
         """
         if self._closed:
             return
@@ -446,11 +496,7 @@ class Context(AbstractContext):
         if pool.pid != os.getpid():
             pool.after_fork()
         self._closed = True
-        with pool.lock:
-            pool.accepting = False
-            pool.work.notify_all()
-        for thread in pool.threads:
-            thread.join()
+        pool.shutdown()
         try:
             _process(pool)
         finally:
@@ -470,11 +516,8 @@ class Context(AbstractContext):
         self._closed = True
         if pool.pid != os.getpid():
             return
-        # No join here: the finalizer must not block. Workers drain the queue
-        # and exit; the operations keep their buffers until then.
-        with pool.lock:
-            pool.accepting = False
-            pool.work.notify_all()
+        # The finalizer must not block: a helper thread waits for the work in
+        # progress (the operations keep their buffers until then), then frees.
         threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
 
     def __repr__(self) -> str:
@@ -504,8 +547,7 @@ def _process(pool: _Pool) -> int:
 
 
 def _close_when_idle(pool: _Pool) -> None:
-    for thread in pool.threads:
-        thread.join()
+    pool.shutdown()
     with pool.lock:
         pool.done = []
     pool.notifier.close()

@@ -3,12 +3,23 @@
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "Operation", "OpCode", "probe"]
+__all__ = [
+    "BACKEND",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_POOL_SIZE",
+    "INLINE_READ_MAX",
+    "MAX_POOL_SIZE",
+    "Context",
+    "OpCode",
+    "Operation",
+    "probe",
+]
 
 BACKEND: Final[str]
 DEFAULT_MAX_REQUESTS: Final[int]
 DEFAULT_POOL_SIZE: Final[int]
 MAX_POOL_SIZE: Final[int]
+INLINE_READ_MAX: Final[int]
 
 class OpCode:
     READ: Final[int]
@@ -20,6 +31,7 @@ class OpCode:
     WRITEV: Final[int]
 
 def probe() -> None: ...
+def _adapter_submit_future(adapter: Any, op: Any) -> Any: ...
 
 class Operation:
     @classmethod
@@ -52,7 +64,7 @@ class Operation:
     def get_value(self) -> bytes | int | None: ...
 
 class Context:
-    def __init__(self, max_requests: int = 512, pool_size: int = 32) -> None: ...
+    def __init__(self, max_requests: int = 512, pool_size: int = 32, inline_reads: bool = True) -> None: ...
     @property
     def max_requests(self) -> int: ...
     @property

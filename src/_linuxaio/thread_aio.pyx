@@ -30,6 +30,20 @@ short count is reported as it is.
 Fork: a context inherited by a child process gets a fresh eventfd (same fd
 number) and fresh workers at first use there; operations the parent had in
 flight complete in the child with ``-ECANCELED``.
+
+Cached reads: ``read`` (and ``readinto`` a ``bytearray``) of up to
+``INLINE_READ_MAX`` bytes are first tried on the submitting thread with
+``preadv2(RWF_NOWAIT)``, which
+copies what the page cache holds and refuses (``EAGAIN``, no I/O started)
+instead of waiting for the device; only misses go to a worker. ``O_DIRECT``
+fds, pipes and file systems without ``RWF_NOWAIT`` always use the workers.
+Either way the completion is delivered by ``process_events()``.
+
+Threads: workers start on demand, up to ``pool_size``. A worker that runs
+out of work polls the queue for about 20 microseconds before it sleeps, so a
+stream of short operations (cached reads) needs no wake-up per operation;
+the environment variable ``LXA_POOL_SPIN_NS`` (read when a context is
+created; 0 disables polling) changes that time.
 """
 
 import errno as _errno
@@ -48,6 +62,7 @@ from posix.fcntl cimport O_CLOEXEC
 from posix.uio cimport iovec
 from posix.unistd cimport close as c_close
 
+from lxa_cached cimport lxa_read_cached
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -78,12 +93,26 @@ cdef extern from "Python.h":
 cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
 
-__all__ = ["BACKEND", "DEFAULT_MAX_REQUESTS", "DEFAULT_POOL_SIZE", "MAX_POOL_SIZE", "Context", "Operation", "OpCode", "probe"]
+__all__ = [
+    "BACKEND",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_POOL_SIZE",
+    "INLINE_READ_MAX",
+    "MAX_POOL_SIZE",
+    "Context",
+    "OpCode",
+    "Operation",
+    "probe",
+]
 
 BACKEND = "thread"
 DEFAULT_MAX_REQUESTS = 512
 DEFAULT_POOL_SIZE = 32
 MAX_POOL_SIZE = 1024
+#: Reads up to this size are first tried from the page cache on the submitting thread.
+INLINE_READ_MAX = 65536
+cdef enum:
+    _INLINE_BACKOFF_MAX = 256  # the most submissions skipped after a miss
 
 # What an operation does; the numbering of python_aio.OpCode.
 cdef enum:
@@ -381,6 +410,9 @@ cdef class Operation:
         """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
         if self.state != _DONE:
             raise ValueError("operation has not completed")
+        return self._value()
+
+    cdef object _value(self):
         cdef int64_t result = self.job.result
         if result < 0:
             raise OSError(<int>-result, os.strerror(<int>-result))
@@ -435,6 +467,91 @@ cdef Operation _vectored_op(int kind, list items, list views, object fd,
 
 
 
+# -- the asyncio fast path ----------------------------------------------------
+#
+# thread_aio_asyncio.AsyncioContext uses these two functions in place of
+# AsyncioContextBase.submit_future and its per-operation callback. They keep
+# the base class's semantics exactly (see asyncio_base.py): the same checks
+# and errors (anything unusual is handed to the base implementation), the
+# same slot accounting (_in_flight goes down only when the operation really
+# completes), the same back-pressure queue (_waiting), and futures resolved
+# on the loop thread from process_events(). What they save is the
+# functools.partial, the Python frames of submit_future/_hand_over/_on_done
+# and get_value(), per operation.
+
+cdef object _base_submit_future = None
+cdef object _get_running_loop = None
+cdef object _OPEN = None
+
+
+cdef int _deliver(Operation op) except -1:
+    """Run the completion of ``op``: its callback, or the fast path's adapter hook."""
+    callback, op.callback = op.callback, None
+    if callback is not None:
+        callback(op.job.result)
+        return 0
+    adapter = op.adapter
+    if adapter is None:
+        return 0
+    future = op.future
+    op.adapter = op.future = None
+    # AsyncioContextBase._on_done, compiled:
+    adapter._in_flight -= 1
+    if not future.done():
+        try:
+            future.set_result(op._value())
+        except OSError as exc:
+            future.set_exception(exc)
+    if adapter._waiting:
+        adapter._after_completion()
+    elif not adapter._in_flight:
+        adapter._wake_aclose()
+    return 0
+
+
+def _adapter_submit_future(adapter, op):
+    """``AsyncioContextBase.submit_future`` for thread_aio operations (compiled fast path)."""
+    global _base_submit_future, _get_running_loop, _OPEN
+    if _base_submit_future is None:
+        import asyncio
+        from .asyncio_base import AsyncioContextBase, _State
+        _get_running_loop = asyncio.get_running_loop
+        _OPEN = _State.OPEN
+        _base_submit_future = AsyncioContextBase.submit_future
+    loop = _get_running_loop()
+    if (
+        loop is not adapter._loop
+        or type(op) is not Operation
+        or adapter._operation_class is not Operation
+        or (<Operation>op).state != _NEW
+        or adapter._state is not _OPEN
+    ):
+        return _base_submit_future(adapter, op)  # binding, errors, unusual cases
+    cdef Operation o = <Operation>op
+    future = loop.create_future()
+    o.callback = None  # as set_callback() in the base class: the adapter owns completion
+    o.adapter = adapter
+    o.future = future
+    if adapter._in_flight < adapter._max_requests and not adapter._waiting:
+        # AsyncioContextBase._hand_over, compiled.
+        context = adapter._context
+        if type(context) is Context:
+            (<Context>context)._live()
+            accepted = (<Context>context)._accept_one(o)
+        else:
+            accepted = context.submit(op)
+        if accepted:
+            adapter._in_flight += 1
+        elif adapter._in_flight == 0:
+            o.adapter = o.future = None
+            raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
+        else:
+            adapter._waiting.appendleft((op, future))
+    else:
+        adapter._waiting.append((op, future))
+    return future
+
+
 cdef int _PyBytes_Resize_noexc(PyObject **raw, Py_ssize_t size) noexcept:
     try:
         _PyBytes_Resize(raw, size)
@@ -450,6 +567,12 @@ cdef class Context:
         max_requests: operations that may be in flight at once; ``submit``
             accepts no more (it returns how many it took).
         pool_size: worker threads, started lazily as work arrives (default 32).
+        inline_reads: serve reads of up to ``INLINE_READ_MAX`` bytes that the
+            page cache holds on the submitting thread (``preadv2`` with
+            ``RWF_NOWAIT``: never waits for the device), without a thread
+            hop; their completion is still delivered by ``process_events()``.
+            After a miss, tries are skipped for a while (up to 256
+            submissions), so uncached workloads pay almost nothing.
 
     Workers never take the GIL; callbacks run in ``process_events()`` on the
     calling thread. ``close()`` waits for every submitted operation (a read
@@ -465,7 +588,7 @@ cdef class Context:
         self.closed_ = True  # until __init__ succeeds: nothing to finalize
         self.early = []
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
+    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
         max_requests = _args.as_int(max_requests, "max_requests")
         pool_size = _args.as_int(pool_size, "pool_size")
         if max_requests <= 0:
@@ -484,6 +607,7 @@ cdef class Context:
             c_close(fd)
             _raise_errno(rc)
         self.efd = fd
+        self.inline_reads = bool(inline_reads)
         self.closed_ = False
 
     @property
@@ -581,17 +705,29 @@ cdef class Context:
                 return i  # the rest are untouched and may be submitted later
         return max(accepted, 0)
 
+    cdef int _accept_one(self, Operation op) except -1:
+        """``submit(op)`` for one operation already known to be a new thread_aio Operation."""
+        if self.in_flight_ >= self.max_requests_:
+            return 0
+        self._submit_one(op)
+        return 1
+
     cdef int _submit_one(self, Operation op) except -1:
         cdef int rc
         if op.early_result < 0:
             # Failed before reaching the pool: complete it on the next process_events().
             op.job.result = op.early_result
-            op.state = _QUEUED
-            self.early.append(op)
-            self.in_flight_ += 1
-            if len(self.early) == 1:
-                lxa_eventfd_signal(self.efd)
-            return 0
+            return self._complete_early(op)
+        # Inline only into memory whose page faults cannot wait for a disk:
+        # our own bytes object, or a bytearray (anonymous heap memory). A
+        # caller's mmap of a file could fault in from the device.
+        if (
+            self.inline_reads
+            and op.nbytes_ <= INLINE_READ_MAX
+            and (op.kind == _READ or (op.kind == _READINTO and type(op.payload_) is bytearray))
+        ):
+            if self._try_inline(op):
+                return self._complete_early(op)
         op.job.user = <void *>op
         op.state = _QUEUED
         Py_INCREF(op)  # the pool's reference, dropped when process_events() takes it back
@@ -603,6 +739,34 @@ cdef class Context:
             _raise_errno(rc)
         self.in_flight_ += 1
         return 0
+
+    cdef int _complete_early(self, Operation op) except -1:
+        # Completed without the pool: delivered by the next process_events(),
+        # signalled like the pool's completions (empty -> non-empty).
+        op.state = _QUEUED
+        self.early.append(op)
+        self.in_flight_ += 1
+        if len(self.early) == 1:
+            lxa_eventfd_signal(self.efd)
+        return 0
+
+    cdef bint _try_inline(self, Operation op) except -1:
+        """Serve a small read from the page cache here, without a thread hop; False on a miss."""
+        cdef int64_t rc
+        if self.inline_skip > 0:  # recent misses: this workload is not cached
+            self.inline_skip -= 1
+            return False
+        rc = lxa_read_cached(op.job.fd, op.job.buf, op.job.len, op.job.offset)
+        if rc >= 0:
+            self.inline_backoff = 0
+            op.job.result = rc
+            return True
+        if rc == -_errno.ENOSYS:  # no preadv2 (old kernel, seccomp): never again here
+            self.inline_reads = False
+        else:  # not cached, or not possible on this fd: the pool does it; try less often
+            self.inline_backoff = min(max(1, 2 * self.inline_backoff), _INLINE_BACKOFF_MAX)
+            self.inline_skip = self.inline_backoff
+        return False
 
     def cancel(self, *ops):
         """Withdraw operations no worker has started; they complete with ``-ECANCELED``."""
@@ -656,24 +820,20 @@ cdef class Context:
             op.job.user = NULL
             Py_DECREF(op)
             op._complete()
-            callback, op.callback = op.callback, None
-            if callback is not None:
-                try:
-                    callback(op.job.result)
-                except BaseException as exc:  # re-raised below, after every callback ran
-                    if first_error is None:
-                        first_error = exc
+            try:
+                _deliver(op)
+            except BaseException as exc:  # re-raised below, after every callback ran
+                if first_error is None:
+                    first_error = exc
             job = head
         if early is not None:
             for op in early:
-                op.state = _DONE
-                callback, op.callback = op.callback, None
-                if callback is not None:
-                    try:
-                        callback(op.job.result)
-                    except BaseException as exc:
-                        if first_error is None:
-                            first_error = exc
+                op._complete()
+                try:
+                    _deliver(op)
+                except BaseException as exc:
+                    if first_error is None:
+                        first_error = exc
         if first_error is not None:
             raise first_error
         return count

@@ -1,5 +1,40 @@
-"""aiofile: asynchronous file objects for asyncio over the ``_linuxaio`` engine."""
+"""aiofile: asynchronous file objects for asyncio over the ``_linuxaio`` engine.
+
+* ``async_open(path, mode, ...)``: file objects that behave like ``open()``'s,
+  with ``await`` (``BinaryFileWrapper``, ``TextFileWrapper``).
+* ``AIOFile``: positional I/O (``read(size, offset)``, ``write(data, offset)``)
+  on one fd, with no file pointer; ``Reader``, ``Writer``, ``LineReader``
+  walk it sequentially.
+* Every object runs on any ``_linuxaio`` backend; without ``context=`` the
+  running loop's default context is used (created at first I/O, released
+  when the loop closes).
+"""
 
 from _linuxaio._version import __version__
 
-__all__ = ["__version__"]
+from ._binary import DEFAULT_BUFFER_SIZE, BinaryFileWrapper, FileIOWrapperBase
+from ._defaults import get_default_context
+from ._file import AIOFile, NotOpenedError
+from ._mode import FileMode, parse_mode
+from ._open import FileIOCloner, async_open, clone
+from ._streams import LineReader, Reader, Writer
+from ._text import TextFileWrapper
+
+__all__ = [
+    "AIOFile",
+    "BinaryFileWrapper",
+    "DEFAULT_BUFFER_SIZE",
+    "FileIOCloner",
+    "FileIOWrapperBase",
+    "FileMode",
+    "LineReader",
+    "NotOpenedError",
+    "Reader",
+    "TextFileWrapper",
+    "Writer",
+    "__version__",
+    "async_open",
+    "clone",
+    "get_default_context",
+    "parse_mode",
+]

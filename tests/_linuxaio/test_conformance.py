@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -721,3 +722,53 @@ def test_fork_child_never_hangs(backend: Any, path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_close_does_not_wait_for_a_read_blocked_on_a_pipe(backend: Any) -> None:
+    read_end, write_end = os.pipe()
+    ctx = backend.Context(max_requests=4)
+    results: list[int] = []
+    buffer = bytearray(10)
+    op = backend.Operation.readinto(buffer, read_end, 0)
+    op.set_callback(results.append)
+    try:
+        assert ctx.submit(op) == 1
+        time.sleep(0.05)  # let a worker block in read(2)
+        closer = threading.Thread(target=ctx.close, daemon=True)
+        closer.start()
+        closer.join(10)
+        assert not closer.is_alive(), "close() waited for a read that can never finish"
+        assert results == [-errno.ECANCELED]
+        with pytest.raises(OSError) as info:
+            op.get_value()
+        assert info.value.errno == errno.ECANCELED
+    finally:
+        os.write(write_end, b"late data")  # unblocks the abandoned worker
+        time.sleep(0.05)
+        os.close(write_end)
+        os.close(read_end)
+
+
+def test_asyncio_run_returns_after_a_cancelled_pipe_read(backend: Any) -> None:
+    module = backend.module.__name__
+    script = textwrap.dedent(
+        f"""
+        import asyncio, importlib, os
+        amod = importlib.import_module({module!r} + "_asyncio")
+        read_end, write_end = os.pipe()
+        ctx = amod.AsyncioContext()
+
+        async def main():
+            task = asyncio.create_task(ctx.read(10, read_end, 0))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(main())  # closing the loop closes the adapter and its context
+        assert ctx.closed
+        print("returned")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "returned"

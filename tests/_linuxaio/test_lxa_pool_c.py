@@ -27,8 +27,21 @@ def test_pool_in_c(tmp_path: Path) -> None:
         pytest.skip("no C compiler")
     binary = tmp_path / "test_lxa_pool"
     subprocess.run(
-        [compiler, "-Wall", "-Wextra", "-Werror", "-std=gnu11", "-O1", "-g", f"-I{CSRC}",
-         str(TEST_SOURCE), str(CSRC / "lxa_pool.c"), "-o", str(binary), "-lpthread"],
+        [
+            compiler,
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-std=gnu11",
+            "-O1",
+            "-g",
+            f"-I{CSRC}",
+            str(TEST_SOURCE),
+            str(CSRC / "lxa_pool.c"),
+            "-o",
+            str(binary),
+            "-lpthread",
+        ],
         check=True,
     )
     result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)

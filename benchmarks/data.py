@@ -1,0 +1,148 @@
+"""Data files: created once under ``--data`` with large writes, reused while their size matches.
+
+| key       | size (scale 1) | used by                                           |
+|-----------|----------------|---------------------------------------------------|
+| `big`     | 512 MiB        | W1/W2 (first 64 MiB), W3, W5 (O_DIRECT), W6 copy  |
+| `cold`    | 256 MiB        | W2c (evicted before each run)                     |
+| `lines`   | 200 MB         | W6 line iteration (80-byte lines)                 |
+| `scratch` | 64 MiB         | W4 writes                                         |
+
+W6's copy writes a 512 MiB destination beside them and deletes it at once,
+so the peak is about 1.5 GiB at scale 1.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .workloads import MIB
+
+CHUNK = 4 * MIB
+LINE_BYTES = 80
+#: W1/W2 read 4 KiB pages at random within this many leading bytes of ``big``.
+CACHED_REGION = 64 * MIB
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file: its key, file name and exact size in bytes."""
+
+    key: str
+    name: str
+    size: int
+
+    def path(self, directory: Path) -> Path:
+        """Where the file lives under ``directory``."""
+        return directory / self.name
+
+
+def layout(scale: float) -> dict[str, DataFile]:
+    """The data files for a size ``scale`` (1.0 = the documented sizes), with small floors."""
+
+    def mib(full: int, floor: int) -> int:
+        return max(floor, round(full * scale)) * MIB
+
+    lines = max(12_500, round(2_500_000 * scale)) * LINE_BYTES  # 200 MB at scale 1
+    return {
+        "big": DataFile("big", "big.dat", mib(512, 16)),
+        "cold": DataFile("cold", "cold.dat", mib(256, 4)),
+        "lines": DataFile("lines", "lines.txt", lines),
+        "scratch": DataFile("scratch", "scratch.dat", mib(64, 4)),
+    }
+
+
+def _binary_chunks(size: int) -> bytes:
+    rng = random.Random(1)
+    return rng.randbytes(min(size, CHUNK))
+
+
+def _line_chunk(size: int) -> bytes:
+    """About 4 MiB of distinct 80-byte printable lines ending in ``\\n``."""
+    rng = random.Random(2)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:-"
+    count = min(size, CHUNK) // LINE_BYTES
+    body = "".join(rng.choices(alphabet, k=LINE_BYTES - 10))
+    lines = [f"{i:08d} {body[i % 60 :]}{body[: i % 60]}\n" for i in range(count)]
+    return "".join(lines).encode("ascii")
+
+
+def _create(path: Path, size: int, chunk: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(chunk)
+        written = 0
+        while written < size:
+            written += os.write(fd, view[: size - written])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def ensure(directory: Path, files: dict[str, DataFile], keys: set[str], say: Callable[[str], None]) -> dict[str, str]:
+    """Create the files named by ``keys`` unless they exist with the right size; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for key in sorted(keys):
+        spec = files[key]
+        path = spec.path(directory)
+        if not (path.is_file() and path.stat().st_size == spec.size):
+            say(f"creating {path} ({spec.size / MIB:.0f} MiB)")
+            chunk = _line_chunk(spec.size) if key == "lines" else _binary_chunks(spec.size)
+            _create(path, spec.size, chunk)
+        paths[key] = str(path)
+    return paths
+
+
+def evict(path: str) -> None:
+    """Drop ``path`` from the page cache: fsync(2), then posix_fadvise(POSIX_FADV_DONTNEED)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def cached(fd: int, end: int, samples: int = 256) -> bool:
+    """Whether ``samples`` pages spread over ``[0, end)`` are all in the page cache.
+
+    Probes with ``preadv(..., RWF_NOWAIT)``, which fails with EAGAIN instead
+    of reading from the device (preadv2(2)).
+    """
+    page = bytearray(4096)
+    rng = random.Random(end)
+    pages = max(1, end // 4096)
+    for index in {0, pages - 1, *(rng.randrange(pages) for _ in range(samples))}:
+        try:
+            if os.preadv(fd, [page], index * 4096, os.RWF_NOWAIT) <= 0:
+                return False
+        except (BlockingIOError, OSError):
+            return False
+    return True
+
+
+def warm(path: str, length: int | None = None) -> None:
+    """Make the first ``length`` bytes (all by default) sit in the page cache.
+
+    Reads them through unless a sample of pages shows they already are.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        end = os.fstat(fd).st_size if length is None else min(length, os.fstat(fd).st_size)
+        if cached(fd, end):
+            return
+        buf = bytearray(CHUNK)
+        offset = 0
+        while offset < end:
+            got = os.preadv(fd, [buf], offset)
+            if got <= 0:
+                break
+            offset += got
+    finally:
+        os.close(fd)

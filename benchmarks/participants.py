@@ -1,0 +1,180 @@
+"""Who takes part: our backends (engine level and through ``aiofile``) and the peers.
+
+This module runs in the parent process: it decides which participants exist
+here and, for each cell, whether a participant runs it or why not. The code
+that actually does the I/O is in ``adapters.py`` (child processes).
+
+A backend is always forced by importing its module directly
+(``_linuxaio.<name>_asyncio``, ``caio.<name>_asyncio``), never through
+``CAIO_IMPL``, so nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+from .workloads import Cell
+
+#: Our backends: ``--backend`` names and their module stems.
+OUR_BACKENDS = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}
+#: caio participants: id suffix -> (module stem, AsyncioContext keyword arguments).
+CAIO_VARIANTS = {
+    "linux": ("linux_aio", {}),
+    "linux-deferred": ("linux_aio", {"deferred": True}),
+    "uring": ("linux_uring", {}),
+    "thread": ("thread_aio", {}),
+    "python": ("python_aio", {}),
+}
+PEER_IDS = (*(f"caio:{v}" for v in CAIO_VARIANTS), "aiofiles", "to_thread", "sync", "fio")
+
+FILE_OBJECT_ONLY = "file-object workload: runs through aiofile.async_open, aiofiles and open() only"
+
+
+@dataclass(frozen=True)
+class Participant:
+    """One participant.
+
+    Attributes:
+        id: stable key (``linux``, ``aiofile:linux``, ``caio:thread``, ``aiofiles``, ``to_thread``,
+            ``sync``, ``fio``).
+        label: the name the tables show.
+        family: ``ours``, ``aiofile``, ``caio``, ``aiofiles``, ``to_thread``, ``sync`` or ``fio``.
+        backend: the backend or variant for ``ours``/``aiofile``/``caio`` (else ``None``).
+        unavailable: why it cannot run at all here, or ``None``.
+    """
+
+    id: str
+    label: str
+    family: str
+    backend: str | None = None
+    unavailable: str | None = None
+
+    @property
+    def ours(self) -> bool:
+        """True for our engine and our ``aiofile``."""
+        return self.family in ("ours", "aiofile")
+
+    def reason(self, cell: Cell) -> str | None:
+        """Why this participant does not run ``cell``, or ``None`` when it does."""
+        if self.unavailable:
+            return self.unavailable
+        if self.family == "fio":
+            return None if cell.kind == "direct" else "fio takes part in W5 only (the O_DIRECT reference)"
+        if cell.file_object and self.family in ("ours", "caio", "to_thread"):
+            return FILE_OBJECT_ONLY
+        return None
+
+    def note(self, cell: Cell) -> str:
+        """A remark the table shows beside a figure (how this participant ran the cell)."""
+        if self.family == "sync" and cell.lag:
+            return "synchronous: 1 at a time, blocking its thread throughout (no loop to lag)"
+        if self.family == "sync" and cell.depth > 1:
+            return "synchronous: 1 at a time"
+        if self.family == "aiofiles" and not cell.file_object:
+            return "no positional API: seek, then the call, one handle per in-flight slot"
+        if self.family == "aiofiles" and cell.kind == "write":
+            return "fdatasync via asyncio.to_thread"
+        return ""
+
+
+def _our_status() -> dict[str, str | None]:
+    try:
+        import _linuxaio
+    except ImportError as exc:  # pragma: no cover - the project is not installed
+        return dict.fromkeys(OUR_BACKENDS, f"_linuxaio not importable ({exc})")
+    return {
+        name: (None if why is None else f"not built / unusable: {why}")
+        for name, why in _linuxaio.backend_status().items()
+    }
+
+
+def _aiofile_status() -> str | None:
+    try:
+        aiofile = importlib.import_module("aiofile")
+    except ImportError as exc:
+        return f"aiofile not importable ({exc})"
+    missing = [name for name in ("async_open", "AIOFile") if not hasattr(aiofile, name)]
+    if missing:
+        return f"aiofile API not built yet (aiofile.{', aiofile.'.join(missing)} missing)"
+    return None
+
+
+def _caio_status() -> tuple[str | None, dict[str, str | None]]:
+    """caio's version (or None) and, per variant, why it is unavailable (or None)."""
+    if importlib.util.find_spec("caio") is None:
+        return None, dict.fromkeys(CAIO_VARIANTS, "caio not installed (pip install -e '.[bench]')")
+    from importlib.metadata import version
+
+    status: dict[str, str | None] = {}
+    for variant, (stem, _) in CAIO_VARIANTS.items():
+        try:
+            importlib.import_module(f"caio.{stem}")
+            importlib.import_module(f"caio.{stem}_asyncio")
+            status[variant] = None
+        except ImportError as exc:
+            status[variant] = f"caio.{stem} unavailable here ({exc})"
+    return version("caio"), status
+
+
+def discover(backends: list[str], peers: set[str]) -> list[Participant]:
+    """Every participant for the selected ``backends`` and ``peers``, with availability.
+
+    Unavailable participants are kept (their reason fills their table rows).
+    """
+    out: list[Participant] = []
+    ours = _our_status()
+    aiofile_why = _aiofile_status()
+    for name in backends:
+        stem = OUR_BACKENDS[name]
+        out.append(Participant(name, f"{stem} (engine)", "ours", name, ours[name]))
+    for name in backends:
+        stem = OUR_BACKENDS[name]
+        out.append(Participant(f"aiofile:{name}", f"aiofile on {stem}", "aiofile", name, ours[name] or aiofile_why))
+    _, caio = _caio_status()
+    for variant in CAIO_VARIANTS:
+        pid = f"caio:{variant}"
+        if pid in peers:
+            out.append(Participant(pid, f"caio {variant}", "caio", variant, caio[variant]))
+    if "aiofiles" in peers:
+        why = None if importlib.util.find_spec("aiofiles") else "aiofiles not installed (pip install -e '.[bench]')"
+        out.append(Participant("aiofiles", "aiofiles", "aiofiles", None, why))
+    if "to_thread" in peers:
+        out.append(Participant("to_thread", "asyncio.to_thread(os.p*)", "to_thread"))
+    if "sync" in peers:
+        out.append(Participant("sync", "sync stdlib (floor)", "sync"))
+    if "fio" in peers:
+        why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
+        out.append(Participant("fio", "fio libaio iodepth=64", "fio", None, why))
+    return out
+
+
+def parse_peers(text: str | None) -> set[str]:
+    """``--peers``: ``all`` (default), ``none``, or a comma list of peer ids (``caio`` = every caio variant)."""
+    if text is None or text.strip() == "all":
+        return set(PEER_IDS)
+    if text.strip() == "none":
+        return set()
+    chosen: set[str] = set()
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item == "caio":
+            chosen.update(p for p in PEER_IDS if p.startswith("caio:"))
+        elif item in PEER_IDS:
+            chosen.add(item)
+        else:
+            raise ValueError(f"unknown peer {item!r}; known: caio, {', '.join(PEER_IDS)}")
+    return chosen
+
+
+def our_status() -> dict[str, str | None]:
+    """Our backends' availability (``None`` = usable), as ``--backend`` checks it."""
+    return _our_status()
+
+
+def caio_version() -> str | None:
+    """The installed caio version, or ``None``."""
+    return _caio_status()[0]

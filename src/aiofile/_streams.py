@@ -1,0 +1,210 @@
+"""Sequential helpers over an ``AIOFile``: ``Reader``, ``Writer``, ``LineReader`` (aiofile 3.x).
+
+Each keeps its own byte offset into the file and never touches the file
+objects' positions. Text is decoded with an incremental decoder that carries
+a character split across chunks to the next chunk (no re-reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+from typing import Any
+
+from ._file import AIOFile
+
+__all__ = ["Reader", "Writer", "LineReader", "ENCODING_MAP", "unicode_reader"]
+
+
+def _aiofile(afp: Any) -> AIOFile:
+    """Accept an ``AIOFile`` or a file object from ``async_open`` (its ``.file``)."""
+    if isinstance(afp, AIOFile):
+        return afp
+    inner = getattr(afp, "file", None)
+    if isinstance(inner, AIOFile):
+        return inner
+    raise TypeError(f"expected an AIOFile, not {type(afp).__name__}")
+
+
+class Reader:
+    """Read ``afp`` in chunks from ``offset``: ``await reader.read_chunk()`` or ``async for chunk in reader``.
+
+    Binary files give ``bytes`` of ``chunk_size`` bytes (shorter at EOF);
+    text files give ``str`` decoded from ``chunk_size`` bytes at a time (a
+    character split by a chunk border comes with the next chunk). An empty
+    chunk means EOF, and ``read_chunk()`` keeps returning it after EOF.
+
+    Cancellation: a cancelled ``read_chunk()`` consumes nothing (the offset
+    does not move).
+    """
+
+    CHUNK_SIZE = 32 * 1024
+
+    __slots__ = ("file", "offset", "chunk_size", "encoding", "_lock", "_decoder", "_binary")
+
+    def __init__(self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE) -> None:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.file = _aiofile(aio_file)
+        self.offset = offset
+        self.chunk_size = chunk_size
+        self.encoding = self.file.encoding
+        self._lock = asyncio.Lock()
+        self._binary = self.file.mode.binary
+        self._decoder = None if self._binary else codecs.getincrementaldecoder(self.encoding)()
+
+    async def read_chunk(self) -> bytes | str:
+        """The next chunk (``b""``/``""`` at EOF)."""
+        async with self._lock:
+            if self._binary:
+                data = await self.file.read_bytes(self.chunk_size, self.offset)
+                self.offset += len(data)
+                return data
+            decoder = self._decoder
+            while True:
+                data = await self.file.read_bytes(self.chunk_size, self.offset)
+                self.offset += len(data)
+                text = decoder.decode(data, not data)
+                if text or not data:
+                    return text
+
+    def __aiter__(self) -> Reader:
+        return self
+
+    async def __anext__(self) -> bytes | str:
+        chunk = await self.read_chunk()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+
+class Writer:
+    """Write sequentially from ``offset``: ``await writer(data)``.
+
+    ``str`` is encoded with the file's encoding (in binary files too, as in
+    aiofile 3.x); bytes-like objects are written as they are. Writes are
+    serialized (the lock is held across the I/O) and each writes everything
+    or raises.
+
+    Cancellation: a cancelled write may still land; the offset moves only
+    after a complete write.
+    """
+
+    __slots__ = ("file", "offset", "_lock")
+
+    def __init__(self, aio_file: Any, offset: int = 0) -> None:
+        self.file = _aiofile(aio_file)
+        self.offset = offset
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, data: Any) -> None:
+        if isinstance(data, str):
+            data = data.encode(self.file.encoding)
+        async with self._lock:
+            written = await self.file.write_bytes(data, self.offset)
+            self.offset += written
+
+
+class LineReader:
+    """Lines of ``afp`` from ``offset``, each ending with ``line_sep`` (the last may not).
+
+    ``line_sep`` may be any string (encoded with the file's encoding for a
+    binary file), including several characters split across chunk borders.
+    ``await reader.readline()`` returns ``""``/``b""`` at EOF, and keeps
+    doing so; ``async for line in reader`` stops there. Lines are split in
+    memory: one read per ``chunk_size`` bytes, never per line.
+
+    Cancellation: a cancelled ``readline()`` loses nothing (the data read so
+    far stays buffered).
+    """
+
+    CHUNK_SIZE = 4192
+
+    __slots__ = ("_reader", "_sep", "_buffer", "_pos", "_lock", "_empty")
+
+    def __init__(
+        self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE, line_sep: str | bytes = "\n"
+    ) -> None:
+        self._reader = Reader(aio_file, offset=offset, chunk_size=chunk_size)
+        binary = self._reader.file.mode.binary
+        if binary and isinstance(line_sep, str):
+            line_sep = line_sep.encode(self._reader.encoding)
+        if not binary and not isinstance(line_sep, str):
+            raise TypeError("line_sep must be str for a text file")
+        if not line_sep:
+            raise ValueError("line_sep must not be empty")
+        self._sep: Any = line_sep
+        self._empty: Any = b"" if binary else ""
+        self._buffer: Any = self._empty
+        self._pos = 0
+        self._lock = asyncio.Lock()
+
+    async def readline(self) -> bytes | str:
+        """The next line including ``line_sep``; empty at EOF."""
+        buffer, pos, sep = self._buffer, self._pos, self._sep
+        end = buffer.find(sep, pos)
+        if end >= 0 and not self._lock.locked():
+            end += len(sep)
+            self._pos = end
+            return buffer[pos:end]
+        async with self._lock:
+            while True:
+                buffer, pos = self._buffer, self._pos
+                end = buffer.find(sep, pos)
+                if end >= 0:
+                    end += len(sep)
+                    self._pos = end
+                    return buffer[pos:end]
+                chunk = await self._reader.read_chunk()
+                if not chunk:  # EOF: the rest is the last line (later calls read again)
+                    self._buffer, self._pos = self._empty, 0
+                    return buffer[pos:]
+                self._buffer = buffer[pos:] + chunk
+                self._pos = 0
+
+    def __aiter__(self) -> LineReader:
+        return self
+
+    async def __anext__(self) -> bytes | str:
+        buffer, pos = self._buffer, self._pos
+        end = buffer.find(self._sep, pos)
+        if end >= 0 and not self._lock.locked():
+            end += len(self._sep)
+            self._pos = end
+            return buffer[pos:end]
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+
+#: aiofile 3.x's ``utils.ENCODING_MAP``: the most extra bytes a character may need, per encoding.
+ENCODING_MAP = {"utf-8": 4, "UTF-8": 4, "utf-16": 8, "UTF-16": 8}
+
+
+async def unicode_reader(afp: Any, chunk_size: int, offset: int, encoding: str = "utf-8") -> tuple[int, str]:
+    """Read about ``chunk_size`` bytes at ``offset`` as text: ``(bytes consumed, text)`` (aiofile 3.x).
+
+    A character cut by the chunk's end is completed by reading a few more
+    bytes (incrementally, no re-read); ``chunk_size < 0`` reads to EOF.
+    Invalid data raises ``UnicodeDecodeError``.
+
+    Cancellation: nothing to undo (no state is kept).
+    """
+    afp = _aiofile(afp)
+    if chunk_size < 0:
+        data = await afp.read_bytes(-1, offset)
+        return len(data), data.decode(encoding)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    data = await afp.read_bytes(chunk_size, offset)
+    consumed = len(data)
+    text = decoder.decode(data, not data)
+    for _ in range(ENCODING_MAP.get(encoding, 4)):
+        if not decoder.getstate()[0]:
+            break
+        more = await afp.read_bytes(1, offset + consumed)
+        consumed += len(more)
+        text += decoder.decode(more, not more)
+    else:
+        text += decoder.decode(b"", True)  # raises for a truncated character
+    return consumed, text

@@ -1,0 +1,467 @@
+"""``TextFileWrapper``: a text file object like ``open(path, "r"/"w"/...)``, with ``await``.
+
+Decoding uses the stdlib's incremental machinery: a ``codecs`` incremental
+decoder, wrapped in ``io.IncrementalNewlineDecoder`` for universal newlines,
+fed one read-ahead chunk at a time, so characters split across chunks, BOMs
+(UTF-16, UTF-8-SIG), ``errors=`` and ``newline=`` behave as in ``open()``.
+
+State (besides the byte-level state of ``FileIOWrapperBase``, whose read-ahead
+stays empty in text mode):
+
+* ``_dchars[_dpos:]`` are decoded characters not yet returned.
+* ``_snapshot = (base, flags, data)``: ``_dchars`` is the decoding of
+  ``data``, which starts at byte ``base`` where the decoder had no buffered
+  bytes and state flags ``flags``. ``tell()`` rebuilds the position from it
+  (see ``_cookie``). ``None`` when no decoded characters are pending.
+* ``_pending``: a ``seek()`` to a cookie that needs bytes fed to the decoder
+  is completed by the next read (``seek`` itself does no I/O).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from . import _cookie
+from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _check_limit
+from ._file import AIOFile
+from ._mode import check_text_args
+
+__all__ = ["TextFileWrapper"]
+
+#: What ``str.splitlines`` splits on besides "\n".
+_OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _only_lf_breaks(text: str) -> bool:
+    """True if ``str.splitlines`` would split ``text`` at "\n" only (one fast scan per character)."""
+    for char in _OTHER_LINE_BREAKS:
+        if char in text:
+            return False
+    return True
+
+
+class TextFileWrapper(FileIOWrapperBase):
+    """A text file object, like the builtin ``open()`` in text mode, with ``await``.
+
+    Made by ``async_open(path, "r"/"w"/"a"/"r+"...)``. ``read(n)`` returns at
+    most ``n`` characters, ``write`` returns the characters written, ``tell``
+    and ``seek`` use ``open()``'s opaque cookies (``seek`` accepts only a
+    value from ``tell()``, 0, or ``(0, SEEK_END)``).
+
+    Args:
+        afp: an ``AIOFile`` opened (or to be opened) in text mode.
+        encoding: default ``afp.encoding`` (UTF-8 unless given).
+        errors: as ``open()``'s (default ``"strict"``).
+        newline: as ``open()``'s: ``None`` universal newlines translated to
+            ``"\\n"`` when reading, ``"\\n"`` written as ``os.linesep``;
+            ``""`` universal newlines untranslated; ``"\\n"``, ``"\\r"``,
+            ``"\\r\\n"`` that exact line end, translated when writing.
+        buffer_size: bytes per read-ahead chunk and of the write buffer.
+
+    Cancellation (every coroutine): a cancelled read leaves the position
+    where it was before the call; a cancelled write leaves it after the text
+    that was accepted (buffered or written); a write in flight may land.
+    """
+
+    def __init__(
+        self,
+        afp: AIOFile,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+        offset: int | None = None,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+    ) -> None:
+        if afp.mode.binary:
+            raise ValueError("Expected file in text mode")
+        check_text_args(afp.mode, encoding, errors, newline)
+        super().__init__(afp, offset=offset, buffer_size=buffer_size)
+        self._encoding = _cookie.text_encoding(encoding if encoding is not None else afp.encoding)
+        self._errors = errors if errors is not None else "strict"
+        self._newline = newline
+        self._readuniversal = not newline
+        self._readtranslate = newline is None
+        self._readnl = newline or "\n"
+        self._lf_lines = newline is None or newline == "\n"  # lines end at "\n" only
+        self._writenl = newline or os.linesep
+        self._writetranslate = newline != "" and self._writenl != "\n"
+        self._chunk_size = max(buffer_size, 1)
+        self._decoder: Any = None
+        if afp.mode.readable:
+            decoder = codecs.getincrementaldecoder(self._encoding)(self._errors)
+            if self._readuniversal:
+                decoder = io.IncrementalNewlineDecoder(decoder, self._readtranslate)
+            self._decoder = decoder
+        self._encoder: Any = None
+        if afp.mode.writable:
+            self._encoder = codecs.getincrementalencoder(self._encoding)(self._errors)
+        self._dchars = ""
+        self._dpos = 0
+        self._snapshot: tuple[int, int, bytes] | None = None
+        self._ratio = 0.0
+        self._pending: _cookie.Cookie | None = None
+        self._encoder_at_start = True  # the encoder may still emit a BOM
+
+    @property
+    def encoding(self) -> str:
+        """The text encoding."""
+        return self._encoding
+
+    @property
+    def errors(self) -> str:
+        """The decoding/encoding error handler."""
+        return self._errors
+
+    @property
+    def newline(self) -> str | None:
+        """The ``newline`` argument (``None``: universal newlines)."""
+        return self._newline
+
+    @property
+    def newlines(self) -> Any:
+        """The line ends seen so far (``None`` unless universal newlines), as ``open()``."""
+        decoder = self._decoder
+        return getattr(decoder, "newlines", None)
+
+    async def _open(self) -> None:
+        await super()._open()
+        encoder = self._encoder
+        if encoder is not None and self.file.seekable() and self._position() != 0:
+            encoder.setstate(0)  # not at the start: no BOM
+            self._encoder_at_start = False
+
+    # -- position ----------------------------------------------------------------
+
+    def tell(self) -> int:
+        """The current position as ``open()``'s opaque cookie (a byte offset in simple cases)."""
+        self._check_open()
+        if not self.file.seekable():
+            raise io.UnsupportedOperation("underlying stream is not seekable")
+        if self._pending is not None:
+            return _cookie.pack(self._pending)
+        snapshot = self._snapshot
+        if self._decoder is None or snapshot is None:
+            return self._position()
+        base, flags, data = snapshot
+        cookie = _cookie.fast_locate(self._decoder, base, flags, data, self._dpos, self._ratio)
+        return _cookie.pack(cookie)
+
+    def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
+        """Move to ``cookie`` (from ``tell()``), or to the start or end; return the position.
+
+        As ``open()``: relative seeks must have offset 0 (``UnsupportedOperation``
+        otherwise). No I/O: buffered writes are written later, and a cookie
+        that needs decoding is completed by the next read.
+        """
+        self._check_open()
+        cookie = cookie.__index__()
+        if not self.file.seekable():
+            raise io.UnsupportedOperation("underlying stream is not seekable")
+        if whence == os.SEEK_CUR:
+            if cookie != 0:
+                raise io.UnsupportedOperation("can't do nonzero cur-relative seeks")
+            cookie = self.tell()
+        elif whence == os.SEEK_END:
+            if cookie != 0:
+                raise io.UnsupportedOperation("can't do nonzero end-relative seeks")
+            end = self._file_size()
+            self._seek_bytes(end)
+            self._clear_decoded()
+            if self._decoder is not None:
+                self._decoder.reset()
+            self._reset_encoder(end == 0)
+            return end
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if cookie < 0:
+            raise ValueError(f"negative seek position {cookie}")
+        target = _cookie.unpack(cookie)
+        self._seek_bytes(target.start)
+        self._clear_decoded()
+        decoder = self._decoder
+        if decoder is not None:
+            if target.start == 0 and target.flags == 0:
+                decoder.reset()
+            else:
+                decoder.setstate((b"", target.flags))
+            self._snapshot = (target.start, target.flags, b"")
+            if target.skip:
+                self._pending = target
+        elif target.skip:
+            raise OSError("can't restore logical file position")
+        self._reset_encoder(cookie == 0)
+        return cookie
+
+    def _after_close(self) -> None:
+        self._clear_decoded()
+
+    def _reset_encoder(self, start_of_stream: bool) -> None:
+        encoder = self._encoder
+        if encoder is not None:
+            if start_of_stream:
+                encoder.reset()
+            else:
+                encoder.setstate(0)
+        self._encoder_at_start = start_of_stream
+
+    def _clear_decoded(self) -> None:
+        self._dchars = ""
+        self._dpos = 0
+        self._snapshot = None
+        self._pending = None
+
+    # -- reading -----------------------------------------------------------------
+
+    def _save(self) -> tuple[Any, ...]:
+        decoder = self._decoder
+        return (self._dchars, self._dpos, self._snapshot, self._pending, self._raw, decoder.getstate())
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self._dchars, self._dpos, self._snapshot, self._pending, self._raw, state = saved
+        self._decoder.setstate(state)
+
+    async def _prepare_text_read(self) -> None:
+        await self._prepare_read()
+        target = self._pending
+        if target is not None:
+            data = await self.file.read_bytes(target.feed, target.start)
+            decoded = self._decoder.decode(data, target.eof)
+            if len(decoded) < target.skip:
+                raise OSError("can't restore logical file position")
+            self._raw = target.start + len(data)
+            self._snapshot = (target.start, target.flags, data)
+            self._dchars, self._dpos = decoded, target.skip
+            self._ratio = len(data) / len(decoded) if decoded else 0.0
+            self._pending = None
+
+    async def _read_chunk(self) -> bool:
+        """Decode the next chunk into ``_dchars``; False at EOF (the decoder is then flushed)."""
+        decoder = self._decoder
+        base_buffer, flags = decoder.getstate()
+        data = await self._read_raw(self._chunk_size)
+        base = self._raw - len(base_buffer)
+        self._raw += len(data)
+        eof = not data
+        chars = decoder.decode(data, eof)
+        self._dchars = chars
+        self._dpos = 0
+        self._ratio = len(data) / len(chars) if chars else 0.0
+        self._snapshot = (base, flags, base_buffer + data if base_buffer else data)
+        return not eof
+
+    async def read(self, size: int | None = -1) -> str:
+        """Read up to ``size`` characters (``-1``/``None``: to EOF); fewer only at EOF."""
+        size = _check_limit(size)
+        dchars, dpos = self._dchars, self._dpos
+        if 0 <= size <= len(dchars) - dpos and not self._lock.locked() and self._pending is None:
+            self._check_readable()
+            self._dpos = dpos + size
+            return dchars[dpos : dpos + size]
+        async with self._lock:
+            self._check_readable()
+            saved = self._save()
+            try:
+                await self._prepare_text_read()
+                return await self._read_unlocked(size)
+            except BaseException:
+                self._restore(saved)
+                raise
+
+    async def _read_unlocked(self, size: int) -> str:
+        decoder = self._decoder
+        if size < 0:
+            head = self._dchars[self._dpos :]
+            data = await self.file.read_bytes(-1, self._raw)
+            self._raw += len(data)
+            text = head + decoder.decode(data, True)
+            self._clear_decoded()
+            return text
+        parts = []
+        wanted = size
+        while True:
+            dchars, dpos = self._dchars, self._dpos
+            take = min(wanted, len(dchars) - dpos)
+            if take:
+                parts.append(dchars[dpos : dpos + take])
+                self._dpos = dpos + take
+                wanted -= take
+            if wanted <= 0:
+                break
+            if not await self._read_chunk() and not self._dchars:
+                break  # EOF (the final decode may still have produced characters)
+        return parts[0] if len(parts) == 1 else "".join(parts)
+
+    def _line_end(self, line: str, start: int) -> tuple[int, int]:
+        """(end of the first line in ``line`` at or after ``start``, or -1; where to search next)."""
+        if self._readtranslate:
+            end = line.find("\n", start)
+            return (end + 1 if end >= 0 else -1), len(line)
+        if self._readuniversal:
+            nl = line.find("\n", start)
+            cr = line.find("\r", start)
+            if cr == -1:
+                return (nl + 1 if nl >= 0 else -1), len(line)
+            if nl == -1:
+                if cr == len(line) - 1:
+                    return -1, cr  # "\r" last: a "\n" may follow
+                return cr + 1, 0
+            if nl < cr:
+                return nl + 1, 0
+            if nl == cr + 1:
+                return cr + 2, 0
+            return cr + 1, 0
+        end = line.find(self._readnl, start)
+        if end >= 0:
+            return end + len(self._readnl), 0
+        return -1, max(0, len(line) - len(self._readnl) + 1)
+
+    async def readline(self, size: int | None = -1) -> str:
+        """Read one line including its line end (at most ``size`` characters if ``size >= 0``).
+
+        Line ends follow ``newline=`` exactly as ``open()`` does.
+        """
+        size = _check_limit(size)
+        dchars, dpos = self._dchars, self._dpos
+        if self._lf_lines:
+            end = dchars.find("\n", dpos) + 1
+        else:
+            end = max(self._line_end(dchars, dpos)[0], 0)
+        if end and (size < 0 or end - dpos <= size) and not self._lock.locked() and self._pending is None:
+            self._check_readable()
+            self._dpos = end
+            return dchars[dpos:end]
+        async with self._lock:
+            self._check_readable()
+            saved = self._save()
+            try:
+                await self._prepare_text_read()
+                return await self._readline_unlocked(size)
+            except BaseException:
+                self._restore(saved)
+                raise
+
+    async def _readline_unlocked(self, size: int) -> str:
+        line = self._dchars[self._dpos :]
+        consumed_before = self._dpos  # characters of the current chunk before ``line``
+        start = 0
+        while True:
+            end, start = self._line_end(line, start)
+            if end >= 0:
+                break
+            if size >= 0 and len(line) >= size and line:
+                end = size  # (with nothing decoded yet, readline(0) reads a chunk, as open()'s does)
+                break
+            while await self._read_chunk():
+                if self._dchars:
+                    break
+            if self._dchars:
+                consumed_before = -len(line)
+                line += self._dchars
+                continue
+            self._clear_decoded()  # EOF
+            return line
+        if size >= 0 and end > size:
+            end = size
+        # ``line`` ends with the whole current chunk: put its unused tail back.
+        self._dpos = len(self._dchars) - (len(line) - end)
+        del consumed_before
+        return line[:end]
+
+    async def _lines(self) -> AsyncIterator[str]:
+        # The hot loop of ``async for`` (see BinaryFileWrapper._lines). With
+        # lines ending at "\n" only, ``str.splitlines`` is exact for a chunk
+        # holding none of the other characters it splits on.
+        lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
+        lf_lines = self._lf_lines
+        # ``_dchars`` is empty while a seek is pending, so no check for it here.
+        checked: str | None = None  # the last chunk found free of other line breaks
+        while True:
+            dchars, dpos = self._dchars, self._dpos
+            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
+                if dchars is not checked and not _only_lf_breaks(dchars):
+                    end = dchars.find("\n", dpos) + 1
+                    self._dpos = end
+                    yield dchars[dpos:end]
+                    continue
+                checked = dchars
+                lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
+                if lines[-1][-1:] != "\n":
+                    del lines[-1]  # an incomplete last line stays decoded
+                position = dpos
+                for line in lines:
+                    position += len(line)
+                    self._dpos = position
+                    yield line
+                    if self._dpos != position or self._dchars is not dchars:
+                        break
+                continue
+            elif not lf_lines and not lock._locked:
+                end = self._line_end(dchars, dpos)[0]
+                if end > 0:
+                    self._dpos = end
+                    yield dchars[dpos:end]
+                    continue
+            line = await self.readline()
+            if not line:
+                return
+            yield line
+
+    async def __anext__(self) -> str:
+        dchars, dpos = self._dchars, self._dpos
+        if self._lf_lines:
+            end = dchars.find("\n", dpos) + 1
+            if end and not self._lock.locked() and self._pending is None:
+                self._dpos = end
+                return dchars[dpos:end]
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    # -- writing -----------------------------------------------------------------
+
+    async def write(self, text: str) -> int:
+        """Write ``text``; return its length in characters (as ``open()``).
+
+        ``"\\n"`` is translated per ``newline=``. Buffered: written by
+        ``flush()``, ``close()``, a read, or when the buffer fills. Unlike
+        ``open()``, a write after a read lands at the read position
+        (``tell()``), not after the read-ahead.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        async with self._lock:
+            self._check_writable()
+            length = len(text)
+            if self._writetranslate and "\n" in text:
+                text = text.replace("\n", self._writenl)
+            if self._snapshot is not None or self._pending is not None or self._dchars:
+                self._rewind_for_write()
+            if self._encoder_at_start and self._position() != 0:
+                self._encoder.setstate(0)  # a BOM belongs at offset 0 only
+            self._encoder_at_start = False
+            await self._write_unlocked(self._encoder.encode(text))
+            return length
+
+    def _rewind_for_write(self) -> None:
+        """Drop decoded read-ahead, moving the byte position back to the text position."""
+        if self.file.seekable():
+            self.seek(self.tell())  # as open() after seek(tell()): BOM state included
+        self._clear_decoded()
+        if self._decoder is not None:
+            self._decoder.reset()
+
+    async def truncate(self, size: int | None = None) -> int:
+        """Resize the file to ``size`` bytes (default: the current position); returns it.
+
+        The position does not move. Cancellation: the truncate still happens.
+        """
+        if size is None:
+            self._check_writable()
+            size = _cookie.unpack(self.tell()).start
+        return await super().truncate(size)

@@ -1,0 +1,457 @@
+"""``async_open`` file objects behave like the builtin ``open()``'s."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiofile import AIOFile, BinaryFileWrapper, TextFileWrapper, async_open, clone
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.mark.parametrize(
+    ("mode", "kwargs"),
+    [
+        ("rq", {}),
+        ("rr", {}),
+        ("rw", {}),
+        ("", {}),
+        ("rbt", {}),
+        ("b", {}),
+        (5, {}),
+        ("rb", {"encoding": "utf-8"}),
+        ("rb", {"errors": "strict"}),
+        ("rb", {"newline": ""}),
+        ("r", {"newline": "x"}),
+        ("r", {"buffering": 0}),
+    ],
+)
+async def test_mode_errors_match_open(tmp_path: Path, mode: Any, kwargs: dict[str, Any]) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    with pytest.raises((ValueError, TypeError)) as expected:
+        open(path, mode, **kwargs)  # noqa: SIM115
+    with pytest.raises(type(expected.value)) as ours:
+        async_open(path, mode, **kwargs)
+    assert str(ours.value) == str(expected.value)
+
+
+async def test_open_forms(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_text("héllo", encoding="latin-1")
+    for spec in (str(path), path, os.fsencode(path)):
+        async with async_open(spec, "r", encoding="latin-1", context=ctx) as f:
+            assert isinstance(f, TextFileWrapper) and await f.read() == "héllo"
+    # aiofile 3.x positional order (encoding, context, executor) and open()'s (buffering, encoding, ...)
+    async with async_open(path, "r", "latin-1", ctx) as f:
+        assert await f.read() == "héllo"
+    async with async_open(path, "r", 16, "latin-1", context=ctx) as f:
+        assert f.encoding == "latin-1" and await f.read() == "héllo"
+    with open(path, "rb") as fp:
+        async with async_open(fp, context=ctx) as f:
+            assert isinstance(f, BinaryFileWrapper) and await f.read() == "héllo".encode("latin-1")
+    with open(path, encoding="latin-1") as fp:
+        async with async_open(fp, context=ctx) as f:
+            assert await f.read() == "héllo"  # the file object's encoding
+    fd = os.open(path, os.O_RDONLY)
+    f = await async_open(fd, "rb", context=ctx)  # await without async with
+    assert await f.read(2) == b"h\xe9"
+    await f.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+async def test_attributes_and_close(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    f = async_open(path, "w+", context=ctx)
+    assert f.closed  # not opened yet
+    await f
+    assert not f.closed and f.name == str(path) and f.mode == "w+"
+    assert f.readable() and f.writable() and f.seekable() and not f.isatty()
+    assert isinstance(f.fileno(), int) and f.encoding == "utf-8" and f.errors == "strict" and f.newline is None
+    await f.close()
+    await f.close()
+    assert f.closed
+    for call in (f.tell, f.readable, f.fileno, lambda: f.seek(0)):
+        with pytest.raises(ValueError, match="closed file"):
+            call()
+    for coro in (f.read, f.readline, lambda: f.write("x"), f.flush):
+        with pytest.raises(ValueError, match="closed file"):
+            await coro()
+
+
+async def test_unsupported_operations(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_text("abc")
+    async with async_open(path, "r", context=ctx) as f:
+        with pytest.raises(io.UnsupportedOperation, match="not writable"):
+            await f.write("x")
+        with pytest.raises(TypeError):
+            await f.read(1.5)  # type: ignore[arg-type]
+        with pytest.raises(io.UnsupportedOperation, match="cur-relative"):
+            f.seek(1, os.SEEK_CUR)
+        with pytest.raises(io.UnsupportedOperation, match="end-relative"):
+            f.seek(1, os.SEEK_END)
+        with pytest.raises(ValueError, match="negative seek position -1"):
+            f.seek(-1)
+        with pytest.raises(ValueError, match="invalid whence"):
+            f.seek(0, 7)
+    async with async_open(path, "wb", context=ctx) as f:
+        with pytest.raises(io.UnsupportedOperation, match="not readable"):
+            await f.read()
+        with pytest.raises(TypeError):
+            await f.write("str")
+        with pytest.raises(OSError) as info:
+            f.seek(-1)
+        assert info.value.errno == errno.EINVAL
+
+
+async def test_text_read_counts_characters(tmp_path: Path, ctx: Any) -> None:
+    text = "aé€😀\n" * 50
+    for encoding in ("utf-8", "utf-16", "utf-8-sig", "utf-32"):
+        path = tmp_path / encoding
+        path.write_text(text, encoding=encoding)
+        async with async_open(path, encoding=encoding, buffering=7, context=ctx) as f:
+            pieces = []
+            while piece := await f.read(5):
+                assert len(piece) <= 5
+                pieces.append(piece)
+            assert "".join(pieces) == text, encoding
+
+
+async def test_write_returns_characters_and_newline_translation(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    async with async_open(path, "w", newline="\r\n", context=ctx) as f:
+        assert await f.write("héllo\n") == 6
+        await f.writelines(["a\n", "b"])
+    assert path.read_bytes() == "héllo\r\na\r\nb".encode()
+    async with async_open(path, context=ctx) as f:
+        assert await f.readlines() == ["héllo\n", "a\n", "b"]
+    async with async_open(path, newline="", context=ctx) as f:
+        assert await f.readlines() == ["héllo\r\n", "a\r\n", "b"]
+
+
+async def test_readline_size_stops_at_the_line(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"ab\ncdef\ngh")
+    async with async_open(path, "rb", context=ctx) as f:
+        assert await f.readline(5) == b"ab\n" and f.tell() == 3
+        assert await f.readline(2) == b"cd" and f.tell() == 5
+        assert await f.readline() == b"ef\n"
+        assert await f.readline() == b"gh"
+        assert await f.readline() == b""
+    async with async_open(path, "r", context=ctx) as f:
+        assert await f.readline(5) == "ab\n" and f.tell() == 3
+
+
+async def test_iteration_starts_at_the_position_and_moves_it(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_text("one\ntwo\nthree\nfour")
+    for mode in ("r", "rb"):
+        async with async_open(path, mode, context=ctx) as f:
+            await f.readline()
+            seen = []
+            async for line in f:
+                seen.append(line)
+                if len(seen) == 1:
+                    position = f.tell()
+            assert [x if isinstance(x, str) else x.decode() for x in seen] == ["two\n", "three\n", "four"]
+            assert position == 8 and f.tell() == 18
+        async with async_open(path, mode, context=ctx) as f:
+            f.seek(4)
+            chunks = [c async for c in f.iter_chunked(3)]
+            assert b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks) == b"two\nthree\nfour"
+            assert f.tell() == 18
+
+
+async def test_iteration_survives_reads_between_lines(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(1000)))
+    with open(path, "rb") as ref:
+        expected = []
+        for line in ref:
+            expected.append(line)
+            expected.append(ref.read(3))
+    async with async_open(path, "rb", buffering=100, context=ctx) as f:
+        got = []
+        async for line in f:
+            got.append(line)
+            got.append(await f.read(3))
+    assert got == expected
+
+
+async def test_append_mode_tells_the_truth(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_text("hello")
+    async with async_open(path, "a+", context=ctx) as f:
+        assert f.tell() == 5
+        assert await f.read() == ""
+        f.seek(0)
+        assert await f.read(2) == "he"
+        await f.write("XY")
+        assert f.tell() == 7
+        await f.flush()
+        assert f.tell() == 7
+        f.seek(0)
+        assert await f.read() == "helloXY"
+    async with async_open(path, "ab", context=ctx) as f:
+        assert f.tell() == 7
+        await f.write(b"Z" * 100_000)  # larger than the buffer: written directly
+        assert f.tell() == 100_007
+    assert path.read_bytes() == b"helloXY" + b"Z" * 100_000
+    missing = tmp_path / "created"
+    async with async_open(missing, "a+", context=ctx) as f:
+        await f.write("new")
+    assert missing.read_text() == "new"
+
+
+async def test_buffered_writes_need_flush(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    async with async_open(path, "wb", context=ctx) as f:
+        await f.write(b"abc")
+        assert path.read_bytes() == b""  # still buffered
+        await f.flush()
+        assert path.read_bytes() == b"abc"
+        await f.write(b"def")
+    assert path.read_bytes() == b"abcdef"
+
+
+async def test_failed_write_raises(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)  # a read-only fd used for writing
+    f = await async_open(fd, "wb", context=ctx)
+    await f.write(b"data")  # buffered
+    with pytest.raises(OSError) as info:
+        await f.flush()
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(OSError):
+        await f.close()  # the data is still pending: close reports it, and closes
+    assert f.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+async def test_truncate(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    async with async_open(path, "r+b", context=ctx) as f:
+        assert await f.read(4) == b"0123"
+        assert await f.truncate() == 4 and f.tell() == 4
+        assert path.read_bytes() == b"0123"
+        assert await f.truncate(2) == 2
+        assert await f.read() == b""
+    assert path.read_bytes() == b"01"
+
+
+async def test_readinto_and_peek(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdefgh")
+    async with async_open(path, "rb", context=ctx) as f:
+        assert await f.read(1) == b"a"
+        buffer = bytearray(4)
+        assert await f.readinto(buffer) == 4 and buffer == b"bcde"
+        assert (await f.peek()).startswith(b"fgh") and f.tell() == 5
+        assert await f.read1(2) == b"fg"
+        with pytest.raises(TypeError):
+            await f.readinto(b"readonly")
+
+
+async def test_text_seek_cookies_round_trip(tmp_path: Path, ctx: Any) -> None:
+    text = "a\r\nb\rc\nd€😀\r"
+    path = tmp_path / "f"
+    for encoding in ("utf-8", "utf-16", "utf-8-sig"):
+        path.write_bytes(text.encode(encoding))
+        async with async_open(path, encoding=encoding, buffering=3, context=ctx) as f:
+            positions = []
+            while True:
+                positions.append(f.tell())
+                if not await f.read(1):
+                    break
+            for index, cookie in enumerate(positions):
+                f.seek(cookie)
+                with open(path, encoding=encoding) as ref:
+                    ref.seek(cookie)  # our cookies are open()'s
+                    assert await f.read() == ref.read() == text.replace("\r\n", "\n").replace("\r", "\n")[index:]
+
+
+async def test_errors_argument_and_mid_character_seek(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"ok\xff\xfe" + "é".encode())
+    async with async_open(path, errors="replace", context=ctx) as f:
+        assert await f.read() == "ok\ufffd\ufffdé"
+    async with async_open(path, context=ctx) as f:
+        with pytest.raises(UnicodeDecodeError):
+            await f.read()
+    path.write_text("日本")
+    async with async_open(path, errors="ignore", context=ctx) as f:
+        f.seek(1)  # inside a character, as open() allows
+        assert await f.read() == "本"
+
+
+async def test_pipe_reads_to_the_end(ctx: Any) -> None:
+    read_fd, write_fd = os.pipe()
+    payload = b"".join(b"%d\n" % i for i in range(20_000))
+
+    def produce() -> None:
+        with open(write_fd, "wb") as w:
+            for i in range(0, len(payload), 1000):
+                w.write(payload[i : i + 1000])
+                w.flush()
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        async with async_open(read_fd, "rb", context=ctx) as f:
+            assert not f.seekable()
+            with pytest.raises(OSError):
+                f.tell()
+            first = await f.readline()
+            assert first == b"0\n"
+            lines = [line async for line in f]
+            assert first + b"".join(lines) == payload
+    finally:
+        thread.join()
+
+
+async def test_fifo_text(tmp_path: Path, ctx: Any) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def produce() -> None:
+        with open(fifo, "w") as w:
+            w.write("héllo\nwörld\n")
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        async with async_open(fifo, "r", context=ctx) as f:
+            assert await f.read() == "héllo\nwörld\n"
+    finally:
+        thread.join()
+
+
+async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    async with async_open(path, "rb", context=ctx) as f:
+        assert await f.read(3) == b"012"
+        async with clone(f) as g:
+            assert g.tell() == 3
+            assert await g.read(2) == b"34"
+            assert f.tell() == 3 and await f.read(1) == b"3"
+        assert not f.closed
+        fd = f.fileno()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+async def test_cancelled_read_keeps_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    data = os.urandom(300_000)
+    path.write_bytes(data)
+    async with async_open(path, "rb", buffering=1000, context=ctx) as f:
+        assert await f.read(10) == data[:10]
+        for _ in range(20):
+            task = asyncio.ensure_future(f.read(50_000))
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                assert f.tell() == 10
+            else:
+                f.seek(10)
+        assert await f.read(20) == data[10:30]
+
+
+async def test_close_finishes_when_cancelled(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    f = await async_open(path, "wb", context=ctx)
+    await f.write(b"x" * 1000)
+    fd = f.fileno()
+    task = asyncio.ensure_future(f.close())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert f.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert path.read_bytes() == b"x" * 1000
+
+
+async def test_wrapper_type_checks(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="binary mode"):
+        BinaryFileWrapper(AIOFile(tmp_path / "f", "r"))
+    with pytest.raises(ValueError, match="text mode"):
+        TextFileWrapper(AIOFile(tmp_path / "f", "rb"))
+
+
+async def test_large_text_file_lines(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    lines = ["%05d é€\n" % i for i in range(30_000)]
+    path.write_text("".join(lines), encoding="utf-8")
+    async with async_open(path, context=ctx) as f:
+        got = [line async for line in f]
+        assert got == lines
+        assert f.tell() == path.stat().st_size
+    async with async_open(path, "rb", context=ctx) as f:
+        assert await f.read() == path.read_bytes()
+
+
+def _direct(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_DIRECT, 0o666)
+
+
+async def test_o_direct_file_object(tmp_path: Path, ctx: Any) -> None:
+    import mmap
+
+    path = tmp_path / "direct"
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600))
+    except OSError as exc:
+        pytest.skip(f"O_DIRECT unsupported here: {exc}")
+    block = 4096
+    buffer = mmap.mmap(-1, 3 * block)
+    buffer.write(os.urandom(3 * block))
+    async with async_open(path, "wb", buffering=0, opener=_direct, context=ctx) as f:
+        assert await f.write(buffer) == 3 * block  # straight from the aligned buffer
+        assert f.tell() == 3 * block
+    target = mmap.mmap(-1, 2 * block)
+    async with async_open(path, "rb", buffering=0, opener=_direct, context=ctx) as f:
+        assert await f.readinto(target) == 2 * block
+        assert target[:] == buffer[: 2 * block]
+        assert await f.readinto(target) == block  # short at EOF, no unaligned retry
+        assert target[:block] == buffer[2 * block :]
+        assert await f.readinto(target) == 0
+
+
+async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    block = bytes(range(256)) * 512  # 128 KiB: larger than the buffer, written behind
+    async with async_open(path, "w+b", context=ctx) as f:
+        for i in range(6):
+            await f.write(bytes([i]) * len(block))
+        f.seek(len(block))  # overwrite the second block while later ones may be in flight
+        await f.write(block)
+        assert f.seek(0, os.SEEK_END) == 6 * len(block)
+        f.seek(0)
+        data = await f.read()
+    expected = b"\x00" * len(block) + block + b"".join(bytes([i]) * len(block) for i in range(2, 6))
+    assert data == expected == path.read_bytes()
+    read_only = os.open(path, os.O_RDONLY)
+    f = await async_open(read_only, "wb", context=ctx)
+    await f.write(block)  # accepted; fails in flight
+    with pytest.raises(OSError) as info:
+        await f.flush()
+    assert info.value.errno == errno.EBADF
+    await f.close()

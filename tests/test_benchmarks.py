@@ -1,0 +1,222 @@
+"""``python -m benchmarks`` runs end to end on tiny data and writes well-formed results.
+
+Nothing here asserts a timing: only that every cell has runs or a reason,
+that the JSON and Markdown are complete, and that option errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import _linuxaio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.workloads import CELLS, WORKLOADS  # noqa: E402
+
+REPEATS = 2
+
+
+def bench(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "out"
+    proc = bench(
+        "--quick",
+        "--backend",
+        "python",
+        "--peers",
+        "sync",
+        "--scale",
+        "0.001",
+        "--duration",
+        "0.005",
+        "--repeats",
+        str(REPEATS),
+        "--data",
+        tmp / "data",
+        "--out",
+        out,
+    )
+    return proc, out
+
+
+def test_quick_run_completes(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, out = quick_run
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "results.json").is_file()
+    assert (out / "results.md").is_file()
+
+
+def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = quick_run
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["cells"]) == set(CELLS)
+    ids = {p["id"] for p in doc["participants"]}
+    assert {"python", "aiofile:python", "sync"} <= ids
+    assert not any(i.startswith("caio") or i in ("aiofiles", "fio", "to_thread") for i in ids)
+    for cell_id, cell in doc["cells"].items():
+        assert set(cell["participants"]) == ids, cell_id
+        for pid, entry in cell["participants"].items():
+            if entry["runs"]:
+                assert len(entry["runs"]) == REPEATS, (cell_id, pid)
+                for run in entry["runs"]:
+                    assert run["units"] > 0
+                    assert run["seconds"] > 0
+                    assert run["value"] > 0
+                assert entry["summary"]["median"] is not None
+            else:
+                assert entry["reason"], (cell_id, pid)
+    # The python engine runs every positional cell; the floor runs everything.
+    # (O_DIRECT may be refused by the filesystem under tmp_path: W5 then has a reason.)
+    for cell_id, cell in CELLS.items():
+        if cell.kind == "direct":
+            continue
+        if not cell.file_object:
+            assert doc["cells"][cell_id]["participants"]["python"]["runs"], cell_id
+        assert doc["cells"][cell_id]["participants"]["sync"]["runs"], cell_id
+    w2c = doc["cells"]["W2c/4k-x64-cold"]["participants"]["python"]["runs"][0]
+    assert {"p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"} <= set(w2c)
+    assert "sync_ms" in doc["cells"]["W4/4k-x64"]["participants"]["python"]["runs"][0]
+    assert doc["meta"]["repeats"] == REPEATS
+    assert doc["meta"]["machine"]["kernel"]
+    assert doc["targets"]
+    assert all(t["status"] for t in doc["targets"])
+
+
+def test_markdown_tables_are_well_formed(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = quick_run
+    md = (out / "results.md").read_text()
+    for wl in WORKLOADS:
+        assert f"### {wl.id}:" in md
+    for heading in ("## Machine", "## Summary", "## Targets"):
+        assert heading in md
+    # Every table row has as many columns as its header.
+    width = None
+    for line in md.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cols = len(line.replace("\\|", "").split("|"))
+        if width is None:
+            width = cols
+        assert cols == width, line
+
+
+def test_progress_line_per_cell_run(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, out = quick_run
+    doc = json.loads((out / "results.json").read_text())
+    runs = sum(len(e["runs"]) for c in doc["cells"].values() for e in c["participants"].values())
+    progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("[") and "repeat" in ln]
+    assert runs > 0
+    assert len(progress) >= runs
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, why in _linuxaio.backend_status().items() if why is not None] or ["none-missing"]
+)
+def test_unavailable_backend_is_an_error(name: str, tmp_path: Path) -> None:
+    if name == "none-missing":
+        pytest.skip("every backend is available here")
+    proc = bench("--backend", name, "--data", tmp_path, "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "not available" in proc.stderr
+    assert name in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("args", [["--backend", "bogus"], ["--workloads", "W9"], ["--peers", "nobody"]])
+def test_bad_options_exit_2(args: list[str], tmp_path: Path) -> None:
+    proc = bench(*args, "--data", tmp_path, "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "error" in proc.stderr
+
+
+def test_targets_and_ratios_from_synthetic_records() -> None:
+    from benchmarks.participants import Participant
+    from benchmarks.report import summarize
+    from benchmarks.runner import CellRecord
+    from benchmarks.targets import evaluate
+
+    def runs(*values: float, **extra: float) -> CellRecord:
+        return CellRecord(runs=[{"value": v, "units": 1, "seconds": 1.0, **extra} for v in values])
+
+    people = [
+        Participant("linux", "linux_aio (engine)", "ours", "linux"),
+        Participant("caio:linux", "caio linux", "caio", "linux"),
+        Participant("caio:uring", "caio uring", "caio", "uring"),
+        Participant("sync", "sync", "sync"),
+        Participant("aiofile:python", "aiofile", "aiofile", "python", "not built"),
+    ]
+    records = {
+        "W1/4k-x1": {
+            "linux": runs(130.0, 120.0, 10.0, p50_us=2.5),  # median 120
+            "caio:linux": runs(100.0, 90.0, 95.0),  # median 95
+            "caio:uring": runs(99.0, 101.0, 100.0),  # median 100: caio's best
+            "sync": runs(240.0),
+            "aiofile:python": CellRecord(reason="not built"),
+        },
+        "W2/4k-x64": {
+            "linux": runs(100.0),
+            "caio:linux": runs(100.0),
+            "caio:uring": CellRecord(reason="boom"),
+            "sync": runs(50.0),
+            "aiofile:python": CellRecord(reason="not built"),
+        },
+    }
+    summaries = summarize(records)
+    w1 = summaries["W1/4k-x1"]
+    assert w1["linux"].median == 120.0
+    assert (w1["linux"].low, w1["linux"].high) == (10.0, 130.0)
+    assert w1["linux"].vs_best == pytest.approx(0.5)  # sync's 240 is the best
+    assert w1["linux"].vs_sync == pytest.approx(0.5)
+    assert w1["aiofile:python"].median is None
+    rows = {(r["target"].split(" >=")[0], r["reference"]): r for r in evaluate(people, records, summaries)}
+    w1_row = rows[("linux W1/4k-x1", "caio:uring")]
+    assert w1_row["ratio"] == pytest.approx(1.2)
+    assert w1_row["status"] == "met"  # 1.2x and p50 2.5 <= 3
+    w2_row = rows[("linux W2/4k-x64", "caio:linux")]
+    assert w2_row["status"] == "not met"  # 1.0x < 1.2x
+    w3_row = rows[("linux W3/1m-x1", "sync")]
+    assert w3_row["status"].startswith("n/a")
+    assert rows[("aiofile:python W6/lines", "sync")]["status"].startswith("n/a")
+
+
+@pytest.mark.parametrize("request_text", ["linux", "all", "python,linux"])
+def test_requested_backend_that_is_not_built_exits_2(
+    request_text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import cli
+
+    monkeypatch.setattr(cli, "our_status", lambda: {"linux": "not built (test)", "thread": None, "python": None})
+    assert cli.main(["--backend", request_text, "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not available here (no fallback)" in err
+    assert "linux: not built (test)" in err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = bench(
+        "--backend", "python", "--peers", "sync", "--workloads", "W1,W2c,W6", "--scale", "0.001",
+        "--duration", "0.005", "--repeats", "1", "--data", tmp_path / "data", "--out", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "results.json").read_text())
+    assert set(doc["cells"]) == {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/copy"}
+    assert doc["meta"]["quick"] is False
+    assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
+    assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
+    assert "### W6:" in (out / "results.md").read_text()
