@@ -12,6 +12,7 @@ cdef struct fd_entry:
     int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
     int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
+    int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
     uint64_t dev
     uint64_t ino
 

@@ -90,6 +90,7 @@ from kaio cimport (
     LXA_ROUTE_UNKNOWN,
     RWF_NOWAIT,
     lxa_fd_identity,
+    lxa_fd_is_direct,
     lxa_fd_route,
     lxa_io_destroy,
     lxa_io_getevents,
@@ -891,7 +892,8 @@ cdef class Context:
             entry.cold = entry.backoff = 0
             entry.dev = dev
             entry.ino = ino
-            if rc == LXA_ROUTE_KERNEL and not _is_write(op._opcode) and not _is_sync(op._opcode):
+            entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
+            if rc == LXA_ROUTE_KERNEL and not entry.direct and not _is_write(op._opcode) and not _is_sync(op._opcode):
                 entry.cold = -1  # a new file: this read probes whether it is cached
                 return LXA_ROUTE_KERNEL
         if entry.route == LXA_ROUTE_KERNEL and entry.writes_thread and _is_write(op._opcode):
@@ -930,6 +932,7 @@ cdef class Context:
                 entry.route = rc
                 entry.writes_thread = 0
                 entry.cold = entry.backoff = 0
+                entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
                 entry.ino = ino
         return rc == LXA_ROUTE_KERNEL
@@ -940,8 +943,8 @@ cdef class Context:
         if op._fd > 0x7ffffff or op._fd >= self._nfds:
             return 0
         entry = &self._fds[op._fd]
-        if entry.route != LXA_ROUTE_KERNEL:
-            return 0
+        if entry.route != LXA_ROUTE_KERNEL or entry.direct:
+            return 0  # O_DIRECT: an EAGAIN is a full device queue, not a cold page cache
         if would_block:
             if entry.cold <= 0:
                 entry.backoff = min(max(entry.backoff * 2, COLD_CREDIT_MIN), COLD_CREDIT_MAX)

@@ -60,3 +60,4 @@ cdef extern from "lxa_fdroute.h" nogil:
         LXA_ROUTE_THREAD
     int lxa_fd_route(int fd, uint64_t *dev, uint64_t *ino)
     int lxa_fd_identity(int fd, uint64_t *dev, uint64_t *ino)
+    int lxa_fd_is_direct(int fd)
