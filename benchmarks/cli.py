@@ -7,6 +7,7 @@ Exit status: 0 when the run completed (whatever the figures and targets),
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import shlex
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import chart, data, machine, report, runner
+from .measure import idle_lag
 from .participants import OUR_BACKENDS, Participant, discover, our_status, parse_peers
 from .targets import evaluate, targets_table
 from .workloads import Workload, select
@@ -145,6 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     paths = data.ensure(args.data, layout, keys, say)
     sizes = {k: layout[k].size for k in keys}
     machine_info = machine.describe(str(args.data))
+    if machine_info["filesystem (data)"].split()[0] in ("tmpfs", "ramfs", "overlay"):
+        say(
+            f"warning: --data {args.data} is on {machine_info['filesystem (data)']}: cold reads (W2c) "
+            "cannot be cold and O_DIRECT (W5) may fail; use a directory on a disk filesystem"
+        )
+    if any(c.lag for wl in workloads for c in wl.cells):
+        idle = asyncio.run(idle_lag(0.3))
+        machine_info["idle-loop lag (1 ms ticker, 0.3 s)"] = (
+            f"p50 {report.fmt(idle['lag_p50_ms'])} ms, p99 {report.fmt(idle['lag_p99_ms'])} ms, "
+            f"max {report.fmt(idle['lag_max_ms'])} ms"
+        )
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     # W6 reads/copies the whole file when it takes at most 5 s (3 runs' worth under --quick).
     whole_file_s = 3 * duration if args.quick else max(5.0, 3 * duration)

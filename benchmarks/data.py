@@ -87,6 +87,8 @@ def _create(path: Path, size: int, chunk: bytes) -> None:
 def ensure(directory: Path, files: dict[str, DataFile], keys: set[str], say: Callable[[str], None]) -> dict[str, str]:
     """Create the files named by ``keys`` unless they exist with the right size; their paths."""
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("copy-*.out"):  # W6 destinations of an interrupted run
+        stale.unlink(missing_ok=True)
     paths = {}
     for key in sorted(keys):
         spec = files[key]

@@ -198,3 +198,11 @@ class LagTicker:
             "lag_max_ms": _scaled(percentile(ordered, 1.0), 1e3),
             "ticks": len(ordered),
         }
+
+
+async def idle_lag(seconds: float) -> dict[str, float | None]:
+    """The ticker's lag on an otherwise idle loop: the floor W2c's lag figures sit on."""
+    ticker = LagTicker()
+    ticker.start()
+    await asyncio.sleep(seconds)
+    return await ticker.stop()

@@ -58,13 +58,23 @@ def _child_env() -> dict[str, str]:
 
 
 def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run one child; its per-cell results, or an ``error`` for every cell if it failed."""
+    """Run one child; its per-cell results, or an ``error`` for every cell if it failed.
+
+    When a child running several cells dies (a crash, not a time-out), each
+    cell is run again in a child of its own, so one crashing cell does not
+    take the participant's other cells with it.
+    """
     cmd = [sys.executable, "-m", "benchmarks.child", json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(), cwd=PACKAGE_ROOT)
     except subprocess.TimeoutExpired:
         return {c: {"error": f"timed out after {timeout:.0f} s"} for c in spec["cells"]}
     if proc.returncode != 0:
+        if len(spec["cells"]) > 1:
+            alone: dict[str, Any] = {}
+            for cell_id in spec["cells"]:
+                alone.update(run_child({**spec, "cells": [cell_id]}, timeout))
+            return alone
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {c: {"error": f"child exited with {proc.returncode}: {tail}"} for c in spec["cells"]}
     cells: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])["cells"]

@@ -6,6 +6,7 @@ that the JSON and Markdown are complete, and that option errors exit with 2.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
         if not cell.file_object:
             assert doc["cells"][cell_id]["participants"]["python"]["runs"], cell_id
         assert doc["cells"][cell_id]["participants"]["sync"]["runs"], cell_id
+    # Once the aiofile API is built, aiofile on python_aio runs every cell too.
+    aiofile_built = hasattr(importlib.import_module("aiofile"), "async_open")
+    for cell_id, cell in CELLS.items():
+        entry = doc["cells"][cell_id]["participants"]["aiofile:python"]
+        if aiofile_built and cell.kind != "direct":
+            assert entry["runs"], (cell_id, entry["reason"])
+        elif not aiofile_built:
+            assert "aiofile API not built" in entry["reason"]
     w2c = doc["cells"]["W2c/4k-x64-cold"]["participants"]["python"]["runs"][0]
     assert {"p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"} <= set(w2c)
     assert "sync_ms" in doc["cells"]["W4/4k-x64"]["participants"]["python"]["runs"][0]
@@ -137,10 +146,12 @@ def test_unavailable_backend_is_an_error(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--backend", "bogus"], ["--workloads", "W9"], ["--peers", "nobody"]])
-def test_bad_options_exit_2(args: list[str], tmp_path: Path) -> None:
-    proc = bench(*args, "--data", tmp_path, "--out", tmp_path)
-    assert proc.returncode == 2
-    assert "error" in proc.stderr
+def test_bad_options_exit_2(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import cli
+
+    assert cli.main([*args, "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_targets_and_ratios_from_synthetic_records() -> None:
@@ -220,3 +231,24 @@ def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
     assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
     assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
     assert "### W6:" in (out / "results.md").read_text()
+
+
+def test_a_crashing_cell_is_rerun_alone_and_spares_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import runner
+
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        cells = json.loads(cmd[-1])["cells"]
+        calls.append(cells)
+        if "W5/4k-x64-direct" in cells:  # this cell kills its process (as a segfault would)
+            return subprocess.CompletedProcess(cmd, -11, "", "Fatal Python error: Segmentation fault\n")
+        out = {"cells": {c: {"units": 1, "seconds": 1.0, "value": 1.0} for c in cells}}
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(out) + "\n", "")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    results = runner.run_child({"cells": ["W1/4k-x1", "W5/4k-x64-direct", "W6/lines"]}, timeout=5)
+    assert calls == [["W1/4k-x1", "W5/4k-x64-direct", "W6/lines"], ["W1/4k-x1"], ["W5/4k-x64-direct"], ["W6/lines"]]
+    assert results["W1/4k-x1"]["value"] == 1.0
+    assert results["W6/lines"]["value"] == 1.0
+    assert results["W5/4k-x64-direct"]["error"] == "child exited with -11: Fatal Python error: Segmentation fault"

@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import operator
 import os
 from collections.abc import AsyncIterator, Generator, Iterable
+from itertools import accumulate
 from typing import Any
 
 from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
@@ -49,8 +51,8 @@ def _check_limit(size: Any) -> int:
     if size is None:
         return -1
     try:
-        return size.__index__()
-    except AttributeError:
+        return operator.index(size)
+    except TypeError:
         raise TypeError(f"argument should be integer or None, not '{type(size).__name__}'") from None
 
 
@@ -58,7 +60,8 @@ class FileIOWrapperBase:
     """What both file objects share: the ``AIOFile``, the lock, opening and closing.
 
     Awaiting the object (``await async_open(...)``) or ``async with`` opens the
-    file; ``close()`` closes it.
+    file; ``close()`` closes it. Cancellation while opening: see ``AIOFile.open``
+    (no fd leaks; the object can be awaited again).
     """
 
     def __init__(self, afp: AIOFile, *, offset: int | None = None, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
@@ -82,7 +85,7 @@ class FileIOWrapperBase:
         self._prefetch: tuple[int, int, asyncio.Future[bytes]] | None = None
         self._sequential_end = -1
         # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends.
-        self._writing: list[asyncio.Future[int]] = []
+        self._writing: list[tuple[asyncio.Future[int], bytes, int]] = []  # (future, data, offset)
         self._writing_end = 0
         self._regular_seekable = False
 
@@ -202,9 +205,6 @@ class FileIOWrapperBase:
             return self._wstart + len(self._wbuf)
         return self._raw - (len(self._rbuf) - self._rpos)
 
-    def _pending_writes(self) -> bool:
-        return bool(self._wbuf or self._detached or self._writing)
-
     def _file_size(self) -> int:
         size = os.fstat(self.file.fileno()).st_size
         for start, data in self._detached:
@@ -234,16 +234,30 @@ class FileIOWrapperBase:
     async def _wait_writes(self, keep: int) -> None:
         """Wait until at most ``keep`` write-behind writes are in flight; raise the first error.
 
-        A failed write is reported once, by whichever call waits for it.
+        Each write-behind is one system call; a short one is continued here
+        with the rest. A failed write is reported once, by whichever call
+        waits for it; a cancelled wait leaves the write queued.
         """
         writing = self._writing
         while len(writing) > keep:
-            first = writing[0]
+            future, data, offset = writing[0]
             try:
-                await asyncio.shield(first)
-            finally:
-                if first.done() and writing and writing[0] is first:
+                count = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled() and future.exception() is not None:
                     del writing[0]
+                raise
+            except BaseException:
+                del writing[0]
+                raise
+            if count <= 0:
+                del writing[0]
+                raise RuntimeError("Write operation returned 0", self.file, offset, 0)
+            if count < len(data):
+                rest = data[count:]
+                writing[0] = (self.file._write_once(rest, offset + count), rest, offset + count)
+            else:
+                del writing[0]
 
     async def _flush_unlocked(self) -> None:
         """Write out ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
@@ -257,7 +271,13 @@ class FileIOWrapperBase:
             del self._detached[0]
         if self._wbuf:
             data = self._wbuf
-            await afp.write_bytes(data, self._wstart)
+            try:
+                await afp.write_bytes(data, self._wstart)
+            except BaseException:
+                # An operation may still hold ``data`` (a cancelled write runs
+                # on): keep the bytes pending in a fresh, resizable buffer.
+                self._wbuf = bytearray(data)
+                raise
             end = self._wstart + len(data)
             self._wbuf = bytearray()
             self._raw = os.fstat(afp.fileno()).st_size if appending and afp.seekable() else end
@@ -314,6 +334,8 @@ class FileIOWrapperBase:
         self._drop_prefetch()
         view = memoryview(data)
         size = view.nbytes
+        if not size:
+            return 0
         if self._rbuf:
             self._raw = self._position()
             self._drop_read_ahead()
@@ -327,7 +349,7 @@ class FileIOWrapperBase:
             if len(self._wbuf) >= self._buffer_size:
                 await self._flush_unlocked()
             return size
-        if type(data) is bytes and not afp.mode.appending:
+        if type(data) is bytes and not afp.mode.appending and size <= MAX_TRANSFER:
             # Write-behind: bytes cannot change, so the write may still be in
             # flight when this returns (up to WRITE_BEHIND of them, at
             # distinct offsets); the next operation that needs them done
@@ -339,7 +361,7 @@ class FileIOWrapperBase:
             # start at or after every in-flight one waits for all of them.
             await self._wait_writes(WRITE_BEHIND - 1 if self._raw >= self._writing_end else 0)
             self._drop_prefetch()
-            self._writing.append(asyncio.ensure_future(afp.write_bytes(data, self._raw)))
+            self._writing.append((afp._write_once(data, self._raw), data, self._raw))
             self._raw += size
             self._writing_end = self._raw
             return size
@@ -406,6 +428,8 @@ class FileIOWrapperBase:
         """Yield ``read(chunk_size)`` results from the current position until EOF.
 
         The position advances with each chunk (it is this file object's reads).
+        Cancellation: as ``read``: a cancelled step leaves the position after
+        the last chunk yielded.
         """
         read = self.read
         while True:
@@ -415,12 +439,16 @@ class FileIOWrapperBase:
             yield chunk
 
     async def readlines(self, hint: int = -1) -> list[Any]:
-        """Read lines until EOF, or until ``hint`` bytes/characters were read (``hint > 0``)."""
+        """Read lines until EOF, or until ``hint`` bytes/characters were read (``hint > 0``).
+
+        Cancellation: the position stays after the last line collected (the
+        lines read so far are not returned).
+        """
         hint = _check_limit(hint)
-        lines = []
+        lines: list[Any] = []
         total = 0
         while True:
-            line = await self.readline()  # type: ignore[attr-defined]
+            line = await self.readline()
             if not line:
                 return lines
             lines.append(line)
@@ -429,9 +457,29 @@ class FileIOWrapperBase:
                 return lines
 
     async def writelines(self, lines: Iterable[Any]) -> None:
-        """Write every item of ``lines`` (no separators are added)."""
+        """Write every item of ``lines`` (no separators are added).
+
+        Cancellation: the lines accepted before it stay written or buffered.
+        """
         for line in lines:
-            await self.write(line)  # type: ignore[attr-defined]
+            await self.write(line)
+
+    # -- what each file object implements (aiofile 3.x's abstract methods) --------
+
+    async def read(self, size: int | None = -1) -> Any:
+        """Read up to ``size`` bytes or characters (``-1``: to EOF)."""
+        raise NotImplementedError
+
+    async def readline(self, size: int | None = -1) -> Any:
+        """Read one line (at most ``size`` bytes or characters)."""
+        raise NotImplementedError
+
+    async def write(self, data: Any) -> int:
+        """Write ``data``; return how much was written."""
+        raise NotImplementedError
+
+    async def __anext__(self) -> Any:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} mode={self.mode!r}>"
@@ -640,7 +688,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
         while True:
             rbuf, rpos = self._rbuf, self._rpos
-            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:
+            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:  # type: ignore[attr-defined]
                 if b"\r" in rbuf:
                     end = rbuf.find(b"\n", rpos) + 1
                     self._rpos = end
@@ -649,9 +697,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 lines = (rbuf[rpos:] if rpos else rbuf).splitlines(True)
                 if lines[-1][-1:] != b"\n":
                     del lines[-1]  # an incomplete last line stays in the read-ahead
-                position = rpos
-                for line in lines:
-                    position += len(line)
+                # Where each line ends, computed in C; the loop body stays minimal.
+                ends = accumulate(map(len, lines), initial=rpos)
+                next(ends)  # the start itself
+                for line, position in zip(lines, ends):
                     self._rpos = position
                     yield line
                     if self._rpos != position or self._rbuf is not rbuf:

@@ -71,7 +71,7 @@ def unpack(value: int) -> Cookie:
     )
 
 
-def locate(decoder: Any, base: int, flags: int, data: bytes, chars: int) -> Cookie:
+def locate(decoder: Any, base: int, flags: int, data: bytes | memoryview, chars: int) -> Cookie:
     """The cookie ``chars`` characters into ``decoder``'s output for ``data``.
 
     ``decoder`` is an incremental decoder (possibly an
@@ -113,7 +113,7 @@ def locate(decoder: Any, base: int, flags: int, data: bytes, chars: int) -> Cook
         decoder.setstate(saved)
 
 
-def fast_locate(decoder: Any, base: int, flags: int, data: bytes, chars: int, ratio: float) -> Cookie:
+def fast_locate(decoder: Any, base: int, flags: int, data: bytes | memoryview, chars: int, ratio: float) -> Cookie:
     """``locate`` that first jumps close to the answer (``ratio``: bytes per character).
 
     It decodes prefixes of ``data`` to find a point where the decoder's

@@ -22,6 +22,7 @@ import errno
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
@@ -93,12 +94,13 @@ class AIOFile:
         self._closefd = closefd
         self._fd = -1
         self._file_obj: Any = None  # kept alive for from_fp: it owns the fd
-        self._opening: asyncio.Future[int] | None = None
+        self._opening: asyncio.Future[tuple[int, int]] | None = None
         self._open_waiters = 0
         self._closing: asyncio.Task[None] | None = None
         self._closed = False
         self._clones = 0
         self._pending = 0  # operations submitted and not completed by the backend
+        self._deferred_close = -1  # fd to close when _pending reaches 0 (pipes)
         self._idle: asyncio.Future[None] | None = None
         self._seekable = True
         self._regular = True
@@ -221,20 +223,23 @@ class AIOFile:
                 self._adopt(self._filename, initial=_tell_fd(self._filename))
                 return self._fd
             loop = asyncio.get_running_loop()
-            opening = loop.run_in_executor(self._executor, self._open_blocking)
-            opening.add_done_callback(self._opened)
-            self._opening = opening
+            started = loop.run_in_executor(self._executor, self._open_blocking)
+            started.add_done_callback(self._opened)
+            self._opening = started
         opening = self._opening
         assert opening is not None
         self._open_waiters += 1
         try:
             await asyncio.shield(opening)
+            # The done callback may not have run yet (a finished future is
+            # awaited without yielding): settle here, wanted by this caller.
+            self._settle_open(opening, wanted=True)
         finally:
             self._open_waiters -= 1
         return self._fd if first else None
 
     def _open_blocking(self) -> tuple[int, int]:
-        path = os.fspath(self._filename)
+        path = os.fspath(self._filename)  # type: ignore[arg-type]  # never an int here
         flags = self._mode.flags
         if self._opener is None:
             fd = os.open(path, flags, 0o666)
@@ -256,11 +261,17 @@ class AIOFile:
         return fd, position
 
     def _opened(self, opening: asyncio.Future[tuple[int, int]]) -> None:
+        self._settle_open(opening, wanted=self._open_waiters > 0)
+
+    def _settle_open(self, opening: asyncio.Future[tuple[int, int]], wanted: bool) -> None:
+        """Adopt (``wanted``) or close the fd an open produced; only the first call acts."""
+        if self._opening is not opening:
+            return
         self._opening = None
         if opening.cancelled() or opening.exception() is not None:
             return
         fd, position = opening.result()
-        if self._open_waiters == 0 or self._closed:
+        if not wanted or self._closed:
             # Everyone who wanted it was cancelled: do not leak the fd.
             os.close(fd)
             return
@@ -268,6 +279,9 @@ class AIOFile:
 
     async def close(self) -> None:
         """Close the file; idempotent. Waits for operations still running on the fd.
+
+        For a pipe, FIFO or socket it does not wait (an operation may wait for
+        a peer forever): the fd is then closed when the last one completes.
 
         With clones (``clone()``), only the last ``close()`` closes the fd.
         Unlike aiofile 3.x there is no implicit ``fdatasync``: call
@@ -299,6 +313,13 @@ class AIOFile:
         fd = self._fd
         self._fd = -1  # no new operation can start from here
         self._closed = True
+        if self._pending and not self._seekable:
+            # A pipe, FIFO or socket: an operation may wait for a peer forever.
+            # Do not wait: the fd is closed when the last operation completes
+            # (never earlier, so no operation sees a recycled fd number).
+            self._deferred_close = fd if self._closefd else -1
+            self._file_obj = None
+            return
         while self._pending:
             self._idle = asyncio.get_running_loop().create_future()
             await self._idle
@@ -307,8 +328,24 @@ class AIOFile:
             await asyncio.get_running_loop().run_in_executor(self._executor, os.close, fd)
         self._file_obj = None
 
+    def __del__(self) -> None:
+        # Like the builtin file objects: an fd we own and nobody closed is
+        # closed here, with a ResourceWarning. Operations in flight hold a
+        # reference to ``self``, so none is running now.
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0 and self._closefd:
+            self._fd = -1
+            warnings.warn(f"unclosed file {self!r}", ResourceWarning, source=self, stacklevel=2)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     async def clone(self) -> AIOFile:
-        """Take one more reference (aiofile 3.x): returns ``self``; each ``close()`` drops one."""
+        """Take one more reference (aiofile 3.x): returns ``self``; each ``close()`` drops one.
+
+        Cancellation: nothing to cancel (no I/O).
+        """
         self._clones += 1
         return self
 
@@ -327,11 +364,11 @@ class AIOFile:
 
     def _adapter(self) -> Any:
         context = self._context
-        if context is None or getattr(context, "closed", False):
+        if context is None:
             # The default context: per running loop, never stored here so a
             # file may move to another loop between uses.
             return get_default_context()
-        return context
+        return context  # a closed one raises ValueError at submission
 
     def _submit(self, name: str, *args: Any) -> asyncio.Future[Any]:
         """Start operation ``name`` (``read``, ``write``...) on the adapter; see ``_track``.
@@ -375,8 +412,12 @@ class AIOFile:
                     outer.set_exception(exc)
                 else:
                     outer.set_result(future.result())
-        if not self._pending and self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
+        if not self._pending:
+            if self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+            fd, self._deferred_close = self._deferred_close, -1
+            if fd >= 0:
+                os.close(fd)  # a pipe's close (see _close_now): never blocks
 
     def _live_fd(self) -> int:
         fd = self._fd

@@ -61,10 +61,11 @@ class Reader:
                 self.offset += len(data)
                 return data
             decoder = self._decoder
+            assert decoder is not None  # text mode
             while True:
                 data = await self.file.read_bytes(self.chunk_size, self.offset)
                 self.offset += len(data)
-                text = decoder.decode(data, not data)
+                text: str = decoder.decode(data, not data)
                 if text or not data:
                     return text
 
@@ -139,7 +140,7 @@ class LineReader:
         self._pos = 0
         self._lock = asyncio.Lock()
 
-    async def readline(self) -> bytes | str:
+    async def readline(self) -> Any:
         """The next line including ``line_sep``; empty at EOF."""
         buffer, pos, sep = self._buffer, self._pos, self._sep
         end = buffer.find(sep, pos)
@@ -165,7 +166,7 @@ class LineReader:
     def __aiter__(self) -> LineReader:
         return self
 
-    async def __anext__(self) -> bytes | str:
+    async def __anext__(self) -> Any:
         buffer, pos = self._buffer, self._pos
         end = buffer.find(self._sep, pos)
         if end >= 0 and not self._lock.locked():

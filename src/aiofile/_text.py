@@ -23,6 +23,7 @@ import codecs
 import io
 import os
 from collections.abc import AsyncIterator
+from itertools import accumulate
 from typing import Any
 
 from . import _cookie
@@ -93,7 +94,7 @@ class TextFileWrapper(FileIOWrapperBase):
         self._chunk_size = max(buffer_size, 1)
         self._decoder: Any = None
         if afp.mode.readable:
-            decoder = codecs.getincrementaldecoder(self._encoding)(self._errors)
+            decoder: Any = codecs.getincrementaldecoder(self._encoding)(self._errors)
             if self._readuniversal:
                 decoder = io.IncrementalNewlineDecoder(decoder, self._readtranslate)
             self._decoder = decoder
@@ -106,6 +107,8 @@ class TextFileWrapper(FileIOWrapperBase):
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
         self._encoder_at_start = True  # the encoder may still emit a BOM
+        # (snapshot, characters used, clean cookie) of the last tell() in this chunk.
+        self._tell_cache: tuple[Any, int, _cookie.Cookie] | None = None
 
     @property
     def encoding(self) -> str:
@@ -148,7 +151,21 @@ class TextFileWrapper(FileIOWrapperBase):
         if self._decoder is None or snapshot is None:
             return self._position()
         base, flags, data = snapshot
-        cookie = _cookie.fast_locate(self._decoder, base, flags, data, self._dpos, self._ratio)
+        chars = self._dpos
+        cached = self._tell_cache
+        if cached is not None and cached[0] is snapshot and cached[1] <= chars:
+            # Resume from the last clean position found in this chunk: the walk
+            # from ``base`` would pass through it, so the answer is the same,
+            # and a tell() per line costs O(line), not O(chunk).
+            known = cached[2]
+            cookie = _cookie.fast_locate(
+                self._decoder, known.start, known.flags, memoryview(data)[known.start - base :], chars - cached[1],
+                self._ratio,
+            )
+        else:
+            cookie = _cookie.fast_locate(self._decoder, base, flags, data, chars, self._ratio)
+        if not cookie.feed and not cookie.skip:
+            self._tell_cache = (snapshot, chars, cookie)
         return _cookie.pack(cookie)
 
     def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
@@ -278,7 +295,7 @@ class TextFileWrapper(FileIOWrapperBase):
             head = self._dchars[self._dpos :]
             data = await self.file.read_bytes(-1, self._raw)
             self._raw += len(data)
-            text = head + decoder.decode(data, True)
+            text: str = head + decoder.decode(data, True)
             self._clear_decoded()
             return text
         parts = []
@@ -347,8 +364,8 @@ class TextFileWrapper(FileIOWrapperBase):
 
     async def _readline_unlocked(self, size: int) -> str:
         line = self._dchars[self._dpos :]
-        consumed_before = self._dpos  # characters of the current chunk before ``line``
         start = 0
+        end = -1
         while True:
             end, start = self._line_end(line, start)
             if end >= 0:
@@ -360,7 +377,6 @@ class TextFileWrapper(FileIOWrapperBase):
                 if self._dchars:
                     break
             if self._dchars:
-                consumed_before = -len(line)
                 line += self._dchars
                 continue
             self._clear_decoded()  # EOF
@@ -369,7 +385,6 @@ class TextFileWrapper(FileIOWrapperBase):
             end = size
         # ``line`` ends with the whole current chunk: put its unused tail back.
         self._dpos = len(self._dchars) - (len(line) - end)
-        del consumed_before
         return line[:end]
 
     async def _lines(self) -> AsyncIterator[str]:
@@ -382,7 +397,7 @@ class TextFileWrapper(FileIOWrapperBase):
         checked: str | None = None  # the last chunk found free of other line breaks
         while True:
             dchars, dpos = self._dchars, self._dpos
-            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
+            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:  # type: ignore[attr-defined]
                 if dchars is not checked and not _only_lf_breaks(dchars):
                     end = dchars.find("\n", dpos) + 1
                     self._dpos = end
@@ -392,15 +407,16 @@ class TextFileWrapper(FileIOWrapperBase):
                 lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
                 if lines[-1][-1:] != "\n":
                     del lines[-1]  # an incomplete last line stays decoded
-                position = dpos
-                for line in lines:
-                    position += len(line)
+                # Where each line ends, computed in C; the loop body stays minimal.
+                ends = accumulate(map(len, lines), initial=dpos)
+                next(ends)  # the start itself
+                for line, position in zip(lines, ends):
                     self._dpos = position
                     yield line
                     if self._dpos != position or self._dchars is not dchars:
                         break
                 continue
-            elif not lf_lines and not lock._locked:
+            elif not lf_lines and not lock._locked:  # type: ignore[attr-defined]
                 end = self._line_end(dchars, dpos)[0]
                 if end > 0:
                     self._dpos = end
@@ -442,8 +458,12 @@ class TextFileWrapper(FileIOWrapperBase):
                 text = text.replace("\n", self._writenl)
             if self._snapshot is not None or self._pending is not None or self._dchars:
                 self._rewind_for_write()
-            if self._encoder_at_start and self._position() != 0:
-                self._encoder.setstate(0)  # a BOM belongs at offset 0 only
+            # A BOM (UTF-16, UTF-8-SIG...) is written exactly when writing at offset 0.
+            if self._position() == 0:
+                if not self._encoder_at_start:
+                    self._encoder.reset()
+            elif self._encoder_at_start:
+                self._encoder.setstate(0)
             self._encoder_at_start = False
             await self._write_unlocked(self._encoder.encode(text))
             return length

@@ -47,3 +47,47 @@ def test_special_files_with_the_default_context(tmp_path: Path) -> None:
     status, cpuinfo = asyncio.run(main())
     assert status.startswith("Name:") and status.endswith("\n")
     assert "processor" in cpuinfo and cpuinfo.endswith("\n")
+
+
+def test_file_object_made_outside_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("made outside\n")
+    f = async_open(path)
+
+    async def main() -> str:
+        async with f:
+            return await f.read()
+
+    assert asyncio.run(main()) == "made outside\n"
+
+
+def test_pipe_and_fifo_with_the_default_context(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read_fd, write_fd = os.pipe()
+
+    def produce() -> None:
+        with open(write_fd, "wb") as w:
+            w.write(b"through a pipe\n" * 1000)
+        with open(fifo, "wb") as w:
+            w.write(b"through a fifo\n" * 1000)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+
+    async def main() -> tuple[bytes, list[str]]:
+        async with async_open(read_fd, "rb") as pipe:
+            data = await pipe.read()
+        async with async_open(fifo) as f:
+            lines = [line async for line in f]
+        return data, lines
+
+    try:
+        data, lines = asyncio.run(main())
+    finally:
+        thread.join()
+    assert data == b"through a pipe\n" * 1000
+    assert lines == ["through a fifo\n"] * 1000

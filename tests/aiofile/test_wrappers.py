@@ -455,3 +455,59 @@ async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: 
         await f.flush()
     assert info.value.errno == errno.EBADF
     await f.close()
+
+
+async def test_text_truncate_flush_sync_and_newlines(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"one\r\ntwo\nthree\rfour")
+    async with async_open(path, "r+", context=ctx) as f:
+        assert await f.readline() == "one\n"
+        assert await f.read() == "two\nthree\nfour"
+        assert set(f.newlines) == {"\r\n", "\n", "\r"}
+        f.seek(0)
+        await f.readline()
+        assert await f.truncate() == 5
+        await f.write("2\n")
+        await f.flush(sync_metadata=False)  # aiofile 3.x: also fdatasync
+        await f.flush(sync_metadata=True)
+        assert path.read_bytes() == b"one\r\n2\n"
+
+
+async def test_cancelled_text_read_keeps_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = "".join(f"{i} é€\n" for i in range(20_000))
+    path.write_text(text)
+    async with async_open(path, buffering=512, context=ctx) as f:
+        assert await f.read(3) == text[:3]
+        for _ in range(20):
+            position = f.tell()
+            task = asyncio.ensure_future(f.read(40_000))
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                assert f.tell() == position
+            else:
+                f.seek(position)
+        assert await f.read(10) == text[3:13]
+
+
+async def test_cancelled_write_leaves_a_consistent_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    payload = bytearray(b"x" * (8 << 20))  # not bytes: written directly, awaited by write()
+    async with async_open(path, "wb", context=ctx) as f:
+        await f.write(b"head")
+        task = asyncio.ensure_future(f.write(payload))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            assert f.tell() == 4  # the write may land, the position did not move
+        else:
+            assert f.tell() == 4 + len(payload)
+            f.seek(4)
+        await f.write(b"tail")
+        assert f.tell() == 8
+    assert path.read_bytes()[:8] == b"headtail"
