@@ -160,6 +160,14 @@ class AsyncioContext(AsyncioContextBase):
             return future
         return super().submit_future(op)
 
+    def _bound_loop(self) -> asyncio.AbstractEventLoop:
+        # The bound loop running on this thread is the running loop: no need
+        # for asyncio.get_running_loop() (a getpid(2) per call on 3.11).
+        loop = self._loop
+        if loop is not None and getattr(loop, "_thread_id", None) == get_ident():
+            return loop
+        return super()._bound_loop()
+
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         # The slot is taken now; the operation reaches the kernel with the
         # rest of this iteration's batch.
