@@ -10,6 +10,9 @@ from lxa_pool cimport lxa_job, lxa_pool
 cdef struct fd_entry:
     int route        # LXA_ROUTE_*
     int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
+    int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
+    int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
+    int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
     uint64_t dev
     uint64_t ino
 
@@ -38,6 +41,7 @@ cdef class Operation:
     cdef int _state
     cdef bint _nowait            # submitted with RWF_NOWAIT
     cdef bint _via_thread        # currently owned by the thread pool
+    cdef bint _streaming         # in the pool on a non-seekable fd: may block for ever
     cdef object _context         # the owning Context while in flight
     cdef PyObject *_prev         # intrusive list of in-flight operations (borrowed links)
     cdef PyObject *_next
@@ -63,10 +67,12 @@ cdef class Context:
     cdef Py_ssize_t _in_flight          # accepted, callback not run yet
     cdef Py_ssize_t _kernel_in_flight   # owned by the kernel context
     cdef Py_ssize_t _thread_in_flight   # owned by the thread pool
+    cdef Py_ssize_t _streaming_in_flight  # of those, on non-seekable fds
     cdef unsigned _pool_size
     cdef lxa_pool *_pool
     cdef list _ready                    # completed, callbacks pending
     cdef list _backlog                  # waiting for room in the kernel queue
+    cdef list _one                      # scratch batch of submit_inline (always empty outside it)
     cdef iocb **_iocbs                  # scratch: one io_submit batch
     cdef io_event *_events              # scratch: one reap
     cdef Py_ssize_t _events_cap
@@ -92,4 +98,7 @@ cdef class Context:
     cdef int _unlink(self, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
+    cdef int _abandon_streaming(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
+    cdef int _note_read(self, Operation op, bint would_block) except -1
+    cdef Py_ssize_t _reap_inline(self) except -1

@@ -11,7 +11,13 @@ the reference behaviour). How an operation travels:
   that the file refuses to run without blocking (``EOPNOTSUPP``, or
   ``EINVAL`` at submit time) is handed to the C thread pool, which signals
   the same eventfd. So ``io_submit`` never waits for a disk on the caller's
-  thread. ``O_DIRECT`` reads and writes take the same path; their
+  thread. One caveat and its remedy: on a file that is not cached, an
+  ``RWF_NOWAIT`` read still starts the readahead before it answers
+  ``EAGAIN``, which can hold ``io_submit`` for a while on a busy device. So
+  after an ``EAGAIN`` the next reads of that descriptor go straight to the
+  pool and a single read later probes the kernel again (the number of reads
+  between probes doubles while the file stays cold, up to 65536); a new
+  descriptor's first read is such a probe too. ``O_DIRECT`` reads and writes take the same path; their
   ``RWF_NOWAIT`` only refuses to wait for a request slot or an allocation.
   A transfer that ``RWF_NOWAIT`` cut short (part of the range was not
   cached) continues where it stopped, so the count a caller sees is what one
@@ -84,12 +90,15 @@ from kaio cimport (
     LXA_ROUTE_UNKNOWN,
     RWF_NOWAIT,
     lxa_fd_identity,
+    lxa_fd_is_direct,
     lxa_fd_route,
     lxa_io_destroy,
     lxa_io_getevents,
     lxa_io_setup,
     lxa_io_submit,
     lxa_iocb_prep,
+    lxa_is_stream,
+    lxa_wait_readable,
     lxa_iov_advance,
     lxa_ring_of,
     lxa_ring_pending,
@@ -137,6 +146,12 @@ DEFAULT_POOL_SIZE = 16
 MAX_POOL_SIZE = 1024
 #: Idle kernel contexts kept for reuse by later Contexts of this process.
 IDLE_KERNEL_CONTEXTS = 4
+#: Reads of a cold file sent straight to the pool before the kernel is probed
+#: again (doubling up to the maximum while it stays cold).
+
+cdef enum:
+    COLD_CREDIT_MIN = 64
+    COLD_CREDIT_MAX = 65536
 
 cdef enum:
     OP_READ = 0
@@ -515,6 +530,23 @@ cdef class Operation:
         self._callback = callback
         return True
 
+    def attach_callback(self, callback):
+        """Adapter hook: set the callback of a submitted operation that has not completed yet.
+
+        ``Context.submit_inline`` submits without a callback; if the kernel
+        did not finish the operation inside ``io_submit``, the adapter
+        attaches one here. Callbacks only run on the thread that calls
+        ``process_events``/``reap``/``close``, so nothing is missed between
+        the two calls. Raises ``ValueError`` once the operation completed or
+        if it already has a callback.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state == ST_NEW or self._state == ST_DONE or self._callback is not None:
+            raise ValueError(f"cannot attach a callback to {self!r}")
+        self._callback = callback
+        return True
+
     def get_value(self):
         """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
         if self._state != ST_DONE:
@@ -611,6 +643,7 @@ cdef class Context:
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
         self._ready = []
         self._backlog = []
+        self._one = []
         self._fork_gen = lxa_fork_gen()
         self._iocbs = <iocb **>PyMem_Malloc(nreq * sizeof(iocb *))
         self._events_cap = self._kernel_nr
@@ -762,6 +795,7 @@ cdef class Context:
                 self._ready.append(op)
         self._kernel_in_flight = 0
         self._thread_in_flight = 0
+        self._streaming_in_flight = 0
         self._backlog = []
         self._pool = NULL  # its threads are gone and its locks may be held: abandoned
         self._ctx = 0
@@ -829,7 +863,22 @@ cdef class Context:
             return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
         if entry.route == LXA_ROUTE_KERNEL:
-            return LXA_ROUTE_THREAD if entry.writes_thread and _is_write(op._opcode) else LXA_ROUTE_KERNEL
+            if _is_write(op._opcode):
+                return LXA_ROUTE_THREAD if entry.writes_thread else LXA_ROUTE_KERNEL
+            if entry.cold == 0 and entry.backoff == 0 or _is_sync(op._opcode):
+                return LXA_ROUTE_KERNEL
+            # A cold file: even with RWF_NOWAIT, io_submit starts the
+            # readahead before it answers EAGAIN, and that can hold the
+            # caller for milliseconds. So after an EAGAIN the next `cold`
+            # reads go straight to the pool, then a single read probes the
+            # kernel again; the credit doubles while probes find it cold.
+            if entry.cold > 0:
+                entry.cold -= 1
+                return LXA_ROUTE_THREAD
+            if entry.cold == -1:  # a probe is in flight
+                return LXA_ROUTE_THREAD
+            entry.cold = -1
+            return LXA_ROUTE_KERNEL
         if entry.route != LXA_ROUTE_UNKNOWN:
             rc = lxa_fd_identity(op._fd, &dev, &ino)
             if rc < 0 or dev != entry.dev or ino != entry.ino:
@@ -840,8 +889,13 @@ cdef class Context:
                 return LXA_ROUTE_KERNEL
             entry.route = rc
             entry.writes_thread = 0
+            entry.cold = entry.backoff = 0
             entry.dev = dev
             entry.ino = ino
+            entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
+            if rc == LXA_ROUTE_KERNEL and not entry.direct and not _is_write(op._opcode) and not _is_sync(op._opcode):
+                entry.cold = -1  # a new file: this read probes whether it is cached
+                return LXA_ROUTE_KERNEL
         if entry.route == LXA_ROUTE_KERNEL and entry.writes_thread and _is_write(op._opcode):
             return LXA_ROUTE_THREAD
         return entry.route
@@ -877,9 +931,28 @@ cdef class Context:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
+                entry.cold = entry.backoff = 0
+                entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
                 entry.ino = ino
         return rc == LXA_ROUTE_KERNEL
+
+    cdef int _note_read(self, Operation op, bint would_block) except -1:
+        """Feed the cold-file backoff of ``op._fd`` with the kernel's answer to a NOWAIT read."""
+        cdef fd_entry *entry
+        if op._fd > 0x7ffffff or op._fd >= self._nfds:
+            return 0
+        entry = &self._fds[op._fd]
+        if entry.route != LXA_ROUTE_KERNEL or entry.direct:
+            return 0  # O_DIRECT: an EAGAIN is a full device queue, not a cold page cache
+        if would_block:
+            if entry.cold <= 0:
+                entry.backoff = min(max(entry.backoff * 2, COLD_CREDIT_MIN), COLD_CREDIT_MAX)
+                entry.cold = entry.backoff
+        elif entry.cold == -1 or (entry.cold == 0 and entry.backoff):
+            entry.cold = 0
+            entry.backoff = 0
+        return 0
 
     # -- starting operations -------------------------------------------------------------
 
@@ -935,11 +1008,14 @@ cdef class Context:
             op._job.opcode = LXA_OP_FSYNC
         else:
             op._job.opcode = LXA_OP_FDSYNC
+        op._streaming = lxa_is_stream(op._fd) != 0
         rc = lxa_pool_submit(self._pool, &op._job)
         if rc < 0:
             return self._complete(op, rc)
         op._state = ST_THREAD
         self._thread_in_flight += 1
+        if op._streaming:
+            self._streaming_in_flight += 1
         return 0
 
     cdef int _kernel_submit(self, list ops) except -1:
@@ -985,6 +1061,8 @@ cdef class Context:
                 return 0
             op = <Operation>ops[k]
             k += 1
+            if op._nowait and not _is_write(op._opcode):
+                self._note_read(op, False)  # a refused probe must not leave the fd waiting for it
             if op._nowait and (r == -EOPNOTSUPP or r == -EINVAL):
                 if r == -EOPNOTSUPP:
                     self._learn_refusal(op)
@@ -999,7 +1077,11 @@ cdef class Context:
         cdef int64_t target
         if op._nowait:
             if res == -EAGAIN:
+                if not _is_write(op._opcode):
+                    self._note_read(op, True)
                 return self._to_thread(op)
+            if op._opcode == OP_READ or op._opcode == OP_READINTO or op._opcode == OP_READV:
+                self._note_read(op, False)
             if res == -EOPNOTSUPP:
                 self._learn_refusal(op)
                 return self._to_thread(op)
@@ -1058,6 +1140,8 @@ cdef class Context:
             nxt = job.next
             op = <Operation>job.user
             self._thread_in_flight -= 1
+            if op._streaming:
+                self._streaming_in_flight -= 1
             self._complete(op, job.result)
             job = nxt
         return 0
@@ -1184,6 +1268,32 @@ cdef class Context:
         self._run_callbacks(done)
         return len(done)
 
+    def submit_inline(self, Operation op not None):
+        """Submit one operation and deliver what the kernel finished inside ``io_submit``.
+
+        Returns True if ``op`` itself has completed (its callback, if any, has
+        run); False if it is in flight (see ``Operation.attach_callback``).
+        Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
+        the context is full.
+        """
+        cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
+        self._check_live()
+        if op._state != ST_NEW:
+            raise ValueError(f"operation already submitted: {op!r}")
+        if self._in_flight >= self._max_requests:
+            raise BlockingIOError(_errno.EAGAIN, "context full")
+        op._state = ST_CLAIMED
+        self._link(op)
+        try:
+            self._start(op, kernel)
+            if kernel or self._backlog:
+                self._kernel_submit(kernel)
+        finally:
+            del kernel[:]
+        if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
+            self._reap_inline()
+        return op._state == ST_DONE
+
     def reap(self):
         """Deliver kernel completions already in the ring, without touching the eventfd.
 
@@ -1192,13 +1302,17 @@ cdef class Context:
         ``process_events()`` (from the reader) drains it, finding nothing or
         what arrived since. Returns how many callbacks ran.
         """
-        cdef list resubmit, done
         if self._closed or self._fork_gen != lxa_fork_gen():
             return self.process_events()
-        resubmit = []
-        self._reap_kernel(resubmit, False)
-        if resubmit or self._backlog:
-            self._kernel_submit(resubmit)
+        return self._reap_inline()
+
+    cdef Py_ssize_t _reap_inline(self) except -1:
+        cdef list done
+        if self._kernel_in_flight:
+            # Continuations of short transfers join the backlog, submitted first.
+            self._reap_kernel(self._backlog, False)
+            if self._backlog:
+                self._kernel_submit(self._one)
         done = self._ready
         if not done:
             return 0
@@ -1210,7 +1324,10 @@ cdef class Context:
         """Stop accepting, wait for in-flight operations, run their callbacks, release everything.
 
         Idempotent. Blocks the calling thread (without the GIL) until the
-        kernel and the pool are done with every operation.
+        kernel and the pool are done with every operation, except a pool
+        transfer on a pipe, FIFO, socket or tty: it may block for ever, so it
+        is not waited for and completes with ``-ECANCELED`` (what it moves
+        later is dropped; it keeps its buffer until then).
         """
         cdef list resubmit
         cdef lxa_pool *pool
@@ -1234,13 +1351,66 @@ cdef class Context:
                     self._kernel_submit(resubmit)
             pool = self._pool
             if pool != NULL:
-                with nogil:
-                    lxa_pool_shutdown(pool)
-                self._take_thread_done()
+                # Wait for the pool's finite work. A transfer on a pipe or
+                # socket may wait for ever: it is not waited for (below).
+                while self._thread_in_flight > self._streaming_in_flight:
+                    efd = self._efd
+                    with nogil:
+                        lxa_wait_readable(efd, 100)
+                    lxa_eventfd_drain(self._efd)
+                    self._take_thread_done()
+                if self._thread_in_flight == 0:
+                    with nogil:
+                        lxa_pool_shutdown(pool)
+                else:
+                    self._abandon_streaming()
             done, self._ready = self._ready, []
             self._run_callbacks(done)
         finally:
             self._release()
+
+    cdef int _abandon_streaming(self) except -1:
+        """At close: fail the pool's transfers blocked on non-seekable fds with -ECANCELED.
+
+        The pool still owns them (their job and buffer) until the blocked
+        call returns, which may be never: such an operation keeps a
+        reference to itself and its buffer, and the pool and the eventfd
+        it signals are left to it, never freed or closed (so the number
+        cannot be reused under the worker). What it transfers later is
+        dropped.
+        """
+        cdef PyObject *p = self._head
+        cdef Operation op
+        cdef list abandoned = []
+        while p != NULL:
+            op = <Operation>p
+            p = op._next
+            if op._state == ST_THREAD:
+                abandoned.append(op)
+        self._take_thread_done()  # anything that finished meanwhile is delivered normally
+        first_error = None
+        for item in abandoned:
+            op = <Operation>item
+            if op._state != ST_THREAD:
+                continue
+            self._thread_in_flight -= 1
+            self._streaming_in_flight -= 1
+            op._result = -ECANCELED
+            op._state = ST_DONE
+            callback, op._callback = op._callback, None
+            Py_INCREF(op)  # the pool's reference: never released
+            self._unlink(op)
+            if callback is not None:
+                try:
+                    callback(op._result)
+                except BaseException as exc:
+                    if first_error is None:
+                        first_error = exc
+        self._pool = NULL   # left to the abandoned workers
+        self._efd = -1      # likewise: they may still signal it
+        if first_error is not None:
+            raise first_error
+        return 0
 
     cdef int _release(self) except -1:
         if self._pool != NULL and self._thread_in_flight == 0:

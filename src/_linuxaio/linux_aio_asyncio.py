@@ -17,6 +17,7 @@ import asyncio
 import errno
 import os
 from asyncio.events import _get_running_loop
+from threading import get_ident
 from functools import partial
 from typing import Any
 
@@ -45,6 +46,76 @@ class AsyncioContext(AsyncioContextBase):
         self._batch: list[tuple[Any, asyncio.Future[Any]]] = []
         self._flush_handle: asyncio.Handle | None = None
         self._driving = False
+
+    # -- the short path: a lone operation the kernel completes inside io_submit ------------
+
+    def _start_inline(self, op: Any) -> Any:
+        """Submit ``op`` now if nothing else is ready in this loop iteration.
+
+        Returns ``op`` if it completed inside ``io_submit`` (no future, no
+        callback: the caller takes ``op.get_value()``), a future if it is in
+        flight, or None if the short path does not apply (the caller uses
+        ``submit_future``).
+        """
+        loop = self._loop
+        if (
+            loop is None
+            or self._driving
+            or self._batch
+            or self._waiting
+            or self._in_flight >= self._max_requests
+            or self._state is not _State.OPEN
+            or getattr(loop, "_ready", True)
+            or getattr(loop, "_thread_id", None) != get_ident()  # not running this loop here
+        ):
+            return None
+        context = self._context
+        self._driving = True
+        try:
+            done = context.submit_inline(op)
+        except BlockingIOError:  # a caller's context smaller than max_requests
+            return None
+        finally:
+            self._driving = False
+        if done:
+            if self._batch:  # callbacks of other operations handed some over
+                self._flush()
+            return op
+        future = loop.create_future()
+        op.attach_callback(partial(self._on_done, op, future))
+        self._in_flight += 1
+        if self._batch:
+            self._flush()
+        return future
+
+    async def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> bytes:
+        """Read up to ``nbytes`` at ``offset``; returns the bytes read (short at EOF)."""
+        op = linux_aio.Operation.read(nbytes, fd, offset, priority)
+        started = self._start_inline(op)
+        if started is op:
+            return op.get_value()  # type: ignore[no-any-return]
+        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
+
+    async def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> int:
+        """Write ``payload`` (any buffer, not copied) at ``offset``; returns the bytes written."""
+        op = linux_aio.Operation.write(payload, fd, offset, priority)
+        started = self._start_inline(op)
+        if started is op:
+            return op.get_value()  # type: ignore[no-any-return]
+        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
+
+    async def readinto(self, buffer: Any, fd: int, offset: int = 0) -> int:
+        """Read into the caller's writable ``buffer``; returns the bytes read.
+
+        With a page-aligned buffer (e.g. an ``mmap``) this works on an
+        ``O_DIRECT`` fd. The buffer belongs to the operation until it
+        completes, even if the awaiting task is cancelled.
+        """
+        op = linux_aio.Operation.readinto(buffer, fd, offset)
+        started = self._start_inline(op)
+        if started is op:
+            return op.get_value()  # type: ignore[no-any-return]
+        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
 
     def submit_future(self, op: Any) -> asyncio.Future[Any]:
         """As ``AsyncioContextBase.submit_future``, with a short path for a lone operation.
@@ -88,6 +159,14 @@ class AsyncioContext(AsyncioContextBase):
                     self._driving = False
             return future
         return super().submit_future(op)
+
+    def _bound_loop(self) -> asyncio.AbstractEventLoop:
+        # The bound loop running on this thread is the running loop: no need
+        # for asyncio.get_running_loop() (a getpid(2) per call on 3.11).
+        loop = self._loop
+        if loop is not None and getattr(loop, "_thread_id", None) == get_ident():
+            return loop
+        return super()._bound_loop()
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         # The slot is taken now; the operation reaches the kernel with the

@@ -11,6 +11,7 @@
 #define LXA_FDROUTE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -74,6 +75,15 @@ static inline int lxa_fd_identity(int fd, uint64_t *dev, uint64_t *ino)
     *dev = (uint64_t)st.st_dev;
     *ino = (uint64_t)st.st_ino;
     return 0;
+}
+
+/* 1 if fd was opened with O_DIRECT (fcntl(2) F_GETFL), 0 if not, or -errno. */
+static inline int lxa_fd_is_direct(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    return (flags & O_DIRECT) != 0;
 }
 
 #endif /* LXA_FDROUTE_H */
