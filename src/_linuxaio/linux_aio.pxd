@@ -41,7 +41,6 @@ cdef class Operation:
     cdef int _state
     cdef bint _nowait            # submitted with RWF_NOWAIT
     cdef bint _via_thread        # currently owned by the thread pool
-    cdef bint _streaming         # in the pool on a non-seekable fd: may block for ever
     cdef object _context         # the owning Context while in flight
     cdef PyObject *_prev         # intrusive list of in-flight operations (borrowed links)
     cdef PyObject *_next
@@ -67,7 +66,6 @@ cdef class Context:
     cdef Py_ssize_t _in_flight          # accepted, callback not run yet
     cdef Py_ssize_t _kernel_in_flight   # owned by the kernel context
     cdef Py_ssize_t _thread_in_flight   # owned by the thread pool
-    cdef Py_ssize_t _streaming_in_flight  # of those, on non-seekable fds
     cdef unsigned _pool_size
     cdef lxa_pool *_pool
     cdef list _ready                    # completed, callbacks pending
@@ -98,7 +96,6 @@ cdef class Context:
     cdef int _unlink(self, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
-    cdef int _abandon_streaming(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
     cdef Py_ssize_t _reap_inline(self) except -1

@@ -97,8 +97,6 @@ from kaio cimport (
     lxa_io_setup,
     lxa_io_submit,
     lxa_iocb_prep,
-    lxa_is_stream,
-    lxa_wait_readable,
     lxa_iov_advance,
     lxa_ring_of,
     lxa_ring_pending,
@@ -795,9 +793,10 @@ cdef class Context:
                 self._ready.append(op)
         self._kernel_in_flight = 0
         self._thread_in_flight = 0
-        self._streaming_in_flight = 0
         self._backlog = []
-        self._pool = NULL  # its threads are gone and its locks may be held: abandoned
+        if self._pool != NULL:  # its threads are gone; the jobs it held were failed above
+            lxa_pool_destroy(self._pool)  # allowed in a forked child (lxa_pool.h)
+            self._pool = NULL
         self._ctx = 0
         self._ring = NULL
         fresh = lxa_eventfd_open()
@@ -1008,14 +1007,11 @@ cdef class Context:
             op._job.opcode = LXA_OP_FSYNC
         else:
             op._job.opcode = LXA_OP_FDSYNC
-        op._streaming = lxa_is_stream(op._fd) != 0
         rc = lxa_pool_submit(self._pool, &op._job)
         if rc < 0:
             return self._complete(op, rc)
         op._state = ST_THREAD
         self._thread_in_flight += 1
-        if op._streaming:
-            self._streaming_in_flight += 1
         return 0
 
     cdef int _kernel_submit(self, list ops) except -1:
@@ -1140,8 +1136,6 @@ cdef class Context:
             nxt = job.next
             op = <Operation>job.user
             self._thread_in_flight -= 1
-            if op._streaming:
-                self._streaming_in_flight -= 1
             self._complete(op, job.result)
             job = nxt
         return 0
@@ -1326,8 +1320,8 @@ cdef class Context:
         Idempotent. Blocks the calling thread (without the GIL) until the
         kernel and the pool are done with every operation, except a pool
         transfer on a pipe, FIFO, socket or tty: it may block for ever, so it
-        is not waited for and completes with ``-ECANCELED`` (what it moves
-        later is dropped; it keeps its buffer until then).
+        is not waited for: the pool completes it with ``-ECANCELED`` (or the
+        count a long write already moved).
         """
         cdef list resubmit
         cdef lxa_pool *pool
@@ -1351,66 +1345,15 @@ cdef class Context:
                     self._kernel_submit(resubmit)
             pool = self._pool
             if pool != NULL:
-                # Wait for the pool's finite work. A transfer on a pipe or
-                # socket may wait for ever: it is not waited for (below).
-                while self._thread_in_flight > self._streaming_in_flight:
-                    efd = self._efd
-                    with nogil:
-                        lxa_wait_readable(efd, 100)
-                    lxa_eventfd_drain(self._efd)
-                    self._take_thread_done()
-                if self._thread_in_flight == 0:
-                    with nogil:
-                        lxa_pool_shutdown(pool)
-                else:
-                    self._abandon_streaming()
+                # Never waits for a transfer on a pipe or socket: the pool
+                # completes those with -ECANCELED (lxa_pool.h).
+                with nogil:
+                    lxa_pool_shutdown(pool)
+                self._take_thread_done()
             done, self._ready = self._ready, []
             self._run_callbacks(done)
         finally:
             self._release()
-
-    cdef int _abandon_streaming(self) except -1:
-        """At close: fail the pool's transfers blocked on non-seekable fds with -ECANCELED.
-
-        The pool still owns them (their job and buffer) until the blocked
-        call returns, which may be never: such an operation keeps a
-        reference to itself and its buffer, and the pool and the eventfd
-        it signals are left to it, never freed or closed (so the number
-        cannot be reused under the worker). What it transfers later is
-        dropped.
-        """
-        cdef PyObject *p = self._head
-        cdef Operation op
-        cdef list abandoned = []
-        while p != NULL:
-            op = <Operation>p
-            p = op._next
-            if op._state == ST_THREAD:
-                abandoned.append(op)
-        self._take_thread_done()  # anything that finished meanwhile is delivered normally
-        first_error = None
-        for item in abandoned:
-            op = <Operation>item
-            if op._state != ST_THREAD:
-                continue
-            self._thread_in_flight -= 1
-            self._streaming_in_flight -= 1
-            op._result = -ECANCELED
-            op._state = ST_DONE
-            callback, op._callback = op._callback, None
-            Py_INCREF(op)  # the pool's reference: never released
-            self._unlink(op)
-            if callback is not None:
-                try:
-                    callback(op._result)
-                except BaseException as exc:
-                    if first_error is None:
-                        first_error = exc
-        self._pool = NULL   # left to the abandoned workers
-        self._efd = -1      # likewise: they may still signal it
-        if first_error is not None:
-            raise first_error
-        return 0
 
     cdef int _release(self) except -1:
         if self._pool != NULL and self._thread_in_flight == 0:

@@ -30,7 +30,6 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <poll.h>
 #include <linux/aio_abi.h>
 #include <linux/fs.h>
 
@@ -173,23 +172,6 @@ static inline void lxa_iocb_prep(struct iocb *cb, uint16_t opcode, int fd, void 
     cb->aio_rw_flags = rw_flags;
     cb->aio_flags = IOCB_FLAG_RESFD;
     cb->aio_resfd = (uint32_t)resfd;
-}
-
-/* 1 if fd is not seekable (lseek(2) fails with ESPIPE: pipe, FIFO, socket,
- * tty), where read(2)/write(2) may block for ever; 0 otherwise. */
-static inline int lxa_is_stream(int fd)
-{
-    return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
-}
-
-/* Wait up to timeout_ms for fd to become readable: 1, 0 on timeout, or -errno. */
-static inline int lxa_wait_readable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = { .fd = fd, .events = POLLIN, .revents = 0 };
-    int rc = poll(&pfd, 1, timeout_ms);
-    if (rc < 0)
-        return errno == EINTR ? 0 : -errno;
-    return rc > 0;
 }
 
 #endif /* LXA_KAIO_H */
