@@ -199,10 +199,13 @@ def __getattr__(attr: str) -> Any:
         return _backend_module(selected_backend().name, asyncio=True)
     for name, module in _MODULES.items():
         if attr in (module, module + "_asyncio"):
-            # caio exposes an unavailable backend's modules as None.
-            if backend_status()[name] is not None:
+            # caio exposes a backend that is not built as None. No probe here:
+            # `from _linuxaio import linux_aio` is an import and makes no system
+            # call; backend_status() says whether a built backend works here.
+            try:
+                return _backend_module(name, attr.endswith("_asyncio"))
+            except ImportError:
                 return None
-            return _backend_module(name, attr.endswith("_asyncio"))
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
