@@ -188,6 +188,89 @@ async def test_iteration_survives_reads_between_lines(tmp_path: Path, ctx: Any) 
     assert got == expected
 
 
+def _numbered_lines(count: int) -> str:
+    return "".join(f"line {i} {'x' * (i % 7)}\n" for i in range(count))
+
+
+@pytest.mark.parametrize("buffering", [64, 4096, -1])
+async def test_text_iteration_tells_and_reads_between_lines(tmp_path: Path, ctx: Any, buffering: int) -> None:
+    path = tmp_path / "f"
+    path.write_text(_numbered_lines(2000) + "tail")
+    with open(path) as ref:
+        expected = []
+        while line := ref.readline():
+            expected.append((line, ref.tell(), ref.read(3), ref.tell()))
+    async with async_open(path, buffering=buffering, context=ctx) as f:
+        got = []
+        async for line in f:
+            got.append((line, f.tell(), await f.read(3), f.tell()))
+    assert got == expected
+    async with async_open(path, buffering=buffering, context=ctx) as f:
+        positions = [(line, f.tell()) async for line in f]
+    with open(path) as ref:
+        assert positions == [(line, ref.tell()) for line in iter(ref.readline, "")]
+
+
+async def test_text_iteration_follows_seek_readline_and_break(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(3000)
+    path.write_text(text)
+    lines = text.splitlines(True)
+    async with async_open(path, context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) == 5:
+                f.seek(len("".join(lines[:2])))  # back to line 2: the iteration follows
+            if len(seen) == 10:
+                break
+        assert seen == lines[:5] + lines[2:7]
+        assert f.tell() == len("".join(lines[:7]))
+        assert await f.readline() == lines[7]
+        assert [line async for line in f] == lines[8:]
+        assert f.tell() == len(text)
+    async with async_open(path, context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) % 97 == 0:
+                seen.append(await f.readline())
+        assert seen == lines
+
+
+async def test_two_text_iterators_share_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(5000)
+    path.write_text(text)
+    async with async_open(path, context=ctx) as f:
+        first, second = f.__aiter__(), f.__aiter__()
+        seen = []
+        while True:
+            try:
+                seen.append(await first.__anext__())
+                seen.append(await second.__anext__())
+                seen.append(await second.__anext__())
+            except StopAsyncIteration:
+                break
+        assert seen == text.splitlines(True)
+        assert f.tell() == len(text)
+
+
+async def test_text_write_during_iteration_lands_at_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(3000)
+    path.write_text(text)
+    lines = text.splitlines(True)
+    async with async_open(path, "r+", context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) == 1000:
+                await f.write("X" * len(lines[1000]))
+        assert seen == lines[:1000] + lines[1001:]
+    assert path.read_text() == "".join(lines[:1000]) + "X" * len(lines[1000]) + "".join(lines[1001:])
+
+
 async def test_append_mode_tells_the_truth(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_text("hello")
