@@ -540,6 +540,81 @@ async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: 
     await f.close()
 
 
+class _VectorCounter:
+    """A duck-typed adapter over ``inner`` that counts writes and ``writev`` calls.
+
+    With ``short``, each ``writev`` writes only the first 5 bytes of its first buffer.
+    """
+
+    def __init__(self, inner: Any, *, short: bool = False, vectors: bool = True) -> None:
+        self.inner = inner
+        self.short = short
+        self.closed = False
+        self.writes = 0
+        self.writevs = 0
+        if not vectors:
+            self.writev = None  # type: ignore[assignment]
+            del self.writev
+
+    async def read(self, nbytes: int, fd: int, offset: int = 0) -> bytes:
+        return bytes(await self.inner.read(nbytes, fd, offset))
+
+    def write(self, payload: Any, fd: int, offset: int = 0) -> Any:
+        self.writes += 1  # counted when submitted
+        return self.inner.write(payload, fd, offset)
+
+    def writev(self, buffers: Any, fd: int, offset: int = 0) -> Any:
+        self.writevs += 1
+        if self.short:
+            return self.inner.write(memoryview(buffers[0])[:5], fd, offset)
+        return self.inner.writev(buffers, fd, offset)
+
+    async def fsync(self, fd: int) -> None:
+        await self.inner.fsync(fd)
+
+    async def fdsync(self, fd: int) -> None:
+        await self.inner.fdsync(fd)
+
+
+def _blocks(count: int, size: int = 64 * 1024) -> list[bytes]:
+    return [bytes([i % 251]) * (size - 1) + b"\n" for i in range(count)]
+
+
+async def test_large_writes_are_gathered_into_vectored_writes(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    adapter = _VectorCounter(ctx)
+    blocks = _blocks(10)  # 8 blocks (512 KiB) go out as one writev; the last 2 at flush
+    async with async_open(path, "w+b", context=adapter) as f:
+        for block in blocks:
+            assert await f.write(block) == len(block)
+        assert f.tell() == 10 * len(blocks[0])
+        assert f.seek(0, os.SEEK_END) == 10 * len(blocks[0])  # held writes count in the size
+        assert (adapter.writevs, adapter.writes) == (1, 0)
+        await f.flush()
+        assert (adapter.writevs, adapter.writes) == (2, 0)
+        assert path.read_bytes() == b"".join(blocks)
+        # A write elsewhere sends what is gathered first; reading sees everything.
+        f.seek(0)
+        await f.write(blocks[3])
+        f.seek(5 * len(blocks[0]))
+        await f.write(blocks[4])
+        f.seek(0)
+        assert await f.read() == b"".join([blocks[3], *blocks[1:5], blocks[4], *blocks[6:]])
+    assert path.read_bytes() == b"".join([blocks[3], *blocks[1:5], blocks[4], *blocks[6:]])
+
+
+async def test_gathered_writes_continue_short_writes_and_work_without_writev(tmp_path: Path, ctx: Any) -> None:
+    blocks = _blocks(5, 1000)
+    for adapter in (_VectorCounter(ctx, short=True), _VectorCounter(ctx, vectors=False)):
+        path = tmp_path / "f"
+        async with async_open(path, "wb", buffering=100, context=adapter) as f:
+            for block in blocks:
+                await f.write(block)
+            await f.write(b"tail")  # smaller than the buffer: buffered, written after the gathered data
+        assert path.read_bytes() == b"".join(blocks) + b"tail"
+        assert adapter.writes >= 1
+
+
 async def test_text_truncate_flush_sync_and_newlines(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"one\r\ntwo\nthree\rfour")
