@@ -479,7 +479,6 @@ class TextFileWrapper(FileIOWrapperBase):
                     self._batch = None
                     self._dpos = end
                 # else the caller moved on meanwhile, which stopped the batch
-                del batch, lines  # freed before the next chunk's lines are made: memory stays warm
                 continue
             elif not lf_lines and not lock._locked:  # type: ignore[attr-defined]
                 end = self._line_end(dchars, dpos)[0]
