@@ -10,6 +10,9 @@ State and invariants (under ``_lock`` whenever an ``await`` is involved):
 * ``_wbuf`` is unwritten data that belongs at file offset ``_wstart``;
   ``_detached`` holds older unwritten runs (left behind by ``seek``), written
   first, in order.
+* ``_gather`` holds large ``bytes`` writes (by reference) that belong,
+  back to back, at ``_gather_start``; ``_writing`` the writes in flight.
+  Both count as unwritten data.
 * Read-ahead and unwritten data never coexist: writing drops the read-ahead
   (the position stays), reading first writes out what is pending.
 * Logical position: ``_wstart + len(_wbuf)`` if ``_wbuf`` else
@@ -34,13 +37,20 @@ from typing import Any
 
 from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
 
-__all__ = ["FileIOWrapperBase", "BinaryFileWrapper", "DEFAULT_BUFFER_SIZE"]
+__all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
 
 #: Read-ahead and write-buffer size of the file objects.
 DEFAULT_BUFFER_SIZE = 64 * 1024
 
 #: Large ``bytes`` writes that may be in flight at once after ``write()`` returned.
 WRITE_BEHIND = 4
+
+#: Consecutive large ``bytes`` writes are gathered (by reference, no copy) and
+#: sent as one vectored write once they add up to this many bytes, or hold
+#: ``WRITE_GATHER_BUFFERS`` buffers: one operation (one trip to a worker
+#: thread when the kernel will not write without blocking) per 256 KiB, not per chunk.
+WRITE_GATHER = 512 * 1024
+WRITE_GATHER_BUFFERS = 64
 
 
 def _closed_error() -> ValueError:
@@ -84,9 +94,14 @@ class FileIOWrapperBase:
         # Pipelined sequential reads: (offset, size, future) of the next chunk.
         self._prefetch: tuple[int, int, asyncio.Future[bytes]] | None = None
         self._sequential_end = -1
-        # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends.
-        self._writing: list[tuple[asyncio.Future[int], bytes, int]] = []  # (future, data, offset)
+        # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends:
+        # (future, data, offset, size).
+        self._writing: list[tuple[asyncio.Future[int], bytes | list[bytes], int, int]] = []
         self._writing_end = 0
+        # Large ``bytes`` writes gathered for one vectored write: ``_gather_size`` bytes at ``_gather_start``.
+        self._gather: list[bytes] = []
+        self._gather_start = 0
+        self._gather_size = 0
         self._regular_seekable = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -172,6 +187,8 @@ class FileIOWrapperBase:
             self._drop_prefetch()
             self._wbuf = bytearray()
             self._detached = []
+            self._gather = []
+            self._gather_size = 0
             self._after_close()
             await self.file.close()
 
@@ -213,6 +230,8 @@ class FileIOWrapperBase:
             size = max(size, self._wstart + len(self._wbuf))
         if self._writing:
             size = max(size, self._writing_end)
+        if self._gather:
+            size = max(size, self._gather_start + self._gather_size)
         return size
 
     def _seek_bytes(self, position: int) -> None:
@@ -240,7 +259,7 @@ class FileIOWrapperBase:
         """
         writing = self._writing
         while len(writing) > keep:
-            future, data, offset = writing[0]
+            future, data, offset, size = writing[0]
             try:
                 count = await asyncio.shield(future)
             except asyncio.CancelledError:
@@ -253,15 +272,43 @@ class FileIOWrapperBase:
             if count <= 0:
                 del writing[0]
                 raise RuntimeError("Write operation returned 0", self.file, offset, 0)
-            if count < len(data):
-                rest = data[count:]
-                writing[0] = (self.file._write_once(rest, offset + count), rest, offset + count)
+            if count < size:
+                rest = (data if isinstance(data, bytes) else b"".join(data))[count:]
+                writing[0] = (self.file._write_once(rest, offset + count), rest, offset + count, len(rest))
             else:
                 del writing[0]
 
-    async def _flush_unlocked(self) -> None:
-        """Write out ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
+    async def _send_gathered(self) -> None:
+        """Send the gathered writes as one write-behind (after waiting for room in flight).
+
+        Cancelled or failed while waiting, the gathered writes stay gathered.
+        """
+        start = self._gather_start
+        # Writes in flight together never overlap: a write that does not
+        # start at or after every in-flight one waits for all of them.
+        await self._wait_writes(WRITE_BEHIND - 1 if start >= self._writing_end else 0)
+        gather, size = self._gather, self._gather_size
+        if not gather:
+            return
         self._drop_prefetch()
+        afp = self.file
+        data: bytes | list[bytes]
+        if len(gather) == 1:
+            data = gather[0]
+            future = afp._write_once(data, start)
+        else:
+            data = gather
+            future = afp._writev_once(gather, start)
+        self._gather = []
+        self._gather_size = 0
+        self._writing.append((future, data, start, size))
+        self._writing_end = start + size
+
+    async def _flush_unlocked(self) -> None:
+        """Write out gathered and in-flight writes, ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
+        self._drop_prefetch()
+        if self._gather:
+            await self._send_gathered()
         await self._wait_writes(0)
         afp = self.file
         appending = afp.mode.appending
@@ -326,7 +373,7 @@ class FileIOWrapperBase:
 
     async def _prepare_read(self) -> None:
         self._check_readable()
-        if self._wbuf or self._detached or self._writing:
+        if self._wbuf or self._detached or self._writing or self._gather:
             await self._flush_unlocked()
 
     async def _write_unlocked(self, data: Any) -> int:
@@ -350,20 +397,31 @@ class FileIOWrapperBase:
                 await self._flush_unlocked()
             return size
         if type(data) is bytes and not afp.mode.appending and size <= MAX_TRANSFER:
-            # Write-behind: bytes cannot change, so the write may still be in
-            # flight when this returns (up to WRITE_BEHIND of them, at
-            # distinct offsets); the next operation that needs them done
-            # (read, flush, truncate, close, seek past them) waits and raises
-            # the first error.
+            # Write-behind: bytes cannot change, so they are gathered by
+            # reference and sent as one vectored write of about WRITE_GATHER
+            # bytes, which may still be in flight when this returns (up to
+            # WRITE_BEHIND of them, at distinct offsets); the next operation
+            # that needs them written (read, flush, truncate, close, a write
+            # elsewhere) sends and waits for them and raises the first error.
             if self._wbuf or self._detached:
                 await self._flush_unlocked()
-            # Writes in flight together never overlap: a write that does not
-            # start at or after every in-flight one waits for all of them.
-            await self._wait_writes(WRITE_BEHIND - 1 if self._raw >= self._writing_end else 0)
-            self._drop_prefetch()
-            self._writing.append((afp._write_once(data, self._raw), data, self._raw))
+            if self._gather and (
+                self._raw != self._gather_start + self._gather_size
+                or self._gather_size + size > MAX_TRANSFER
+                or not self._regular_seekable
+            ):
+                await self._send_gathered()  # not contiguous, too big, or not to be held
+            if not self._gather:
+                self._gather_start = self._raw
+            self._gather.append(data)
+            self._gather_size += size
             self._raw += size
-            self._writing_end = self._raw
+            if (
+                self._gather_size >= WRITE_GATHER
+                or len(self._gather) >= WRITE_GATHER_BUFFERS
+                or not self._regular_seekable
+            ):
+                await self._send_gathered()
             return size
         await self._flush_unlocked()
         await afp.write_bytes(view, self._raw)
@@ -700,7 +758,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 # Where each line ends, computed in C; the loop body stays minimal.
                 ends = accumulate(map(len, lines), initial=rpos)
                 next(ends)  # the start itself
-                for line, position in zip(lines, ends):
+                for line, position in zip(lines, ends, strict=False):
                     self._rpos = position
                     yield line
                     if self._rpos != position or self._rbuf is not rbuf:
@@ -727,7 +785,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
 
         Small writes are buffered (written by ``flush()``, ``close()``, a
         read, or when the buffer fills); a write at least as large as the
-        buffer goes straight from the caller's memory. A failed write raises.
+        buffer goes straight from the caller's memory (consecutive ``bytes``
+        ones are sent together as one vectored write of up to 512 KiB, at the
+        latest by ``flush()`` or ``close()``). A failed write raises, at the
+        latest from ``flush()`` or ``close()``.
         """
         if isinstance(data, str):
             raise TypeError("a bytes-like object is required, not 'str'")

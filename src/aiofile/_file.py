@@ -30,7 +30,7 @@ from typing import Any
 from ._defaults import as_asyncio_context, get_default_context
 from ._mode import FileMode, parse_mode
 
-__all__ = ["AIOFile", "NotOpenedError", "MAX_TRANSFER"]
+__all__ = ["MAX_TRANSFER", "AIOFile", "NotOpenedError"]
 
 #: Linux moves at most this many bytes per read/write call (read(2) NOTES).
 MAX_TRANSFER = 0x7FFFF000
@@ -377,16 +377,20 @@ class AIOFile:
         get the operation directly, which submits it at once; any other
         adapter's awaitable method runs in a task of its own.
         """
-        adapter = self._adapter()
-        direct = self._direct
-        if direct is None or direct[0] is not adapter:
-            direct = self._direct = (adapter, *_direct_submission(adapter))
-        _, submit_future, operation_class = direct
+        adapter, submit_future, operation_class = self._adapter_operations()
         if submit_future is not None:
             future = submit_future(getattr(operation_class, name)(*args))
         else:
             future = asyncio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
+
+    def _adapter_operations(self) -> tuple[Any, Any, Any]:
+        """``(adapter, its submit_future or None, its Operation class or None)``, cached per adapter."""
+        adapter = self._adapter()
+        direct = self._direct
+        if direct is None or direct[0] is not adapter:
+            direct = self._direct = (adapter, *_direct_submission(adapter))
+        return direct
 
     def _track(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:
         """Return a future for ``future`` whose cancellation leaves the operation counted.
@@ -436,6 +440,13 @@ class AIOFile:
     def _write_once(self, data: Any, offset: int) -> asyncio.Future[int]:
         return self._submit("write", data, self._live_fd(), offset if self._seekable else 0)
 
+    def _writev_once(self, buffers: list[bytes], offset: int) -> asyncio.Future[int]:
+        """One vectored write; an adapter without ``writev`` (duck-typed) gets the buffers joined."""
+        adapter, submit_future, _ = self._adapter_operations()
+        if submit_future is None and not hasattr(adapter, "writev"):
+            return self._write_once(b"".join(buffers), offset)
+        return self._submit("writev", buffers, self._live_fd(), offset if self._seekable else 0)
+
     def _at_eof(self, position: int) -> bool:
         """After a short read ending at ``position``: is that the end of the file?
 
@@ -483,11 +494,8 @@ class AIOFile:
 
     async def _read_all(self, offset: int) -> bytes:
         st = os.fstat(self._live_fd())
-        if self._regular and st.st_size > offset:
-            # One call returns everything (the +1 proves EOF without a second read).
-            request = min(st.st_size - offset + 1, MAX_TRANSFER)
-        else:
-            request = 64 * 1024
+        # A regular file: one call returns everything (the +1 proves EOF without a second read).
+        request = min(st.st_size - offset + 1, MAX_TRANSFER) if self._regular and st.st_size > offset else 64 * 1024
         parts = []
         position = offset
         while True:
@@ -501,7 +509,9 @@ class AIOFile:
             if not self._regular or st.st_size == 0:
                 request = min(request * 2, 16 * 1024 * 1024)
             else:
-                request = MAX_TRANSFER if st.st_size - position >= MAX_TRANSFER else max(st.st_size - position + 1, 64 * 1024)
+                request = (
+                    MAX_TRANSFER if st.st_size - position >= MAX_TRANSFER else max(st.st_size - position + 1, 64 * 1024)
+                )
         if len(parts) == 1:
             return parts[0]
         return b"".join(parts)
@@ -682,4 +692,3 @@ async def _finish_uncancellable(task: asyncio.Future[None]) -> None:
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
-

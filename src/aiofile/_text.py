@@ -15,6 +15,11 @@ stays empty in text mode):
   (see ``_cookie``). ``None`` when no decoded characters are pending.
 * ``_pending``: a ``seek()`` to a cookie that needs bytes fed to the decoder
   is completed by the next read (``seek`` itself does no I/O).
+* ``_batch``: while ``async for`` hands out the lines of a chunk, the
+  ``_LineBatch`` that knows the position (``_dpos`` is then stale). Every
+  method that reads or moves ``_dpos`` first folds it in and stops it
+  (``_end_batch``), except ``tell``, which only asks it; a stopped batch
+  gives ``async for`` no more lines, and it resumes from ``_dpos``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import os
 from collections.abc import AsyncIterator
 from itertools import accumulate
+from operator import length_hint
 from typing import Any
 
 from . import _cookie
@@ -35,14 +41,47 @@ __all__ = ["TextFileWrapper"]
 
 #: What ``str.splitlines`` splits on besides "\n".
 _OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_OTHER_ASCII_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 
 
 def _only_lf_breaks(text: str) -> bool:
     """True if ``str.splitlines`` would split ``text`` at "\n" only (one fast scan per character)."""
-    for char in _OTHER_LINE_BREAKS:
-        if char in text:
-            return False
-    return True
+    others = _OTHER_ASCII_LINE_BREAKS if text.isascii() else _OTHER_LINE_BREAKS
+    return not any(map(text.__contains__, others))
+
+
+class _LineBatch:
+    """The complete lines of one decoded chunk that ``async for`` is handing out.
+
+    While a batch is the file's ``_batch``, the text position is not kept in
+    ``_dpos`` line by line: it is ``start`` plus the lengths of the lines
+    the iterator ``rest`` has given out, computed when asked (``position``).
+    ``stop`` ends the iteration early (the file has moved on).
+    """
+
+    __slots__ = ("_ends", "end", "lines", "rest", "start")
+
+    def __init__(self, lines: list[str], start: int, end: int) -> None:
+        self.lines = lines
+        self.rest = iter(lines)
+        self.start = start
+        self.end = end  # where the last line ends
+        self._ends: list[int] | None = None
+
+    def position(self) -> int:
+        """Where the last line handed out ends (``start`` before the first)."""
+        # A list iterator's length hint is exact: the lines not handed out yet.
+        used = len(self.lines) - length_hint(self.rest)
+        if not used:
+            return self.start
+        ends = self._ends
+        if ends is None:
+            ends = self._ends = list(accumulate(map(len, self.lines), initial=self.start))
+        return ends[used]
+
+    def stop(self) -> None:
+        """Make ``rest`` give out nothing more (``position`` is meaningless afterwards)."""
+        self.lines.clear()  # a list iterator checks the length at each step
 
 
 class TextFileWrapper(FileIOWrapperBase):
@@ -103,6 +142,7 @@ class TextFileWrapper(FileIOWrapperBase):
             self._encoder = codecs.getincrementalencoder(self._encoding)(self._errors)
         self._dchars = ""
         self._dpos = 0
+        self._batch: _LineBatch | None = None
         self._snapshot: tuple[int, int, bytes] | None = None
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
@@ -151,7 +191,8 @@ class TextFileWrapper(FileIOWrapperBase):
         if self._decoder is None or snapshot is None:
             return self._position()
         base, flags, data = snapshot
-        chars = self._dpos
+        batch = self._batch
+        chars = self._dpos if batch is None else batch.position()
         cached = self._tell_cache
         if cached is not None and cached[0] is snapshot and cached[1] <= chars:
             # Resume from the last clean position found in this chunk: the walk
@@ -159,7 +200,11 @@ class TextFileWrapper(FileIOWrapperBase):
             # and a tell() per line costs O(line), not O(chunk).
             known = cached[2]
             cookie = _cookie.fast_locate(
-                self._decoder, known.start, known.flags, memoryview(data)[known.start - base :], chars - cached[1],
+                self._decoder,
+                known.start,
+                known.flags,
+                memoryview(data)[known.start - base :],
+                chars - cached[1],
                 self._ratio,
             )
         else:
@@ -226,15 +271,27 @@ class TextFileWrapper(FileIOWrapperBase):
                 encoder.setstate(0)
         self._encoder_at_start = start_of_stream
 
+    def _end_batch(self) -> None:
+        """Fold the position of ``async for``'s line batch into ``_dpos`` and drop the batch."""
+        batch = self._batch
+        if batch is not None:
+            self._batch = None
+            self._dpos = batch.position()
+            batch.stop()
+
     def _clear_decoded(self) -> None:
         self._dchars = ""
         self._dpos = 0
+        if self._batch is not None:
+            self._batch.stop()
+            self._batch = None
         self._snapshot = None
         self._pending = None
 
     # -- reading -----------------------------------------------------------------
 
     def _save(self) -> tuple[Any, ...]:
+        self._end_batch()  # (a batch may have started while this call waited for the lock)
         decoder = self._decoder
         return (self._dchars, self._dpos, self._snapshot, self._pending, self._raw, decoder.getstate())
 
@@ -274,6 +331,8 @@ class TextFileWrapper(FileIOWrapperBase):
     async def read(self, size: int | None = -1) -> str:
         """Read up to ``size`` characters (``-1``/``None``: to EOF); fewer only at EOF."""
         size = _check_limit(size)
+        if self._batch is not None:
+            self._end_batch()
         dchars, dpos = self._dchars, self._dpos
         if 0 <= size <= len(dchars) - dpos and not self._lock.locked() and self._pending is None:
             self._check_readable()
@@ -343,11 +402,10 @@ class TextFileWrapper(FileIOWrapperBase):
         Line ends follow ``newline=`` exactly as ``open()`` does.
         """
         size = _check_limit(size)
+        if self._batch is not None:
+            self._end_batch()
         dchars, dpos = self._dchars, self._dpos
-        if self._lf_lines:
-            end = dchars.find("\n", dpos) + 1
-        else:
-            end = max(self._line_end(dchars, dpos)[0], 0)
+        end = dchars.find("\n", dpos) + 1 if self._lf_lines else max(self._line_end(dchars, dpos)[0], 0)
         if end and (size < 0 or end - dpos <= size) and not self._lock.locked() and self._pending is None:
             self._check_readable()
             self._dpos = end
@@ -388,14 +446,20 @@ class TextFileWrapper(FileIOWrapperBase):
         return line[:end]
 
     async def _lines(self) -> AsyncIterator[str]:
-        # The hot loop of ``async for`` (see BinaryFileWrapper._lines). With
-        # lines ending at "\n" only, ``str.splitlines`` is exact for a chunk
-        # holding none of the other characters it splits on.
+        # The hot loop of ``async for``. With lines ending at "\n" only,
+        # ``str.splitlines`` splits a chunk exactly when it holds none of the
+        # other characters it splits on; the lines are then handed out from a
+        # ``_LineBatch`` that tracks the position, so each line costs a step
+        # of a list iterator and a yield. After each yield the caller may have
+        # read, seeked or written, which stops the batch: then the loop goes
+        # on from ``_dpos``.
         lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
         lf_lines = self._lf_lines
         # ``_dchars`` is empty while a seek is pending, so no check for it here.
         checked: str | None = None  # the last chunk found free of other line breaks
         while True:
+            if self._batch is not None:
+                self._end_batch()  # another iterator's
             dchars, dpos = self._dchars, self._dpos
             if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:  # type: ignore[attr-defined]
                 if dchars is not checked and not _only_lf_breaks(dchars):
@@ -405,16 +469,16 @@ class TextFileWrapper(FileIOWrapperBase):
                     continue
                 checked = dchars
                 lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
+                end = len(dchars)
                 if lines[-1][-1:] != "\n":
-                    del lines[-1]  # an incomplete last line stays decoded
-                # Where each line ends, computed in C; the loop body stays minimal.
-                ends = accumulate(map(len, lines), initial=dpos)
-                next(ends)  # the start itself
-                for line, position in zip(lines, ends):
-                    self._dpos = position
+                    end -= len(lines.pop())  # an incomplete last line stays decoded
+                self._batch = batch = _LineBatch(lines, dpos, end)
+                for line in batch.rest:
                     yield line
-                    if self._dpos != position or self._dchars is not dchars:
-                        break
+                if self._batch is batch:  # every line handed out
+                    self._batch = None
+                    self._dpos = end
+                # else the caller moved on meanwhile, which stopped the batch
                 continue
             elif not lf_lines and not lock._locked:  # type: ignore[attr-defined]
                 end = self._line_end(dchars, dpos)[0]
@@ -428,6 +492,8 @@ class TextFileWrapper(FileIOWrapperBase):
             yield line
 
     async def __anext__(self) -> str:
+        if self._batch is not None:
+            self._end_batch()
         dchars, dpos = self._dchars, self._dpos
         if self._lf_lines:
             end = dchars.find("\n", dpos) + 1

@@ -188,6 +188,89 @@ async def test_iteration_survives_reads_between_lines(tmp_path: Path, ctx: Any) 
     assert got == expected
 
 
+def _numbered_lines(count: int) -> str:
+    return "".join(f"line {i} {'x' * (i % 7)}\n" for i in range(count))
+
+
+@pytest.mark.parametrize("buffering", [64, 4096, -1])
+async def test_text_iteration_tells_and_reads_between_lines(tmp_path: Path, ctx: Any, buffering: int) -> None:
+    path = tmp_path / "f"
+    path.write_text(_numbered_lines(2000) + "tail")
+    with open(path) as ref:
+        expected = []
+        while line := ref.readline():
+            expected.append((line, ref.tell(), ref.read(3), ref.tell()))
+    async with async_open(path, buffering=buffering, context=ctx) as f:
+        got = []
+        async for line in f:
+            got.append((line, f.tell(), await f.read(3), f.tell()))
+    assert got == expected
+    async with async_open(path, buffering=buffering, context=ctx) as f:
+        positions = [(line, f.tell()) async for line in f]
+    with open(path) as ref:
+        assert positions == [(line, ref.tell()) for line in iter(ref.readline, "")]
+
+
+async def test_text_iteration_follows_seek_readline_and_break(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(3000)
+    path.write_text(text)
+    lines = text.splitlines(True)
+    async with async_open(path, context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) == 5:
+                f.seek(len("".join(lines[:2])))  # back to line 2: the iteration follows
+            if len(seen) == 10:
+                break
+        assert seen == lines[:5] + lines[2:7]
+        assert f.tell() == len("".join(lines[:7]))
+        assert await f.readline() == lines[7]
+        assert [line async for line in f] == lines[8:]
+        assert f.tell() == len(text)
+    async with async_open(path, context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) % 97 == 0:
+                seen.append(await f.readline())
+        assert seen == lines
+
+
+async def test_two_text_iterators_share_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(5000)
+    path.write_text(text)
+    async with async_open(path, context=ctx) as f:
+        first, second = f.__aiter__(), f.__aiter__()
+        seen = []
+        while True:
+            try:
+                seen.append(await first.__anext__())
+                seen.append(await second.__anext__())
+                seen.append(await second.__anext__())
+            except StopAsyncIteration:
+                break
+        assert seen == text.splitlines(True)
+        assert f.tell() == len(text)
+
+
+async def test_text_write_during_iteration_lands_at_the_position(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    text = _numbered_lines(3000)
+    path.write_text(text)
+    lines = text.splitlines(True)
+    async with async_open(path, "r+", context=ctx) as f:
+        seen = []
+        async for line in f:
+            seen.append(line)
+            if len(seen) == 1000:
+                await f.write("X" * len(lines[1000]))
+        assert seen == lines[:1000] + lines[1001:]
+    assert path.read_text() == "".join(lines[:1000]) + "X" * len(lines[1000]) + "".join(lines[1001:])
+
+
 async def test_append_mode_tells_the_truth(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_text("hello")
@@ -455,6 +538,81 @@ async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: 
         await f.flush()
     assert info.value.errno == errno.EBADF
     await f.close()
+
+
+class _VectorCounter:
+    """A duck-typed adapter over ``inner`` that counts writes and ``writev`` calls.
+
+    With ``short``, each ``writev`` writes only the first 5 bytes of its first buffer.
+    """
+
+    def __init__(self, inner: Any, *, short: bool = False, vectors: bool = True) -> None:
+        self.inner = inner
+        self.short = short
+        self.closed = False
+        self.writes = 0
+        self.writevs = 0
+        if not vectors:
+            self.writev = None  # type: ignore[assignment]
+            del self.writev
+
+    async def read(self, nbytes: int, fd: int, offset: int = 0) -> bytes:
+        return bytes(await self.inner.read(nbytes, fd, offset))
+
+    def write(self, payload: Any, fd: int, offset: int = 0) -> Any:
+        self.writes += 1  # counted when submitted
+        return self.inner.write(payload, fd, offset)
+
+    def writev(self, buffers: Any, fd: int, offset: int = 0) -> Any:
+        self.writevs += 1
+        if self.short:
+            return self.inner.write(memoryview(buffers[0])[:5], fd, offset)
+        return self.inner.writev(buffers, fd, offset)
+
+    async def fsync(self, fd: int) -> None:
+        await self.inner.fsync(fd)
+
+    async def fdsync(self, fd: int) -> None:
+        await self.inner.fdsync(fd)
+
+
+def _blocks(count: int, size: int = 64 * 1024) -> list[bytes]:
+    return [bytes([i % 251]) * (size - 1) + b"\n" for i in range(count)]
+
+
+async def test_large_writes_are_gathered_into_vectored_writes(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    adapter = _VectorCounter(ctx)
+    blocks = _blocks(10)  # 8 blocks (512 KiB) go out as one writev; the last 2 at flush
+    async with async_open(path, "w+b", context=adapter) as f:
+        for block in blocks:
+            assert await f.write(block) == len(block)
+        assert f.tell() == 10 * len(blocks[0])
+        assert f.seek(0, os.SEEK_END) == 10 * len(blocks[0])  # held writes count in the size
+        assert (adapter.writevs, adapter.writes) == (1, 0)
+        await f.flush()
+        assert (adapter.writevs, adapter.writes) == (2, 0)
+        assert path.read_bytes() == b"".join(blocks)
+        # A write elsewhere sends what is gathered first; reading sees everything.
+        f.seek(0)
+        await f.write(blocks[3])
+        f.seek(5 * len(blocks[0]))
+        await f.write(blocks[4])
+        f.seek(0)
+        assert await f.read() == b"".join([blocks[3], *blocks[1:5], blocks[4], *blocks[6:]])
+    assert path.read_bytes() == b"".join([blocks[3], *blocks[1:5], blocks[4], *blocks[6:]])
+
+
+async def test_gathered_writes_continue_short_writes_and_work_without_writev(tmp_path: Path, ctx: Any) -> None:
+    blocks = _blocks(5, 1000)
+    for adapter in (_VectorCounter(ctx, short=True), _VectorCounter(ctx, vectors=False)):
+        path = tmp_path / "f"
+        async with async_open(path, "wb", buffering=100, context=adapter) as f:
+            for block in blocks:
+                await f.write(block)
+            await f.write(b"tail")  # smaller than the buffer: buffered, written after the gathered data
+        assert path.read_bytes() == b"".join(blocks) + b"tail"
+        assert adapter.writes >= 1
 
 
 async def test_text_truncate_flush_sync_and_newlines(tmp_path: Path, ctx: Any) -> None:
