@@ -17,8 +17,8 @@ import asyncio
 import errno
 import os
 from asyncio.events import _get_running_loop
-from threading import get_ident
 from functools import partial
+from threading import get_ident
 from typing import Any
 
 from . import linux_aio

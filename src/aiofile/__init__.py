@@ -21,9 +21,9 @@ from ._streams import LineReader, Reader, Writer
 from ._text import TextFileWrapper
 
 __all__ = [
+    "DEFAULT_BUFFER_SIZE",
     "AIOFile",
     "BinaryFileWrapper",
-    "DEFAULT_BUFFER_SIZE",
     "FileIOCloner",
     "FileIOWrapperBase",
     "FileMode",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import codecs
 from typing import Any, NamedTuple
 
-__all__ = ["Cookie", "pack", "unpack", "locate"]
+__all__ = ["Cookie", "locate", "pack", "unpack"]
 
 _START_BITS = 64
 _FIELD_BITS = 32

@@ -19,7 +19,7 @@ import _linuxaio
 from _linuxaio import _loop_close
 from _linuxaio.asyncio_base import AsyncioContextBase
 
-__all__ = ["get_default_context", "as_asyncio_context"]
+__all__ = ["as_asyncio_context", "get_default_context"]
 
 # Adapters made for raw contexts, alive while some file uses them (each holds its context).
 _WRAPPED: weakref.WeakValueDictionary[int, AsyncioContextBase] = weakref.WeakValueDictionary()

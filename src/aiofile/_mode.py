@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-__all__ = ["FileMode", "parse_mode", "check_text_args"]
+__all__ = ["FileMode", "check_text_args", "parse_mode"]
 
 _MODE_CHARS = frozenset("rwaxb+t")
 _NEWLINES = (None, "", "\n", "\r", "\r\n")

@@ -18,7 +18,7 @@ from ._file import AIOFile, Opener
 from ._mode import check_text_args, parse_mode
 from ._text import TextFileWrapper
 
-__all__ = ["async_open", "clone", "FileIOCloner"]
+__all__ = ["FileIOCloner", "async_open", "clone"]
 
 _OPEN_ORDER = ("buffering", "encoding", "errors", "newline", "closefd", "opener")
 _AIOFILE_ORDER = ("encoding", "context", "executor")
@@ -60,7 +60,7 @@ def async_open(
         names = _AIOFILE_ORDER if isinstance(args[0], str) else _OPEN_ORDER
         if len(args) > len(names):
             raise TypeError(f"async_open() takes at most {len(names) + 2} positional arguments")
-        given = dict(zip(names, args))
+        given = dict(zip(names, args, strict=False))
         local = {
             "buffering": buffering,
             "encoding": encoding,
@@ -77,7 +77,8 @@ def async_open(
         context, executor = local["context"], local["executor"]
 
     if mode is None:
-        mode = "r" if not hasattr(file, "fileno") or isinstance(file, (str, bytes, os.PathLike, int)) else _fp_mode(file)
+        is_path = not hasattr(file, "fileno") or isinstance(file, (str, bytes, os.PathLike, int))
+        mode = "r" if is_path else _fp_mode(file)
     parsed = parse_mode(mode)
     if not isinstance(buffering, int):
         raise TypeError(f"'{type(buffering).__name__}' object cannot be interpreted as an integer")

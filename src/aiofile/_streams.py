@@ -13,7 +13,7 @@ from typing import Any
 
 from ._file import AIOFile
 
-__all__ = ["Reader", "Writer", "LineReader", "ENCODING_MAP", "unicode_reader"]
+__all__ = ["ENCODING_MAP", "LineReader", "Reader", "Writer", "unicode_reader"]
 
 
 def _aiofile(afp: Any) -> AIOFile:
@@ -40,7 +40,7 @@ class Reader:
 
     CHUNK_SIZE = 32 * 1024
 
-    __slots__ = ("file", "offset", "chunk_size", "encoding", "_lock", "_decoder", "_binary")
+    __slots__ = ("_binary", "_decoder", "_lock", "chunk_size", "encoding", "file", "offset")
 
     def __init__(self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE) -> None:
         if chunk_size <= 0:
@@ -91,7 +91,7 @@ class Writer:
     after a complete write.
     """
 
-    __slots__ = ("file", "offset", "_lock")
+    __slots__ = ("_lock", "file", "offset")
 
     def __init__(self, aio_file: Any, offset: int = 0) -> None:
         self.file = _aiofile(aio_file)
@@ -121,7 +121,7 @@ class LineReader:
 
     CHUNK_SIZE = 4192
 
-    __slots__ = ("_reader", "_sep", "_buffer", "_pos", "_lock", "_empty")
+    __slots__ = ("_buffer", "_empty", "_lock", "_pos", "_reader", "_sep")
 
     def __init__(
         self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE, line_sep: str | bytes = "\n"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import aiofile
-from aiofile import AIOFile, NotOpenedError, _defaults, _file
+from aiofile import AIOFile, NotOpenedError, _file
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,13 +34,6 @@ async def test_names_import() -> None:
     )
     from aiofile.utils import (  # noqa: F401
         BinaryFileWrapper as B,
-        FileIOWrapperBase as F,
-        LineReader as L,
-        Reader as R,
-        TextFileWrapper as T,
-        Writer as W,
-        async_open as ao,
-        clone as c,
     )
 
     assert isinstance(aiofile.__version__, str)
@@ -253,7 +246,7 @@ async def test_raw_context_is_wrapped(tmp_path: Path, backend: Any) -> None:
 async def test_special_files_read_to_the_end(backend: Any) -> None:
     async with AIOFile("/proc/self/status", "r", context=backend.AsyncioContext()) as afp:
         text = await afp.read()
-    assert text.startswith("Name:") and "VmRSS" in text or "Pid:" in text
+    assert (text.startswith("Name:") and "VmRSS" in text) or "Pid:" in text
     assert text.endswith("\n")
 
 
@@ -367,7 +360,7 @@ async def test_closed_context_is_an_error(tmp_path: Path, backend: Any) -> None:
 async def test_forgotten_file_is_closed_with_a_warning(tmp_path: Path, ctx: Any) -> None:
     afp = await AIOFile(tmp_path / "f", "w", context=ctx)
     fd = afp.fileno()
-    with pytest.warns(ResourceWarning, match="unclosed file"):
+    with pytest.warns(ResourceWarning, match="unclosed file"):  # noqa: PT031 - the drop must be inside
         del afp
         gc.collect()
     with pytest.raises(OSError):

@@ -38,7 +38,6 @@ def test_default_context_per_loop_bound_at_first_io(tmp_path: Path) -> None:
     assert len(_defaults._STORE) == 0
 
 
-
 def test_special_files_with_the_default_context(tmp_path: Path) -> None:
     async def main() -> tuple[str, str]:
         async with async_open("/proc/self/status") as status, async_open("/proc/cpuinfo", "rb") as cpuinfo:

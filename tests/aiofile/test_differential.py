@@ -116,7 +116,7 @@ async def _same_outcome(ours_call: Any, ref_call: Any, where: str) -> Any:
         # Decoding errors surface when the chunk holding the bad bytes is
         # decoded, which depends on each side's chunk size: stop here.
         raise _RefFailed(where) from exc
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         with pytest.raises(type(exc)):
             result = ours_call()
             if asyncio.iscoroutine(result):

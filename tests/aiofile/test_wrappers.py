@@ -481,7 +481,7 @@ async def test_wrapper_type_checks(tmp_path: Path) -> None:
 
 async def test_large_text_file_lines(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
-    lines = ["%05d é€\n" % i for i in range(30_000)]
+    lines = [f"{i:05d} é€\n" for i in range(30_000)]
     path.write_text("".join(lines), encoding="utf-8")
     async with async_open(path, context=ctx) as f:
         got = [line async for line in f]
