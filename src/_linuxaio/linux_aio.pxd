@@ -83,8 +83,9 @@ cdef class Context:
     cdef int _check_live(self) except -1
     cdef int _after_fork(self) except -1
     cdef int _route(self, Operation op) except -1
-    cdef fd_entry *_fd_entry(self, int fd) except NULL
+    cdef fd_entry *_fd_entry(self, int fd) noexcept
     cdef int _start(self, Operation op, list kernel) except -1
+    cdef int _start_or_fail(self, Operation op, list kernel) except -1
     cdef int _to_thread(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1

@@ -148,6 +148,7 @@ IDLE_KERNEL_CONTEXTS = 4
 #: again (doubling up to the maximum while it stays cold).
 
 cdef enum:
+    FD_TABLE_MAX = 65536  # descriptors >= this are classified per operation, not cached
     COLD_CREDIT_MIN = 64
     COLD_CREDIT_MAX = 65536
 
@@ -821,14 +822,23 @@ cdef class Context:
             lxa_eventfd_signal(self._efd)
         return 0
 
-    cdef fd_entry *_fd_entry(self, int fd) except NULL:
+    cdef fd_entry *_fd_entry(self, int fd) noexcept:
+        """The cached route of ``fd``, or NULL: not cached (fd >= FD_TABLE_MAX, or no memory).
+
+        The table grows with the descriptor numbers seen, up to FD_TABLE_MAX
+        entries: a bogus huge number must not make it allocate gigabytes.
+        """
         cdef int n
         cdef fd_entry *grown
+        if fd < 0 or fd >= FD_TABLE_MAX:
+            return NULL
         if fd >= self._nfds:
             n = max(64, self._nfds * 2, fd + 1)
+            if n > FD_TABLE_MAX:
+                n = FD_TABLE_MAX
             grown = <fd_entry *>PyMem_Realloc(self._fds, n * sizeof(fd_entry))
             if grown == NULL:
-                raise MemoryError()
+                return NULL
             memset(&grown[self._nfds], 0, (n - self._nfds) * sizeof(fd_entry))
             self._fds = grown
             self._nfds = n
@@ -858,9 +868,10 @@ cdef class Context:
         cdef fd_entry *entry
         cdef uint64_t dev = 0, ino = 0
         cdef int rc
-        if op._fd > 0x7ffffff:  # absurd descriptor numbers are not cached
-            return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
+        if entry == NULL:  # not cached: classify this operation alone
+            rc = lxa_fd_route(op._fd, &dev, &ino)
+            return LXA_ROUTE_KERNEL if rc < 0 else rc
         if entry.route == LXA_ROUTE_KERNEL:
             if _is_write(op._opcode):
                 return LXA_ROUTE_THREAD if entry.writes_thread else LXA_ROUTE_KERNEL
@@ -902,10 +913,8 @@ cdef class Context:
     cdef int _learn_refusal(self, Operation op) except -1:
         """The file refused RWF_NOWAIT (EOPNOTSUPP): send such operations to the pool from now on."""
         cdef fd_entry *entry
-        if op._fd > 0x7ffffff:
-            return 0
         entry = self._fd_entry(op._fd)
-        if entry.route != LXA_ROUTE_KERNEL:
+        if entry == NULL or entry.route != LXA_ROUTE_KERNEL:
             return 0
         if _is_write(op._opcode):
             entry.writes_thread = 1
@@ -925,8 +934,8 @@ cdef class Context:
         cdef int rc = lxa_fd_route(op._fd, &dev, &ino)
         if rc < 0:
             return False
-        if op._fd <= 0x7ffffff:
-            entry = self._fd_entry(op._fd)
+        entry = self._fd_entry(op._fd)
+        if entry != NULL:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
@@ -939,7 +948,7 @@ cdef class Context:
     cdef int _note_read(self, Operation op, bint would_block) except -1:
         """Feed the cold-file backoff of ``op._fd`` with the kernel's answer to a NOWAIT read."""
         cdef fd_entry *entry
-        if op._fd > 0x7ffffff or op._fd >= self._nfds:
+        if op._fd < 0 or op._fd >= self._nfds:
             return 0
         entry = &self._fds[op._fd]
         if entry.route != LXA_ROUTE_KERNEL or entry.direct:
@@ -976,6 +985,19 @@ cdef class Context:
         op._state = ST_QUEUED
         kernel.append(op)
         return 0
+
+    cdef int _start_or_fail(self, Operation op, list kernel) except -1:
+        """``_start``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``.
+
+        Once an operation is linked it must reach the kernel batch, the pool
+        or the ready list: ``submit`` never raises after it started anything.
+        """
+        try:
+            return self._start(op, kernel)
+        except MemoryError:
+            if op._state == ST_CLAIMED or (op._state == ST_QUEUED and op not in kernel):
+                return self._complete(op, -ENOMEM)
+            raise
 
     cdef int _to_thread(self, Operation op) except -1:
         """Hand what is left of ``op`` to the pool; it signals our eventfd when done."""
@@ -1200,7 +1222,7 @@ cdef class Context:
         for i in range(accepted):
             op = <Operation>ops[i]
             self._link(op)
-            self._start(op, kernel)
+            self._start_or_fail(op, kernel)
         if kernel or self._backlog:
             self._kernel_submit(kernel)
         if self._ready and not had_ready:
@@ -1279,7 +1301,7 @@ cdef class Context:
         op._state = ST_CLAIMED
         self._link(op)
         try:
-            self._start(op, kernel)
+            self._start_or_fail(op, kernel)
             if kernel or self._backlog:
                 self._kernel_submit(kernel)
         finally:
