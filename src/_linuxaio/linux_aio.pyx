@@ -225,14 +225,15 @@ cdef inline int _check_priority(object value) except -1:
 
 cdef int _get_view(object obj, Py_buffer *view, bint writable, str name) except -1:
     """Acquire a flat byte view of ``obj`` with ``_args``'s errors for bad objects."""
+    cdef int flags = PyBUF_WRITABLE if writable else PyBUF_SIMPLE
     try:
-        PyObject_GetBuffer(obj, view, PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
-    except BaseException:
-        if writable:
-            _args.writable_view(obj, name)
-        else:
-            _args.readable_view(obj, name)
-        raise
+        PyObject_GetBuffer(obj, view, flags)
+        return 0
+    except Exception:
+        pass
+    # _args raises the protocol's error, or gives the flat byte view to use.
+    flat = _args.writable_view(obj, name) if writable else _args.readable_view(obj, name)
+    PyObject_GetBuffer(flat, view, flags)
     return 0
 
 
@@ -626,17 +627,20 @@ cdef class Context:
         self._ctx = 0
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
-        cdef Py_ssize_t nreq = _args.as_int(max_requests, "max_requests")
-        cdef Py_ssize_t npool = _args.as_int(pool_size, "pool_size")
+        # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
+        max_requests = _args.as_int(max_requests, "max_requests")
+        pool_size = _args.as_int(pool_size, "pool_size")
         cdef int rc
         if self._efd >= 0:
             raise RuntimeError("Context.__init__ called twice")
-        if nreq <= 0:
-            raise ValueError(f"max_requests must be positive, got {nreq}")
-        if nreq > MAX_MAX_REQUESTS:
-            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {nreq}")
-        if not 0 < npool <= MAX_POOL_SIZE:
-            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {npool}")
+        if max_requests <= 0:
+            raise ValueError(f"max_requests must be positive, got {max_requests}")
+        if max_requests > MAX_MAX_REQUESTS:
+            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {max_requests}")
+        if not 0 < pool_size <= MAX_POOL_SIZE:
+            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
+        cdef Py_ssize_t nreq = max_requests
+        cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq
         self._pool_size = <unsigned>npool
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)

@@ -574,3 +574,9 @@ async def test_adapter_survives_a_bogus_huge_fd_in_a_batch(LA: Any, tmp_path: Pa
         os.close(fd)
         os.close(r)
         os.close(w)
+
+
+def test_huge_sizes_are_value_errors(L: Any) -> None:
+    for kwargs in ({"max_requests": 2**64}, {"pool_size": 2**64}, {"max_requests": -(2**64)}):
+        with pytest.raises(ValueError):
+            L.Context(**kwargs)
