@@ -1383,6 +1383,8 @@ cdef class Context:
 
     cdef int _release(self) except -1:
         if self._pool != NULL and self._thread_in_flight == 0:
+            with nogil:
+                lxa_pool_shutdown(self._pool)  # idempotent; destroy is only allowed after it
             lxa_pool_destroy(self._pool)
             self._pool = NULL
         if self._ctx != 0 and self._kernel_in_flight == 0:
