@@ -41,7 +41,7 @@ cdef class Operation:
     cdef int _state
     cdef bint _nowait            # submitted with RWF_NOWAIT
     cdef bint _via_thread        # currently owned by the thread pool
-    cdef object _context         # the owning Context while in flight
+    cdef PyObject *_context      # the owning Context while in flight (borrowed: an op never keeps it alive)
     cdef PyObject *_prev         # intrusive list of in-flight operations (borrowed links)
     cdef PyObject *_next
     cdef object __weakref__
@@ -97,6 +97,7 @@ cdef class Context:
     cdef int _unlink(self, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
+    cdef int _abandon(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
     cdef Py_ssize_t _reap_inline(self) except -1

@@ -58,6 +58,7 @@ operations the parent had in flight complete in the child with
 
 import errno as _errno
 import os
+import threading
 import warnings
 
 cimport cython
@@ -113,6 +114,7 @@ from lxa_pool cimport (
     lxa_pool_cancel,
     lxa_pool_create,
     lxa_pool_destroy,
+    lxa_pool_pending,
     lxa_pool_shutdown,
     lxa_pool_submit,
     lxa_pool_take_done,
@@ -666,12 +668,69 @@ cdef class Context:
         self._ring = lxa_ring_of(self._ctx)
 
     def __del__(self):
-        if not self._closed and self._efd >= 0:
-            warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+        try:
+            if not self._closed and self._efd >= 0:
+                warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+        finally:
+            if self._in_flight:
+                self._abandon()
+
+    cdef int _abandon(self) except -1:
+        """A dropped context with operations in flight: a reaper frees everything once they finished.
+
+        Operations do not keep their context alive (``_context`` is
+        borrowed), so this runs when the owner forgets an unclosed context.
+        The kernel context, the pool, the eventfd, the scratch event buffer
+        and the linked operations (with their buffers) go to a ``_Reaper``,
+        which waits for the kernel and the pool without the GIL (on a daemon
+        thread) and then releases them. Callbacks never run.
+        """
+        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
+        cdef PyObject *p = self._head
+        cdef Operation op
+        self._closed = True
+        if self._fork_gen == lxa_fork_gen():
+            reaper.ctx, self._ctx = self._ctx, 0
+            reaper.kernel_nr = self._kernel_nr
+            reaper.kernel_in_flight = self._kernel_in_flight
+            reaper.pool, self._pool = self._pool, NULL
+        # else: a forked child; the parent's kernel context and threads are not ours
+        reaper.events, self._events = self._events, NULL
+        reaper.events_cap = self._events_cap
+        reaper.efd, self._efd = self._efd, -1
+        self._ring = NULL
+        self._kernel_in_flight = self._thread_in_flight = 0
+        ops = []
+        while p != NULL:  # the link references move to the reaper's list
+            op = <Operation>p
+            p = op._next
+            op._prev = op._next = NULL
+            op._context = NULL
+            op._callback = None
+            ops.append(op)
+            Py_DECREF(op)
+        self._head = NULL
+        self._in_flight = 0
+        self._ready = []
+        self._backlog = []
+        reaper.ops = ops
+        if reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0):
+            reaper.run()  # nothing to wait for: quick
+            return 0
+        try:
+            threading.Thread(target=reaper.run, name="linux_aio-reaper", daemon=True).start()
+        except BaseException:
+            reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
+            reaper.ctx = 0
+            reaper.events = NULL
+            reaper.ops = None
+            for item in ops:
+                Py_INCREF(item)
+            raise
+        return 0
 
     def __dealloc__(self):
-        # Nothing can be in flight here: every in-flight operation holds a
-        # reference to its context.
+        # In-flight operations were handed to a reaper by __del__ (_abandon).
         if self._pool != NULL:
             if self._fork_gen == lxa_fork_gen():
                 with nogil:
@@ -680,7 +739,11 @@ cdef class Context:
             self._pool = NULL
         if self._ctx != 0:
             if self._fork_gen == lxa_fork_gen():
-                _release_kernel(self._ctx, self._kernel_nr)
+                if self._kernel_in_flight:  # never reuse a context with requests of ours in it
+                    with nogil:
+                        lxa_io_destroy(self._ctx)
+                else:
+                    _release_kernel(self._ctx, self._kernel_nr)
             self._ctx = 0
         if self._efd >= 0:
             c_close(self._efd)
@@ -753,7 +816,7 @@ cdef class Context:
     cdef int _link(self, Operation op) except -1:
         """The context owns ``op`` (a strong reference) until its callback ran."""
         Py_INCREF(op)
-        op._context = self
+        op._context = <PyObject *>self
         op._prev = NULL
         op._next = self._head
         if self._head != NULL:
@@ -770,7 +833,7 @@ cdef class Context:
         if op._next != NULL:
             (<Operation>op._next)._prev = op._prev
         op._prev = op._next = NULL
-        op._context = None
+        op._context = NULL
         self._in_flight -= 1
         Py_DECREF(op)
         return 0
@@ -1246,7 +1309,7 @@ cdef class Context:
             if type(item) is not Operation:
                 continue
             op = <Operation>item
-            if op._context is not self:
+            if op._context != <PyObject *>self:
                 continue
             if op._state == ST_QUEUED and op in self._backlog:
                 self._backlog.remove(op)
@@ -1405,3 +1468,66 @@ cdef class Context:
     def __repr__(self):
         state = "closed" if self._closed else f"in_flight={self._in_flight}"
         return f"<_linuxaio.linux_aio.Context max_requests={self._max_requests} {state}>"
+
+
+@cython.final
+cdef class _Reaper:
+    """Finishes a dropped context: waits for its kernel requests and pool, then frees everything."""
+
+    cdef aio_context_t ctx
+    cdef unsigned kernel_nr
+    cdef Py_ssize_t kernel_in_flight
+    cdef lxa_pool *pool
+    cdef io_event *events
+    cdef Py_ssize_t events_cap
+    cdef int efd
+    cdef list ops
+
+    def __cinit__(self):
+        self.efd = -1
+
+    def run(self):
+        cdef aio_context_t ctx = self.ctx
+        cdef lxa_pool *pool = self.pool
+        cdef io_event *events = self.events
+        cdef long cap = <long>self.events_cap
+        cdef Py_ssize_t pending = self.kernel_in_flight
+        cdef long n
+        cdef Operation op
+        self.ctx = 0
+        self.pool = NULL
+        self.events = NULL
+        with nogil:
+            while ctx != 0 and pending > 0 and events != NULL:
+                n = lxa_io_getevents(ctx, 1, cap, events, -1)
+                if n > 0:
+                    pending -= n
+                elif n != -EINTR:
+                    break
+            if pool != NULL:
+                lxa_pool_shutdown(pool)
+        if pool != NULL:
+            lxa_pool_take_done(pool)  # the jobs belong to the operations released below
+            lxa_pool_destroy(pool)
+        if ctx != 0:
+            if pending > 0:
+                with nogil:
+                    lxa_io_destroy(ctx)  # waits for what is left (io_destroy(2))
+            else:
+                _release_kernel(ctx, self.kernel_nr)
+        PyMem_Free(events)
+        if self.efd >= 0:
+            c_close(self.efd)
+            self.efd = -1
+        ops, self.ops = self.ops, None
+        if ops:
+            for item in ops:
+                op = <Operation>item
+                if op._state == ST_READY:  # completed before the context was dropped
+                    op._finish()
+                else:
+                    op._release_buffers()
+                    Py_XDECREF(op._rbuf)
+                    op._rbuf = NULL
+                    op._result = -ECANCELED
+                op._state = ST_DONE

@@ -576,6 +576,46 @@ async def test_adapter_survives_a_bogus_huge_fd_in_a_batch(LA: Any, tmp_path: Pa
         os.close(w)
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_dropped_context_with_operations_in_flight_is_freed(L: Any, tmp_path: Path) -> None:
+    import gc
+    import threading
+    import weakref
+
+    path = tmp_path / "d.bin"
+    path.write_bytes(b"dropped")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    try:
+        L.release_idle_contexts()
+        mappings, fds = _aio_mappings(), _open_fds()
+        ctx = L.Context(max_requests=8)
+        piped, filed = L.Operation.read(5, r), L.Operation.read(7, fd)
+        piped.set_callback(lambda res: None)
+        assert ctx.submit(piped, filed) == 2
+        ref = weakref.ref(ctx)
+        with pytest.warns(ResourceWarning, match="unclosed context"):
+            del ctx
+            gc.collect()
+        assert ref() is None, "in-flight operations keep their context alive"
+        for thread in threading.enumerate():
+            if thread.name == "linux_aio-reaper":
+                thread.join(30)
+        L.release_idle_contexts()
+        assert _aio_mappings() == mappings
+        assert _open_fds() == fds  # the eventfd (and the pool's) closed
+        with pytest.raises(OSError) as exc:
+            piped.get_value()  # the pipe read never got data: cancelled by the reaper
+        assert exc.value.errno == errno.ECANCELED
+    finally:
+        os.close(fd)
+        os.close(r)
+        os.close(w)
+
+
 def test_huge_sizes_are_value_errors(L: Any) -> None:
     for kwargs in ({"max_requests": 2**64}, {"pool_size": 2**64}, {"max_requests": -(2**64)}):
         with pytest.raises(ValueError):
