@@ -78,6 +78,7 @@ cdef class Context:
     cdef int _nfds
     cdef PyObject *_head                # intrusive list of in-flight operations
     cdef bint _closed
+    cdef int _setup_errno               # io_setup failed in a forked child: its errno
     cdef object __weakref__
 
     cdef int _check_live(self) except -1

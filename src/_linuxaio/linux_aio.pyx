@@ -76,7 +76,11 @@ cdef extern from "<errno.h>":
         EOPNOTSUPP
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memset
-from posix.unistd cimport close as c_close, dup2
+from posix.fcntl cimport O_CLOEXEC
+from posix.unistd cimport close as c_close
+
+cdef extern from "<unistd.h>" nogil:
+    int dup3(int oldfd, int newfd, int flags)  # Linux; _GNU_SOURCE comes with Python.h
 
 from kaio cimport (
     IOCB_CMD_FDSYNC,
@@ -811,6 +815,9 @@ cdef class Context:
             raise ValueError("I/O operation on closed context.")
         if self._fork_gen != lxa_fork_gen():
             self._after_fork()
+        if self._ctx == 0 and self._setup_errno:  # io_setup failed in this forked child
+            code = self._setup_errno
+            raise OSError(code, f"linux_aio: no kernel context in this forked child (io_setup: {os.strerror(code)})")
         return 0
 
     cdef int _link(self, Operation op) except -1:
@@ -871,16 +878,16 @@ cdef class Context:
         if fresh < 0:
             self._closed = True
             _raise_errno(fresh, "eventfd after fork")
-        if dup2(fresh, self._efd) < 0:  # same number: readers registered on it stay valid
+        # Same number (readers registered on it stay valid), CLOEXEC from the start.
+        if dup3(fresh, self._efd, O_CLOEXEC) < 0:
             c_close(fresh)
             self._closed = True
             raise OSError(_errno.EBADF, "linux_aio: cannot replace the eventfd after fork")
         c_close(fresh)
-        # dup2 clears FD_CLOEXEC on the new descriptor: set it back.
-        os.set_inheritable(self._efd, False)
         rc = _acquire_kernel(self._kernel_nr, &self._ctx)
         if rc < 0:
             self._ctx = 0
+            self._setup_errno = <int>-rc
             if self._ready:
                 lxa_eventfd_signal(self._efd)
             _raise_errno(rc, "io_setup after fork")

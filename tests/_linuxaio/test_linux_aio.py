@@ -450,6 +450,8 @@ def test_fork_child_gets_a_fresh_context(L: Any, tmp_path: Path) -> None:
                 op = L.Operation.read(9, fd, 0)
                 assert run(ctx, op) == 9, "child read"
                 assert op.get_value() == b"fork data"
+                import fcntl
+                assert fcntl.fcntl(ctx.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC, "child eventfd inheritable"
                 ctx.process_events()
                 try:
                     pending.get_value()
