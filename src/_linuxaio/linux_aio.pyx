@@ -623,9 +623,13 @@ cdef class Context:
 
     ``fileno()`` is an eventfd signalled by the kernel and by the pool;
     ``process_events()`` runs the completion callbacks on the calling thread.
-    ``close()`` waits for in-flight operations (without the GIL), runs their
-    callbacks and releases the kernel context, the threads and the eventfd.
-    See the module docstring for cancellation and fork behaviour.
+    ``close()`` waits (without the GIL) for in-flight operations on files,
+    completes those blocked on a pipe, FIFO, socket or tty with
+    ``-ECANCELED`` instead of waiting for them, runs the callbacks and
+    releases the kernel context, the threads and the eventfd. A context
+    dropped unclosed warns ``ResourceWarning``; its operations still in
+    flight are finished and freed by a background thread, their callbacks
+    never run. See the module docstring for cancellation and fork behaviour.
     """
 
     def __cinit__(self):
@@ -1411,7 +1415,7 @@ cdef class Context:
         return len(done)
 
     def close(self):
-        """Stop accepting, wait for in-flight operations, run their callbacks, release everything.
+        """Stop accepting, finish in-flight operations, run their callbacks, release everything.
 
         Idempotent. Blocks the calling thread (without the GIL) until the
         kernel and the pool are done with every operation, except a pool
