@@ -41,7 +41,7 @@ cdef class Operation:
     cdef int _state
     cdef bint _nowait            # submitted with RWF_NOWAIT
     cdef bint _via_thread        # currently owned by the thread pool
-    cdef object _context         # the owning Context while in flight
+    cdef PyObject *_context      # the owning Context while in flight (borrowed: an op never keeps it alive)
     cdef PyObject *_prev         # intrusive list of in-flight operations (borrowed links)
     cdef PyObject *_next
     cdef object __weakref__
@@ -78,13 +78,15 @@ cdef class Context:
     cdef int _nfds
     cdef PyObject *_head                # intrusive list of in-flight operations
     cdef bint _closed
+    cdef int _setup_errno               # io_setup failed in a forked child: its errno
     cdef object __weakref__
 
     cdef int _check_live(self) except -1
     cdef int _after_fork(self) except -1
     cdef int _route(self, Operation op) except -1
-    cdef fd_entry *_fd_entry(self, int fd) except NULL
+    cdef fd_entry *_fd_entry(self, int fd) noexcept
     cdef int _start(self, Operation op, list kernel) except -1
+    cdef int _start_or_fail(self, Operation op, list kernel) except -1
     cdef int _to_thread(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1
@@ -96,6 +98,7 @@ cdef class Context:
     cdef int _unlink(self, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
+    cdef int _abandon(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
     cdef Py_ssize_t _reap_inline(self) except -1

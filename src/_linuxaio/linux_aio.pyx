@@ -58,6 +58,7 @@ operations the parent had in flight complete in the child with
 
 import errno as _errno
 import os
+import threading
 import warnings
 
 cimport cython
@@ -75,7 +76,11 @@ cdef extern from "<errno.h>":
         EOPNOTSUPP
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memset
-from posix.unistd cimport close as c_close, dup2
+from posix.fcntl cimport O_CLOEXEC
+from posix.unistd cimport close as c_close
+
+cdef extern from "<unistd.h>" nogil:
+    int dup3(int oldfd, int newfd, int flags)  # Linux; _GNU_SOURCE comes with Python.h
 
 from kaio cimport (
     IOCB_CMD_FDSYNC,
@@ -113,6 +118,7 @@ from lxa_pool cimport (
     lxa_pool_cancel,
     lxa_pool_create,
     lxa_pool_destroy,
+    lxa_pool_pending,
     lxa_pool_shutdown,
     lxa_pool_submit,
     lxa_pool_take_done,
@@ -148,6 +154,7 @@ IDLE_KERNEL_CONTEXTS = 4
 #: again (doubling up to the maximum while it stays cold).
 
 cdef enum:
+    FD_TABLE_MAX = 65536  # descriptors >= this are classified per operation, not cached
     COLD_CREDIT_MIN = 64
     COLD_CREDIT_MAX = 65536
 
@@ -224,14 +231,15 @@ cdef inline int _check_priority(object value) except -1:
 
 cdef int _get_view(object obj, Py_buffer *view, bint writable, str name) except -1:
     """Acquire a flat byte view of ``obj`` with ``_args``'s errors for bad objects."""
+    cdef int flags = PyBUF_WRITABLE if writable else PyBUF_SIMPLE
     try:
-        PyObject_GetBuffer(obj, view, PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
-    except BaseException:
-        if writable:
-            _args.writable_view(obj, name)
-        else:
-            _args.readable_view(obj, name)
-        raise
+        PyObject_GetBuffer(obj, view, flags)
+        return 0
+    except Exception:
+        pass
+    # _args raises the protocol's error, or gives the flat byte view to use.
+    flat = _args.writable_view(obj, name) if writable else _args.readable_view(obj, name)
+    PyObject_GetBuffer(flat, view, flags)
     return 0
 
 
@@ -615,9 +623,13 @@ cdef class Context:
 
     ``fileno()`` is an eventfd signalled by the kernel and by the pool;
     ``process_events()`` runs the completion callbacks on the calling thread.
-    ``close()`` waits for in-flight operations (without the GIL), runs their
-    callbacks and releases the kernel context, the threads and the eventfd.
-    See the module docstring for cancellation and fork behaviour.
+    ``close()`` waits (without the GIL) for in-flight operations on files,
+    completes those blocked on a pipe, FIFO, socket or tty with
+    ``-ECANCELED`` instead of waiting for them, runs the callbacks and
+    releases the kernel context, the threads and the eventfd. A context
+    dropped unclosed warns ``ResourceWarning``; its operations still in
+    flight are finished and freed by a background thread, their callbacks
+    never run. See the module docstring for cancellation and fork behaviour.
     """
 
     def __cinit__(self):
@@ -625,17 +637,20 @@ cdef class Context:
         self._ctx = 0
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
-        cdef Py_ssize_t nreq = _args.as_int(max_requests, "max_requests")
-        cdef Py_ssize_t npool = _args.as_int(pool_size, "pool_size")
+        # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
+        max_requests = _args.as_int(max_requests, "max_requests")
+        pool_size = _args.as_int(pool_size, "pool_size")
         cdef int rc
         if self._efd >= 0:
             raise RuntimeError("Context.__init__ called twice")
-        if nreq <= 0:
-            raise ValueError(f"max_requests must be positive, got {nreq}")
-        if nreq > MAX_MAX_REQUESTS:
-            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {nreq}")
-        if not 0 < npool <= MAX_POOL_SIZE:
-            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {npool}")
+        if max_requests <= 0:
+            raise ValueError(f"max_requests must be positive, got {max_requests}")
+        if max_requests > MAX_MAX_REQUESTS:
+            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {max_requests}")
+        if not 0 < pool_size <= MAX_POOL_SIZE:
+            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
+        cdef Py_ssize_t nreq = max_requests
+        cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq
         self._pool_size = <unsigned>npool
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
@@ -661,12 +676,69 @@ cdef class Context:
         self._ring = lxa_ring_of(self._ctx)
 
     def __del__(self):
-        if not self._closed and self._efd >= 0:
-            warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+        try:
+            if not self._closed and self._efd >= 0:
+                warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+        finally:
+            if self._in_flight:
+                self._abandon()
+
+    cdef int _abandon(self) except -1:
+        """A dropped context with operations in flight: a reaper frees everything once they finished.
+
+        Operations do not keep their context alive (``_context`` is
+        borrowed), so this runs when the owner forgets an unclosed context.
+        The kernel context, the pool, the eventfd, the scratch event buffer
+        and the linked operations (with their buffers) go to a ``_Reaper``,
+        which waits for the kernel and the pool without the GIL (on a daemon
+        thread) and then releases them. Callbacks never run.
+        """
+        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
+        cdef PyObject *p = self._head
+        cdef Operation op
+        self._closed = True
+        if self._fork_gen == lxa_fork_gen():
+            reaper.ctx, self._ctx = self._ctx, 0
+            reaper.kernel_nr = self._kernel_nr
+            reaper.kernel_in_flight = self._kernel_in_flight
+            reaper.pool, self._pool = self._pool, NULL
+        # else: a forked child; the parent's kernel context and threads are not ours
+        reaper.events, self._events = self._events, NULL
+        reaper.events_cap = self._events_cap
+        reaper.efd, self._efd = self._efd, -1
+        self._ring = NULL
+        self._kernel_in_flight = self._thread_in_flight = 0
+        ops = []
+        while p != NULL:  # the link references move to the reaper's list
+            op = <Operation>p
+            p = op._next
+            op._prev = op._next = NULL
+            op._context = NULL
+            op._callback = None
+            ops.append(op)
+            Py_DECREF(op)
+        self._head = NULL
+        self._in_flight = 0
+        self._ready = []
+        self._backlog = []
+        reaper.ops = ops
+        if reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0):
+            reaper.run()  # nothing to wait for: quick
+            return 0
+        try:
+            threading.Thread(target=reaper.run, name="linux_aio-reaper", daemon=True).start()
+        except BaseException:
+            reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
+            reaper.ctx = 0
+            reaper.events = NULL
+            reaper.ops = None
+            for item in ops:
+                Py_INCREF(item)
+            raise
+        return 0
 
     def __dealloc__(self):
-        # Nothing can be in flight here: every in-flight operation holds a
-        # reference to its context.
+        # In-flight operations were handed to a reaper by __del__ (_abandon).
         if self._pool != NULL:
             if self._fork_gen == lxa_fork_gen():
                 with nogil:
@@ -675,7 +747,11 @@ cdef class Context:
             self._pool = NULL
         if self._ctx != 0:
             if self._fork_gen == lxa_fork_gen():
-                _release_kernel(self._ctx, self._kernel_nr)
+                if self._kernel_in_flight:  # never reuse a context with requests of ours in it
+                    with nogil:
+                        lxa_io_destroy(self._ctx)
+                else:
+                    _release_kernel(self._ctx, self._kernel_nr)
             self._ctx = 0
         if self._efd >= 0:
             c_close(self._efd)
@@ -743,12 +819,15 @@ cdef class Context:
             raise ValueError("I/O operation on closed context.")
         if self._fork_gen != lxa_fork_gen():
             self._after_fork()
+        if self._ctx == 0 and self._setup_errno:  # io_setup failed in this forked child
+            code = self._setup_errno
+            raise OSError(code, f"linux_aio: no kernel context in this forked child (io_setup: {os.strerror(code)})")
         return 0
 
     cdef int _link(self, Operation op) except -1:
         """The context owns ``op`` (a strong reference) until its callback ran."""
         Py_INCREF(op)
-        op._context = self
+        op._context = <PyObject *>self
         op._prev = NULL
         op._next = self._head
         if self._head != NULL:
@@ -765,7 +844,7 @@ cdef class Context:
         if op._next != NULL:
             (<Operation>op._next)._prev = op._prev
         op._prev = op._next = NULL
-        op._context = None
+        op._context = NULL
         self._in_flight -= 1
         Py_DECREF(op)
         return 0
@@ -803,16 +882,16 @@ cdef class Context:
         if fresh < 0:
             self._closed = True
             _raise_errno(fresh, "eventfd after fork")
-        if dup2(fresh, self._efd) < 0:  # same number: readers registered on it stay valid
+        # Same number (readers registered on it stay valid), CLOEXEC from the start.
+        if dup3(fresh, self._efd, O_CLOEXEC) < 0:
             c_close(fresh)
             self._closed = True
             raise OSError(_errno.EBADF, "linux_aio: cannot replace the eventfd after fork")
         c_close(fresh)
-        # dup2 clears FD_CLOEXEC on the new descriptor: set it back.
-        os.set_inheritable(self._efd, False)
         rc = _acquire_kernel(self._kernel_nr, &self._ctx)
         if rc < 0:
             self._ctx = 0
+            self._setup_errno = <int>-rc
             if self._ready:
                 lxa_eventfd_signal(self._efd)
             _raise_errno(rc, "io_setup after fork")
@@ -821,14 +900,23 @@ cdef class Context:
             lxa_eventfd_signal(self._efd)
         return 0
 
-    cdef fd_entry *_fd_entry(self, int fd) except NULL:
+    cdef fd_entry *_fd_entry(self, int fd) noexcept:
+        """The cached route of ``fd``, or NULL: not cached (fd >= FD_TABLE_MAX, or no memory).
+
+        The table grows with the descriptor numbers seen, up to FD_TABLE_MAX
+        entries: a bogus huge number must not make it allocate gigabytes.
+        """
         cdef int n
         cdef fd_entry *grown
+        if fd < 0 or fd >= FD_TABLE_MAX:
+            return NULL
         if fd >= self._nfds:
             n = max(64, self._nfds * 2, fd + 1)
+            if n > FD_TABLE_MAX:
+                n = FD_TABLE_MAX
             grown = <fd_entry *>PyMem_Realloc(self._fds, n * sizeof(fd_entry))
             if grown == NULL:
-                raise MemoryError()
+                return NULL
             memset(&grown[self._nfds], 0, (n - self._nfds) * sizeof(fd_entry))
             self._fds = grown
             self._nfds = n
@@ -858,9 +946,10 @@ cdef class Context:
         cdef fd_entry *entry
         cdef uint64_t dev = 0, ino = 0
         cdef int rc
-        if op._fd > 0x7ffffff:  # absurd descriptor numbers are not cached
-            return LXA_ROUTE_KERNEL
         entry = self._fd_entry(op._fd)
+        if entry == NULL:  # not cached: classify this operation alone
+            rc = lxa_fd_route(op._fd, &dev, &ino)
+            return LXA_ROUTE_KERNEL if rc < 0 else rc
         if entry.route == LXA_ROUTE_KERNEL:
             if _is_write(op._opcode):
                 return LXA_ROUTE_THREAD if entry.writes_thread else LXA_ROUTE_KERNEL
@@ -902,10 +991,8 @@ cdef class Context:
     cdef int _learn_refusal(self, Operation op) except -1:
         """The file refused RWF_NOWAIT (EOPNOTSUPP): send such operations to the pool from now on."""
         cdef fd_entry *entry
-        if op._fd > 0x7ffffff:
-            return 0
         entry = self._fd_entry(op._fd)
-        if entry.route != LXA_ROUTE_KERNEL:
+        if entry == NULL or entry.route != LXA_ROUTE_KERNEL:
             return 0
         if _is_write(op._opcode):
             entry.writes_thread = 1
@@ -925,8 +1012,8 @@ cdef class Context:
         cdef int rc = lxa_fd_route(op._fd, &dev, &ino)
         if rc < 0:
             return False
-        if op._fd <= 0x7ffffff:
-            entry = self._fd_entry(op._fd)
+        entry = self._fd_entry(op._fd)
+        if entry != NULL:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
@@ -939,7 +1026,7 @@ cdef class Context:
     cdef int _note_read(self, Operation op, bint would_block) except -1:
         """Feed the cold-file backoff of ``op._fd`` with the kernel's answer to a NOWAIT read."""
         cdef fd_entry *entry
-        if op._fd > 0x7ffffff or op._fd >= self._nfds:
+        if op._fd < 0 or op._fd >= self._nfds:
             return 0
         entry = &self._fds[op._fd]
         if entry.route != LXA_ROUTE_KERNEL or entry.direct:
@@ -976,6 +1063,19 @@ cdef class Context:
         op._state = ST_QUEUED
         kernel.append(op)
         return 0
+
+    cdef int _start_or_fail(self, Operation op, list kernel) except -1:
+        """``_start``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``.
+
+        Once an operation is linked it must reach the kernel batch, the pool
+        or the ready list: ``submit`` never raises after it started anything.
+        """
+        try:
+            return self._start(op, kernel)
+        except MemoryError:
+            if op._state == ST_CLAIMED or (op._state == ST_QUEUED and op not in kernel):
+                return self._complete(op, -ENOMEM)
+            raise
 
     cdef int _to_thread(self, Operation op) except -1:
         """Hand what is left of ``op`` to the pool; it signals our eventfd when done."""
@@ -1200,7 +1300,7 @@ cdef class Context:
         for i in range(accepted):
             op = <Operation>ops[i]
             self._link(op)
-            self._start(op, kernel)
+            self._start_or_fail(op, kernel)
         if kernel or self._backlog:
             self._kernel_submit(kernel)
         if self._ready and not had_ready:
@@ -1220,7 +1320,7 @@ cdef class Context:
             if type(item) is not Operation:
                 continue
             op = <Operation>item
-            if op._context is not self:
+            if op._context != <PyObject *>self:
                 continue
             if op._state == ST_QUEUED and op in self._backlog:
                 self._backlog.remove(op)
@@ -1279,7 +1379,7 @@ cdef class Context:
         op._state = ST_CLAIMED
         self._link(op)
         try:
-            self._start(op, kernel)
+            self._start_or_fail(op, kernel)
             if kernel or self._backlog:
                 self._kernel_submit(kernel)
         finally:
@@ -1315,7 +1415,7 @@ cdef class Context:
         return len(done)
 
     def close(self):
-        """Stop accepting, wait for in-flight operations, run their callbacks, release everything.
+        """Stop accepting, finish in-flight operations, run their callbacks, release everything.
 
         Idempotent. Blocks the calling thread (without the GIL) until the
         kernel and the pool are done with every operation, except a pool
@@ -1357,6 +1457,8 @@ cdef class Context:
 
     cdef int _release(self) except -1:
         if self._pool != NULL and self._thread_in_flight == 0:
+            with nogil:
+                lxa_pool_shutdown(self._pool)  # idempotent; destroy is only allowed after it
             lxa_pool_destroy(self._pool)
             self._pool = NULL
         if self._ctx != 0 and self._kernel_in_flight == 0:
@@ -1377,3 +1479,66 @@ cdef class Context:
     def __repr__(self):
         state = "closed" if self._closed else f"in_flight={self._in_flight}"
         return f"<_linuxaio.linux_aio.Context max_requests={self._max_requests} {state}>"
+
+
+@cython.final
+cdef class _Reaper:
+    """Finishes a dropped context: waits for its kernel requests and pool, then frees everything."""
+
+    cdef aio_context_t ctx
+    cdef unsigned kernel_nr
+    cdef Py_ssize_t kernel_in_flight
+    cdef lxa_pool *pool
+    cdef io_event *events
+    cdef Py_ssize_t events_cap
+    cdef int efd
+    cdef list ops
+
+    def __cinit__(self):
+        self.efd = -1
+
+    def run(self):
+        cdef aio_context_t ctx = self.ctx
+        cdef lxa_pool *pool = self.pool
+        cdef io_event *events = self.events
+        cdef long cap = <long>self.events_cap
+        cdef Py_ssize_t pending = self.kernel_in_flight
+        cdef long n
+        cdef Operation op
+        self.ctx = 0
+        self.pool = NULL
+        self.events = NULL
+        with nogil:
+            while ctx != 0 and pending > 0 and events != NULL:
+                n = lxa_io_getevents(ctx, 1, cap, events, -1)
+                if n > 0:
+                    pending -= n
+                elif n != -EINTR:
+                    break
+            if pool != NULL:
+                lxa_pool_shutdown(pool)
+        if pool != NULL:
+            lxa_pool_take_done(pool)  # the jobs belong to the operations released below
+            lxa_pool_destroy(pool)
+        if ctx != 0:
+            if pending > 0:
+                with nogil:
+                    lxa_io_destroy(ctx)  # waits for what is left (io_destroy(2))
+            else:
+                _release_kernel(ctx, self.kernel_nr)
+        PyMem_Free(events)
+        if self.efd >= 0:
+            c_close(self.efd)
+            self.efd = -1
+        ops, self.ops = self.ops, None
+        if ops:
+            for item in ops:
+                op = <Operation>item
+                if op._state == ST_READY:  # completed before the context was dropped
+                    op._finish()
+                else:
+                    op._release_buffers()
+                    Py_XDECREF(op._rbuf)
+                    op._rbuf = NULL
+                    op._result = -ECANCELED
+                op._state = ST_DONE

@@ -450,6 +450,8 @@ def test_fork_child_gets_a_fresh_context(L: Any, tmp_path: Path) -> None:
                 op = L.Operation.read(9, fd, 0)
                 assert run(ctx, op) == 9, "child read"
                 assert op.get_value() == b"fork data"
+                import fcntl
+                assert fcntl.fcntl(ctx.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC, "child eventfd inheritable"
                 ctx.process_events()
                 try:
                     pending.get_value()
@@ -510,3 +512,113 @@ def test_bytes_read_are_a_fresh_object_each_time(L: Any, ctx: Any, tmp_path: Pat
         assert a.get_value() is not b.get_value()
     finally:
         os.close(fd)
+
+
+# -- review fixes: failures inside submit, the route table, dropped contexts -----------------
+
+
+def _rss_mib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE // (1 << 20)
+
+
+def test_batch_with_a_bogus_huge_fd_fails_only_that_operation(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "g.bin"
+    path.write_bytes(b"hello world")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    try:
+        good, piped, bad = L.Operation.read(5, fd), L.Operation.read(5, r), L.Operation.read(5, 0x7FFFFF0)
+        results: dict[str, int] = {}
+        for name, op in (("good", good), ("piped", piped), ("bad", bad)):
+            op.set_callback(lambda res, name=name: results.__setitem__(name, res))
+        assert ctx.submit(good, piped, bad) == 3
+        assert ctx.in_flight == 3
+        os.write(w, b"piped")
+        while len(results) < 3:
+            select.select([ctx.fileno()], [], [], 5.0)
+            ctx.process_events()
+        assert results == {"good": 5, "piped": 5, "bad": -errno.EBADF}
+        assert good.get_value() == b"hello" and piped.get_value() == b"piped"
+        assert ctx.in_flight == 0
+    finally:
+        os.close(fd)
+        os.close(r)
+        os.close(w)
+
+
+def test_bogus_fd_number_does_not_grow_the_route_table(L: Any, ctx: Any) -> None:
+    before = _rss_mib()
+    for fd in (8_000_000, 30_000_000):
+        op = L.Operation.read(10, fd)
+        assert run_raw(ctx, op) == [-errno.EBADF]
+    assert _rss_mib() - before < 64  # a table sized by the fd number would be >= 300 MiB
+
+
+async def test_adapter_survives_a_bogus_huge_fd_in_a_batch(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"adapter!")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    ctx = LA.AsyncioContext(max_requests=8)
+    try:
+        assert await ctx.read(1, fd) == b"a"
+        futs = [asyncio.ensure_future(ctx.read(5, r)), asyncio.ensure_future(ctx.read(5, fd)),
+                asyncio.ensure_future(ctx.read(5, 0x7FFFFF0))]
+        await asyncio.sleep(0)
+        os.write(w, b"pipe!")
+        res = await asyncio.gather(*futs, return_exceptions=True)
+        assert res[0] == b"pipe!" and res[1] == b"adapt"
+        assert isinstance(res[2], OSError) and res[2].errno == errno.EBADF
+        assert ctx.in_flight == 0 and ctx.context.in_flight == 0
+        await asyncio.wait_for(ctx.aclose(), 10)
+    finally:
+        os.close(fd)
+        os.close(r)
+        os.close(w)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_dropped_context_with_operations_in_flight_is_freed(L: Any, tmp_path: Path) -> None:
+    import gc
+    import threading
+    import weakref
+
+    path = tmp_path / "d.bin"
+    path.write_bytes(b"dropped")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    try:
+        L.release_idle_contexts()
+        mappings, fds = _aio_mappings(), _open_fds()
+        ctx = L.Context(max_requests=8)
+        piped, filed = L.Operation.read(5, r), L.Operation.read(7, fd)
+        piped.set_callback(lambda res: None)
+        assert ctx.submit(piped, filed) == 2
+        ref = weakref.ref(ctx)
+        with pytest.warns(ResourceWarning, match="unclosed context"):
+            del ctx
+            gc.collect()
+        assert ref() is None, "in-flight operations keep their context alive"
+        for thread in threading.enumerate():
+            if thread.name == "linux_aio-reaper":
+                thread.join(30)
+        L.release_idle_contexts()
+        assert _aio_mappings() == mappings
+        assert _open_fds() == fds  # the eventfd (and the pool's) closed
+        with pytest.raises(OSError) as exc:
+            piped.get_value()  # the pipe read never got data: cancelled by the reaper
+        assert exc.value.errno == errno.ECANCELED
+    finally:
+        os.close(fd)
+        os.close(r)
+        os.close(w)
+
+
+def test_huge_sizes_are_value_errors(L: Any) -> None:
+    for kwargs in ({"max_requests": 2**64}, {"pool_size": 2**64}, {"max_requests": -(2**64)}):
+        with pytest.raises(ValueError):
+            L.Context(**kwargs)
