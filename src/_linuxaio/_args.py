@@ -21,6 +21,21 @@ def as_int(value: object, name: str) -> int:
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
 
 
+#: The most operations one context may have in flight (every backend: linux_aio and
+#: thread_aio keep the same number in their own constants).
+MAX_REQUESTS_LIMIT = 1 << 20
+
+
+def check_max_requests(value: object) -> int:
+    """A positive in-flight limit, at most ``MAX_REQUESTS_LIMIT``."""
+    count = as_int(value, "max_requests")
+    if count <= 0:
+        raise ValueError(f"max_requests must be positive, got {count}")
+    if count > MAX_REQUESTS_LIMIT:
+        raise ValueError(f"max_requests must be at most {MAX_REQUESTS_LIMIT}, got {count}")
+    return count
+
+
 def check_fd(fd: object) -> int:
     """A non-negative file descriptor."""
     value = as_int(fd, "fd")

@@ -71,9 +71,7 @@ class AsyncioContextBase:
     ) -> None:
         if max_requests is None:
             max_requests = context.max_requests if context is not None else self.MAX_REQUESTS_DEFAULT
-        max_requests = _args.as_int(max_requests, "max_requests")
-        if max_requests <= 0:
-            raise ValueError(f"max_requests must be positive, got {max_requests}")
+        max_requests = _args.check_max_requests(max_requests)
         if context is not None:
             if context_kwargs:
                 raise TypeError("context_kwargs cannot be combined with context=")

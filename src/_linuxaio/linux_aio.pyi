@@ -3,7 +3,6 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
-
 __all__ = ["Context", "OpCode", "Operation", "probe", "release_idle_contexts"]
 
 class OpCode(int):

@@ -232,10 +232,11 @@ class AsyncioContext(AsyncioContextBase):
             rest = batch[accepted:]
             self._in_flight -= len(rest)
             if self._in_flight == 0:
-                exc = OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
+                message = "the backend context accepted no operation: " + os.strerror(errno.EAGAIN)
+                refused = OSError(errno.EAGAIN, message)
                 for _, future in rest:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(refused)
                 return
             self._waiting.extendleft(reversed(rest))
 

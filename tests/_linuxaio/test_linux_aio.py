@@ -24,7 +24,7 @@ PAGE = mmap.PAGESIZE
 
 
 @pytest.fixture
-def L(request: pytest.FixtureRequest) -> Any:  # noqa: N802 - the module under test
+def L(request: pytest.FixtureRequest) -> Any:
     reason = _linuxaio.backend_status()["linux"]
     if reason is not None:
         if request.config.getoption("--require-compiled"):
@@ -36,7 +36,7 @@ def L(request: pytest.FixtureRequest) -> Any:  # noqa: N802 - the module under t
 
 
 @pytest.fixture
-def LA(L: Any) -> Any:  # noqa: N802
+def LA(L: Any) -> Any:
     from _linuxaio import linux_aio_asyncio
 
     return linux_aio_asyncio
@@ -103,7 +103,7 @@ def test_cold_file_reads_through_nowait_fallback(L: Any, ctx: Any, tmp_path: Pat
         offsets = list(range(0, size, 64 << 10))
         ops = [L.Operation.read(64 << 10, fd, off) for off in offsets]
         assert run_raw(ctx, *ops) == [64 << 10] * len(ops)
-        for off, op in zip(offsets, ops):
+        for off, op in zip(offsets, ops, strict=True):
             assert op.get_value() == data[off : off + (64 << 10)]
     finally:
         os.close(fd)
@@ -563,8 +563,11 @@ async def test_adapter_survives_a_bogus_huge_fd_in_a_batch(LA: Any, tmp_path: Pa
     ctx = LA.AsyncioContext(max_requests=8)
     try:
         assert await ctx.read(1, fd) == b"a"
-        futs = [asyncio.ensure_future(ctx.read(5, r)), asyncio.ensure_future(ctx.read(5, fd)),
-                asyncio.ensure_future(ctx.read(5, 0x7FFFFF0))]
+        futs = [
+            asyncio.ensure_future(ctx.read(5, r)),
+            asyncio.ensure_future(ctx.read(5, fd)),
+            asyncio.ensure_future(ctx.read(5, 0x7FFFFF0)),
+        ]
         await asyncio.sleep(0)
         os.write(w, b"pipe!")
         res = await asyncio.gather(*futs, return_exceptions=True)
@@ -599,7 +602,7 @@ def test_dropped_context_with_operations_in_flight_is_freed(L: Any, tmp_path: Pa
         piped.set_callback(lambda res: None)
         assert ctx.submit(piped, filed) == 2
         ref = weakref.ref(ctx)
-        with pytest.warns(ResourceWarning, match="unclosed context"):
+        with pytest.warns(ResourceWarning, match="unclosed context"):  # noqa: PT031 - the drop must be inside
             del ctx
             gc.collect()
         assert ref() is None, "in-flight operations keep their context alive"
