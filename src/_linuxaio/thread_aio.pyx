@@ -121,7 +121,10 @@ _MAX_REQUESTS_LIMIT = 1 << 20  # as linux_aio: a bound, not a reservation
 #: Reads up to this size are first tried from the page cache on the submitting thread.
 INLINE_READ_MAX = 65536
 cdef enum:
-    _INLINE_BACKOFF_MAX = 256  # the most submissions skipped after a miss
+    # The most submissions skipped after a miss. A miss is not free: preadv2
+    # with RWF_NOWAIT may start readahead before it answers EAGAIN (measured:
+    # milliseconds on a cold file), so a cold workload must probe rarely.
+    _INLINE_BACKOFF_MAX = 65536
 
 # What an operation does; the numbering of python_aio.OpCode.
 cdef enum:
@@ -580,12 +583,13 @@ cdef class Context:
             page cache holds on the submitting thread (``preadv2`` with
             ``RWF_NOWAIT``: never waits for the device), without a thread
             hop; their completion is still delivered by ``process_events()``.
-            After a miss, tries are skipped for a while (up to 256
-            submissions), so uncached workloads pay almost nothing.
+            After a miss, tries are skipped for a while (doubling up to
+            65536 submissions), so uncached workloads rarely probe.
 
     Workers never take the GIL; callbacks run in ``process_events()`` on the
-    calling thread. ``close()`` waits for every submitted operation (a read
-    from a pipe nobody writes to waits forever, as a blocking read would).
+    calling thread. ``close()`` waits for every submitted operation on a
+    regular file; one waiting on a pipe, FIFO, socket or tty that is not
+    ready completes with ``-ECANCELED`` instead of holding ``close()``.
     After ``fork()`` the child's context starts fresh workers and a fresh
     eventfd (same fd number) at first use; operations the parent had in
     flight complete in the child with ``-ECANCELED``.
