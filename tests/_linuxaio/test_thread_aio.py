@@ -485,16 +485,18 @@ def test_huge_read_fails_with_enomem(fd: int) -> None:
 
 
 def test_close_joins_every_worker(fd: int) -> None:
-    def threads() -> int:
-        return len(os.listdir("/proc/self/task"))
+    def thread_ids() -> set[str]:
+        return set(os.listdir("/proc/self/task"))
 
-    before = threads()
     for _ in range(20):
+        # Compare thread ids, not counts: threads of earlier tests may exit meanwhile.
+        before = thread_ids()
         with thread_aio.Context(pool_size=4) as ctx:
             ops = [thread_aio.Operation.write(b"x", fd, i) for i in range(8)]
             ctx.submit(*ops)
-            assert threads() > before  # workers started lazily, on demand
-    assert threads() == before
+            started = thread_ids() - before
+            assert started  # workers started lazily, on demand
+        assert not started & thread_ids()  # close() joined every one of them
 
 
 def test_mixed_stress_with_cancellation(tmp_path: Path) -> None:
