@@ -77,7 +77,7 @@ def _source_files() -> list[str]:
     """Hand-written sources in the checkout (generated .c files sit beside their .pyx)."""
     src = ROOT / "src"
     generated = {src / "_linuxaio" / f"{m}.c" for m in _pyx_modules()}
-    keep = {".py", ".pyx", ".pxd", ".pyi", ".h", ".c", ".typed"}
+    keep = {".py", ".pyx", ".pxd", ".pxi", ".pyi", ".h", ".c", ".typed"}
     return sorted(
         p.relative_to(ROOT).as_posix()
         for p in src.rglob("*")

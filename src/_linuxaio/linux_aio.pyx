@@ -201,46 +201,7 @@ cdef inline _raise_errno(long long rc, str what):
     raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
-# -- argument checks (fast path for exact ints; _args for everything else) ----------
-
-cdef inline int _as_fd(object value) except -1:
-    cdef int overflow = 0
-    cdef long long x
-    if type(value) is int:
-        x = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow == 0 and 0 <= x <= 0x7fffffff:
-            return <int>x
-    return _args.check_fd(value)
-
-
-cdef inline int64_t _as_size(object value, str name) except -1:
-    cdef int overflow = 0
-    cdef long long x
-    if type(value) is int:
-        x = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow == 0 and x >= 0:
-            return x
-    return _args.check_size(value, name)
-
-
-cdef inline int _check_priority(object value) except -1:
-    if type(value) is not int:
-        _args.check_priority(value)
-    return 0
-
-
-cdef int _get_view(object obj, Py_buffer *view, bint writable, str name) except -1:
-    """Acquire a flat byte view of ``obj`` with ``_args``'s errors for bad objects."""
-    cdef int flags = PyBUF_WRITABLE if writable else PyBUF_SIMPLE
-    try:
-        PyObject_GetBuffer(obj, view, flags)
-        return 0
-    except Exception:
-        pass
-    # _args raises the protocol's error, or gives the flat byte view to use.
-    flat = _args.writable_view(obj, name) if writable else _args.readable_view(obj, name)
-    PyObject_GetBuffer(flat, view, flags)
-    return 0
+include "_argcheck.pxi"
 
 
 # -- the idle kernel contexts of this process ------------------------------------------
@@ -407,22 +368,22 @@ cdef class Operation:
         The kernel fills the memory of the returned ``bytes`` object (no
         zero-fill, no copy); it is shrunk in place on a short read.
         """
-        cdef int64_t size = _as_size(nbytes, "nbytes")
-        cdef int cfd = _as_fd(fd)
-        cdef int64_t off = _as_size(offset, "offset")
-        _check_priority(priority)
+        cdef int64_t size = _size_arg(nbytes, "nbytes")
+        cdef int cfd = _fd_arg(fd)
+        cdef int64_t off = _size_arg(offset, "offset")
+        _priority_arg(priority)
         return Operation._new(OP_READ, cfd, off, size)
 
     @classmethod
     def write(cls, payload, fd, offset=0, priority=0):
         """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
         cdef Operation op = Operation.__new__(Operation)
-        _get_view(payload, &op._view, False, "payload")
+        _get_buffer(payload, &op._view, False, "payload")
         op._has_view = True
         op._opcode = OP_WRITE
-        op._fd = _as_fd(fd)
-        op._offset = _as_size(offset, "offset")
-        _check_priority(priority)
+        op._fd = _fd_arg(fd)
+        op._offset = _size_arg(offset, "offset")
+        _priority_arg(priority)
         op._nbytes = op._view.len
         op._base = <char *>op._view.buf
         op._payload = payload
@@ -436,12 +397,12 @@ cdef class Operation:
         ``O_DIRECT`` file descriptor.
         """
         cdef Operation op = Operation.__new__(Operation)
-        _get_view(buffer, &op._view, True, "buffer")
+        _get_buffer(buffer, &op._view, True, "buffer")
         op._has_view = True
         op._opcode = OP_READINTO
-        op._fd = _as_fd(fd)
-        op._offset = _as_size(offset, "offset")
-        _check_priority(priority)
+        op._fd = _fd_arg(fd)
+        op._offset = _size_arg(offset, "offset")
+        _priority_arg(priority)
         op._nbytes = op._view.len
         op._base = <char *>op._view.buf
         op._payload = buffer
@@ -451,9 +412,9 @@ cdef class Operation:
     cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority):
         cdef bint writable = opcode == OP_READV
         items, views = _args.writable_views(buffers) if writable else _args.readable_views(buffers)
-        cdef int cfd = _as_fd(fd)
-        cdef int64_t off = _as_size(offset, "offset")
-        _check_priority(priority)
+        cdef int cfd = _fd_arg(fd)
+        cdef int64_t off = _size_arg(offset, "offset")
+        _priority_arg(priority)
         cdef Operation op = Operation._new(opcode, cfd, off, 0)
         cdef Py_ssize_t n = len(views), i
         cdef int64_t total = 0
@@ -463,7 +424,7 @@ cdef class Operation:
         if op._views == NULL or op._iov == NULL:
             raise MemoryError()
         for i in range(n):
-            _get_view(views[i], &op._views[i], writable, "buffers item")
+            _get_buffer(views[i], &op._views[i], writable, "buffers item")
             op._nviews = <int>(i + 1)
             op._iov[i].iov_base = op._views[i].buf
             op._iov[i].iov_len = <size_t>op._views[i].len
@@ -486,15 +447,15 @@ cdef class Operation:
     @classmethod
     def fsync(cls, fd, priority=0):
         """Flush data and metadata of ``fd`` to storage (``IOCB_CMD_FSYNC``)."""
-        cdef int cfd = _as_fd(fd)
-        _check_priority(priority)
+        cdef int cfd = _fd_arg(fd)
+        _priority_arg(priority)
         return Operation._new(OP_FSYNC, cfd, 0, 0)
 
     @classmethod
     def fdsync(cls, fd, priority=0):
         """Flush the data of ``fd`` to storage (``IOCB_CMD_FDSYNC``)."""
-        cdef int cfd = _as_fd(fd)
-        _check_priority(priority)
+        cdef int cfd = _fd_arg(fd)
+        _priority_arg(priority)
         return Operation._new(OP_FDSYNC, cfd, 0, 0)
 
     @property

@@ -173,48 +173,7 @@ cdef inline int _raise_errno(long long rc) except -1:
     raise OSError(<int>-rc, os.strerror(<int>-rc))
 
 
-# -- argument checks: exact ints take a C fast path; anything else (or an
-# -- invalid value) goes through _args, so the errors match python_aio's.
-
-cdef int _fd_arg(object fd) except -1:
-    cdef int overflow = 0
-    cdef long long value
-    if type(fd) is int:
-        value = PyLong_AsLongLongAndOverflow(fd, &overflow)
-        if not overflow and 0 <= value <= 0x7fffffff:
-            return <int>value
-    return _args.check_fd(fd)
-
-
-cdef int64_t _size_arg(object size, str name) except -1:
-    cdef int overflow = 0
-    cdef long long value
-    if type(size) is int:
-        value = PyLong_AsLongLongAndOverflow(size, &overflow)
-        if not overflow and value >= 0:
-            return value
-    return _args.check_size(size, name)
-
-
-cdef inline int _priority_arg(object priority) except -1:
-    if type(priority) is not int:
-        _args.check_priority(priority)
-    return 0
-
-
-cdef int _get_buffer(object obj, Py_buffer *view, bint writable, str name) except -1:
-    """Hold a flat byte view of ``obj`` in ``view`` (released by the caller)."""
-    cdef int flags = PyBUF_WRITABLE if writable else PyBUF_SIMPLE
-    try:
-        PyObject_GetBuffer(obj, view, flags)
-        return 0
-    except (TypeError, BufferError):
-        pass
-    # Not a buffer, read-only, or not flat: _args raises the shared error,
-    # or returns a flat view (e.g. a C-contiguous buffer with a format).
-    flat = _args.writable_view(obj, name) if writable else _args.readable_view(obj, name)
-    PyObject_GetBuffer(flat, view, flags)
-    return 0
+include "_argcheck.pxi"
 
 
 @cython.final
