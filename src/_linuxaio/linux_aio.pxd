@@ -13,6 +13,7 @@ cdef struct fd_entry:
     int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
+    int verify         # > 0: reads to check with cachestat before the descriptor is trusted again
     uint64_t dev
     uint64_t ino
 
@@ -36,6 +37,8 @@ cdef class Operation:
     cdef iovec *_iov_cur
     cdef int _iovcnt_cur
     cdef object _callback
+    cdef object _adapter         # asyncio fast path: the AsyncioContext that owns completion
+    cdef object _future          # ... and the future it resolves (both None otherwise)
     cdef int64_t _result
     cdef int64_t _done           # bytes moved by earlier steps (RWF_NOWAIT short transfers)
     cdef int _state
@@ -78,6 +81,7 @@ cdef class Context:
     cdef int _nfds
     cdef PyObject *_head                # intrusive list of in-flight operations
     cdef bint _closed
+    cdef int64_t _slice_start           # asyncio fast path: when this loop iteration's inline work began (ns), 0 if none
     cdef int _setup_errno               # io_setup failed in a forked child: its errno
     cdef object __weakref__
 
@@ -91,11 +95,14 @@ cdef class Context:
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1
-    cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait) except -1
+    cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait, long limit) except -1
     cdef int _take_thread_done(self) except -1
     cdef int _run_callbacks(self, list done) except -1
+    cdef bint _completes_inline(self, Operation op) noexcept
+    cdef int _inline(self, Operation op) except -1
     cdef int _link(self, Operation op) except -1
     cdef int _unlink(self, Operation op) except -1
+    cdef int _route_read(self, fd_entry *entry, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
     cdef int _release(self) except -1
     cdef int _abandon(self) except -1

@@ -68,7 +68,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
-from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM
+from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
 
 cdef extern from "<errno.h>":
     enum:
@@ -77,6 +77,7 @@ cdef extern from "<errno.h>":
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close as c_close
 
 cdef extern from "<unistd.h>" nogil:
@@ -103,6 +104,7 @@ from kaio cimport (
     lxa_io_submit,
     lxa_iocb_prep,
     lxa_iov_advance,
+    lxa_range_cached,
     lxa_ring_of,
     lxa_ring_pending,
     lxa_ring_reap,
@@ -154,6 +156,16 @@ IDLE_KERNEL_CONTEXTS = 4
 #: again (doubling up to the maximum while it stays cold).
 
 cdef enum:
+    INLINE_IN_FLIGHT = 0
+    INLINE_DONE = 1
+
+#: cachestat(2) exists and is allowed (cleared at the first ENOSYS/EPERM).
+cdef bint _cachestat_usable = True
+
+cdef enum:
+    # With cachestat(2): reads of a descriptor found cold are checked against
+    # the page cache until this many in a row were cached.
+    VERIFY_RUN = 256
     FD_TABLE_MAX = 65536  # descriptors >= this are classified per operation, not cached
     COLD_CREDIT_MIN = 64
     COLD_CREDIT_MAX = 65536
@@ -542,6 +554,192 @@ cdef inline bint _is_sync(int opcode) noexcept:
     return opcode == OP_FSYNC or opcode == OP_FDSYNC
 
 
+# -- the asyncio fast path ----------------------------------------------------
+#
+# linux_aio_asyncio.AsyncioContext starts its read/write/readinto with
+# _adapter_start and uses _adapter_submit_future as its submit_future. They
+# keep AsyncioContextBase's semantics (asyncio_base.py): the same checks and
+# errors (anything unusual goes to the base implementation), the same slot
+# accounting (_in_flight goes down only when the operation really
+# completes), the same back-pressure queue (_waiting), futures resolved on
+# the loop thread. What they add:
+#
+# * Inline completion. An operation the kernel will most likely finish inside
+#   io_submit (Context._completes_inline: a cached buffered read), or any
+#   operation when nothing else is ready to run, is submitted at once, alone.
+#   If it did complete, _adapter_start returns the operation itself and the
+#   awaiting coroutine goes on without suspending, as asyncio's sock_recv
+#   does when data is already there.
+# * A time slice. Inline completions hold the loop: after INLINE_SLICE_NS of
+#   them in one loop iteration, operations take the batched path until the
+#   next iteration, and their tasks yield. Other tasks, timers and I/O
+#   callbacks therefore wait at most about that long.
+# * Everything else joins the iteration's batch (AsyncioContext._hand_over),
+#   and completes through _deliver: no functools.partial and no Python frame
+#   per operation.
+
+#: Inline completions may hold the event loop this long per loop iteration (ns).
+INLINE_SLICE_NS = 500_000
+cdef int64_t _inline_slice_ns = INLINE_SLICE_NS
+
+cdef object _get_running_loop = None
+cdef object _base_submit_future = None
+cdef object _OPEN = None
+
+
+cdef int _init_fast_path() except -1:
+    global _get_running_loop, _base_submit_future, _OPEN
+    from asyncio.events import _get_running_loop as get_running_loop
+    from .asyncio_base import AsyncioContextBase, _State
+    _get_running_loop = get_running_loop
+    _base_submit_future = AsyncioContextBase.submit_future
+    _OPEN = _State.OPEN
+    return 0
+
+
+cdef inline int64_t _now_ns() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef bint _within_slice(Context ctx, object loop) except -1:
+    """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
+    cdef int64_t now = _now_ns()
+    if ctx._slice_start == 0:
+        ctx._slice_start = now
+        loop.call_soon(ctx._end_slice)  # runs in the next iteration
+        return True
+    return now - ctx._slice_start < _inline_slice_ns
+
+
+cdef class _AdapterCore:
+    """The state ``linux_aio_asyncio.AsyncioContext`` shares with the compiled fast path.
+
+    ``AsyncioContext`` derives from this class and from ``AsyncioContextBase``:
+    Python code sees these fields as ordinary attributes, ``_start`` and
+    ``_deliver`` read them as C fields. The meaning of each is
+    ``AsyncioContextBase``'s; ``_loop_ready`` is the bound loop's queue of
+    ready callbacks (``loop._ready``), ``None`` for a loop without one.
+    """
+
+    cdef public object _loop
+    cdef public object _loop_ready
+    cdef public object _context
+    cdef public object _state
+    cdef public object _waiting
+    cdef public Py_ssize_t _in_flight
+    cdef public Py_ssize_t _max_requests
+    cdef public bint _driving
+    cdef public list _batch
+    cdef public object _flush_handle
+    cdef public object _reap_handle
+
+
+cdef object _value(Operation op):
+    """``op.get_value()`` of a completed operation: the result, or the OSError to raise."""
+    cdef int code
+    if op._result < 0:
+        code = <int>-op._result
+        return OSError(code, os.strerror(code))
+    if op._opcode == OP_READ:
+        return op._payload
+    if op._opcode == OP_FSYNC or op._opcode == OP_FDSYNC:
+        return None
+    return op._result
+
+
+cdef int _deliver(Operation op) except -1:
+    """AsyncioContextBase._on_done, compiled: resolve the future, free the slot."""
+    cdef _AdapterCore adapter = <_AdapterCore>op._adapter
+    future = op._future
+    op._adapter = op._future = None
+    adapter._in_flight -= 1
+    if not future.done():  # a cancelled task leaves its future cancelled
+        if op._result < 0:
+            future.set_exception(_value(op))
+        else:
+            future.set_result(_value(op))
+    if adapter._waiting:
+        adapter._after_completion()
+    elif adapter._in_flight == 0:
+        adapter._wake_aclose()
+    return 0
+
+
+cdef object _start(_AdapterCore adapter, object op):
+    """Start ``op``: ``op`` itself if it completed already, else a future of its result."""
+    cdef Context ctx
+    cdef Operation o
+    cdef int state
+    if _OPEN is None:
+        _init_fast_path()
+    loop = adapter._loop
+    if (
+        loop is None
+        or type(op) is not Operation
+        or type(adapter._context) is not Context
+        or (<Operation>op)._state != ST_NEW
+        or adapter._state is not _OPEN
+        or adapter._waiting
+        or adapter._in_flight >= adapter._max_requests
+        or _get_running_loop() is not loop
+    ):
+        return _base_submit_future(adapter, op)  # binding, errors, back-pressure
+    ctx = <Context>adapter._context
+    o = <Operation>op
+    ready = adapter._loop_ready
+    if (
+        not adapter._driving
+        and not adapter._batch
+        and ctx._in_flight < ctx._max_requests
+        and ((ready is not None and not ready) or ctx._completes_inline(o))
+        and _within_slice(ctx, loop)
+    ):
+        ctx._check_live()
+        adapter._driving = True
+        try:
+            state = ctx._inline(o)
+        finally:
+            adapter._driving = False
+        if state == INLINE_DONE:
+            if adapter._batch:  # completions of other operations handed some over
+                adapter._flush()
+            return op
+        future = loop.create_future()
+        o._adapter = adapter
+        o._future = future
+        adapter._in_flight += 1
+        if adapter._batch:
+            adapter._flush()
+        return future
+    # The batch of this loop iteration (AsyncioContext._hand_over).
+    future = loop.create_future()
+    o._adapter = adapter
+    o._future = future
+    adapter._hand_over(op, future)
+    return future
+
+
+def _adapter_start(_AdapterCore adapter, op):
+    """Start ``op`` for ``adapter`` (an ``AsyncioContext``): ``op`` if it completed inline, else a future."""
+    return _start(adapter, op)
+
+
+def _adapter_submit_future(_AdapterCore adapter, op):
+    """``AsyncioContextBase.submit_future`` for linux_aio operations (compiled fast path)."""
+    started = _start(adapter, op)
+    if started is not op:
+        return started
+    future = adapter._loop.create_future()
+    value = _value(<Operation>op)
+    if (<Operation>op)._result < 0:
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+    return future
+
+
 cdef inline int64_t _combine(int64_t done, int64_t res) noexcept:
     """The result of an operation that moved ``done`` bytes before a step that returned ``res``."""
     if res >= 0:
@@ -675,7 +873,7 @@ cdef class Context:
             p = op._next
             op._prev = op._next = NULL
             op._context = NULL
-            op._callback = None
+            op._callback = op._adapter = op._future = None
             ops.append(op)
             Py_DECREF(op)
         self._head = NULL
@@ -914,20 +1112,9 @@ cdef class Context:
         if entry.route == LXA_ROUTE_KERNEL:
             if _is_write(op._opcode):
                 return LXA_ROUTE_THREAD if entry.writes_thread else LXA_ROUTE_KERNEL
-            if entry.cold == 0 and entry.backoff == 0 or _is_sync(op._opcode):
+            if _is_sync(op._opcode):
                 return LXA_ROUTE_KERNEL
-            # A cold file: even with RWF_NOWAIT, io_submit starts the
-            # readahead before it answers EAGAIN, and that can hold the
-            # caller for milliseconds. So after an EAGAIN the next `cold`
-            # reads go straight to the pool, then a single read probes the
-            # kernel again; the credit doubles while probes find it cold.
-            if entry.cold > 0:
-                entry.cold -= 1
-                return LXA_ROUTE_THREAD
-            if entry.cold == -1:  # a probe is in flight
-                return LXA_ROUTE_THREAD
-            entry.cold = -1
-            return LXA_ROUTE_KERNEL
+            return self._route_read(entry, op)
         if entry.route != LXA_ROUTE_UNKNOWN:
             rc = lxa_fd_identity(op._fd, &dev, &ino)
             if rc < 0 or dev != entry.dev or ino != entry.ino:
@@ -942,12 +1129,61 @@ cdef class Context:
             entry.dev = dev
             entry.ino = ino
             entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
+            entry.verify = 0
             if rc == LXA_ROUTE_KERNEL and not entry.direct and not _is_write(op._opcode) and not _is_sync(op._opcode):
-                entry.cold = -1  # a new file: this read probes whether it is cached
-                return LXA_ROUTE_KERNEL
+                entry.verify = 1  # a new file: is it cached?
+                return self._route_read(entry, op)
         if entry.route == LXA_ROUTE_KERNEL and entry.writes_thread and _is_write(op._opcode):
             return LXA_ROUTE_THREAD
         return entry.route
+
+    cdef int _route_read(self, fd_entry *entry, Operation op) except -1:
+        """Kernel or thread for a read of a regular, buffered file (``entry.route`` is KERNEL).
+
+        Even with RWF_NOWAIT, io_submit starts readahead (for the missing
+        page, or at the readahead mark of a cached one), and submitting it
+        waits for a free request when the device is busy: milliseconds on
+        the caller's thread. So a descriptor is trusted (its reads go
+        straight to the kernel) until the kernel answers EAGAIN; then its
+        reads go to the pool until it looks cached again:
+
+        * with cachestat(2) (Linux 6.5): until VERIFY_RUN reads in a row found
+          their pages cached (``entry.verify`` counts them down);
+        * without it: the next ``entry.cold`` reads go to the pool, then one
+          read probes the kernel; the credit (``entry.backoff``) doubles
+          while probes find the file cold.
+
+        A new descriptor's first read is verified the same way.
+        """
+        global _cachestat_usable
+        cdef int rc
+        if entry.verify == 0 and entry.cold == 0 and entry.backoff == 0 or entry.direct:
+            return LXA_ROUTE_KERNEL
+        if _cachestat_usable:
+            rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done))
+            if rc == 1:
+                entry.verify -= 1
+                if entry.verify > 0:
+                    return LXA_ROUTE_THREAD
+                entry.verify = entry.cold = entry.backoff = 0
+                return LXA_ROUTE_KERNEL
+            if rc == 0:
+                entry.verify = VERIFY_RUN
+                return LXA_ROUTE_THREAD
+            if rc != -ENOSYS and rc != -EPERM:
+                return LXA_ROUTE_KERNEL  # e.g. EBADF: the kernel reports it for this operation
+            _cachestat_usable = False
+        if entry.verify:  # no cachestat: this read probes the kernel
+            entry.verify = 0
+            entry.cold = -1
+            return LXA_ROUTE_KERNEL
+        if entry.cold > 0:
+            entry.cold -= 1
+            return LXA_ROUTE_THREAD
+        if entry.cold == -1:  # a probe is in flight
+            return LXA_ROUTE_THREAD
+        entry.cold = -1
+        return LXA_ROUTE_KERNEL
 
     cdef int _learn_refusal(self, Operation op) except -1:
         """The file refused RWF_NOWAIT (EOPNOTSUPP): send such operations to the pool from now on."""
@@ -978,7 +1214,7 @@ cdef class Context:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
-                entry.cold = entry.backoff = 0
+                entry.cold = entry.backoff = entry.verify = 0
                 entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
                 entry.ino = ino
@@ -992,7 +1228,9 @@ cdef class Context:
         entry = &self._fds[op._fd]
         if entry.route != LXA_ROUTE_KERNEL or entry.direct:
             return 0  # O_DIRECT: an EAGAIN is a full device queue, not a cold page cache
-        if would_block:
+        if would_block and _cachestat_usable:
+            entry.verify = VERIFY_RUN
+        elif would_block:
             if entry.cold <= 0:
                 entry.backoff = min(max(entry.backoff * 2, COLD_CREDIT_MIN), COLD_CREDIT_MAX)
                 entry.cold = entry.backoff
@@ -1156,13 +1394,21 @@ cdef class Context:
                     return 0
         return self._complete(op, res)
 
-    cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait) except -1:
-        """Consume kernel completions: from the ring, else io_getevents; ``wait`` blocks for one."""
+    cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait, long limit) except -1:
+        """Consume kernel completions: from the ring, else io_getevents; ``wait`` blocks for one.
+
+        At most ``limit`` events (all there are when ``limit`` <= 0).
+        """
         cdef long n, i
         cdef Py_ssize_t total = 0
         cdef io_event *events = self._events
         cdef long cap = <long>self._events_cap
         while self._kernel_in_flight > 0:
+            if limit > 0:
+                if total >= limit:
+                    break
+                if cap > limit - total:
+                    cap = <long>(limit - total)
             n = -1
             if self._ring != NULL and not wait:
                 n = lxa_ring_reap(self._ring, events, cap)
@@ -1211,12 +1457,14 @@ cdef class Context:
             callback = op._callback
             op._callback = None
             self._unlink(op)  # `done` still holds op
-            if callback is not None:
-                try:
+            try:
+                if callback is not None:
                     callback(op._result)
-                except BaseException as exc:  # re-raised below, after every callback ran
-                    if first_error is None:
-                        first_error = exc
+                elif op._adapter is not None:
+                    _deliver(op)
+            except BaseException as exc:  # re-raised below, after every callback ran
+                if first_error is None:
+                    first_error = exc
         if first_error is not None:
             raise first_error
         return 0
@@ -1294,11 +1542,14 @@ cdef class Context:
             lxa_eventfd_signal(self._efd)
         return count
 
-    def process_events(self):
+    def process_events(self, long limit=0):
         """Run the callbacks of completed operations here; return how many completed.
 
         Never blocks. A raising callback does not stop the others; the first
-        exception is re-raised after all of them ran.
+        exception is re-raised after all of them ran. A positive ``limit``
+        runs at most that many callbacks; ``pending()`` then tells whether
+        more completions are waiting (the eventfd is not signalled again for
+        them).
         """
         cdef list resubmit, done
         cdef int rounds
@@ -1310,18 +1561,29 @@ cdef class Context:
         lxa_eventfd_drain(self._efd)
         for rounds in range(4):
             resubmit = []
-            self._reap_kernel(resubmit, False)
+            if limit <= 0:
+                self._reap_kernel(resubmit, False, 0)
+            elif len(self._ready) < limit:
+                self._reap_kernel(resubmit, False, limit - len(self._ready))
             self._take_thread_done()
             if resubmit or self._backlog:
                 self._kernel_submit(resubmit)
-            if not (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
+            if limit > 0 or not (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
                 break
         done = self._ready
         if not done:
             return 0
-        self._ready = []
+        if 0 < limit < len(done):  # the rest stay first in line
+            self._ready = done[limit:]
+            done = done[:limit]
+        else:
+            self._ready = []
         self._run_callbacks(done)
         return len(done)
+
+    def _end_slice(self):
+        """The loop iteration ended: the next one gets a fresh inline slice (asyncio fast path)."""
+        self._slice_start = 0
 
     def submit_inline(self, Operation op not None):
         """Submit one operation and deliver what the kernel finished inside ``io_submit``.
@@ -1331,12 +1593,35 @@ cdef class Context:
         Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
         the context is full.
         """
-        cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         self._check_live()
         if op._state != ST_NEW:
             raise ValueError(f"operation already submitted: {op!r}")
         if self._in_flight >= self._max_requests:
             raise BlockingIOError(_errno.EAGAIN, "context full")
+        return self._inline(op) == INLINE_DONE
+
+    cdef bint _completes_inline(self, Operation op) noexcept:
+        """Will the kernel most likely finish ``op`` inside ``io_submit``?
+
+        True for a read (or a write the file system takes with RWF_NOWAIT) of
+        a descriptor already known as a cached, buffered regular file: not
+        O_DIRECT, not in the cold-file backoff. A wrong guess costs nothing
+        but the batching: the operation is then in flight like any other.
+        """
+        cdef fd_entry *entry
+        cdef int opcode = op._opcode
+        if op._fd < 0 or op._fd >= self._nfds:
+            return False
+        entry = &self._fds[op._fd]
+        if entry.route != LXA_ROUTE_KERNEL or entry.direct:
+            return False
+        if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
+            return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
+        return _is_write(opcode) and not entry.writes_thread
+
+    cdef int _inline(self, Operation op) except -1:
+        """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT."""
+        cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         op._state = ST_CLAIMED
         self._link(op)
         try:
@@ -1347,7 +1632,7 @@ cdef class Context:
             del kernel[:]
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
             self._reap_inline()
-        return op._state == ST_DONE
+        return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
 
     def reap(self):
         """Deliver kernel completions already in the ring, without touching the eventfd.
@@ -1365,7 +1650,7 @@ cdef class Context:
         cdef list done
         if self._kernel_in_flight:
             # Continuations of short transfers join the backlog, submitted first.
-            self._reap_kernel(self._backlog, False)
+            self._reap_kernel(self._backlog, False, 0)
             if self._backlog:
                 self._kernel_submit(self._one)
         done = self._ready
@@ -1401,7 +1686,7 @@ cdef class Context:
                 if self._backlog:
                     self._kernel_submit([])
                 if self._kernel_in_flight:
-                    self._reap_kernel(resubmit, True)
+                    self._reap_kernel(resubmit, True, 0)
                 if resubmit:
                     self._kernel_submit(resubmit)
             pool = self._pool

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from asyncio.events import _get_running_loop
-from functools import partial
 from threading import get_ident
 from typing import Any
 
@@ -26,8 +24,16 @@ from .asyncio_base import AsyncioContextBase, _State
 
 __all__ = ["AsyncioContext"]
 
+_start = linux_aio._adapter_start
 
-class AsyncioContext(AsyncioContextBase):
+#: Kernel completions one reader callback delivers; the rest wait for the next
+#: loop iteration. A device completes a batch of O_DIRECT requests at once;
+#: taking them a few at a time lets the tasks of the first resubmit (and keep
+#: the device busy) while the others are still being delivered.
+REAP_PER_ITERATION = 16
+
+
+class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
     """Awaitable I/O on kernel AIO (see ``AsyncioContextBase``).
 
     Extra keyword: ``pool_size`` (threads for special files and for
@@ -45,64 +51,24 @@ class AsyncioContext(AsyncioContextBase):
         super().__init__(*args, **kwargs)
         self._batch: list[tuple[Any, asyncio.Future[Any]]] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._reap_handle: asyncio.Handle | None = None
         self._driving = False
-
-    # -- the short path: a lone operation the kernel completes inside io_submit ------------
-
-    def _start_inline(self, op: Any) -> Any:
-        """Submit ``op`` now if nothing else is ready in this loop iteration.
-
-        Returns ``op`` if it completed inside ``io_submit`` (no future, no
-        callback: the caller takes ``op.get_value()``), a future if it is in
-        flight, or None if the short path does not apply (the caller uses
-        ``submit_future``).
-        """
-        loop = self._loop
-        if (
-            loop is None
-            or self._driving
-            or self._batch
-            or self._waiting
-            or self._in_flight >= self._max_requests
-            or self._state is not _State.OPEN
-            or getattr(loop, "_ready", True)
-            or getattr(loop, "_thread_id", None) != get_ident()  # not running this loop here
-        ):
-            return None
-        context = self._context
-        self._driving = True
-        try:
-            done = context.submit_inline(op)
-        except BlockingIOError:  # a caller's context smaller than max_requests
-            return None
-        finally:
-            self._driving = False
-        if done:
-            if self._batch:  # callbacks of other operations handed some over
-                self._flush()
-            return op
-        future = loop.create_future()
-        op.attach_callback(partial(self._on_done, op, future))
-        self._in_flight += 1
-        if self._batch:
-            self._flush()
-        return future
 
     async def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> bytes:
         """Read up to ``nbytes`` at ``offset``; returns the bytes read (short at EOF)."""
         op = linux_aio.Operation.read(nbytes, fd, offset, priority)
-        started = self._start_inline(op)
+        started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
-        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
+        return await started  # type: ignore[no-any-return]
 
     async def write(self, payload: Any, fd: int, offset: int = 0, priority: int = 0) -> int:
         """Write ``payload`` (any buffer, not copied) at ``offset``; returns the bytes written."""
         op = linux_aio.Operation.write(payload, fd, offset, priority)
-        started = self._start_inline(op)
+        started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
-        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
+        return await started  # type: ignore[no-any-return]
 
     async def readinto(self, buffer: Any, fd: int, offset: int = 0) -> int:
         """Read into the caller's writable ``buffer``; returns the bytes read.
@@ -112,53 +78,22 @@ class AsyncioContext(AsyncioContextBase):
         completes, even if the awaiting task is cancelled.
         """
         op = linux_aio.Operation.readinto(buffer, fd, offset)
-        started = self._start_inline(op)
+        started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
-        return await (started if started is not None else self.submit_future(op))  # type: ignore[no-any-return]
+        return await started  # type: ignore[no-any-return]
 
-    def submit_future(self, op: Any) -> asyncio.Future[Any]:
-        """As ``AsyncioContextBase.submit_future``, with a short path for a lone operation.
+    #: ``AsyncioContextBase.submit_future``, compiled (``linux_aio._adapter_submit_future``):
+    #: the same checks and semantics, with inline completion and no per-operation partial.
+    submit_future = linux_aio._adapter_submit_future
 
-        When nothing else is ready to run in this loop iteration and a slot
-        is free, the operation is submitted at once and a completion the
-        kernel made inside ``io_submit`` resolves the future before this
-        returns.
-        """
-        loop = self._loop
-        if (
-            loop is not None
-            and not self._driving
-            and not self._batch
-            and not self._waiting
-            and self._in_flight < self._max_requests
-            and self._state is _State.OPEN
-            and type(op) is self._operation_class
-            and not getattr(loop, "_ready", True)
-            and loop is _get_running_loop()
-        ):
-            future = loop.create_future()
-            op.set_callback(partial(self._on_done, op, future))
-            context = self._context
-            try:
-                accepted = context.submit(op)
-            except BaseException:
-                future.cancel()
-                raise
-            if not accepted:  # a caller's context smaller than max_requests
-                self._waiting.append((op, future))
-                return future
-            self._in_flight += 1
-            if context.pending():
-                self._driving = True
-                try:
-                    context.reap()
-                    if self._batch:
-                        self._drive()
-                finally:
-                    self._driving = False
-            return future
-        return super().submit_future(op)
+    def _after_completion(self) -> None:
+        # The tail of AsyncioContextBase._on_done, for the compiled completion
+        # path when callers wait for a slot.
+        if self._waiting and self._state is not _State.CLOSED:
+            self._submit_waiting()
+        if not self._in_flight and not self._waiting:
+            self._wake_aclose()
 
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         # The bound loop running on this thread is the running loop: no need
@@ -166,7 +101,9 @@ class AsyncioContext(AsyncioContextBase):
         loop = self._loop
         if loop is not None and getattr(loop, "_thread_id", None) == get_ident():
             return loop
-        return super()._bound_loop()
+        loop = super()._bound_loop()
+        self._loop_ready = getattr(loop, "_ready", None)
+        return loop
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         # The slot is taken now; the operation reaches the kernel with the
@@ -196,12 +133,21 @@ class AsyncioContext(AsyncioContextBase):
             self._driving = False
 
     def _on_readable(self) -> None:
+        # From the eventfd reader, or from the handle that takes the
+        # completions a previous call left (REAP_PER_ITERATION).
+        self._reap_handle = None
         if self._driving:
             return
         self._driving = True
         try:
-            self._context.process_events()
-            self._drive()
+            context = self._context
+            context.process_events(REAP_PER_ITERATION)
+            if context.pending():
+                loop = self._loop
+                if loop is not None and self._reap_handle is None:
+                    self._reap_handle = loop.call_soon(self._on_readable)
+            else:
+                self._drive()
         finally:
             self._driving = False
 
@@ -244,10 +190,12 @@ class AsyncioContext(AsyncioContextBase):
         """As ``AsyncioContextBase.close``; operations of the unsubmitted batch are submitted first."""
         if self._state is _State.CLOSED:
             return
-        handle, self._flush_handle = self._flush_handle, None
-        if handle is not None:
-            handle.cancel()
+        for handle in (self._flush_handle, self._reap_handle):
+            if handle is not None:
+                handle.cancel()
+        self._flush_handle = self._reap_handle = None
         if self._batch and self._context is not None and not self._context.closed:
             batch, self._batch = self._batch, []
             self._submit_batch(batch)
         super().close()
+        self._loop_ready = None

@@ -137,6 +137,113 @@ async def test_cold_reads_through_the_adapter(LA: Any, tmp_path: Path) -> None:
         os.close(fd)
 
 
+# -- the asyncio adapter: inline completion, its time slice, batches -------------------------
+
+
+async def test_cached_read_of_a_known_file_completes_without_yielding(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "hot.bin"
+    data = os.urandom(64 * 1024)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    ran: list[int] = []
+
+    async def other() -> None:
+        ran.append(1)
+
+    try:
+        async with LA.AsyncioContext() as actx:
+            assert await actx.read(4096, fd, 0) == data[:4096]  # the file is now known and cached
+            task = asyncio.ensure_future(other())  # ready to run: the loop is not idle
+            got = [await actx.read(4096, fd, off) for off in range(0, len(data), 4096)]
+            assert ran == []  # every read completed inside io_submit: no yield
+            await task
+            assert ran == [1]
+            assert b"".join(got) == data
+    finally:
+        os.close(fd)
+
+
+async def test_inline_completions_yield_after_the_time_slice(L: Any, LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "slice.bin"
+    path.write_bytes(os.urandom(1 << 20))
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    loop = asyncio.get_running_loop()
+    try:
+        async with LA.AsyncioContext() as actx:
+            await actx.read(4096, fd, 0)
+            task = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0)
+            ticks = 0
+            slices = 0.0
+            start = loop.time()
+            while loop.time() - start < 0.05:  # 100 slices of inline reads
+                await actx.read(4096, fd, 0)
+                slices = (loop.time() - start) * 1e9 / L.INLINE_SLICE_NS
+            task.cancel()
+        # The ticker ran about once per slice, not never (the reads never
+        # had to wait for anything).
+        assert ticks >= slices / 4, (ticks, slices)
+    finally:
+        os.close(fd)
+
+
+async def test_one_io_submit_per_loop_iteration(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "batch.bin"
+    data = os.urandom(16 * 4096)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as actx:
+            batches: list[int] = []
+            submit_batch = actx._submit_batch
+
+            def counting(batch: list[Any]) -> None:
+                batches.append(len(batch))
+                submit_batch(batch)
+
+            actx._submit_batch = counting
+            # A descriptor the context has not seen yet is not known to be
+            # cached: its reads, handed over by 16 tasks in one iteration,
+            # reach the kernel together.
+            got = await asyncio.gather(*(actx.read(4096, fd, i * 4096) for i in range(16)))
+        assert batches == [16]
+        assert b"".join(got) == data
+    finally:
+        os.close(fd)
+
+
+def test_process_events_takes_at_most_limit_kernel_completions(L: Any, ctx: Any, tmp_path: Path) -> None:
+    path = tmp_path / "limit.bin"
+    data = os.urandom(8 * 4096)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.pread(fd, len(data), 0)  # cached: every read completes inside io_submit
+        assert run_raw(ctx, L.Operation.read(1, fd, 0)) == [1]  # the context now knows the file is cached
+        done: list[int] = []
+        ops = [L.Operation.read(4096, fd, i * 4096) for i in range(8)]
+        for op in ops:
+            op.set_callback(done.append)
+        assert ctx.submit(*ops) == 8
+        assert ctx.process_events(3) == 3
+        assert ctx.pending()
+        assert ctx.process_events(3) == 3
+        assert ctx.process_events() == 2
+        assert not ctx.pending()
+        assert done == [4096] * 8
+        assert b"".join(op.get_value() for op in ops) == data
+    finally:
+        os.close(fd)
+
+
 def test_buffered_writes_land(L: Any, ctx: Any, tmp_path: Path) -> None:
     """Writes the file system refuses under RWF_NOWAIT (ext4: EOPNOTSUPP) go to the pool."""
     path = tmp_path / "w.bin"

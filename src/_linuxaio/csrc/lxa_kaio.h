@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +173,54 @@ static inline void lxa_iocb_prep(struct iocb *cb, uint16_t opcode, int fd, void 
     cb->aio_rw_flags = rw_flags;
     cb->aio_flags = IOCB_FLAG_RESFD;
     cb->aio_resfd = (uint32_t)resfd;
+}
+
+/* cachestat(2) (Linux 6.5): how much of a file range is in the page cache,
+ * without reading it and without starting readahead. */
+#ifndef SYS_cachestat
+#define SYS_cachestat 451 /* the same number on every architecture */
+#endif
+
+struct lxa_cachestat_range {
+    uint64_t off;
+    uint64_t len;
+};
+
+struct lxa_cachestat {
+    uint64_t nr_cache;
+    uint64_t nr_dirty;
+    uint64_t nr_writeback;
+    uint64_t nr_evicted;
+    uint64_t nr_recently_evicted;
+};
+
+/* 1 if every page of [offset, offset + len) that lies before end of file is
+ * in the page cache, 0 if some is not, or -errno (-ENOSYS before Linux 6.5,
+ * -EPERM under a seccomp filter that does not know the call). */
+static inline int lxa_range_cached(int fd, int64_t offset, uint64_t len)
+{
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    struct lxa_cachestat_range range = {(uint64_t)offset, len};
+    struct lxa_cachestat cs;
+    if (offset < 0)
+        return -EINVAL;
+    if (len == 0)
+        return 1;
+    if (syscall(SYS_cachestat, fd, &range, &cs, 0) < 0)
+        return -errno;
+    uint64_t first = (uint64_t)offset / page;
+    uint64_t end = (uint64_t)offset + len;
+    if (cs.nr_cache >= (end + page - 1) / page - first)
+        return 1;
+    /* Pages past end of file are never cached: count only those before it. */
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if ((uint64_t)st.st_size < end)
+        end = (uint64_t)st.st_size;
+    if (end <= (uint64_t)offset)
+        return 1; /* at or past end of file: the read returns 0 without I/O */
+    return cs.nr_cache >= (end + page - 1) / page - first;
 }
 
 #endif /* LXA_KAIO_H */
