@@ -14,6 +14,7 @@ cdef struct fd_entry:
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
     int verify         # > 0: reads to check with cachestat before the descriptor is trusted again
+    int64_t size_hint  # the file size cachestat checks last saw (0: none)
     uint64_t dev
     uint64_t ino
 

@@ -713,11 +713,19 @@ cdef object _start(_AdapterCore adapter, object op):
         if adapter._batch:
             adapter._flush()
         return future
-    # The batch of this loop iteration (AsyncioContext._hand_over).
+    # The batch of this loop iteration: AsyncioContext._hand_over, compiled.
     future = loop.create_future()
     o._adapter = adapter
     o._future = future
-    adapter._hand_over(op, future)
+    adapter._in_flight += 1
+    adapter._batch.append((op, future))
+    if adapter._driving:  # the running drive loop submits it
+        return future
+    handle = adapter._flush_handle
+    if ready is not None and (not ready or (handle is not None and len(ready) == 1 and ready[0] is handle)):
+        adapter._flush()
+    elif handle is None:
+        adapter._flush_handle = loop.call_soon(adapter._flush)
     return future
 
 
@@ -1130,6 +1138,7 @@ cdef class Context:
             entry.ino = ino
             entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
             entry.verify = 0
+            entry.size_hint = 0
             if rc == LXA_ROUTE_KERNEL and not entry.direct and not _is_write(op._opcode) and not _is_sync(op._opcode):
                 entry.verify = 1  # a new file: is it cached?
                 return self._route_read(entry, op)
@@ -1160,7 +1169,7 @@ cdef class Context:
         if entry.verify == 0 and entry.cold == 0 and entry.backoff == 0 or entry.direct:
             return LXA_ROUTE_KERNEL
         if _cachestat_usable:
-            rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done))
+            rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done), &entry.size_hint)
             if rc == 1:
                 entry.verify -= 1
                 if entry.verify > 0:
@@ -1215,6 +1224,7 @@ cdef class Context:
                 entry.route = rc
                 entry.writes_thread = 0
                 entry.cold = entry.backoff = entry.verify = 0
+                entry.size_hint = 0
                 entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
                 entry.ino = ino

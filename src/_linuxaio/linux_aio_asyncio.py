@@ -113,7 +113,7 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         if self._driving:  # the running drive loop submits it
             return
         loop = self._loop
-        ready = getattr(loop, "_ready", None)
+        ready = self._loop_ready
         handle = self._flush_handle
         if ready is not None and (not ready or (handle is not None and len(ready) == 1 and ready[0] is handle)):
             self._flush()

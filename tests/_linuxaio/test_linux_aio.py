@@ -220,6 +220,36 @@ async def test_one_io_submit_per_loop_iteration(LA: Any, tmp_path: Path) -> None
         os.close(fd)
 
 
+async def test_a_cold_file_is_trusted_again_once_cached(LA: Any, tmp_path: Path) -> None:
+    path = tmp_path / "rewarm.bin"
+    size = 1 << 20
+    data = _cold_file(path, size + 100)  # not a multiple of the page size
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    ran: list[int] = []
+
+    async def other() -> None:
+        ran.append(1)
+
+    try:
+        async with LA.AsyncioContext() as actx:
+            # Cold: served by the pool, correct up to and across end of file.
+            assert await actx.read(4096, fd, 8192) == data[8192 : 8192 + 4096]
+            assert await actx.read(4096, fd, size) == data[size:]
+            assert await actx.read(4096, fd, size + 4096) == b""
+            os.pread(fd, size + 100, 0)  # now every page is cached
+            # Enough reads in a row find their pages cached (the last one
+            # straddles end of file): the descriptor is trusted again.
+            for i in range(300):
+                offset = (i * 4096) % (size + 4096)
+                assert await actx.read(4096, fd, offset) == data[offset : offset + 4096]
+            task = asyncio.ensure_future(other())
+            assert await actx.read(4096, fd, 4096) == data[4096:8192]
+            assert ran == []  # completed inside io_submit, without yielding
+            await task
+    finally:
+        os.close(fd)
+
+
 def test_process_events_takes_at_most_limit_kernel_completions(L: Any, ctx: Any, tmp_path: Path) -> None:
     path = tmp_path / "limit.bin"
     data = os.urandom(8 * 4096)

@@ -196,30 +196,37 @@ struct lxa_cachestat {
 
 /* 1 if every page of [offset, offset + len) that lies before end of file is
  * in the page cache, 0 if some is not, or -errno (-ENOSYS before Linux 6.5,
- * -EPERM under a seccomp filter that does not know the call). */
-static inline int lxa_range_cached(int fd, int64_t offset, uint64_t len)
+ * -EPERM under a seccomp filter that does not know the call).
+ * *size_hint is a file size seen earlier (0 if none): a range below it needs
+ * no fstat(2) to tell a missing page from end of file. If the file shrank
+ * since, a range past its new end is reported as not cached: a caller that
+ * then reads it elsewhere is still correct. */
+static inline int lxa_range_cached(int fd, int64_t offset, uint64_t len, int64_t *size_hint)
 {
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     struct lxa_cachestat_range range = {(uint64_t)offset, len};
     struct lxa_cachestat cs;
-    if (offset < 0)
+    if (offset < 0 || len > (uint64_t)INT64_MAX - (uint64_t)offset)
         return -EINVAL;
     if (len == 0)
         return 1;
     if (syscall(SYS_cachestat, fd, &range, &cs, 0) < 0)
         return -errno;
-    uint64_t first = (uint64_t)offset / page;
+    const uint64_t first = (uint64_t)offset / page;
     uint64_t end = (uint64_t)offset + len;
     if (cs.nr_cache >= (end + page - 1) / page - first)
         return 1;
-    /* Pages past end of file are never cached: count only those before it. */
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    if ((uint64_t)st.st_size < end)
-        end = (uint64_t)st.st_size;
-    if (end <= (uint64_t)offset)
-        return 1; /* at or past end of file: the read returns 0 without I/O */
+    if (end > (uint64_t)*size_hint) {
+        /* Pages past end of file are never cached: count only those before it. */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        *size_hint = st.st_size;
+        if ((uint64_t)st.st_size < end)
+            end = (uint64_t)st.st_size;
+        if (end <= (uint64_t)offset)
+            return 1; /* at or past end of file: the read returns 0 without I/O */
+    }
     return cs.nr_cache >= (end + page - 1) / page - first;
 }
 
