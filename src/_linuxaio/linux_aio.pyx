@@ -130,6 +130,7 @@ from . import _args
 
 cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **bytes, Py_ssize_t newsize) except -1
+    unsigned long PyThread_get_thread_ident()
     Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "lxa_forkgen.h" nogil:
@@ -636,6 +637,14 @@ cdef class _AdapterCore:
     cdef public object _reap_handle
 
 
+cdef bint _running_here(object loop) except -1:
+    """Is ``loop`` running on this thread? (asyncio's own check calls getpid(2) on 3.11.)"""
+    thread_id = getattr(loop, "_thread_id", None)  # set by BaseEventLoop.run_forever
+    if thread_id is None:
+        return _get_running_loop() is loop
+    return thread_id == PyThread_get_thread_ident()
+
+
 cdef object _value(Operation op):
     """``op.get_value()`` of a completed operation: the result, or the OSError to raise."""
     cdef int code
@@ -683,7 +692,7 @@ cdef object _start(_AdapterCore adapter, object op):
         or adapter._state is not _OPEN
         or adapter._waiting
         or adapter._in_flight >= adapter._max_requests
-        or _get_running_loop() is not loop
+        or not _running_here(loop)
     ):
         return _base_submit_future(adapter, op)  # binding, errors, back-pressure
     ctx = <Context>adapter._context
