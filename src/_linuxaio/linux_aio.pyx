@@ -11,13 +11,16 @@ the reference behaviour). How an operation travels:
   that the file refuses to run without blocking (``EOPNOTSUPP``, or
   ``EINVAL`` at submit time) is handed to the C thread pool, which signals
   the same eventfd. So ``io_submit`` never waits for a disk on the caller's
-  thread. One caveat and its remedy: on a file that is not cached, an
-  ``RWF_NOWAIT`` read still starts the readahead before it answers
-  ``EAGAIN``, which can hold ``io_submit`` for a while on a busy device. So
-  after an ``EAGAIN`` the next reads of that descriptor go straight to the
-  pool and a single read later probes the kernel again (the number of reads
-  between probes doubles while the file stays cold, up to 65536); a new
-  descriptor's first read is such a probe too. ``O_DIRECT`` reads and writes take the same path; their
+  thread. One caveat and its remedy: an ``RWF_NOWAIT`` read still starts
+  readahead (for a missing page, or at the readahead mark of a cached one),
+  and submitting that I/O waits for a free request when the device is busy,
+  which can hold ``io_submit`` for milliseconds. So after an ``EAGAIN`` the
+  reads of that descriptor go to the pool until it looks cached again:
+  until 256 reads in a row found their pages cached (``cachestat(2)``,
+  Linux 6.5), or, without ``cachestat``, with a single probe of the kernel
+  every so many reads (doubling while the file stays cold, up to 65536). A
+  new descriptor's first read is checked the same way (see
+  ``Context._route_read``). ``O_DIRECT`` reads and writes take the same path; their
   ``RWF_NOWAIT`` only refuses to wait for a request slot or an allocation.
   A transfer that ``RWF_NOWAIT`` cut short (part of the range was not
   cached) continues where it stopped, so the count a caller sees is what one

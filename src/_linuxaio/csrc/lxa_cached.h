@@ -2,8 +2,10 @@
  * Plain C, no Python.h; returns a count or -errno.
  *
  * preadv2(2) with RWF_NOWAIT copies what the page cache holds and fails with
- * EAGAIN instead of waiting for the device; since Linux 5.8 it does not even
- * start readahead (IOCB_NOIO), so a miss costs a few microseconds and no I/O.
+ * EAGAIN instead of waiting for the device to read it. It may still start
+ * readahead (measured on Linux 6.18: a read that meets the readahead mark of
+ * a cached page submits the next window), and submitting it can wait for a
+ * free request on a saturated device; callers back off after a miss.
  * O_DIRECT fds are refused (-EOPNOTSUPP): a direct read "without waiting"
  * still waits for the device to complete it. */
 #ifndef LXA_CACHED_H
