@@ -1,0 +1,92 @@
+"""Regression tests for the compiled asyncio fast path (linux_aio_asyncio + linux_aio._start)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import _linuxaio
+
+pytestmark = pytest.mark.compiled
+
+
+@pytest.fixture
+def L(request: pytest.FixtureRequest) -> Any:
+    reason = _linuxaio.backend_status()["linux"]
+    if reason is not None:
+        if request.config.getoption("--require-compiled"):
+            pytest.fail(f"linux_aio is required but unavailable: {reason}")
+        pytest.skip(f"linux_aio unavailable: {reason}")
+    from _linuxaio import linux_aio
+
+    return linux_aio
+
+
+@pytest.fixture
+def LA(L: Any) -> Any:
+    from _linuxaio import linux_aio_asyncio
+
+    return linux_aio_asyncio
+
+
+async def test_submit_future_of_an_operation_with_a_callback_resolves(L: Any, LA: Any) -> None:
+    # AsyncioContextBase.submit_future replaces the operation's callback with
+    # its own; the fast path must not leave a caller's callback in charge of
+    # completion (the future would never resolve and the slot never free).
+    fd = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)  # served by the pool: never inline
+    actx = LA.AsyncioContext()
+    try:
+        assert await actx.read(1, fd) == b"\0"  # binds the adapter to the loop
+        op = L.Operation.read(1, fd)
+        op.set_callback(lambda result: None)
+        asyncio.get_running_loop().call_soon(lambda: None)  # the loop is not idle: the batched path
+        future = actx.submit_future(op)
+        assert await asyncio.wait_for(future, 5) == b"\0"
+        assert actx.in_flight == 0
+    finally:
+        actx.close()  # not aclose(): it would wait for ever for a slot that is never freed
+        os.close(fd)
+
+
+async def test_a_raising_callback_does_not_strand_the_other_completions(L: Any, LA: Any) -> None:
+    # Context.process_events runs every callback even when one raises; with
+    # a limit, the adapter must still come back for the completions it left.
+    ctx = L.Context(max_requests=256)
+    actx = LA.AsyncioContext(context=ctx)
+    fd = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)  # served by the pool
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda loop, context: errors.append(context))
+    calls = 0
+
+    def failing(result: int) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("callback failed")
+
+    try:
+        assert await actx.read(1, fd) == b"\0"  # binds the adapter: its reader takes completions
+        ops = [L.Operation.read(1, fd) for _ in range(64)]
+        for op in ops:
+            op.set_callback(failing)
+        assert ctx.submit(*ops) == 64
+        time.sleep(0.2)  # let the pool finish them: one reader callback finds them all
+        for _ in range(200):
+            if ctx.in_flight == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert calls == 64
+        assert ctx.in_flight == 0
+        assert errors  # the failure was reported to the loop
+    finally:
+        loop.set_exception_handler(None)
+        actx.close()
+        with contextlib.suppress(RuntimeError):  # what was left runs (and fails) here
+            ctx.close()
+        os.close(fd)
