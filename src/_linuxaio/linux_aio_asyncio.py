@@ -154,9 +154,16 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         self._driving = True
         try:
             context = self._context
-            context.process_events(REAP_PER_ITERATION)
+            loop = self._loop
+            try:
+                context.process_events(REAP_PER_ITERATION)
+            except BaseException:
+                # A callback raised after the others ran. The eventfd is
+                # drained: come back for what the limit left (and the batch).
+                if loop is not None and self._reap_handle is None:
+                    self._reap_handle = loop.call_soon(self._on_readable)
+                raise
             if context.pending():
-                loop = self._loop
                 if loop is not None and self._reap_handle is None:
                     self._reap_handle = loop.call_soon(self._on_readable)
             else:
