@@ -692,6 +692,7 @@ cdef object _start(_AdapterCore adapter, object op):
         or type(op) is not Operation
         or type(adapter._context) is not Context
         or (<Operation>op)._state != ST_NEW
+        or (<Operation>op)._callback is not None  # the base replaces it (set_callback); _deliver would never run
         or adapter._state is not _OPEN
         or adapter._waiting
         or adapter._in_flight >= adapter._max_requests
