@@ -90,3 +90,34 @@ async def test_a_raising_callback_does_not_strand_the_other_completions(L: Any, 
         with contextlib.suppress(RuntimeError):  # what was left runs (and fails) here
             ctx.close()
         os.close(fd)
+
+
+async def test_at_most_one_reap_handle_is_scheduled(L: Any, LA: Any) -> None:
+    # The reader and the handle that takes what REAP_PER_ITERATION left both
+    # run _on_readable; the reader must not add a second handle beside the
+    # pending one (each would re-schedule itself: the limit erodes, and
+    # close() cancels only the last one).
+    fd = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)  # served by the pool
+    loop = asyncio.get_running_loop()
+    actx = LA.AsyncioContext()
+    try:
+        assert await actx.read(1, fd) == b"\0"  # binds the adapter (the reader is registered now)
+        efd = actx.context.fileno()
+
+        def on_readable() -> None:  # the handles the adapter schedules run this
+            LA.AsyncioContext._on_readable(actx)
+            os.eventfd_write(efd, 1)  # a new completion arrives: the reader fires next iteration
+
+        actx._on_readable = on_readable
+        futures = [actx.submit_future(L.Operation.read(1, fd)) for _ in range(512)]
+        await asyncio.sleep(0)  # the batch reaches the pool
+        time.sleep(0.2)  # ... which finishes it: one reader callback finds every completion
+        most = 0
+        for _ in range(8):
+            await asyncio.sleep(0)
+            most = max(most, sum(1 for h in loop._ready if getattr(h, "_callback", None) == on_readable))
+        assert most <= 1
+        assert await asyncio.gather(*futures) == [b"\0"] * 512
+    finally:
+        actx.close()
+        os.close(fd)
