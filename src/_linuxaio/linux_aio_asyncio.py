@@ -147,8 +147,11 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
 
     def _on_readable(self) -> None:
         # From the eventfd reader, or from the handle that takes the
-        # completions a previous call left (REAP_PER_ITERATION).
-        self._reap_handle = None
+        # completions a previous call left (REAP_PER_ITERATION). At most one
+        # such handle is pending: the reader takes over a pending one.
+        handle, self._reap_handle = self._reap_handle, None
+        if handle is not None:
+            handle.cancel()  # harmless when it is the one running
         if self._driving:
             return
         self._driving = True
