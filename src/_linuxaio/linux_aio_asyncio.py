@@ -150,10 +150,10 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         # completions a previous call left (REAP_PER_ITERATION). At most one
         # such handle is pending: the reader takes over a pending one.
         handle, self._reap_handle = self._reap_handle, None
+        if self._driving:
+            return  # a pending handle stays scheduled: it comes back
         if handle is not None:
             handle.cancel()  # harmless when it is the one running
-        if self._driving:
-            return
         self._driving = True
         try:
             context = self._context
