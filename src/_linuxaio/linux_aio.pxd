@@ -15,6 +15,7 @@ cdef struct fd_entry:
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
     int verify         # > 0: reads to check with cachestat before the descriptor is trusted again
     int64_t size_hint  # the file size cachestat checks last saw (0: none)
+    int no_cachestat   # cachestat(2) answered EPERM for this file (not writable by us, not ours)
     uint64_t dev
     uint64_t ino
 

@@ -163,7 +163,7 @@ cdef enum:
     INLINE_IN_FLIGHT = 0
     INLINE_DONE = 1
 
-#: cachestat(2) exists and is allowed (cleared at the first ENOSYS/EPERM).
+#: cachestat(2) exists (cleared at the first ENOSYS; EPERM is per file: fd_entry.no_cachestat).
 cdef bint _cachestat_usable = True
 
 cdef enum:
@@ -1150,7 +1150,7 @@ cdef class Context:
             entry.dev = dev
             entry.ino = ino
             entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
-            entry.verify = 0
+            entry.verify = entry.no_cachestat = 0
             entry.size_hint = 0
             if rc == LXA_ROUTE_KERNEL and not entry.direct and not _is_write(op._opcode) and not _is_sync(op._opcode):
                 entry.verify = 1  # a new file: is it cached?
@@ -1181,7 +1181,7 @@ cdef class Context:
         cdef int rc
         if entry.verify == 0 and entry.cold == 0 and entry.backoff == 0 or entry.direct:
             return LXA_ROUTE_KERNEL
-        if _cachestat_usable:
+        if _cachestat_usable and not entry.no_cachestat:
             rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done), &entry.size_hint)
             if rc == 1:
                 entry.verify -= 1
@@ -1192,9 +1192,14 @@ cdef class Context:
             if rc == 0:
                 entry.verify = VERIFY_RUN
                 return LXA_ROUTE_THREAD
-            if rc != -ENOSYS and rc != -EPERM:
+            if rc == -EPERM:
+                # Per file, not per process: cachestat(2) refuses a file the
+                # caller can neither write nor owns (as mincore(2) does).
+                entry.no_cachestat = 1
+            elif rc == -ENOSYS:
+                _cachestat_usable = False
+            else:
                 return LXA_ROUTE_KERNEL  # e.g. EBADF: the kernel reports it for this operation
-            _cachestat_usable = False
         if entry.verify:  # no cachestat: this read probes the kernel
             entry.verify = 0
             entry.cold = -1
@@ -1236,7 +1241,7 @@ cdef class Context:
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
-                entry.cold = entry.backoff = entry.verify = 0
+                entry.cold = entry.backoff = entry.verify = entry.no_cachestat = 0
                 entry.size_hint = 0
                 entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
@@ -1251,7 +1256,7 @@ cdef class Context:
         entry = &self._fds[op._fd]
         if entry.route != LXA_ROUTE_KERNEL or entry.direct:
             return 0  # O_DIRECT: an EAGAIN is a full device queue, not a cold page cache
-        if would_block and _cachestat_usable:
+        if would_block and _cachestat_usable and not entry.no_cachestat:
             entry.verify = VERIFY_RUN
         elif would_block:
             if entry.cold <= 0:

@@ -195,8 +195,9 @@ struct lxa_cachestat {
 };
 
 /* 1 if every page of [offset, offset + len) that lies before end of file is
- * in the page cache, 0 if some is not, or -errno (-ENOSYS before Linux 6.5,
- * -EPERM under a seccomp filter that does not know the call).
+ * in the page cache, 0 if some is not, or -errno (-ENOSYS before Linux 6.5;
+ * -EPERM for a file the caller can neither write nor owns, and under a
+ * seccomp filter that does not know the call).
  * *size_hint is a file size seen earlier (0 if none): a range below it needs
  * no fstat(2) to tell a missing page from end of file. If the file shrank
  * since, a range past its new end is reported as not cached: a caller that
@@ -217,10 +218,14 @@ static inline int lxa_range_cached(int fd, int64_t offset, uint64_t len, int64_t
     if (cs.nr_cache >= (end + page - 1) / page - first)
         return 1;
     if (end > (uint64_t)*size_hint) {
-        /* Pages past end of file are never cached: count only those before it. */
+        /* Pages past end of file are never cached: count only those before it.
+         * Only a regular file has its size in st_size (a block device reports
+         * 0: stat(2)), so any other range not fully cached is cold. */
         struct stat st;
         if (fstat(fd, &st) < 0)
             return -errno;
+        if (!S_ISREG(st.st_mode))
+            return 0;
         *size_hint = st.st_size;
         if ((uint64_t)st.st_size < end)
             end = (uint64_t)st.st_size;
