@@ -83,7 +83,6 @@ cdef class Context:
     cdef int _nfds
     cdef PyObject *_head                # intrusive list of in-flight operations
     cdef bint _closed
-    cdef int64_t _slice_start           # asyncio fast path: when this loop iteration's inline work began (ns), 0 if none
     cdef int _setup_errno               # io_setup failed in a forked child: its errno
     cdef object __weakref__
 

@@ -582,9 +582,9 @@ cdef inline bint _is_sync(int opcode) noexcept:
 #   and completes through _deliver: no functools.partial and no Python frame
 #   per operation.
 
-#: Inline completions may hold the event loop this long per loop iteration (ns).
+#: Inline completions may hold the event loop this long per loop iteration
+#: (ns), per AsyncioContext (its ``_inline_slice_ns``).
 INLINE_SLICE_NS = 500_000
-cdef int64_t _inline_slice_ns = INLINE_SLICE_NS
 
 cdef object _get_running_loop = None
 cdef object _base_submit_future = None
@@ -605,16 +605,6 @@ cdef inline int64_t _now_ns() noexcept:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-cdef bint _within_slice(Context ctx, object loop) except -1:
-    """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
-    cdef int64_t now = _now_ns()
-    if ctx._slice_start == 0:
-        ctx._slice_start = now
-        loop.call_soon(ctx._end_slice)  # runs in the next iteration
-        return True
-    return now - ctx._slice_start < _inline_slice_ns
 
 
 cdef class _AdapterCore:
@@ -638,6 +628,29 @@ cdef class _AdapterCore:
     cdef public list _batch
     cdef public object _flush_handle
     cdef public object _reap_handle
+    #: How long inline completions may hold the loop per iteration (ns).
+    cdef public int64_t _inline_slice_ns
+    #: When this loop iteration's inline work began (ns), 0 if none; the
+    #: handle that ends the slice in the next iteration.
+    cdef int64_t _slice_start
+    cdef object _slice_handle
+
+    def __cinit__(self, *args, **kwargs):
+        self._inline_slice_ns = INLINE_SLICE_NS
+
+    def _end_slice(self):
+        """The loop iteration ended: the next one gets a fresh inline slice."""
+        self._slice_start = 0
+        self._slice_handle = None
+
+    cdef bint _within_slice(self, object loop) except -1:
+        """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
+        cdef int64_t now = _now_ns()
+        if self._slice_start == 0:
+            self._slice_start = now
+            self._slice_handle = loop.call_soon(self._end_slice)  # runs in the next iteration
+            return True
+        return now - self._slice_start < self._inline_slice_ns
 
 
 cdef bint _running_here(object loop) except -1:
@@ -706,8 +719,12 @@ cdef object _start(_AdapterCore adapter, object op):
         not adapter._driving
         and not adapter._batch
         and ctx._in_flight < ctx._max_requests
-        and ((ready is not None and not ready) or ctx._completes_inline(o))
-        and _within_slice(ctx, loop)
+        and (
+            # Nothing else to run in this iteration (but the slice's own end)?
+            (ready is not None and (not ready or (len(ready) == 1 and ready[0] is adapter._slice_handle)))
+            or ctx._completes_inline(o)
+        )
+        and adapter._within_slice(loop)
     ):
         ctx._check_live()
         adapter._driving = True
@@ -981,16 +998,22 @@ cdef class Context:
         return self._efd
 
     def pending(self):
-        """True if ``process_events()`` has completions to deliver right now (no system call)."""
+        """True if ``process_events()`` has completions to deliver right now (no system call).
+
+        Without a user-space ring (``uses_ring`` False) kernel completions
+        are not visible until reaped: only the eventfd tells of them.
+        """
         if self._closed:
             return False
         if self._fork_gen != lxa_fork_gen():
             return True
         if self._ready:
             return True
-        if self._kernel_in_flight:
-            return self._ring == NULL or lxa_ring_pending(self._ring)
-        return False
+        return self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)
+
+    def _without_ring(self):
+        """Tests: reap with io_getevents(2) from now on, as where the ring cannot be used."""
+        self._ring = NULL
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -1591,6 +1614,8 @@ cdef class Context:
             resubmit = []
             if limit <= 0:
                 self._reap_kernel(resubmit, False, 0)
+            elif self._ring == NULL:  # kernel events left unreaped would have no eventfd signal
+                self._reap_kernel(resubmit, False, 0)
             elif len(self._ready) < limit:
                 self._reap_kernel(resubmit, False, limit - len(self._ready))
             self._take_thread_done()
@@ -1608,10 +1633,6 @@ cdef class Context:
             self._ready = []
         self._run_callbacks(done)
         return len(done)
-
-    def _end_slice(self):
-        """The loop iteration ended: the next one gets a fresh inline slice (asyncio fast path)."""
-        self._slice_start = 0
 
     def submit_inline(self, Operation op not None):
         """Submit one operation and deliver what the kernel finished inside ``io_submit``.

@@ -149,9 +149,9 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         # From the eventfd reader, or from the handle that takes the
         # completions a previous call left (REAP_PER_ITERATION). At most one
         # such handle is pending: the reader takes over a pending one.
-        handle, self._reap_handle = self._reap_handle, None
         if self._driving:
-            return  # a pending handle stays scheduled: it comes back
+            return  # re-entered: the running drive loop delivers; a pending handle stays as it is
+        handle, self._reap_handle = self._reap_handle, None
         if handle is not None:
             handle.cancel()  # harmless when it is the one running
         self._driving = True

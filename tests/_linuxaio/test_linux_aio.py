@@ -152,6 +152,7 @@ async def test_cached_read_of_a_known_file_completes_without_yielding(LA: Any, t
 
     try:
         async with LA.AsyncioContext() as actx:
+            actx._inline_slice_ns = 10**12  # no yield for the time slice, however slow this run is
             assert await actx.read(4096, fd, 0) == data[:4096]  # the file is now known and cached
             task = asyncio.ensure_future(other())  # ready to run: the loop is not idle
             got = [await actx.read(4096, fd, off) for off in range(0, len(data), 4096)]
@@ -178,15 +179,17 @@ async def test_inline_completions_yield_after_the_time_slice(L: Any, LA: Any, tm
     loop = asyncio.get_running_loop()
     try:
         async with LA.AsyncioContext() as actx:
+            assert actx._inline_slice_ns == L.INLINE_SLICE_NS
+            actx._inline_slice_ns = slice_ns = 200_000
             await actx.read(4096, fd, 0)
             task = asyncio.ensure_future(ticker())
             await asyncio.sleep(0)
             ticks = 0
             slices = 0.0
             start = loop.time()
-            while loop.time() - start < 0.05:  # 100 slices of inline reads
+            while loop.time() - start < 0.05:  # 250 slices of inline reads
                 await actx.read(4096, fd, 0)
-                slices = (loop.time() - start) * 1e9 / L.INLINE_SLICE_NS
+                slices = (loop.time() - start) * 1e9 / slice_ns
             task.cancel()
         # The ticker ran about once per slice, not never (the reads never
         # had to wait for anything).
@@ -237,6 +240,7 @@ async def test_a_cold_file_is_trusted_again_once_cached(LA: Any, tmp_path: Path)
             assert await actx.read(4096, fd, size) == data[size:]
             assert await actx.read(4096, fd, size + 4096) == b""
             os.pread(fd, size + 100, 0)  # now every page is cached
+            actx._inline_slice_ns = 10**12  # the last read must not yield for the time slice
             # Enough reads in a row find their pages cached (the last one
             # straddles end of file): the descriptor is trusted again.
             for i in range(300):

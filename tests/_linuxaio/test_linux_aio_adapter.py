@@ -1,9 +1,10 @@
-"""Regression tests for the compiled asyncio fast path (linux_aio_asyncio + linux_aio._start)."""
+"""The compiled asyncio fast path of linux_aio (linux_aio_asyncio + linux_aio._start): regressions."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import os
 import time
 from pathlib import Path
@@ -121,3 +122,29 @@ async def test_at_most_one_reap_handle_is_scheduled(L: Any, LA: Any) -> None:
     finally:
         actx.close()
         os.close(fd)
+
+
+async def test_without_the_ring_completions_come_through_io_getevents(LA: Any, tmp_path: Path) -> None:
+    # Where the kernel's ring cannot be read from user space, completions are
+    # reaped with io_getevents(2) and announced only by the eventfd: nothing
+    # is stranded by the reader's per-iteration limit, nothing spins.
+    path = tmp_path / "noring.bin"
+    data = os.urandom(256 * 4096)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
+    try:
+        async with LA.AsyncioContext() as actx:
+            actx.context._without_ring()
+            assert not actx.context.uses_ring
+            got = await asyncio.gather(*(actx.read(4096, fd, i * 4096) for i in range(256)))
+            assert b"".join(got) == data
+            buffers = [mmap.mmap(-1, 4096) for _ in range(64)]
+            counts = await asyncio.gather(*(actx.readinto(b, direct, i * 4096) for i, b in enumerate(buffers)))
+            assert counts == [4096] * 64
+            assert b"".join(bytes(b) for b in buffers) == data[: 64 * 4096]
+            assert not actx.context.pending()
+            assert actx.in_flight == 0
+    finally:
+        os.close(fd)
+        os.close(direct)
