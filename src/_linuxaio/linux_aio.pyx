@@ -692,8 +692,18 @@ cdef int _deliver(Operation op) except -1:
     return 0
 
 
-cdef object _start(_AdapterCore adapter, object op):
-    """Start ``op``: ``op`` itself if it completed already, else a future of its result."""
+#: What _start returns to a coroutine that should yield to the loop first (its
+#: time slice is used up) and then call it again: the operation is not submitted.
+_YIELD_FIRST = object()
+
+
+cdef object _start(_AdapterCore adapter, object op, bint may_yield):
+    """Start ``op``: ``op`` itself if it completed already, else a future of its result.
+
+    With ``may_yield``, an operation that would go inline but for the used-up
+    time slice is not submitted: ``_YIELD_FIRST`` tells the caller to yield
+    once and call again (no future, nothing in flight meanwhile).
+    """
     cdef Context ctx
     cdef Operation o
     cdef int state
@@ -724,12 +734,21 @@ cdef object _start(_AdapterCore adapter, object op):
             (ready is not None and (not ready or (len(ready) == 1 and ready[0] is adapter._slice_handle)))
             or ctx._completes_inline(o)
         )
-        and adapter._within_slice(loop)
     ):
+        if not adapter._within_slice(loop):
+            if may_yield:
+                return _YIELD_FIRST
+            return _hand_over(adapter, o, loop, ready)
         ctx._check_live()
         adapter._driving = True
         try:
             state = ctx._inline(o)
+        except BaseException:
+            # A callback of another operation raised; what callbacks handed
+            # over meanwhile still goes to the kernel.
+            if adapter._batch and adapter._flush_handle is None:
+                adapter._flush_handle = loop.call_soon(adapter._flush)
+            raise
         finally:
             adapter._driving = False
         if state == INLINE_DONE:
@@ -743,12 +762,16 @@ cdef object _start(_AdapterCore adapter, object op):
         if adapter._batch:
             adapter._flush()
         return future
-    # The batch of this loop iteration: AsyncioContext._hand_over, compiled.
+    return _hand_over(adapter, o, loop, ready)
+
+
+cdef object _hand_over(_AdapterCore adapter, Operation o, object loop, object ready):
+    """Put ``o`` in this loop iteration's batch (AsyncioContext._hand_over, compiled); its future."""
     future = loop.create_future()
     o._adapter = adapter
     o._future = future
     adapter._in_flight += 1
-    adapter._batch.append((op, future))
+    adapter._batch.append((o, future))
     if adapter._driving:  # the running drive loop submits it
         return future
     handle = adapter._flush_handle
@@ -759,14 +782,24 @@ cdef object _start(_AdapterCore adapter, object op):
     return future
 
 
+def _adapter_detach(op):
+    """Forget the adapter and future of an operation that was never submitted (its batch failed)."""
+    if type(op) is Operation:
+        (<Operation>op)._adapter = (<Operation>op)._future = None
+
+
 def _adapter_start(_AdapterCore adapter, op):
-    """Start ``op`` for ``adapter`` (an ``AsyncioContext``): ``op`` if it completed inline, else a future."""
-    return _start(adapter, op)
+    """Start ``op`` for ``adapter`` (an ``AsyncioContext``).
+
+    Returns ``op`` if it completed inline, ``_YIELD_FIRST`` if the caller
+    should yield to the loop once and call again, else a future.
+    """
+    return _start(adapter, op, True)
 
 
 def _adapter_submit_future(_AdapterCore adapter, op):
     """``AsyncioContextBase.submit_future`` for linux_aio operations (compiled fast path)."""
-    started = _start(adapter, op)
+    started = _start(adapter, op, False)
     if started is not op:
         return started
     future = adapter._loop.create_future()

@@ -10,9 +10,9 @@ How an operation reaches the kernel (the hot path is compiled:
   ``sock_recv`` does when data is already there.
 * **Time slice.** Inline completions hold the loop, so they are bounded:
   after ``linux_aio.INLINE_SLICE_NS`` (500 µs) of them in one loop
-  iteration, operations take the batched path until the next iteration and
-  their tasks yield; other tasks, timers and callbacks wait at most about
-  that long.
+  iteration, a coroutine that would go inline yields to the loop once first
+  (``submit_future`` callers get the batched path instead); other tasks,
+  timers and callbacks of the loop wait at most about that long per adapter.
 * **Batched.** Everything else handed over while the loop runs one
   iteration's callbacks reaches the kernel in one ``io_submit`` when the
   last of those callbacks has run: the batch is flushed at once when no
@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import types
+from collections.abc import Generator
 from threading import get_ident
 from typing import Any
 
@@ -39,6 +41,14 @@ from .asyncio_base import AsyncioContextBase, _State
 __all__ = ["AsyncioContext"]
 
 _start = linux_aio._adapter_start
+_YIELD_FIRST = linux_aio._YIELD_FIRST
+
+
+@types.coroutine
+def _yield_to_loop() -> Generator[None, None, None]:
+    """Let the loop run one iteration (what ``asyncio.sleep(0)`` does, without its checks)."""
+    yield
+
 
 #: Completions one reader callback delivers; the rest wait for the next loop
 #: iteration. A virtio disk completes a batch of O_DIRECT requests at once;
@@ -71,6 +81,9 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         """Read up to ``nbytes`` at ``offset``; returns the bytes read (short at EOF)."""
         op = linux_aio.Operation.read(nbytes, fd, offset, priority)
         started = _start(self, op)
+        while started is _YIELD_FIRST:  # this loop iteration's inline time is used up
+            await _yield_to_loop()
+            started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
         return await started  # type: ignore[no-any-return]
@@ -79,6 +92,9 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         """Write ``payload`` (any buffer, not copied) at ``offset``; returns the bytes written."""
         op = linux_aio.Operation.write(payload, fd, offset, priority)
         started = _start(self, op)
+        while started is _YIELD_FIRST:  # this loop iteration's inline time is used up
+            await _yield_to_loop()
+            started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
         return await started  # type: ignore[no-any-return]
@@ -92,6 +108,9 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         """
         op = linux_aio.Operation.readinto(buffer, fd, offset)
         started = _start(self, op)
+        while started is _YIELD_FIRST:  # this loop iteration's inline time is used up
+            await _yield_to_loop()
+            started = _start(self, op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
         return await started  # type: ignore[no-any-return]
@@ -142,6 +161,12 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         self._driving = True
         try:
             self._drive()
+        except BaseException:
+            # A completion callback raised; the rest of the batch still goes.
+            loop = self._loop
+            if self._batch and self._flush_handle is None and loop is not None:
+                self._flush_handle = loop.call_soon(self._flush)
+            raise
         finally:
             self._driving = False
 
@@ -191,7 +216,8 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
             accepted = self._context.submit(*[op for op, _ in batch])
         except Exception as exc:  # noqa: BLE001 - nothing in the batch started: each awaiting task gets it
             self._in_flight -= len(batch)
-            for _, future in batch:
+            for op, future in batch:
+                linux_aio._adapter_detach(op)
                 if not future.done():
                     future.set_exception(exc)
             if not self._in_flight and not self._waiting:
