@@ -306,6 +306,10 @@ class AsyncioContextBase:
                 future.set_result(op.get_value())
             except OSError as exc:
                 future.set_exception(exc)
+        self._after_completion()
+
+    def _after_completion(self) -> None:
+        """After a completion freed a slot: submit who waits for one, wake ``aclose()`` when idle."""
         if self._waiting and self._state is not _State.CLOSED:
             self._submit_waiting()
         if not self._in_flight and not self._waiting:

@@ -534,14 +534,10 @@ cdef class Operation:
         """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
         if self._state != ST_DONE:
             raise ValueError("operation has not completed")
+        value = _value(self)
         if self._result < 0:
-            code = <int>-self._result
-            raise OSError(code, os.strerror(code))
-        if self._opcode == OP_READ:
-            return self._payload
-        if self._opcode == OP_FSYNC or self._opcode == OP_FDSYNC:
-            return None
-        return self._result
+            raise value
+        return value
 
     def __repr__(self):
         return (

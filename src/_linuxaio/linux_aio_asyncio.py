@@ -119,14 +119,6 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
     #: the same checks and semantics, with inline completion and no per-operation partial.
     submit_future = linux_aio._adapter_submit_future
 
-    def _after_completion(self) -> None:
-        # The tail of AsyncioContextBase._on_done, for the compiled completion
-        # path when callers wait for a slot.
-        if self._waiting and self._state is not _State.CLOSED:
-            self._submit_waiting()
-        if not self._in_flight and not self._waiting:
-            self._wake_aclose()
-
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         # The bound loop running on this thread is the running loop: no need
         # for asyncio.get_running_loop() (a getpid(2) per call on 3.11).

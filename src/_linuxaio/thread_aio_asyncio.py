@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import thread_aio
-from .asyncio_base import AsyncioContextBase, _State
+from .asyncio_base import AsyncioContextBase
 
 __all__ = ["AsyncioContext"]
 
@@ -27,11 +27,3 @@ class AsyncioContext(AsyncioContextBase):
     OPERATION_CLASS = thread_aio.Operation
 
     submit_future = thread_aio._adapter_submit_future
-
-    def _after_completion(self) -> None:
-        # The tail of AsyncioContextBase._on_done, for the compiled completion
-        # path when callers wait for a slot.
-        if self._waiting and self._state is not _State.CLOSED:
-            self._submit_waiting()
-        if not self._in_flight and not self._waiting:
-            self._wake_aclose()

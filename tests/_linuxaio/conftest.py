@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+import _linuxaio
+
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
@@ -33,3 +35,24 @@ async def actx(backend: Any) -> AsyncIterator[Any]:
     yield ctx
     await ctx.aclose()
     assert ctx.in_flight == 0
+
+
+@pytest.fixture
+def L(request: pytest.FixtureRequest) -> Any:
+    """The ``linux_aio`` module; skips (fails under ``--require-compiled``) where it is unavailable."""
+    reason = _linuxaio.backend_status()["linux"]
+    if reason is not None:
+        if request.config.getoption("--require-compiled"):
+            pytest.fail(f"linux_aio is required but unavailable: {reason}")
+        pytest.skip(f"linux_aio unavailable: {reason}")
+    from _linuxaio import linux_aio
+
+    return linux_aio
+
+
+@pytest.fixture
+def LA(L: Any) -> Any:
+    """The ``linux_aio_asyncio`` module (see ``L``)."""
+    from _linuxaio import linux_aio_asyncio
+
+    return linux_aio_asyncio

@@ -12,28 +12,7 @@ from typing import Any
 
 import pytest
 
-import _linuxaio
-
 pytestmark = pytest.mark.compiled
-
-
-@pytest.fixture
-def L(request: pytest.FixtureRequest) -> Any:
-    reason = _linuxaio.backend_status()["linux"]
-    if reason is not None:
-        if request.config.getoption("--require-compiled"):
-            pytest.fail(f"linux_aio is required but unavailable: {reason}")
-        pytest.skip(f"linux_aio unavailable: {reason}")
-    from _linuxaio import linux_aio
-
-    return linux_aio
-
-
-@pytest.fixture
-def LA(L: Any) -> Any:
-    from _linuxaio import linux_aio_asyncio
-
-    return linux_aio_asyncio
 
 
 async def test_submit_future_of_an_operation_with_a_callback_resolves(L: Any, LA: Any) -> None:
