@@ -36,6 +36,14 @@ def check_max_requests(value: object) -> int:
     return count
 
 
+def check_pool_size(value: object, limit: int) -> int:
+    """A worker count in ``1..limit``."""
+    count = as_int(value, "pool_size")
+    if not 0 < count <= limit:
+        raise ValueError(f"pool_size must be in 1..{limit}, got {count}")
+    return count
+
+
 def check_fd(fd: object) -> int:
     """A non-negative file descriptor."""
     value = as_int(fd, "fd")

@@ -146,7 +146,7 @@ BACKEND = "linux"
 #: Default ``max_requests`` of a raw Context (caio's default).
 DEFAULT_MAX_REQUESTS = 32
 #: Largest ``max_requests`` accepted.
-MAX_MAX_REQUESTS = 1 << 20
+MAX_MAX_REQUESTS = _args.MAX_REQUESTS_LIMIT
 #: The kernel queue (``io_setup`` nr_events) is at most this deep: kernel
 #: contexts are a system-wide resource; operations past it wait in the
 #: context's backlog, not in the kernel.
@@ -864,17 +864,11 @@ cdef class Context:
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
         # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
-        max_requests = _args.as_int(max_requests, "max_requests")
-        pool_size = _args.as_int(pool_size, "pool_size")
+        max_requests = _args.check_max_requests(max_requests)
+        pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         cdef int rc
         if self._efd >= 0:
             raise RuntimeError("Context.__init__ called twice")
-        if max_requests <= 0:
-            raise ValueError(f"max_requests must be positive, got {max_requests}")
-        if max_requests > MAX_MAX_REQUESTS:
-            raise ValueError(f"max_requests must be at most {MAX_MAX_REQUESTS}, got {max_requests}")
-        if not 0 < pool_size <= MAX_POOL_SIZE:
-            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
         cdef Py_ssize_t nreq = max_requests
         cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq

@@ -77,6 +77,9 @@ class AsyncioContext(linux_aio._AdapterCore, AsyncioContextBase):
         self._reap_handle: asyncio.Handle | None = None
         self._driving = False
 
+    # read/write/readinto repeat the same few lines on purpose: a shared helper
+    # coroutine would add a coroutine object per operation to the inline path.
+
     async def read(self, nbytes: int, fd: int, offset: int = 0, priority: int = 0) -> bytes:
         """Read up to ``nbytes`` at ``offset``; returns the bytes read (short at EOF)."""
         op = linux_aio.Operation.read(nbytes, fd, offset, priority)

@@ -391,9 +391,7 @@ class Context(AbstractContext):
 
     def __init__(self, max_requests: int = DEFAULT_MAX_REQUESTS, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         max_requests = _args.check_max_requests(max_requests)
-        pool_size = _args.as_int(pool_size, "pool_size")
-        if not 0 < pool_size <= MAX_POOL_SIZE:
-            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
+        pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         self._max_requests = max_requests
         self._pool = _Pool(pool_size)
         self._closed = False

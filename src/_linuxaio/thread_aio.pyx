@@ -117,7 +117,6 @@ BACKEND = "thread"
 DEFAULT_MAX_REQUESTS = 512
 DEFAULT_POOL_SIZE = 32
 MAX_POOL_SIZE = 1024
-_MAX_REQUESTS_LIMIT = 1 << 20  # as linux_aio: a bound, not a reservation
 #: Reads up to this size are first tried from the page cache on the submitting thread.
 INLINE_READ_MAX = 65536
 cdef enum:
@@ -561,14 +560,8 @@ cdef class Context:
         self.early = []
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
-        max_requests = _args.as_int(max_requests, "max_requests")
-        pool_size = _args.as_int(pool_size, "pool_size")
-        if max_requests <= 0:
-            raise ValueError(f"max_requests must be positive, got {max_requests}")
-        if max_requests > _MAX_REQUESTS_LIMIT:
-            raise ValueError(f"max_requests must be at most {_MAX_REQUESTS_LIMIT}, got {max_requests}")
-        if not 0 < pool_size <= MAX_POOL_SIZE:
-            raise ValueError(f"pool_size must be in 1..{MAX_POOL_SIZE}, got {pool_size}")
+        max_requests = _args.check_max_requests(max_requests)
+        pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         if self.pool != NULL:
             raise RuntimeError("Context is already initialised")
         self.max_requests_ = max_requests
