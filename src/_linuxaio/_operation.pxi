@@ -5,7 +5,7 @@
 # backend's .pxd, which also declares `op_ext` (the backend's own fields).
 #
 # The including module provides (module level, before the include): the
-# OP_*/ST_* enums (_operation_defs.pxi), _argcheck.pxi, _args, ENOMEM,
+# OP_*/ST_* enums (_operation_defs.pxi), _argcheck.pxi, _args, ENOMEM, ECANCELED,
 # PY_SSIZE_T_MAX, _PyBytes_Resize, PyMem_Calloc/PyMem_Free,
 # PyBuffer_Release, PyBytes_FromStringAndSize/PyBytes_AS_STRING,
 # Py_INCREF/Py_DECREF/Py_XDECREF, memset, the LXA_OP_* pool opcodes, os, cython.
@@ -103,6 +103,19 @@ cdef class Operation:
             self._job.opcode = LXA_OP_FSYNC
         else:
             self._job.opcode = LXA_OP_FDSYNC
+
+    cdef int _discard(self) except -1:
+        """An operation that will never be submitted (its awaiting task was cancelled while it
+        waited for a slot): give the caller's buffers back now, complete it with ``-ECANCELED``."""
+        if self._state != ST_NEW:
+            return 0
+        self._release_buffers()
+        Py_XDECREF(self._rbuf)
+        self._rbuf = NULL
+        self._callback = self._adapter = self._future = None
+        self._result = -ECANCELED
+        self._state = ST_DONE
+        return 0
 
     cdef object _value(self):
         """``get_value()`` of a completed operation: the result, or the ``OSError`` to raise."""
