@@ -22,9 +22,10 @@ from .workloads import WORKLOADS
 class Target:
     """``subject`` in ``cell`` must reach ``ratio`` x ``reference`` (and ``bound`` if set).
 
-    ``reference`` is a participant id or ``caio-best`` (caio's fastest
-    variant in that cell). ``bound`` is ``(field, limit)``: the subject's
-    median ``field`` must be at most ``limit``.
+    ``reference`` is a participant id, ``caio-best`` (caio's fastest
+    variant in that cell) or ``public-best`` (the public aiofile's fastest).
+    ``bound`` is ``(field, limit)``: the subject's median ``field`` must be at
+    most ``limit``.
     """
 
     subject: str
@@ -45,6 +46,7 @@ class Target:
 _FIELD_WORDS = {"p50_us": "p50 latency (µs)", "lag_p99_ms": "event-loop lag p99 (ms)"}
 _PEOPLE = {
     "caio-best": "caio's best backend",
+    "public-best": "public aiofile on caio's best backend",
     "sync": "synchronous stdlib",
     "fio": "fio (libaio)",
     "to_thread": "asyncio.to_thread",
@@ -57,7 +59,7 @@ def _cell_words(cell_id: str) -> str:
     for wl in WORKLOADS:
         for cell in wl.cells:
             if cell.id == cell_id:
-                return wl.title if len(wl.cells) == 1 else f"{wl.title}: {cell.label}"
+                return wl.title if len(wl.cells) == 1 else f"{cell.label} ({wl.title.split(':')[0].split(' (')[0]})"
     return cell_id
 
 
@@ -68,7 +70,13 @@ def _who(pid: str) -> str:
     family, _, backend = pid.partition(":")
     if not backend:
         return f"{pid} engine"
-    return f"{family} {backend}" if family == "caio" else f"{family} on {backend}"
+    if family == "caio":
+        return f"caio {backend}"
+    if family == "aiofile-open":
+        return f"async_open seek+read on {backend}"
+    if family.startswith("aiofile-"):
+        return f"public aiofile on caio {backend}"
+    return f"{family} on {backend}"
 
 
 def targets(participants: list[Participant]) -> list[Target]:
@@ -85,8 +93,19 @@ def targets(participants: list[Participant]) -> list[Target]:
         Target("thread", "W1/4k-x1", "caio:thread", 2.0),
         Target("thread", "W2c/4k-x64-cold", "caio:thread", 2.0),
     ]
-    aiofiles = [p.id for p in participants if p.family == "aiofile"] or ["aiofile:linux"]
-    for subject in aiofiles:
+    helpers = [p for p in participants if p.family == "aiofile"] or [
+        Participant("aiofile:linux", "aiofile on linux_aio", "aiofile", "linux")
+    ]
+    for helper in helpers:
+        engine = str(helper.backend)
+        out += [
+            Target(helper.id, "W1/4k-x1", engine, 0.7),
+            Target(helper.id, "W1/4k-x1", "public-best", 3.0),
+            Target(helper.id, "W2/4k-x64", engine, 0.8),
+            Target(helper.id, "W4/4k-x64", engine, 0.8),
+            Target(f"aiofile-open:{engine}", "W1/4k-x1", engine, 0.6),
+        ]
+    for subject in [h.id for h in helpers]:
         out += [
             Target(subject, "W6/lines", "sync", 0.35),
             Target(subject, "W6/copy", "sync", 0.75),
@@ -94,6 +113,10 @@ def targets(participants: list[Participant]) -> list[Target]:
             Target(subject, "W6/copy", "aiofiles", 5.0),
         ]
     return out
+
+
+#: Best-of references: the fastest participant whose id starts with the prefix.
+_BEST_OF = {"caio-best": "caio:", "public-best": "aiofile-3."}
 
 
 def _why_missing(pid: str, cell: str, records: Records) -> str:
@@ -121,18 +144,19 @@ def evaluate(
             results.append(row)
             continue
         subject = per.get(t.subject, Summary(None))
-        if t.reference == "caio-best":
-            caio = {pid: s.median for pid, s in per.items() if pid.startswith("caio:") and s.median is not None}
-            ref_id = max(caio, key=lambda k: caio[k]) if caio else None
-            reference = caio[ref_id] if ref_id else None
-            row["reference"] = ref_id or "caio (none ran)"
+        if t.reference in _BEST_OF:
+            prefix = _BEST_OF[t.reference]
+            peers = {pid: s.median for pid, s in per.items() if pid.startswith(prefix) and s.median is not None}
+            ref_id = max(peers, key=lambda k: peers[k]) if peers else None
+            reference = peers[ref_id] if ref_id else None
+            row["reference"] = ref_id or f"{_who(t.reference)} (none ran)"
         else:
             ref_id = t.reference
             reference = per.get(ref_id, Summary(None)).median
         if subject.median is None:
             row["status"] = "n/a: " + _why_missing(t.subject, t.cell, records)
         elif reference is None:
-            row["status"] = "n/a: " + (_why_missing(ref_id, t.cell, records) if ref_id else "no caio backend ran")
+            row["status"] = "n/a: " + (_why_missing(ref_id, t.cell, records) if ref_id else "no such peer ran")
         else:
             ratio = subject.median / reference
             row["ratio"] = ratio

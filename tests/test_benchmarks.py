@@ -200,9 +200,9 @@ def test_targets_and_ratios_from_synthetic_records() -> None:
     assert "(subject's repeats 0.10-1.30x)" in w1_row["measured"]  # the spread of linux's repeats over caio's median
     w2_row = rows[("linux engine vs caio's best backend, 4 KiB cached random pread, 64 in flight", "caio:linux")]
     assert w2_row["status"] == "not met"  # 1.0x < 1.2x
-    w3_row = rows[("linux engine vs synchronous stdlib, 1 MiB sequential cached reads", "sync")]
+    w3_row = rows[("linux engine vs synchronous stdlib, 1 MiB, 1 in flight (1 MiB sequential cached reads)", "sync")]
     assert w3_row["status"].startswith("n/a")
-    lines_row = rows[("aiofile on python vs synchronous stdlib, file objects", "sync")]
+    lines_row = rows[("aiofile on python vs synchronous stdlib, async for line (80-byte lines) (file objects)", "sync")]
     assert lines_row["status"].startswith("n/a")
     # No row is labelled by an issue number: each says what it compares.
     assert not any("#" in r["target"] or "item" in r["target"] for r in evaluate(people, records, summaries))
