@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
 
 #: Read-ahead and write-buffer size of the file objects.
 DEFAULT_BUFFER_SIZE = 64 * 1024
+#: Reads after a seek are rounded up to whole pages of this size.
+PAGE = 4096
 
 #: Large ``bytes`` writes that may be in flight at once after ``write()`` returned.
 WRITE_BEHIND = 4
@@ -633,7 +635,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 if not chunk or (wanted and self.file.seekable() and self.file._at_eof(self._raw)):
                     break
                 continue
-            if not await self._fill(bufsize):
+            # Sequential reading fills whole buffers; a read after a seek
+            # elsewhere (random access) fills only the pages it needs.
+            fill = bufsize if self._sequential_end == self._raw else min(bufsize, -(-wanted // PAGE) * PAGE)
+            if not await self._fill(fill):
                 break
             take = min(wanted, len(self._rbuf))
             parts.append(self._rbuf[:take])

@@ -399,6 +399,10 @@ class AIOFile:
         cancels it: ``_pending`` drops only when the backend has completed
         the operation, whatever happens to the task awaiting the result.
         """
+        if future.done():
+            # Completed inside the submission (an inline completion): nothing
+            # in flight to count, and no loop pass before the caller sees it.
+            return future
         outer = future.get_loop().create_future()
         self._pending += 1
         future.add_done_callback(partial(self._settle, outer))
