@@ -377,9 +377,16 @@ class AIOFile:
         get the operation directly, which submits it at once; any other
         adapter's awaitable method runs in a task of its own.
         """
-        adapter, submit_future, operation_class = self._adapter_operations()
+        direct = self._direct
+        if direct is None or direct[0] is not self._context or direct[0] is None:
+            direct = self._adapter_operations()
+        adapter, submit_future, operation_class = direct
         if submit_future is not None:
             future = submit_future(getattr(operation_class, name)(*args))
+            if future.done():
+                # Completed inside the submission (an inline completion): nothing
+                # in flight to count, and no loop pass before the caller sees it.
+                return future
         else:
             future = asyncio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
@@ -399,10 +406,6 @@ class AIOFile:
         cancels it: ``_pending`` drops only when the backend has completed
         the operation, whatever happens to the task awaiting the result.
         """
-        if future.done():
-            # Completed inside the submission (an inline completion): nothing
-            # in flight to count, and no loop pass before the caller sees it.
-            return future
         outer = future.get_loop().create_future()
         self._pending += 1
         future.add_done_callback(partial(self._settle, outer))
