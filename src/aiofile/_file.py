@@ -394,7 +394,7 @@ class AIOFile:
             direct = self._adapter_operations()
         adapter, submit_future, operation_class = direct
         if submit_future is not None:
-            future = submit_future(getattr(operation_class, name)(*args))
+            future: asyncio.Future[Any] = submit_future(getattr(operation_class, name)(*args))
             if future.done():
                 # Completed inside the submission (an inline completion): nothing
                 # in flight to count, and no loop pass before the caller sees it.

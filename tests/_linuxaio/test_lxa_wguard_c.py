@@ -1,4 +1,4 @@
-"""The plain-C write guard (csrc/lxa_wguard.h) tested on its own: compile tests/_linuxaio/csrc/test_lxa_wguard.c and run it.
+"""The plain-C write guard (csrc/lxa_wguard.h) on its own: compile and run tests/_linuxaio/csrc/test_lxa_wguard.c.
 
 Covers the /proc/vmstat parsing, the per-write charge against the sampled
 headroom, the test threshold, the cooldown after a slow write, and
