@@ -211,6 +211,27 @@ class FileIOWrapperBase:
         if not self.file.mode.readable:
             raise io.UnsupportedOperation("not readable")
 
+    def _append_to_buffer(self, data: bytes) -> bool:
+        """The fast path of a small write: append ``data`` to a write buffer already started.
+
+        Taken only when nothing else can be affected: no task holds the lock,
+        the buffer holds data (so the file is open for writing and the start
+        position is set), nothing was read ahead or prefetched, and ``data``
+        leaves the buffer below its flush size. Otherwise False: the caller
+        takes the general path.
+        """
+        wbuf = self._wbuf
+        if (
+            wbuf
+            and len(wbuf) + len(data) < self._buffer_size
+            and not self._rbuf
+            and self._prefetch is None
+            and not self._lock._locked  # type: ignore[attr-defined]
+        ):
+            wbuf += data
+            return True
+        return False
+
     def _check_writable(self) -> None:
         if self.file.closed:
             raise _closed_error()
@@ -797,5 +818,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         """
         if isinstance(data, str):
             raise TypeError("a bytes-like object is required, not 'str'")
+        if type(data) is bytes and self._append_to_buffer(data):
+            return len(data)
         async with self._lock:
             return await self._write_unlocked(data)
