@@ -210,16 +210,22 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
                     p, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], spec["seed"]
                 )
         except Exception as exc:  # noqa: BLE001 - reported in the table, never a silent gap
-            result = {"error": _error_text(cell, exc)}
+            result = _failure(p, cell, exc)
         results[cell.id] = result
     return {"cells": results}
 
 
-def _error_text(cell: Cell, exc: BaseException) -> str:
+def _failure(p: Participant, cell: Cell, exc: BaseException) -> dict[str, Any]:
+    """A failed cell: ``error`` (with ``unsupported`` set when the failure is a known limit of the API)."""
     text = f"{type(exc).__name__}: {exc}"
     if cell.kind == "direct" and (getattr(exc, "errno", None) == 22 or "Invalid argument" in str(exc)):
-        text += " (O_DIRECT needs page-aligned buffers; this API allocates its own)"
-    return text
+        # EINVAL from an O_DIRECT read: the API allocated the buffer itself and it is not page-aligned.
+        who = "caio" if p.family == "caio" else p.label
+        return {
+            "error": f"{who} cannot do O_DIRECT with its own buffers (the kernel said: {text})",
+            "unsupported": True,
+        }
+    return {"error": text}
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,19 @@ def ensure(directory: Path, files: dict[str, DataFile], keys: set[str], say: Cal
             _create(path, spec.size, chunk)
         paths[key] = str(path)
     return paths
+
+
+def disposal(directory: Path, remove: bool) -> str:
+    """Remove ``directory`` (``--remove-data``) or say where the data stays and how big it is."""
+    files = [f for f in directory.glob("*") if f.is_file()] if directory.is_dir() else []
+    total = sum(f.stat().st_size for f in files)
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return f"removed the benchmark data in {directory} ({total / MIB:,.0f} MiB)"
+    return (
+        f"benchmark data kept for the next run: {directory} ({total / MIB:,.0f} MiB in {len(files)} files); "
+        "delete it with --remove-data or rm -r"
+    )
 
 
 def evict(path: str) -> None:

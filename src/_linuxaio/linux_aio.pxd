@@ -56,6 +56,7 @@ cdef class Context(_ContextCore):
     cdef int _start(self, Operation op, list kernel) except -1
     cdef int _start_or_fail(self, Operation op, list kernel) except -1
     cdef int _to_thread(self, Operation op) except -1
+    cdef bint _write_here(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1

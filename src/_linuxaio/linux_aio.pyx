@@ -114,6 +114,16 @@ from kaio cimport (
     lxa_ring_reap,
 )
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -316,6 +326,33 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
                       op._base + done, <uint64_t>(op._nbytes - done), op._offset + done, RWF_NOWAIT, resfd,
                       <uint64_t><uintptr_t><void *>op)
         op._ext.nowait = True
+
+
+# The inline buffered-write guard (csrc/lxa_wguard.h): one per module, used with the GIL held.
+cdef lxa_wguard _wguard
+lxa_wguard_init(&_wguard)
+# True while Context._inline runs: the only place a write may run on the caller's thread.
+cdef bint _inline_call = False
+
+
+def _write_guard_stats():
+    """The write guard's counters: ``inline_writes``, ``pool_writes``, ``samples``, ``trips`` (diagnostics, tests)."""
+    return {
+        "inline_writes": _wguard.inline_writes,
+        "pool_writes": _wguard.pool_writes,
+        "samples": _wguard.samples,
+        "trips": _wguard.trips,
+        "usable": not _wguard.unusable,
+    }
+
+
+def _set_write_guard_threshold(pages):
+    """Test hook: pretend the kernel's dirty background threshold is ``pages`` (``None``: the real one).
+
+    The machine's ``vm.dirty_*`` settings are not touched: the guard compares
+    /proc/vmstat's dirty + writeback pages with this number instead.
+    """
+    lxa_wguard_set_test_threshold(&_wguard, -1 if pages is None else int(pages))
 
 
 include "_context.pxi"
@@ -783,11 +820,34 @@ cdef class Context(_ContextCore):
             if rc < 0:
                 return self._complete(op, rc)
         if self._route(op) == LXA_ROUTE_THREAD:
+            if _inline_call and op._opcode == OP_WRITE and self._write_here(op):
+                return 0
             return self._to_thread(op)
         _prep_iocb(op, self._efd)
         op._state = ST_QUEUED
         kernel.append(op)
         return 0
+
+    cdef bint _write_here(self, Operation op) except -1:
+        """Write ``op`` on this thread if the write guard allows it (csrc/lxa_wguard.h); True if done.
+
+        Only a buffered regular file whose file system refused RWF_NOWAIT
+        writes (``writes_thread``) qualifies: the pool is the alternative, and
+        for a small write into the page cache the hop costs more than the
+        write. Called from ``submit_inline`` only (the adapter's inline path,
+        whose time slice bounds the loop time spent here), never for a batch.
+        """
+        cdef fd_entry *entry = self._fd_entry(op._fd)
+        cdef int64_t started, result
+        if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
+            return False
+        started = lxa_wguard_now_ns()
+        if not lxa_wguard_allow(&_wguard, <uint64_t>(op._nbytes - op._done), started):
+            return False
+        result = lxa_pwrite_all(op._fd, op._base + op._done, <size_t>(op._nbytes - op._done), op._offset + op._done)
+        lxa_wguard_done(&_wguard, started, lxa_wguard_now_ns())
+        self._complete(op, result)
+        return True
 
     cdef int _start_or_fail(self, Operation op, list kernel) except -1:
         """``_start``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``.
@@ -1121,18 +1181,23 @@ cdef class Context(_ContextCore):
             return False
         if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
             return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
+        if opcode == OP_WRITE and entry.writes_thread:  # the write guard may let it run here
+            return not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
         return _is_write(opcode) and not entry.writes_thread
 
     cdef int _inline(self, Operation op) except -1:
         """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT."""
+        global _inline_call
         cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         op._state = ST_CLAIMED
         self._link(op)
+        _inline_call = True
         try:
             self._start_or_fail(op, kernel)
             if kernel or self._backlog:
                 self._kernel_submit(kernel)
         finally:
+            _inline_call = False
             del kernel[:]
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
             self._reap_inline()
