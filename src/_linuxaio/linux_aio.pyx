@@ -373,8 +373,12 @@ cdef class Context(_ContextCore):
             operations past it wait in this context until the kernel has room.
         pool_size: threads (started lazily) for special files and for
             operations the kernel would have to block on.
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect here (``io_submit`` batching is the
+            adapter's; there is no io_uring polling thread). ``deferred``
+            and ``sqpoll`` (always ``False``) read back as attributes.
 
-    ``fileno()`` is an eventfd signalled by the kernel and by the pool;
+    ``fileno`` (an int, callable too) is an eventfd signalled by the kernel and by the pool;
     ``process_events()`` runs the completion callbacks on the calling thread.
     ``close()`` waits (without the GIL) for in-flight operations on files,
     completes those blocked on a pipe, FIFO, socket or tty with
@@ -389,7 +393,7 @@ cdef class Context(_ContextCore):
         self._efd = -1
         self._ctx = 0
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
+    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False):
         # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
@@ -400,6 +404,7 @@ cdef class Context(_ContextCore):
         cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq
         self._pool_size = <unsigned>npool
+        self._deferred = bool(deferred)
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
         self._ready = []
         self._backlog = []
@@ -521,11 +526,6 @@ cdef class Context(_ContextCore):
     def uses_ring(self):
         """True when completions are consumed from the kernel's ring in user space."""
         return self._ring != NULL
-
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._check_live()
-        return self._efd
 
     def pending(self):
         """True if ``process_events()`` has completions to deliver right now (no system call).
@@ -1115,14 +1115,11 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return count
 
-    def process_events(self, long limit=0):
-        """Run the callbacks of completed operations here; return how many completed.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        Never blocks. A raising callback does not stop the others; the first
-        exception is re-raised after all of them ran. A positive ``limit``
-        runs at most that many callbacks; ``pending()`` then tells whether
-        more completions are waiting (the eventfd is not signalled again for
-        them).
+        Completions left over by the limit (ready, or still in the kernel's
+        ring) keep the eventfd readable: it is signalled again for them.
         """
         cdef list resubmit, done
         cdef int rounds
@@ -1153,6 +1150,8 @@ cdef class Context(_ContextCore):
             done = done[:limit]
         else:
             self._ready = []
+        if limit > 0 and (self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring))):
+            lxa_eventfd_signal(self._efd)  # drained above: the rest must still wake a reader
         self._run_callbacks(done)
         return len(done)
 

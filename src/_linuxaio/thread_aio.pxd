@@ -26,10 +26,11 @@ cdef class Context(_ContextCore):
 
     cdef int _check_fork(self) except -1
     cdef int _adopt_after_fork(self) except -1
-    cdef int _live(self) except -1
+    cdef int _check_live(self) except -1
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1
     cdef int _submit_one(self, Operation op) except -1
     cdef int _complete_early(self, Operation op) except -1
     cdef bint _try_inline(self, Operation op) except -1
     cdef int _accept_one(self, Operation op) except -1
-    cdef Py_ssize_t _process(self) except -1
+    cdef Py_ssize_t _process(self, Py_ssize_t limit=*) except -1
     cdef int _abandon(self) except -1

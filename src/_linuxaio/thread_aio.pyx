@@ -211,7 +211,7 @@ def _adapter_submit_future(_AdapterCore adapter, op):
         # AsyncioContextBase._hand_over, compiled.
         context = adapter._context
         if type(context) is Context:
-            (<Context>context)._live()
+            (<Context>context)._check_live()
             accepted = (<Context>context)._accept_one(o)
         else:
             accepted = context.submit(op)
@@ -247,6 +247,9 @@ cdef class Context(_ContextCore):
         max_requests: operations that may be in flight at once; ``submit``
             accepts no more (it returns how many it took).
         pool_size: worker threads, started lazily as work arrives (default 32).
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect on a thread pool (``sqpoll`` reads back
+            ``False``).
         inline_reads: serve reads of up to ``INLINE_READ_MAX`` bytes that the
             page cache holds on the submitting thread (``preadv2`` with
             ``RWF_NOWAIT``: never waits for the device), without a thread
@@ -269,7 +272,10 @@ cdef class Context(_ContextCore):
         self._closed = True  # until __init__ succeeds: nothing to finalize
         self.early = []
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
+    def __init__(
+        self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False,
+        inline_reads=True,
+    ):
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         if self._pool != NULL:
@@ -285,6 +291,7 @@ cdef class Context(_ContextCore):
             _raise_errno(rc)
         self._efd = fd
         self.inline_reads = bool(inline_reads)
+        self._deferred = bool(deferred)
         self._closed = False
 
     cdef int _check_fork(self) except -1:
@@ -301,17 +308,12 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return 0
 
-    cdef int _live(self) except -1:
+    cdef int _check_live(self) except -1:
         if self._closed:
             raise ValueError("I/O operation on closed context.")
         if lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
-
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._live()
-        return self._efd
 
     def submit(self, *ops):
         """Queue ``ops`` in order; return how many were accepted (a prefix).
@@ -319,7 +321,7 @@ cdef class Context(_ContextCore):
         Raises ``TypeError`` for a foreign object and ``ValueError`` for an
         operation already submitted, before any operation is queued.
         """
-        self._live()
+        self._check_live()
         cdef Py_ssize_t n = len(ops), i, accepted
         cdef Operation op
         cdef object item
@@ -424,7 +426,7 @@ cdef class Context(_ContextCore):
 
     def cancel(self, *ops):
         """Withdraw operations no worker has started; they complete with ``-ECANCELED``."""
-        self._live()
+        self._check_live()
         cdef int cancelled = 0
         cdef Operation op
         for item in ops:
@@ -435,23 +437,20 @@ cdef class Context(_ContextCore):
                         cancelled += 1
         return cancelled
 
-    def process_events(self):
-        """Run the callbacks of completed operations here; return how many completed.
-
-        A raising callback does not stop the others; the first exception is
-        re-raised after all of them ran.
-        """
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are)."""
         if self._pool == NULL:
             return 0
         self._check_fork()
-        return self._process()
+        return self._process(limit)
 
-    cdef Py_ssize_t _process(self) except -1:
+    cdef Py_ssize_t _process(self, Py_ssize_t limit=0) except -1:
         cdef lxa_job *head
         cdef lxa_job *job
-        cdef Py_ssize_t count = 0
+        cdef Py_ssize_t count = 0, n = 0
         cdef Operation op
         cdef list early = None
+        cdef list left = None
         # Drain the hint before taking the list: a completion queued after the
         # take finds the list empty and signals again (eventfd(2)).
         lxa_eventfd_drain(self._efd)
@@ -465,7 +464,9 @@ cdef class Context(_ContextCore):
             job = job.next
         if count == 0:
             return 0
-        self._in_flight -= count
+        if limit <= 0 or limit > count:
+            limit = count
+        self._in_flight -= limit
         first_error = None
         job = head
         while job != NULL:
@@ -473,24 +474,42 @@ cdef class Context(_ContextCore):
             op = <Operation>job.user  # a new reference; the pool's one is dropped below
             op._job.user = NULL
             Py_DECREF(op)
-            _complete_op(op)
-            try:
-                _deliver(op)
-            except BaseException as exc:  # re-raised below, after every callback ran
-                if first_error is None:
-                    first_error = exc
+            if n == limit:  # over the limit: delivered by a later call, first in line
+                if left is None:
+                    left = []
+                left.append(op)
+            else:
+                n += 1
+                _complete_op(op)
+                try:
+                    _deliver(op)
+                except BaseException as exc:  # re-raised below, after every callback ran
+                    if first_error is None:
+                        first_error = exc
             job = head
         if early is not None:
             for op in early:
+                if n == limit:
+                    if left is None:
+                        left = []
+                    left.append(op)
+                    continue
+                n += 1
                 _complete_op(op)
                 try:
                     _deliver(op)
                 except BaseException as exc:
                     if first_error is None:
                         first_error = exc
+        if left is not None:
+            # Completed, not delivered: they wait in `early` (still counted in
+            # flight), and the eventfd stays readable for them.
+            left.extend(self.early)
+            self.early = left
+            lxa_eventfd_signal(self._efd)
         if first_error is not None:
             raise first_error
-        return count
+        return n
 
     def close(self):
         """Stop accepting, let queued and running operations finish, run their callbacks.
