@@ -5,10 +5,12 @@
 # backend's .pxd, which also declares `op_ext` (the backend's own fields).
 #
 # The including module provides (module level, before the include): the
-# OP_*/ST_* enums (_operation_defs.pxi), _argcheck.pxi, _args, ENOMEM,
+# OP_*/ST_* enums (_operation_defs.pxi), _argcheck.pxi, _args, ENOMEM, ECANCELED,
 # PY_SSIZE_T_MAX, _PyBytes_Resize, PyMem_Calloc/PyMem_Free,
 # PyBuffer_Release, PyBytes_FromStringAndSize/PyBytes_AS_STRING,
-# Py_INCREF/Py_DECREF/Py_XDECREF, memset, the LXA_OP_* pool opcodes, os, cython.
+# Py_INCREF/Py_DECREF/Py_XDECREF, PyTypeObject/inquiry/visitproc (cpython.object),
+# PyByteArray_Check, PyBytes_Check, memset,
+# the LXA_OP_* pool opcodes, os, cython.
 
 @cython.freelist(64)
 @cython.final
@@ -103,6 +105,19 @@ cdef class Operation:
             self._job.opcode = LXA_OP_FSYNC
         else:
             self._job.opcode = LXA_OP_FDSYNC
+
+    cdef int _discard(self) except -1:
+        """An operation that will never be submitted (its awaiting task was cancelled while it
+        waited for a slot): give the caller's buffers back now, complete it with ``-ECANCELED``."""
+        if self._state != ST_NEW:
+            return 0
+        self._release_buffers()
+        Py_XDECREF(self._rbuf)
+        self._rbuf = NULL
+        self._callback = self._adapter = self._future = None
+        self._result = -ECANCELED
+        self._state = ST_DONE
+        return 0
 
     cdef object _value(self):
         """``get_value()`` of a completed operation: the result, or the ``OSError`` to raise."""
@@ -295,3 +310,70 @@ cdef class Operation:
             f"<{type(self).__module__}.{type(self).__qualname__} {_OP_NAMES[self._opcode]} fd={self._fd} "
             f"offset={self._offset} nbytes={self._nbytes} state={_STATE_NAMES[self._state]}>"
         )
+
+
+# Cyclic GC. An operation holds an export on the caller's buffer (Py_buffer)
+# besides a reference to it. Two rules keep the exporter's memory valid for
+# as long as the operation may use it:
+#
+# * tp_clear gives the exports back before it drops any reference: Cython's
+#   generated one drops `_view.obj` without releasing the view, so an
+#   exporter whose other references were all in the cycle (op -> callback
+#   -> op) was freed while exported ("SystemError: deallocated bytearray
+#   object has exported buffers", then a use after free).
+# * tp_traverse does not report the object an export is held on unless it
+#   is a bytes/bytearray (whose clearing never frees the exported memory):
+#   to the collector such an exporter is then referenced from outside, so
+#   it is never cleared while exported. A memoryview's tp_clear drops its
+#   managed buffer even while exported; it must not run first. (The cost: a
+#   cycle through such an exporter of an operation that never completes is
+#   kept; it is collected once the operation completed or was discarded.)
+#
+# An operation in flight is never cleared: its context (or the pool) holds
+# a reference the collector cannot see, so it is never garbage; the state
+# check keeps that true even for a context that is itself being collected.
+
+cdef inquiry _generated_operation_clear = NULL
+
+
+cdef int _operation_clear(object o) except -1:
+    cdef Operation op = <Operation>o
+    if op._state != ST_NEW and op._state != ST_DONE:
+        return 0  # in flight: owned by its context until it completes
+    op._release_buffers()
+    Py_XDECREF(op._rbuf)
+    op._rbuf = NULL
+    if _generated_operation_clear != NULL:
+        return _generated_operation_clear(o)
+    return 0
+
+
+_generated_operation_clear = (<PyTypeObject *>Operation).tp_clear
+(<PyTypeObject *>Operation).tp_clear = _operation_clear
+
+
+cdef extern from *:
+    """
+    static inline PyObject *lxa_view_exporter(const Py_buffer *view) { return view->obj; }
+    """
+    PyObject *lxa_view_exporter(const Py_buffer *view) noexcept
+
+
+cdef int _operation_traverse(PyObject *o, visitproc visit, void *arg) except -1:
+    cdef Operation op = <Operation>o
+    cdef PyObject *exporter = lxa_view_exporter(&op._view) if op._has_view else NULL
+    cdef int rc = 0
+    if op._payload is not None:
+        rc = visit(<PyObject *>op._payload, arg)
+    if rc == 0 and op._callback is not None:
+        rc = visit(<PyObject *>op._callback, arg)
+    if rc == 0 and op._adapter is not None:
+        rc = visit(<PyObject *>op._adapter, arg)
+    if rc == 0 and op._future is not None:
+        rc = visit(<PyObject *>op._future, arg)
+    if rc == 0 and exporter != NULL and (PyByteArray_Check(<object>exporter) or PyBytes_Check(<object>exporter)):
+        rc = visit(exporter, arg)
+    return rc
+
+
+(<PyTypeObject *>Operation).tp_traverse = _operation_traverse

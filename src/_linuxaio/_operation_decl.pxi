@@ -37,6 +37,7 @@ cdef class Operation:
     cdef int _finish(self) except -1
     cdef void _fill_job(self) noexcept
     cdef object _value(self)
+    cdef int _discard(self) except -1
 
     @staticmethod
     cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes)

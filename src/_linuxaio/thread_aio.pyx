@@ -61,10 +61,16 @@ import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.object cimport PyTypeObject, inquiry, visitproc
+from cpython.bytearray cimport PyByteArray_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject, Py_XDECREF
 from libc.errno cimport ENOMEM
+
+cdef extern from "<errno.h>":
+    enum:
+        ECANCELED
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
@@ -188,7 +194,10 @@ def _adapter_submit_future(_AdapterCore adapter, op):
         or (<Operation>op)._state != ST_NEW
         or adapter._state is not _OPEN
     ):
-        return _base_submit_future(adapter, op)  # binding, errors, unusual cases
+        future = _base_submit_future(adapter, op)  # binding, errors, unusual cases
+        if type(op) is Operation:
+            _guard_waiting(adapter, <Operation>op, future)
+        return future
     cdef Operation o = <Operation>op
     future = loop.create_future()
     o._callback = None  # as set_callback() in the base class: the adapter owns completion
@@ -209,8 +218,10 @@ def _adapter_submit_future(_AdapterCore adapter, op):
             raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
         else:
             adapter._waiting.appendleft((op, future))
+            _guard_waiting(adapter, o, future)
     else:
         adapter._waiting.append((op, future))
+        _guard_waiting(adapter, o, future)
     return future
 
 
