@@ -120,6 +120,7 @@ from lxa_wguard cimport (
     lxa_wguard,
     lxa_wguard_allow,
     lxa_wguard_done,
+    lxa_wguard_fd_ok,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_threshold,
@@ -331,6 +332,10 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
 # The inline buffered-write guard (csrc/lxa_wguard.h): one per module, used with the GIL held.
 cdef lxa_wguard _wguard
 lxa_wguard_init(&_wguard)
+cdef enum:
+    # fd_entry.writes_thread once _write_here has looked at the descriptor.
+    WRITES_INLINE_OK = 2
+    WRITES_INLINE_NO = 3
 # True while Context._inline runs: the only place a write may run on the caller's thread.
 cdef bint _inline_call = False
 
@@ -841,6 +846,10 @@ cdef class Context(_ContextCore):
         cdef int64_t started, result
         if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
             return False
+        if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
+            entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
+        if entry.writes_thread != WRITES_INLINE_OK:
+            return False
         started = lxa_wguard_now_ns()
         if not lxa_wguard_allow(&_wguard, <uint64_t>(op._nbytes - op._done), started):
             return False
@@ -1182,7 +1191,11 @@ cdef class Context(_ContextCore):
         if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
             return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
         if opcode == OP_WRITE and entry.writes_thread:  # the write guard may let it run here
-            return not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            return (
+                entry.writes_thread != WRITES_INLINE_NO
+                and not _wguard.unusable
+                and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            )
         return _is_write(opcode) and not entry.writes_thread
 
     cdef int _inline(self, Operation op) except -1:
