@@ -28,6 +28,11 @@ the reference behaviour). How an operation travels:
   at the kernel's 0x7ffff000-byte cap.
 * ``fsync``/``fdsync`` use ``IOCB_CMD_FSYNC``/``IOCB_CMD_FDSYNC``, which the
   kernel always runs on a worker (it never blocks ``io_submit``).
+* File-system operations (``openat``, ``close_fd``, ``statx``, ``renameat``,
+  ``unlinkat``, ``mkdirat``, ``linkat``, ``symlinkat``, ``fallocate``,
+  ``ftruncate``, ``fadvise``, ``copy_file_range``, ``getdents``) have no
+  kernel AIO command: each is one system call on the thread pool, completed
+  through the same eventfd.
 * Files that are not regular files or block devices (pipes, FIFOs, sockets,
   character devices, directories) and files of pseudo file systems (procfs,
   sysfs, ...) go straight to the thread pool. The decision is made once per
@@ -796,6 +801,8 @@ cdef class Context(_ContextCore):
     cdef int _start(self, Operation op, list kernel) except -1:
         """Hand an accepted operation to the kernel batch or to the pool."""
         cdef int rc
+        if _is_fs(op._opcode):
+            return self._to_thread(op)  # one system call on the pool: kernel AIO has no such command
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
             if rc < 0:

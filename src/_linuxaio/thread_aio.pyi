@@ -1,8 +1,11 @@
 """Type stub for the compiled ``_linuxaio.thread_aio`` module (C thread-pool backend)."""
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, Final
+
+_StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 __all__ = [
     "BACKEND",
@@ -30,6 +33,19 @@ class OpCode(int):
     READINTO: Final[int]
     READV: Final[int]
     WRITEV: Final[int]
+    OPENAT: Final[int]
+    CLOSE_FD: Final[int]
+    STATX: Final[int]
+    RENAMEAT: Final[int]
+    UNLINKAT: Final[int]
+    MKDIRAT: Final[int]
+    LINKAT: Final[int]
+    SYMLINKAT: Final[int]
+    FALLOCATE: Final[int]
+    FTRUNCATE: Final[int]
+    FADVISE: Final[int]
+    COPY_FILE_RANGE: Final[int]
+    GETDENTS: Final[int]
 
 def probe() -> None: ...
 
@@ -48,6 +64,36 @@ class Operation:
     def fsync(cls, fd: int, priority: int = 0) -> Operation: ...
     @classmethod
     def fdsync(cls, fd: int, priority: int = 0) -> Operation: ...
+    @classmethod
+    def openat(cls, path: _StrOrBytesPath, flags: int, mode: int = 0o777, dir_fd: int = -100) -> Operation: ...
+    @classmethod
+    def close_fd(cls, fd: int) -> Operation: ...
+    @classmethod
+    def statx(cls, path: _StrOrBytesPath, flags: int = 0, mask: int = 0x7FF, dir_fd: int = -100) -> Operation: ...
+    @classmethod
+    def renameat(
+        cls, old: _StrOrBytesPath, new: _StrOrBytesPath, flags: int = 0, old_dir_fd: int = -100, new_dir_fd: int = -100
+    ) -> Operation: ...
+    @classmethod
+    def unlinkat(cls, path: _StrOrBytesPath, flags: int = 0, dir_fd: int = -100) -> Operation: ...
+    @classmethod
+    def mkdirat(cls, path: _StrOrBytesPath, mode: int = 0o777, dir_fd: int = -100) -> Operation: ...
+    @classmethod
+    def linkat(
+        cls, src: _StrOrBytesPath, dst: _StrOrBytesPath, flags: int = 0, src_dir_fd: int = -100, dst_dir_fd: int = -100
+    ) -> Operation: ...
+    @classmethod
+    def symlinkat(cls, target: _StrOrBytesPath, linkpath: _StrOrBytesPath, dir_fd: int = -100) -> Operation: ...
+    @classmethod
+    def fallocate(cls, fd: int, mode: int, offset: int, length: int) -> Operation: ...
+    @classmethod
+    def ftruncate(cls, fd: int, length: int) -> Operation: ...
+    @classmethod
+    def fadvise(cls, fd: int, offset: int, length: int, advice: int) -> Operation: ...
+    @classmethod
+    def copy_file_range(cls, fd_in: int, off_in: int, fd_out: int, off_out: int, length: int) -> Operation: ...
+    @classmethod
+    def getdents(cls, fd: int, nbytes: int = 65536) -> Operation: ...
     @property
     def opcode(self) -> int: ...
     @property
@@ -62,7 +108,7 @@ class Operation:
     def done(self) -> bool: ...
     def set_callback(self, callback: Callable[[int], Any]) -> bool: ...
     def attach_callback(self, callback: Callable[[int], Any]) -> bool: ...
-    def get_value(self) -> bytes | int | None: ...
+    def get_value(self) -> Any: ...
 
 class Context:
     def __init__(self, max_requests: int = 512, pool_size: int = 32, inline_reads: bool = True) -> None: ...

@@ -7,6 +7,10 @@ non-empty, so a burst of completions costs one wake-up. ``process_events()``
 runs the callbacks on the calling thread. The contract is the one in
 ``abstract.py``; ``python_aio`` is the readable reference this module matches.
 
+File-system operations (``openat``, ``statx``, ``renameat``, ... : the
+engine's table, shared with every backend) are one system call each on the
+same workers, with the same completion path.
+
 Memory: ``read`` allocates its ``bytes`` result when submitted and the worker
 fills it in place (shrunk on a short read; never zero-filled, never copied);
 ``write``, ``readinto`` and the vectored operations hold the caller's buffers
