@@ -20,6 +20,7 @@ import collections
 import enum
 import errno
 import os
+import sys
 import threading
 import time
 import warnings
@@ -350,8 +351,10 @@ class _Pool:
             was_empty = not self.done
             self.done.append(op)
             self.completed.notify_all()
-        if was_empty:
-            self.notifier.signal()
+            if was_empty:
+                # Under the lock: once a waiter can see this completion it may
+                # close the context, and the notifier with it (see ``closed``).
+                self.notifier.signal()
 
     def shutdown(self) -> None:
         """Stop accepting and wait for queued and running operations.
@@ -583,11 +586,18 @@ class Context(AbstractContext):
         warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
         pool = self._pool
         self._closed = True
-        if pool.pid != os.getpid():
+        if pool.pid != os.getpid() or sys.is_finalizing():
+            # At interpreter exit no thread can start, and a daemon worker may
+            # have been stopped holding the lock: the workers end with the process.
             return
-        # The finalizer must not block: a helper thread waits for the work in
-        # progress (the operations keep their buffers until then), then frees.
-        threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
+        with pool.lock:
+            idle = not pool.queue and not pool.running
+        if idle:  # nothing to wait for: free now (shutdown() returns at once)
+            _close_when_idle(pool)
+        else:
+            # The finalizer must not block: a helper thread waits for the work in
+            # progress (the operations keep their buffers until then), then frees.
+            threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"in_flight={self._pool.in_flight}"
@@ -633,9 +643,8 @@ def _process(pool: _Pool, limit: int | None = None) -> int:
         else:
             done, pool.done = pool.done[:limit], pool.done[limit:]
         pool.in_flight -= len(done)
-        more = bool(pool.done)
-    if more:  # the rest waits for the next call: keep the signal up
-        pool.notifier.signal()
+        if pool.done:  # the rest waits for the next call: keep the signal up
+            pool.notifier.signal()
     first_error: BaseException | None = None
     for op in done:
         op._state = _State.DONE
