@@ -34,6 +34,8 @@ from .abstract import (
     PROCESS_EVENTS_LIMIT,
     AbstractContext,
     AbstractOperation,
+    ArgumentTypeError,
+    ContextClosedError,
     Fileno,
     OperationInFlightError,
 )
@@ -190,7 +192,7 @@ class Operation(AbstractOperation):
     def set_callback(self, callback: Callable[[int], Any]) -> bool:
         """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state != _State.NEW:
             raise ValueError(f"operation already submitted: {self!r}")
         self._callback = callback
@@ -463,7 +465,7 @@ class Context(AbstractContext):
 
     def _live_pool(self) -> _Pool:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         pool = self._pool
         if pool.pid != os.getpid():
             pool.after_fork()
@@ -485,7 +487,7 @@ class Context(AbstractContext):
         pool = self._live_pool()
         for op in ops:
             if not isinstance(op, Operation):
-                raise TypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
+                raise ArgumentTypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
         accepted = 0
         with pool.lock:
             room = self._max_requests - pool.in_flight

@@ -283,6 +283,39 @@ def test_submit_still_rejects_foreign_objects_first(backend: Any, fd: int) -> No
         ctx.close()
 
 
+# -- the exception types caio code catches ---------------------------------------------------------
+
+
+def test_wrong_argument_types_are_type_errors_that_caio_code_still_catches(
+    request: pytest.FixtureRequest, backend: Any, fd: int
+) -> None:
+    pending_on_compiled(request, backend, NOT_YET)
+    ctx = backend.Context(max_requests=4)
+    try:
+        op = backend.Operation.fsync(fd)
+        for attempt in (
+            lambda: backend.Operation.write(["not", "bytes"], fd, 0),
+            lambda: op.set_callback("not callable"),
+            lambda: ctx.submit(object()),
+        ):
+            with pytest.raises(TypeError) as info:
+                attempt()
+            assert isinstance(info.value, ValueError)  # what caio 0.12 raised there
+        assert run(ctx, op) == [0]  # nothing was spoilt
+    finally:
+        ctx.close()
+
+
+def test_closed_context_error_is_also_runtime_error(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
+    pending_on_compiled(request, backend, NOT_YET)
+    ctx = backend.Context(max_requests=4)
+    ctx.close()
+    ctx.close()
+    with pytest.raises(ValueError, match=r"^I/O operation on closed context\.$") as info:
+        ctx.submit(backend.Operation.fsync(fd))
+    assert isinstance(info.value, RuntimeError)  # what caio 0.12's thread pools raised
+
+
 # -- values and callbacks ------------------------------------------------------------------------------
 
 
