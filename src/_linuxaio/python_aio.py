@@ -20,6 +20,7 @@ import collections
 import enum
 import errno
 import os
+import sys
 import threading
 import time
 import warnings
@@ -33,6 +34,8 @@ from .abstract import (
     PROCESS_EVENTS_LIMIT,
     AbstractContext,
     AbstractOperation,
+    ArgumentTypeError,
+    ContextClosedError,
     Fileno,
     OperationInFlightError,
 )
@@ -189,7 +192,7 @@ class Operation(AbstractOperation):
     def set_callback(self, callback: Callable[[int], Any]) -> bool:
         """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state != _State.NEW:
             raise ValueError(f"operation already submitted: {self!r}")
         self._callback = callback
@@ -350,8 +353,10 @@ class _Pool:
             was_empty = not self.done
             self.done.append(op)
             self.completed.notify_all()
-        if was_empty:
-            self.notifier.signal()
+            if was_empty:
+                # Under the lock: once a waiter can see this completion it may
+                # close the context, and the notifier with it (see ``closed``).
+                self.notifier.signal()
 
     def shutdown(self) -> None:
         """Stop accepting and wait for queued and running operations.
@@ -460,7 +465,7 @@ class Context(AbstractContext):
 
     def _live_pool(self) -> _Pool:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         pool = self._pool
         if pool.pid != os.getpid():
             pool.after_fork()
@@ -482,7 +487,7 @@ class Context(AbstractContext):
         pool = self._live_pool()
         for op in ops:
             if not isinstance(op, Operation):
-                raise TypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
+                raise ArgumentTypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
         accepted = 0
         with pool.lock:
             room = self._max_requests - pool.in_flight
@@ -583,11 +588,18 @@ class Context(AbstractContext):
         warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
         pool = self._pool
         self._closed = True
-        if pool.pid != os.getpid():
+        if pool.pid != os.getpid() or sys.is_finalizing():
+            # At interpreter exit no thread can start, and a daemon worker may
+            # have been stopped holding the lock: the workers end with the process.
             return
-        # The finalizer must not block: a helper thread waits for the work in
-        # progress (the operations keep their buffers until then), then frees.
-        threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
+        with pool.lock:
+            idle = not pool.queue and not pool.running
+        if idle:  # nothing to wait for: free now (shutdown() returns at once)
+            _close_when_idle(pool)
+        else:
+            # The finalizer must not block: a helper thread waits for the work in
+            # progress (the operations keep their buffers until then), then frees.
+            threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"in_flight={self._pool.in_flight}"
@@ -633,9 +645,8 @@ def _process(pool: _Pool, limit: int | None = None) -> int:
         else:
             done, pool.done = pool.done[:limit], pool.done[limit:]
         pool.in_flight -= len(done)
-        more = bool(pool.done)
-    if more:  # the rest waits for the next call: keep the signal up
-        pool.notifier.signal()
+        if pool.done:  # the rest waits for the next call: keep the signal up
+            pool.notifier.signal()
     first_error: BaseException | None = None
     for op in done:
         op._state = _State.DONE
