@@ -1,5 +1,6 @@
 """Type stub for the compiled ``_linuxaio.thread_aio`` module (C thread-pool backend)."""
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -21,7 +22,7 @@ DEFAULT_POOL_SIZE: Final[int]
 MAX_POOL_SIZE: Final[int]
 INLINE_READ_MAX: Final[int]
 
-class OpCode:
+class OpCode(int):
     READ: Final[int]
     WRITE: Final[int]
     FSYNC: Final[int]
@@ -31,7 +32,6 @@ class OpCode:
     WRITEV: Final[int]
 
 def probe() -> None: ...
-def _adapter_submit_future(adapter: Any, op: Any) -> Any: ...
 
 class Operation:
     @classmethod
@@ -61,6 +61,7 @@ class Operation:
     @property
     def done(self) -> bool: ...
     def set_callback(self, callback: Callable[[int], Any]) -> bool: ...
+    def attach_callback(self, callback: Callable[[int], Any]) -> bool: ...
     def get_value(self) -> bytes | int | None: ...
 
 class Context:
@@ -80,3 +81,21 @@ class Context:
     def close(self) -> None: ...
     def __enter__(self) -> Context: ...
     def __exit__(self, *exc: object) -> None: ...
+
+# The asyncio fast path (thread_aio_asyncio.AsyncioContext); not public API.
+class _AdapterCore:
+    _loop: asyncio.AbstractEventLoop | None
+    _loop_ready: Any
+    _context: Any
+    _state: Any
+    _waiting: Any
+    _in_flight: int
+    _max_requests: int
+    _driving: bool
+    _batch: list[Any]
+    _flush_handle: Any
+    _reap_handle: Any
+    _inline_slice_ns: int
+    def _end_slice(self) -> None: ...
+
+def _adapter_submit_future(adapter: _AdapterCore, op: Any) -> Any: ...

@@ -8,7 +8,7 @@ from .asyncio_base import AsyncioContextBase
 __all__ = ["AsyncioContext"]
 
 
-class AsyncioContext(AsyncioContextBase):
+class AsyncioContext(thread_aio._AdapterCore, AsyncioContextBase):
     """Awaitable I/O on the C thread-pool backend (see ``AsyncioContextBase``).
 
     Extra keyword: ``pool_size`` (worker threads, default 32, started lazily).

@@ -10,8 +10,6 @@
   when the loop closes).
 """
 
-from _linuxaio._version import __version__
-
 from ._binary import DEFAULT_BUFFER_SIZE, BinaryFileWrapper, FileIOWrapperBase
 from ._defaults import get_default_context
 from ._file import AIOFile, NotOpenedError
@@ -19,6 +17,16 @@ from ._mode import FileMode, parse_mode
 from ._open import FileIOCloner, async_open, clone
 from ._streams import LineReader, Reader, Writer
 from ._text import TextFileWrapper
+from .version import (
+    __author__,
+    __version__,
+    author_info,
+    package_info,
+    package_license,
+    project_home,
+    team_email,
+    version_info,
+)
 
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
@@ -32,9 +40,16 @@ __all__ = [
     "Reader",
     "TextFileWrapper",
     "Writer",
+    "__author__",
     "__version__",
     "async_open",
+    "author_info",
     "clone",
     "get_default_context",
+    "package_info",
+    "package_license",
     "parse_mode",
+    "project_home",
+    "team_email",
+    "version_info",
 ]

@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
 
 #: Read-ahead and write-buffer size of the file objects.
 DEFAULT_BUFFER_SIZE = 64 * 1024
+#: Reads after a seek are rounded up to whole pages of this size.
+PAGE = 4096
 
 #: Large ``bytes`` writes that may be in flight at once after ``write()`` returned.
 WRITE_BEHIND = 4
@@ -208,6 +210,27 @@ class FileIOWrapperBase:
             raise _closed_error()
         if not self.file.mode.readable:
             raise io.UnsupportedOperation("not readable")
+
+    def _append_to_buffer(self, data: bytes) -> bool:
+        """The fast path of a small write: append ``data`` to a write buffer already started.
+
+        Taken only when nothing else can be affected: no task holds the lock,
+        the buffer holds data (so the file is open for writing and the start
+        position is set), nothing was read ahead or prefetched, and ``data``
+        leaves the buffer below its flush size. Otherwise False: the caller
+        takes the general path.
+        """
+        wbuf = self._wbuf
+        if (
+            wbuf
+            and len(wbuf) + len(data) < self._buffer_size
+            and not self._rbuf
+            and self._prefetch is None
+            and not self._lock._locked  # type: ignore[attr-defined]
+        ):
+            wbuf += data
+            return True
+        return False
 
     def _check_writable(self) -> None:
         if self.file.closed:
@@ -633,7 +656,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 if not chunk or (wanted and self.file.seekable() and self.file._at_eof(self._raw)):
                     break
                 continue
-            if not await self._fill(bufsize):
+            # Sequential reading fills whole buffers; a read after a seek
+            # elsewhere (random access) fills only the pages it needs.
+            fill = bufsize if self._sequential_end == self._raw else min(bufsize, -(-wanted // PAGE) * PAGE)
+            if not await self._fill(fill):
                 break
             take = min(wanted, len(self._rbuf))
             parts.append(self._rbuf[:take])
@@ -792,5 +818,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         """
         if isinstance(data, str):
             raise TypeError("a bytes-like object is required, not 'str'")
+        if type(data) is bytes and self._append_to_buffer(data):
+            return len(data)
         async with self._lock:
             return await self._write_unlocked(data)
