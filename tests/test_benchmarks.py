@@ -140,7 +140,7 @@ def test_progress_line_per_cell_run(quick_run: tuple[subprocess.CompletedProcess
 )
 def test_unavailable_backend_is_an_error(name: str, tmp_path: Path) -> None:
     if name == "none-missing":
-        pytest.skip("every backend is available here")
+        pytest.skip("every backend works on this machine: there is no unavailable one to request")
     proc = bench("--backend", name, "--data", tmp_path, "--out", tmp_path)
     assert proc.returncode == 2
     assert "not available" in proc.stderr

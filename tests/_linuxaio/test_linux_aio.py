@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import mmap
 import os
 import select
@@ -56,11 +57,6 @@ def _aio_mappings() -> int:
     """Kernel AIO contexts of this process: each maps its ring as ``/[aio]``."""
     with open("/proc/self/maps") as maps:
         return sum("[aio]" in line for line in maps)
-
-
-def _aio_nr() -> int:
-    with open("/proc/sys/fs/aio-nr") as f:
-        return int(f.read())
 
 
 # -- completion paths ---------------------------------------------------------------------
@@ -501,18 +497,14 @@ def test_many_event_loops_leave_no_kernel_context_behind(LA: Any, L: Any, tmp_pa
 
     try:
         one_loop()  # warm-up: the kernel context kept for reuse exists from here on
-        # fs.aio-nr is system-wide: another process may take or release
-        # contexts meanwhile, so a run where it moved is retried (our own
-        # contexts, the [aio] mappings of this process, must never move).
-        for _attempt in range(3):
-            mappings, aio_nr = _aio_mappings(), _aio_nr()
-            for _ in range(2000):
-                one_loop()
-            assert _aio_mappings() == mappings
-            if _aio_nr() == aio_nr:
-                break
-        else:
-            pytest.fail(f"/proc/sys/fs/aio-nr moved in 3 runs (now {_aio_nr()}, was {aio_nr})")
+        # Count this process's own contexts (its [aio] mappings), never the
+        # system-wide fs.aio-nr: other processes on the machine take and
+        # release contexts at any time. Garbage of earlier tests goes first.
+        gc.collect()
+        mappings = _aio_mappings()
+        for _ in range(2000):
+            one_loop()
+        assert _aio_mappings() == mappings
         released = L.release_idle_contexts()
         assert released >= 1
         assert _aio_mappings() == mappings - released
