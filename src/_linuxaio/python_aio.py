@@ -27,6 +27,7 @@ from typing import Any
 
 from . import _args
 from ._notify import make_notifier
+from ._python_fs import FS_OPCODES, FsOperations, run_fs
 from .abstract import AbstractContext, AbstractOperation
 
 __all__ = ["Context", "OpCode", "Operation", "probe"]
@@ -60,7 +61,7 @@ def probe() -> None:
     """The pure-Python backend works wherever Python has threads."""
 
 
-class Operation(AbstractOperation):
+class Operation(FsOperations, AbstractOperation):
     """One I/O request. Build it with a class method, submit it once.
 
     ``payload`` is the object whose memory the operation uses: the caller's
@@ -191,7 +192,7 @@ class Operation(AbstractOperation):
         if self._result < 0:
             code = -self._result
             raise OSError(code, os.strerror(code))
-        if self.opcode == OpCode.READ:
+        if self.opcode == OpCode.READ or self.opcode in FS_OPCODES:
             data: bytes = self._payload
             return data
         if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
@@ -208,6 +209,8 @@ class Operation(AbstractOperation):
 def _run(op: Operation, pool: _Pool) -> int:
     """Perform ``op`` on the calling thread; return the count or ``-errno``."""
     code, fd = op.opcode, op._fd
+    if code in FS_OPCODES:
+        return run_fs(op)
     try:
         try:
             if code == OpCode.READ:
