@@ -10,8 +10,12 @@
   when the loop closes).
 """
 
+from typing import Any
+
 from _linuxaio._version import __version__
 
+from . import os, shutil, tempfile
+from ._aiofiles_open import AsyncBufferedFile, AsyncTextFile, open, std_stream, wrap
 from ._binary import DEFAULT_BUFFER_SIZE, BinaryFileWrapper, FileIOWrapperBase
 from ._defaults import get_default_context
 from ._file import AIOFile, NotOpenedError
@@ -23,6 +27,8 @@ from ._text import TextFileWrapper
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
     "AIOFile",
+    "AsyncBufferedFile",
+    "AsyncTextFile",
     "BinaryFileWrapper",
     "FileIOCloner",
     "FileIOWrapperBase",
@@ -36,5 +42,22 @@ __all__ = [
     "async_open",
     "clone",
     "get_default_context",
+    "open",
+    "os",
     "parse_mode",
+    "shutil",
+    "tempfile",
+    "wrap",
 ]
+
+_STREAMS: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # aiofiles' std streams (stdin, stdout, stderr and their _bytes forms), made at first use.
+    if name in ("stdin", "stdout", "stderr", "stdin_bytes", "stdout_bytes", "stderr_bytes"):
+        stream = _STREAMS.get(name)
+        if stream is None or stream.closed:
+            stream = _STREAMS[name] = std_stream(name)
+        return stream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
