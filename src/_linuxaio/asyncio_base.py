@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from . import _args, _loop_close
+from .fsops import FsOpsMixin
 
 __all__ = ["AsyncioContextBase"]
 
@@ -39,7 +40,7 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class AsyncioContextBase:
+class AsyncioContextBase(FsOpsMixin):
     """Awaitable I/O over a backend Context, bound to one event loop.
 
     Args:

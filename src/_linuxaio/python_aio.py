@@ -29,6 +29,7 @@ from typing import Any
 
 from . import _args
 from ._notify import EventFDNotifier, make_notifier
+from ._python_fs import FS_OPCODES, FsOperations, run_fs
 from .abstract import (
     PROCESS_EVENTS_DEFAULT,
     PROCESS_EVENTS_LIMIT,
@@ -71,7 +72,7 @@ def probe() -> None:
     """The pure-Python backend works wherever Python has threads."""
 
 
-class Operation(AbstractOperation):
+class Operation(FsOperations, AbstractOperation):
     """One I/O request. Build it with a class method, submit it once.
 
     ``payload`` is the object whose memory the operation uses: the caller's
@@ -212,7 +213,7 @@ class Operation(AbstractOperation):
         if self._result < 0:
             code = -self._result
             raise OSError(code, os.strerror(code))
-        if self.opcode == OpCode.READ:
+        if self.opcode == OpCode.READ or self.opcode in FS_OPCODES:
             data: bytes = self._payload
             return data
         if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
@@ -229,6 +230,8 @@ class Operation(AbstractOperation):
 def _run(op: Operation, pool: _Pool) -> int:
     """Perform ``op`` on the calling thread; return the count or ``-errno``."""
     code, fd = op.opcode, op._fd
+    if code in FS_OPCODES:
+        return run_fs(op)
     try:
         try:
             if code == OpCode.READ:
