@@ -55,14 +55,16 @@ async def positional_cell(
     p: Participant, cell: Cell, path: str, size: int, n: int | None, duration: float, seed: int
 ) -> dict[str, Any]:
     """Warm up (calibrating ``n`` when it is ``None``), then time ``n`` operations."""
-    pattern = "distinct" if cell.cold else "sequential" if cell.kind == "seqread" else "random"
+    pattern = "distinct" if cell.cold else "sequential" if cell.kind == "seqread" or cell.sustained else "random"
     offsets = Offsets(pattern, cell.block, _span(cell, size), seed)
     io = adapters.positional(p)
     await io.open(cell, path)
     try:
         check = partial(adapters.check_result, cell)
         floor = max(32, 4 * cell.depth)
-        if n is None:
+        if cell.sustained:
+            n = offsets.blocks  # one pass over the whole file, whatever it takes
+        elif n is None:
 
             async def batch(k: int) -> float:
                 return (await run_positional(io, offsets.take(k), cell.depth, check))[0]

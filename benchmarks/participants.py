@@ -49,6 +49,9 @@ PEER_IDS = (
 #: The helper-level rows (``AIOFile`` of either package, ``async_open`` seek + read) run these workloads.
 HELPER_WORKLOADS = ("W1", "W2", "W4")
 HELPER_ONLY = "helper-level row: W1, W2 and W4 only (the engine rows show the rest)"
+SUSTAINED_ONLY = (
+    "the 3 GiB sustained write runs our engines, AIOFile and caio linux/uring only (it takes seconds a repeat)"
+)
 
 FILE_OBJECT_ONLY = "file-object workload: runs through aiofile.async_open, aiofiles and open() only"
 
@@ -90,6 +93,10 @@ class Participant:
             return FILE_OBJECT_ONLY
         if self.family in ("aiofile-open", "aiofile-public") and cell.workload not in HELPER_WORKLOADS:
             return HELPER_ONLY
+        if cell.sustained and self.family not in ("ours", "aiofile", "caio"):
+            return SUSTAINED_ONLY
+        if cell.sustained and self.family == "caio" and self.backend not in ("linux", "uring"):
+            return SUSTAINED_ONLY
         return None
 
     def note(self, cell: Cell) -> str:

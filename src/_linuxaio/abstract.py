@@ -56,7 +56,10 @@ Contract of a context:
   complete with ``-ECANCELED``. Operations already running finish normally.
 * ``close()`` is idempotent: it stops accepting, waits for in-flight
   operations, runs their callbacks, and releases threads and kernel objects.
-  After it, ``submit``, ``fileno`` and ``poll`` raise ``ValueError``.
+  After it, ``submit``, ``fileno`` and ``poll`` raise ``ValueError``
+  (``ContextClosedError``, also the ``RuntimeError`` caio raised).
+* A wrong argument type is a ``TypeError`` (``ArgumentTypeError``, also the
+  ``ValueError`` caio raised, for a payload or a callback).
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ __all__ = [
     "PROCESS_EVENTS_LIMIT",
     "AbstractContext",
     "AbstractOperation",
+    "ArgumentTypeError",
     "Callback",
+    "ContextClosedError",
     "ContextProtocol",
     "Fileno",
     "OperationInFlightError",
@@ -90,6 +95,22 @@ class OperationInFlightError(RuntimeError, ValueError):
 
     A ``RuntimeError`` as caio 0.12 raises, and a ``ValueError`` like every
     use of an operation that has not completed.
+    """
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a payload that is not a buffer, a callback that cannot be called...).
+
+    A ``TypeError`` by the stdlib's convention, and a ``ValueError``, which
+    caio 0.12 raised in these places, so ``except ValueError`` written for
+    caio still catches it.
+    """
+
+
+class ContextClosedError(ValueError, RuntimeError):
+    """Use of a closed context: ``ValueError("I/O operation on closed context.")``.
+
+    Also a ``RuntimeError``, which caio 0.12's thread pools raised after ``close()``.
     """
 
 

@@ -9,7 +9,9 @@ from lxa_pool cimport lxa_job, lxa_pool
 
 cdef struct fd_entry:
     int route        # LXA_ROUTE_*
-    int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
+    int writes_thread  # the file system refuses RWF_NOWAIT writes (EOPNOTSUPP): 1, and whether the
+                       # write guard may write here on this thread is not known yet; WRITES_INLINE_OK
+                       # (local disk file system, buffered); WRITES_INLINE_NO
     int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff

@@ -125,6 +125,7 @@ from lxa_wguard cimport (
     lxa_wguard,
     lxa_wguard_allow,
     lxa_wguard_done,
+    lxa_wguard_fd_ok,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_threshold,
@@ -333,31 +334,11 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
         op._ext.nowait = True
 
 
-# The inline buffered-write guard (csrc/lxa_wguard.h): one per module, used with the GIL held.
-cdef lxa_wguard _wguard
-lxa_wguard_init(&_wguard)
-# True while Context._inline runs: the only place a write may run on the caller's thread.
-cdef bint _inline_call = False
-
-
-def _write_guard_stats():
-    """The write guard's counters: ``inline_writes``, ``pool_writes``, ``samples``, ``trips`` (diagnostics, tests)."""
-    return {
-        "inline_writes": _wguard.inline_writes,
-        "pool_writes": _wguard.pool_writes,
-        "samples": _wguard.samples,
-        "trips": _wguard.trips,
-        "usable": not _wguard.unusable,
-    }
-
-
-def _set_write_guard_threshold(pages):
-    """Test hook: pretend the kernel's dirty background threshold is ``pages`` (``None``: the real one).
-
-    The machine's ``vm.dirty_*`` settings are not touched: the guard compares
-    /proc/vmstat's dirty + writeback pages with this number instead.
-    """
-    lxa_wguard_set_test_threshold(&_wguard, -1 if pages is None else int(pages))
+include "_wguard.pxi"
+cdef enum:
+    # fd_entry.writes_thread once _write_here has looked at the descriptor.
+    WRITES_INLINE_OK = 2
+    WRITES_INLINE_NO = 3
 
 
 include "_context.pxi"
@@ -845,14 +826,16 @@ cdef class Context(_ContextCore):
         whose time slice bounds the loop time spent here), never for a batch.
         """
         cdef fd_entry *entry = self._fd_entry(op._fd)
-        cdef int64_t started, result
+        cdef int64_t result
         if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
             return False
-        started = lxa_wguard_now_ns()
-        if not lxa_wguard_allow(&_wguard, <uint64_t>(op._nbytes - op._done), started):
+        if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
+            entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
+        if entry.writes_thread != WRITES_INLINE_OK:
             return False
-        result = lxa_pwrite_all(op._fd, op._base + op._done, <size_t>(op._nbytes - op._done), op._offset + op._done)
-        lxa_wguard_done(&_wguard, started, lxa_wguard_now_ns())
+        result = _guarded_write(op)
+        if result == NOT_WRITTEN:
+            return False
         self._complete(op, result)
         return True
 
@@ -1188,7 +1171,11 @@ cdef class Context(_ContextCore):
         if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
             return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
         if opcode == OP_WRITE and entry.writes_thread:  # the write guard may let it run here
-            return not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            return (
+                entry.writes_thread != WRITES_INLINE_NO
+                and not _wguard.unusable
+                and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            )
         return _is_write(opcode) and not entry.writes_thread
 
     cdef int _inline(self, Operation op) except -1:

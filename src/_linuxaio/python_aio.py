@@ -20,6 +20,7 @@ import collections
 import enum
 import errno
 import os
+import sys
 import threading
 import time
 import warnings
@@ -28,11 +29,14 @@ from typing import Any
 
 from . import _args
 from ._notify import EventFDNotifier, make_notifier
+from ._python_fs import FS_OPCODES, FsOperations, run_fs
 from .abstract import (
     PROCESS_EVENTS_DEFAULT,
     PROCESS_EVENTS_LIMIT,
     AbstractContext,
     AbstractOperation,
+    ArgumentTypeError,
+    ContextClosedError,
     Fileno,
     OperationInFlightError,
 )
@@ -68,7 +72,7 @@ def probe() -> None:
     """The pure-Python backend works wherever Python has threads."""
 
 
-class Operation(AbstractOperation):
+class Operation(FsOperations, AbstractOperation):
     """One I/O request. Build it with a class method, submit it once.
 
     ``payload`` is the object whose memory the operation uses: the caller's
@@ -189,7 +193,7 @@ class Operation(AbstractOperation):
     def set_callback(self, callback: Callable[[int], Any]) -> bool:
         """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state != _State.NEW:
             raise ValueError(f"operation already submitted: {self!r}")
         self._callback = callback
@@ -209,7 +213,7 @@ class Operation(AbstractOperation):
         if self._result < 0:
             code = -self._result
             raise OSError(code, os.strerror(code))
-        if self.opcode == OpCode.READ:
+        if self.opcode == OpCode.READ or self.opcode in FS_OPCODES:
             data: bytes = self._payload
             return data
         if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
@@ -226,6 +230,8 @@ class Operation(AbstractOperation):
 def _run(op: Operation, pool: _Pool) -> int:
     """Perform ``op`` on the calling thread; return the count or ``-errno``."""
     code, fd = op.opcode, op._fd
+    if code in FS_OPCODES:
+        return run_fs(op)
     try:
         try:
             if code == OpCode.READ:
@@ -350,8 +356,10 @@ class _Pool:
             was_empty = not self.done
             self.done.append(op)
             self.completed.notify_all()
-        if was_empty:
-            self.notifier.signal()
+            if was_empty:
+                # Under the lock: once a waiter can see this completion it may
+                # close the context, and the notifier with it (see ``closed``).
+                self.notifier.signal()
 
     def shutdown(self) -> None:
         """Stop accepting and wait for queued and running operations.
@@ -460,7 +468,7 @@ class Context(AbstractContext):
 
     def _live_pool(self) -> _Pool:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         pool = self._pool
         if pool.pid != os.getpid():
             pool.after_fork()
@@ -482,7 +490,7 @@ class Context(AbstractContext):
         pool = self._live_pool()
         for op in ops:
             if not isinstance(op, Operation):
-                raise TypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
+                raise ArgumentTypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
         accepted = 0
         with pool.lock:
             room = self._max_requests - pool.in_flight
@@ -583,11 +591,18 @@ class Context(AbstractContext):
         warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
         pool = self._pool
         self._closed = True
-        if pool.pid != os.getpid():
+        if pool.pid != os.getpid() or sys.is_finalizing():
+            # At interpreter exit no thread can start, and a daemon worker may
+            # have been stopped holding the lock: the workers end with the process.
             return
-        # The finalizer must not block: a helper thread waits for the work in
-        # progress (the operations keep their buffers until then), then frees.
-        threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
+        with pool.lock:
+            idle = not pool.queue and not pool.running
+        if idle:  # nothing to wait for: free now (shutdown() returns at once)
+            _close_when_idle(pool)
+        else:
+            # The finalizer must not block: a helper thread waits for the work in
+            # progress (the operations keep their buffers until then), then frees.
+            threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"in_flight={self._pool.in_flight}"
@@ -633,9 +648,8 @@ def _process(pool: _Pool, limit: int | None = None) -> int:
         else:
             done, pool.done = pool.done[:limit], pool.done[limit:]
         pool.in_flight -= len(done)
-        more = bool(pool.done)
-    if more:  # the rest waits for the next call: keep the signal up
-        pool.notifier.signal()
+        if pool.done:  # the rest waits for the next call: keep the signal up
+            pool.notifier.signal()
     first_error: BaseException | None = None
     for op in done:
         op._state = _State.DONE

@@ -75,7 +75,7 @@ from libc.errno cimport ENOMEM
 cdef extern from "<errno.h>":
     enum:
         ECANCELED
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -83,6 +83,17 @@ from posix.uio cimport iovec
 from posix.unistd cimport close as c_close
 
 from lxa_cached cimport lxa_read_cached
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -161,18 +172,13 @@ include "_adapter.pxi"
 
 # -- the asyncio fast path ----------------------------------------------------
 #
-# thread_aio_asyncio.AsyncioContext (derived from _AdapterCore, _adapter.pxi)
-# uses _adapter_submit_future in place of AsyncioContextBase.submit_future,
-# and its operations complete through _deliver -> _resolve instead of a
-# per-operation callback. They keep the base class's semantics exactly (see
-# asyncio_base.py): the same checks and errors (anything unusual is handed
-# to the base implementation), the same slot accounting (_in_flight goes
-# down only when the operation really completes), the same back-pressure
-# queue (_waiting), and futures resolved on the loop thread from
-# process_events(). What they save is the functools.partial, the Python
-# frames of submit_future/_hand_over/_on_done and get_value(), per
-# operation. (No inline completion here: a worker always finishes the
-# operation, so _adapter_inline.pxi does not apply.)
+# thread_aio_asyncio.AsyncioContext binds inline_asyncio.InlineAsyncioContext
+# to this module's _AdapterCore and to the shared inline fast path
+# (_adapter_inline.pxi, included after Context). Context._inline serves a
+# small read from the page cache (preadv2 with RWF_NOWAIT) or writes a small
+# buffered write under the write guard (_wguard.pxi) on the loop's thread;
+# the coroutine then goes on without suspending. Everything else goes to the
+# pool and completes through _deliver -> _resolve.
 
 
 cdef int _deliver(Operation op) except -1:
@@ -185,56 +191,20 @@ cdef int _deliver(Operation op) except -1:
     return 0
 
 
-def _adapter_submit_future(_AdapterCore adapter, op):
-    """``AsyncioContextBase.submit_future`` for thread_aio operations (compiled fast path)."""
-    if _OPEN is None:
-        _init_fast_path()
-    loop = _get_running_loop()
-    if (
-        loop is None
-        or loop is not adapter._loop
-        or type(op) is not Operation
-        or adapter._operation_class is not Operation
-        or (<Operation>op)._state != ST_NEW
-        or adapter._state is not _OPEN
-    ):
-        future = _base_submit_future(adapter, op)  # binding, errors, unusual cases
-        if type(op) is Operation:
-            _guard_waiting(adapter, <Operation>op, future)
-        return future
-    cdef Operation o = <Operation>op
-    future = loop.create_future()
-    o._callback = None  # as set_callback() in the base class: the adapter owns completion
-    o._adapter = adapter
-    o._future = future
-    if adapter._in_flight < adapter._max_requests and not adapter._waiting:
-        # AsyncioContextBase._hand_over, compiled.
-        context = adapter._context
-        if type(context) is Context:
-            (<Context>context)._check_live()
-            accepted = (<Context>context)._accept_one(o)
-        else:
-            accepted = context.submit(op)
-        if accepted:
-            adapter._in_flight += 1
-        elif adapter._in_flight == 0:
-            o._adapter = o._future = None
-            raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
-        else:
-            adapter._waiting.appendleft((op, future))
-            _guard_waiting(adapter, o, future)
-    else:
-        adapter._waiting.append((op, future))
-        _guard_waiting(adapter, o, future)
-    return future
-
-
 cdef int _complete_op(Operation op) except -1:
     """Called with the GIL once the pool (or the inline read) is done with ``op``."""
     op._result = op._job.result
     op._state = ST_DONE
     op._finish()
     return 0
+
+
+include "_wguard.pxi"
+
+
+cdef enum:
+    INLINE_IN_FLIGHT = 0
+    INLINE_DONE = 1
 
 
 include "_context.pxi"
@@ -271,6 +241,7 @@ cdef class Context(_ContextCore):
         self._efd = -1
         self._closed = True  # until __init__ succeeds: nothing to finalize
         self.early = []
+        self._done = []
 
     def __init__(
         self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False,
@@ -365,14 +336,25 @@ cdef class Context(_ContextCore):
         return 1
 
     cdef int _submit_one(self, Operation op) except -1:
+        if self._served_here(op, False):
+            return self._complete_early(op)
+        return self._to_pool(op)
+
+    cdef bint _served_here(self, Operation op, bint may_write) except -1:
+        """Prepare ``op``'s job and serve it on this thread if it can be: True if done (``_job.result``).
+
+        A small read the page cache holds (``_try_inline``); with
+        ``may_write`` (the adapter's inline path only, whose time slice bounds
+        it), a small buffered write the write guard allows (``_wguard.pxi``).
+        """
         cdef int rc
+        cdef int64_t result
         op._fill_job()
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
-            if rc < 0:
-                # Failed before reaching the pool: complete it on the next process_events().
+            if rc < 0:  # failed before reaching the pool
                 op._job.result = rc
-                return self._complete_early(op)
+                return True
             op._job.buf = op._base
         # Inline only into memory whose page faults cannot wait for a disk:
         # our own bytes object, or a bytearray (anonymous heap memory). A
@@ -382,8 +364,23 @@ cdef class Context(_ContextCore):
             and op._nbytes <= INLINE_READ_MAX
             and (op._opcode == OP_READ or (op._opcode == OP_READINTO and type(op._payload) is bytearray))
         ):
-            if self._try_inline(op):
-                return self._complete_early(op)
+            return self._try_inline(op)
+        if (
+            may_write
+            and op._opcode == OP_WRITE
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and not _wguard.unusable
+            and lxa_wguard_fd_ok(op._fd) == 1
+        ):
+            result = _guarded_write(op)
+            if result != NOT_WRITTEN:
+                op._job.result = result
+                return True
+        return False
+
+    cdef int _to_pool(self, Operation op) except -1:
+        """Hand ``op`` (its job prepared) to the pool; it signals the eventfd when done."""
+        cdef int rc
         op._job.user = <void *>op
         op._state = ST_QUEUED
         Py_INCREF(op)  # the pool's reference, dropped when process_events() takes it back
@@ -395,6 +392,27 @@ cdef class Context(_ContextCore):
             _raise_errno(rc)
         self._in_flight += 1
         return 0
+
+    # -- the inline path of the asyncio adapter (_adapter_inline.pxi) ---------------
+
+    cdef bint _completes_inline(self, Operation op) noexcept:
+        """Will ``op`` most likely be served on the submitting thread (a cached read, a guarded write)?"""
+        cdef int opcode = op._opcode
+        if opcode == OP_READ or (opcode == OP_READINTO and type(op._payload) is bytearray):
+            return self.inline_reads and op._nbytes <= INLINE_READ_MAX and self.inline_skip == 0
+        if opcode == OP_WRITE:
+            return not _wguard.unusable and op._nbytes <= LXA_WGUARD_MAX_BYTES
+        return False
+
+    cdef int _inline(self, Operation op) except -1:
+        """Serve ``op`` here if it can be (INLINE_DONE: completed, callback run), else hand it to the pool."""
+        if self._served_here(op, True):
+            op._state = ST_QUEUED
+            _complete_op(op)
+            _deliver(op)
+            return INLINE_DONE
+        self._to_pool(op)
+        return INLINE_IN_FLIGHT
 
     cdef int _complete_early(self, Operation op) except -1:
         # Completed without the pool: delivered by the next process_events(),
@@ -438,78 +456,78 @@ cdef class Context(_ContextCore):
         return cancelled
 
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
-        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are)."""
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
+
+        Completions left over by the limit stay first in line (``pending()``)
+        and keep the eventfd readable (caio 0.12's loop waits on it).
+        """
+        cdef Py_ssize_t count
         if self._pool == NULL:
             return 0
         self._check_fork()
-        return self._process(limit)
+        try:
+            count = self._process(limit, True)
+        finally:
+            if limit > 0 and self._done:
+                lxa_eventfd_signal(self._efd)
+        return count
 
-    cdef Py_ssize_t _process(self, Py_ssize_t limit=0) except -1:
-        cdef lxa_job *head
-        cdef lxa_job *job
-        cdef Py_ssize_t count = 0, n = 0
-        cdef Operation op
-        cdef list early = None
-        cdef list left = None
-        # Drain the hint before taking the list: a completion queued after the
-        # take finds the list empty and signals again (eventfd(2)).
-        lxa_eventfd_drain(self._efd)
-        head = lxa_pool_take_done(self._pool)
-        if self.early:
-            early, self.early = self.early, []
-            count = len(early)
-        job = head
-        while job != NULL:
-            count += 1
-            job = job.next
-        if count == 0:
+    def pending(self):
+        """True if ``process_events()`` has completions to deliver right now (no system call).
+
+        Completions the pool finished since the last call are told by the
+        eventfd only.
+        """
+        return bool(self._done) or bool(self.early)
+
+    def reap(self):
+        """Deliver the completions ``pending()`` reports, without touching the eventfd; how many ran."""
+        if self._pool == NULL:
             return 0
-        if limit <= 0 or limit > count:
-            limit = count
-        self._in_flight -= limit
+        self._check_fork()
+        return self._process(0, False)
+
+    cdef Py_ssize_t _process(self, Py_ssize_t limit, bint take_pool) except -1:
+        cdef lxa_job *job
+        cdef Operation op
+        cdef list done = self._done
+        cdef Py_ssize_t count
+        if take_pool:
+            # Drain the hint before taking the list: a completion queued after
+            # the take finds the list empty and signals again (eventfd(2)).
+            lxa_eventfd_drain(self._efd)
+            job = lxa_pool_take_done(self._pool)
+            while job != NULL:
+                op = <Operation>job.user  # a new reference; the pool's one is dropped here
+                job = job.next
+                op._job.user = NULL
+                Py_DECREF(op)
+                _complete_op(op)
+                done.append(op)
+        if self.early:
+            for op in self.early:
+                _complete_op(op)
+            done.extend(self.early)
+            self.early = []
+        if not done:
+            return 0
+        if 0 < limit < len(done):
+            batch = done[:limit]
+            del done[:limit]
+        else:
+            batch, self._done = done, []
+        count = len(batch)
+        self._in_flight -= count
         first_error = None
-        job = head
-        while job != NULL:
-            head = job.next
-            op = <Operation>job.user  # a new reference; the pool's one is dropped below
-            op._job.user = NULL
-            Py_DECREF(op)
-            if n == limit:  # over the limit: delivered by a later call, first in line
-                if left is None:
-                    left = []
-                left.append(op)
-            else:
-                n += 1
-                _complete_op(op)
-                try:
-                    _deliver(op)
-                except BaseException as exc:  # re-raised below, after every callback ran
-                    if first_error is None:
-                        first_error = exc
-            job = head
-        if early is not None:
-            for op in early:
-                if n == limit:
-                    if left is None:
-                        left = []
-                    left.append(op)
-                    continue
-                n += 1
-                _complete_op(op)
-                try:
-                    _deliver(op)
-                except BaseException as exc:
-                    if first_error is None:
-                        first_error = exc
-        if left is not None:
-            # Completed, not delivered: they wait in `early` (still counted in
-            # flight), and the eventfd stays readable for them.
-            left.extend(self.early)
-            self.early = left
-            lxa_eventfd_signal(self._efd)
+        for op in batch:
+            try:
+                _deliver(op)
+            except BaseException as exc:  # re-raised below, after every callback ran
+                if first_error is None:
+                    first_error = exc
         if first_error is not None:
             raise first_error
-        return n
+        return count
 
     def close(self):
         """Stop accepting, let queued and running operations finish, run their callbacks.
@@ -527,7 +545,7 @@ cdef class Context(_ContextCore):
         with nogil:
             lxa_pool_shutdown(pool)
         try:
-            self._process()
+            self._process(0, True)
         finally:
             self._pool = NULL
             lxa_pool_destroy(pool)
@@ -569,6 +587,9 @@ cdef class Context(_ContextCore):
             reaper._efd, self._efd = self._efd, -1
             reaper.early = self.early
             reaper.run()
+
+
+include "_adapter_inline.pxi"
 
 
 @cython.final

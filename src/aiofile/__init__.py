@@ -10,6 +10,10 @@
   when the loop closes).
 """
 
+from typing import Any
+
+from . import os, shutil, tempfile
+from ._aiofiles_open import AsyncBufferedFile, AsyncTextFile, open, std_stream, wrap
 from ._binary import DEFAULT_BUFFER_SIZE, BinaryFileWrapper, FileIOWrapperBase
 from ._defaults import get_default_context
 from ._file import AIOFile, NotOpenedError
@@ -31,6 +35,8 @@ from .version import (
 __all__ = [
     "DEFAULT_BUFFER_SIZE",
     "AIOFile",
+    "AsyncBufferedFile",
+    "AsyncTextFile",
     "BinaryFileWrapper",
     "FileIOCloner",
     "FileIOWrapperBase",
@@ -46,10 +52,27 @@ __all__ = [
     "author_info",
     "clone",
     "get_default_context",
+    "open",
+    "os",
     "package_info",
     "package_license",
     "parse_mode",
     "project_home",
+    "shutil",
     "team_email",
+    "tempfile",
     "version_info",
+    "wrap",
 ]
+
+_STREAMS: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # aiofiles' std streams (stdin, stdout, stderr and their _bytes forms), made at first use.
+    if name in ("stdin", "stdout", "stderr", "stdin_bytes", "stdout_bytes", "stderr_bytes"):
+        stream = _STREAMS.get(name)
+        if stream is None or stream.closed:
+            stream = _STREAMS[name] = std_stream(name)
+        return stream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,7 @@ from operator import length_hint
 from typing import Any
 
 from . import _cookie
-from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _check_limit
+from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _as_index, _check_limit
 from ._file import AIOFile
 from ._mode import check_text_args
 
@@ -230,7 +230,7 @@ class TextFileWrapper(FileIOWrapperBase):
         that needs decoding is completed by the next read.
         """
         self._check_open()
-        cookie = cookie.__index__()
+        cookie = _as_index(cookie)
         if not self.file.seekable():
             raise io.UnsupportedOperation("underlying stream is not seekable")
         if whence == os.SEEK_CUR:
@@ -410,7 +410,7 @@ class TextFileWrapper(FileIOWrapperBase):
 
         Line ends follow ``newline=`` exactly as ``open()`` does.
         """
-        size = _check_limit(size)
+        size = -1 if size is None else _as_index(size)
         if self._batch is not None:
             self._end_batch()
         dchars, dpos = self._dchars, self._dpos
@@ -525,7 +525,7 @@ class TextFileWrapper(FileIOWrapperBase):
         (``tell()``), not after the read-ahead.
         """
         if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+            raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
         if (
             not self._encoder_at_start
             and self._snapshot is None

@@ -14,6 +14,8 @@ from __future__ import annotations
 import errno
 import os
 import select
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -279,6 +281,39 @@ def test_submit_still_rejects_foreign_objects_first(backend: Any, fd: int) -> No
         ctx.close()
 
 
+# -- the exception types caio code catches ---------------------------------------------------------
+
+
+def test_wrong_argument_types_are_type_errors_that_caio_code_still_catches(
+    request: pytest.FixtureRequest, backend: Any, fd: int
+) -> None:
+    pending_on_compiled(request, backend, NOT_YET)
+    ctx = backend.Context(max_requests=4)
+    try:
+        op = backend.Operation.fsync(fd)
+        for attempt in (
+            lambda: backend.Operation.write(["not", "bytes"], fd, 0),
+            lambda: op.set_callback("not callable"),
+            lambda: ctx.submit(object()),
+        ):
+            with pytest.raises(TypeError) as info:
+                attempt()
+            assert isinstance(info.value, ValueError)  # what caio 0.12 raised there
+        assert run(ctx, op) == [0]  # nothing was spoilt
+    finally:
+        ctx.close()
+
+
+def test_closed_context_error_is_also_runtime_error(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
+    pending_on_compiled(request, backend, NOT_YET)
+    ctx = backend.Context(max_requests=4)
+    ctx.close()
+    ctx.close()
+    with pytest.raises(ValueError, match=r"^I/O operation on closed context\.$") as info:
+        ctx.submit(backend.Operation.fsync(fd))
+    assert isinstance(info.value, RuntimeError)  # what caio 0.12's thread pools raised
+
+
 # -- values and callbacks ------------------------------------------------------------------------------
 
 
@@ -325,3 +360,32 @@ def test_callback_gets_the_raw_result_and_the_value_is_ready(backend: Any, fd: i
         assert sorted(seen, key=lambda item: item[0]) == [(-errno.EBADF, None), (5, b"value")]
     finally:
         ctx.close()
+
+
+# -- lifetime -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_unclosed_context_does_not_hang_interpreter_exit(
+    request: pytest.FixtureRequest, backend: Any, tmp_path: Any, in_flight: bool
+) -> None:
+    """caio's suites run ``Context()`` in a subprocess and never close it: exit must still be prompt."""
+    if in_flight:
+        pending_on_compiled(
+            request,
+            backend,
+            "an abandoned compiled context with work in flight starts its reaper thread from dealloc, "
+            "which hangs at interpreter exit (Thread.start() during finalization; linux_aio.pyx/thread_aio.pyx)",
+        )
+    code = (
+        "import os, warnings\n"
+        f"import {backend.module.__name__} as m\n"
+        "warnings.simplefilter('ignore', ResourceWarning)\n"
+        "ctx = m.Context(max_requests=8)\n"
+        f"fd = os.open({str(tmp_path / 'f')!r}, os.O_RDWR | os.O_CREAT)\n"
+        f"if {in_flight}:\n"
+        "    ctx.submit(*[m.Operation.fsync(fd) for _ in range(8)])\n"
+        "print('RESULT: end')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=8, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "RESULT: end\n", "")

@@ -1,10 +1,10 @@
-"""linux_aio's inline buffered writes and their guard (csrc/lxa_wguard.h).
+"""Inline buffered writes and their guard (csrc/lxa_wguard.h), on linux_aio and thread_aio.
 
-A small write to a buffered regular file whose file system refuses
-RWF_NOWAIT writes (ext4) runs on the loop's thread while /proc/vmstat's
-dirty + writeback pages stay under the background threshold; otherwise it
-goes to the pool. The threshold is moved through the module's test hook,
-never through the machine's vm.dirty_* settings.
+A small write to a buffered regular file (on linux_aio: one whose file system
+refuses RWF_NOWAIT writes, such as ext4) runs on the loop's thread while
+/proc/vmstat's dirty + writeback pages stay under the background threshold;
+otherwise it goes to the pool. The threshold is moved through the module's
+test hook, never through the machine's vm.dirty_* settings.
 """
 
 from __future__ import annotations
@@ -18,14 +18,28 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [
+    pytest.mark.asyncio,
+    # The backends with a write guard (the ``backend`` fixture of tests/conftest.py, narrowed).
+    pytest.mark.parametrize("backend", ["linux", "thread"], indirect=True),
+]
 
 
 @pytest.fixture
-def guard(L: Any) -> Iterator[Any]:
-    """The linux_aio module, with the real threshold restored after the test."""
-    yield L
-    L._set_write_guard_threshold(None)
+def guarded(backend: Any) -> Iterator[tuple[Any, Any]]:
+    """(backend module, its asyncio module); the real threshold restored after the test."""
+    yield backend.module, backend.asyncio_module
+    backend.module._set_write_guard_threshold(None)
+
+
+@pytest.fixture
+def guard(guarded: tuple[Any, Any]) -> Any:
+    return guarded[0]
+
+
+@pytest.fixture
+def LA(guarded: tuple[Any, Any]) -> Any:
+    return guarded[1]
 
 
 def _counts(L: Any) -> tuple[int, int]:

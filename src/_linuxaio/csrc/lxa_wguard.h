@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +157,37 @@ static inline void lxa_wguard_set_test_threshold(lxa_wguard *g, int64_t pages)
     g->test_threshold = pages;
     g->next_sample_ns = 0;
     g->tripped_until_ns = 0;
+}
+
+/* 1 if fd is a buffered (not O_DIRECT) regular file on a local disk or memory
+ * file system whose buffered writes go to the page cache (ext4, xfs, btrfs,
+ * f2fs, tmpfs), else 0 (or -errno). Network and FUSE file systems are left
+ * out: their writes may wait for a server or a user-space daemon. */
+static inline int lxa_wguard_fd_ok(int fd)
+{
+    struct stat st;
+    struct statfs sfs;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (flags & O_DIRECT)
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    if (fstatfs(fd, &sfs) < 0)
+        return -errno;
+    switch ((unsigned long)sfs.f_type) {
+    case 0xEF53UL:     /* EXT2/3/4_SUPER_MAGIC */
+    case 0x58465342UL: /* XFS_SUPER_MAGIC */
+    case 0x9123683EUL: /* BTRFS_SUPER_MAGIC */
+    case 0xF2F52010UL: /* F2FS_SUPER_MAGIC */
+    case 0x01021994UL: /* TMPFS_MAGIC */
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* Write all of [buf, buf + len) at offset with pwrite(2) on this thread.

@@ -1,5 +1,6 @@
 /* The write guard (csrc/lxa_wguard.h) on its own: sampling, charging, the test
  * threshold, tripping on a slow write, and lxa_pwrite_all's results. */
+#define _GNU_SOURCE /* O_DIRECT, as the extensions get it from Python.h */
 #include "lxa_wguard.h"
 
 #include <stdio.h>
@@ -79,6 +80,22 @@ int main(void)
         CHECK(lxa_pwrite_all(full, data, 1, 0) == -ENOSPC);
         close(full);
     }
+    /* Which descriptors may be written inline: a buffered regular file on a
+     * local file system, not a device, a pipe or an O_DIRECT descriptor. */
+    int fd_ok = lxa_wguard_fd_ok(fd);
+    CHECK(fd_ok == 1 || fd_ok == 0); /* 0 where /tmp is on a network or FUSE file system */
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHECK(null >= 0 && lxa_wguard_fd_ok(null) == 0);
+    close(null);
+    int pipefd[2];
+    CHECK(pipe(pipefd) == 0);
+    CHECK(lxa_wguard_fd_ok(pipefd[1]) == 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0 || errno == EINVAL);
+    if (fcntl(fd, F_GETFL) & O_DIRECT)
+        CHECK(lxa_wguard_fd_ok(fd) == 0);
+    CHECK(lxa_wguard_fd_ok(-1) == -EBADF);
     close(fd);
     if (g.vmstat_fd >= 0)
         close(g.vmstat_fd);
