@@ -7,6 +7,9 @@
 from libc.errno cimport errno as _c_errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+import sys
+import threading
+
 from .abstract import PROCESS_EVENTS_DEFAULT, PROCESS_EVENTS_LIMIT, Fileno
 
 cdef extern from "<poll.h>" nogil:
@@ -165,6 +168,20 @@ cdef class _ContextCore:
     def __repr__(self):
         state = "closed" if self._closed else f"in_flight={self._in_flight}"
         return f"<{type(self).__module__}.{type(self).__qualname__} max_requests={self._max_requests} {state}>"
+
+
+cdef int _run_reaper(object run, str name) except -1:
+    """Run a dropped context's reaper (``run``) on a daemon thread: it waits for I/O still in flight.
+
+    At interpreter exit no thread can start (``Thread.start()`` would wait for
+    ever), so it runs here: it waits only for regular-file I/O (the pool
+    completes what waits on a pipe or socket with ``-ECANCELED``).
+    """
+    if sys.is_finalizing():
+        run()
+    else:
+        threading.Thread(target=run, name=name, daemon=True).start()
+    return 0
 
 
 cdef int _replace_eventfd(int efd) except -1:

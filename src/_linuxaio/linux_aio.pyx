@@ -66,7 +66,6 @@ operations the parent had in flight complete in the child with
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
@@ -459,7 +458,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # nothing to wait for: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="linux_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "linux_aio-reaper")
         except BaseException:
             reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
             reaper.ctx = 0

@@ -60,7 +60,6 @@ created; 0 disables polling) changes that time.
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
@@ -573,7 +572,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # only idle workers to join: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="thread_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "thread_aio-reaper")
         except BaseException:
             reaper._pool = NULL  # cannot wait for the workers: leak rather than free live memory
             raise

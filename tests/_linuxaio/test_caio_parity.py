@@ -370,13 +370,6 @@ def test_unclosed_context_does_not_hang_interpreter_exit(
     request: pytest.FixtureRequest, backend: Any, tmp_path: Any, in_flight: bool
 ) -> None:
     """caio's suites run ``Context()`` in a subprocess and never close it: exit must still be prompt."""
-    if in_flight:
-        pending_on_compiled(
-            request,
-            backend,
-            "an abandoned compiled context with work in flight starts its reaper thread from dealloc, "
-            "which hangs at interpreter exit (Thread.start() during finalization; linux_aio.pyx/thread_aio.pyx)",
-        )
     code = (
         "import os, warnings\n"
         f"import {backend.module.__name__} as m\n"
