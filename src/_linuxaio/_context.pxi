@@ -46,7 +46,7 @@ cdef class _ContextCore:
 
     cdef int _check_live(self) except -1:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         return 0
 
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:

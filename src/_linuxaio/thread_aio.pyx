@@ -280,52 +280,41 @@ cdef class Context(_ContextCore):
 
     cdef int _check_live(self) except -1:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         if lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
 
     def submit(self, *ops):
-        """Queue ``ops`` in order; return how many were accepted (a prefix).
+        """Queue ``ops`` in order; return how many were accepted.
 
-        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
-        operation already submitted, before any operation is queued.
+        Raises ``TypeError`` for a foreign object before any operation is
+        queued. An operation already submitted (in flight or completed, here
+        or on another context, or earlier in this call) is skipped and not
+        counted, as caio 0.12 does. When the context is full the rest are
+        left untouched.
         """
         self._check_live()
-        cdef Py_ssize_t n = len(ops), i, accepted
+        cdef Py_ssize_t accepted = 0
         cdef Operation op
         cdef object item
-        if n == 1:
-            item = ops[0]
+        for item in ops:
             if type(item) is not Operation:
-                raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
+                raise ArgumentTypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
+        for item in ops:
             op = <Operation>item
             if op._state != ST_NEW:
-                raise ValueError(f"operation already submitted: {op!r}")
-        else:
-            try:
-                for i in range(n):
-                    item = ops[i]
-                    if type(item) is not Operation:
-                        raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
-                    op = <Operation>item
-                    if op._state != ST_NEW:
-                        raise ValueError(f"operation already submitted: {op!r}")
-                    op._state = ST_CLAIMED
-            finally:
-                for item in ops:
-                    if type(item) is Operation and (<Operation>item)._state == ST_CLAIMED:
-                        (<Operation>item)._state = ST_NEW
-        accepted = min(n, self._max_requests - self._in_flight)
-        for i in range(accepted):
-            op = <Operation>ops[i]
+                continue  # already submitted: skipped, not counted
+            if self._in_flight >= self._max_requests:
+                break
             try:
                 self._submit_one(op)
             except OSError:
-                if i == 0:
+                if accepted == 0:
                     raise
-                return i  # the rest are untouched and may be submitted later
-        return max(accepted, 0)
+                break  # the rest are untouched and may be submitted later
+            accepted += 1
+        return accepted
 
     cdef int _accept_one(self, Operation op) except -1:
         """``submit(op)`` for one operation already known to be a new thread_aio Operation."""

@@ -24,9 +24,6 @@ import pytest
 import _linuxaio
 from _linuxaio.abstract import Fileno, OperationInFlightError
 
-#: What no branch brings to the compiled backends yet.
-NOT_YET = "compiled backends do not have it yet (caio 0.12 parity of the .pyx, issue 12)"
-
 
 def pending_on_compiled(request: pytest.FixtureRequest, backend: Any, reason: str) -> None:
     """Mark this test ``xfail(strict=True)`` when ``backend`` is compiled."""
@@ -210,7 +207,6 @@ def test_poll_reads_the_signal_and_never_blocks(request: pytest.FixtureRequest, 
 
 
 def test_operation_is_one_shot(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     ctx = backend.Context(max_requests=4)
     try:
         op = backend.Operation.write(b"once", fd, 0)
@@ -231,7 +227,6 @@ def test_operation_is_one_shot(request: pytest.FixtureRequest, backend: Any, fd:
 
 
 def test_same_operation_twice_in_one_batch_is_taken_once(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     os.pwrite(fd, b"xy", 0)
     ctx = backend.Context(max_requests=4)
     try:
@@ -252,7 +247,6 @@ def test_same_operation_twice_in_one_batch_is_taken_once(request: pytest.Fixture
 def test_operation_in_flight_on_another_context_is_skipped(
     request: pytest.FixtureRequest, backend: Any, fd: int
 ) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     first, second = backend.Context(max_requests=4), backend.Context(max_requests=4)
     try:
         op = backend.Operation.write(b"a", fd, 0)
@@ -287,7 +281,6 @@ def test_submit_still_rejects_foreign_objects_first(backend: Any, fd: int) -> No
 def test_wrong_argument_types_are_type_errors_that_caio_code_still_catches(
     request: pytest.FixtureRequest, backend: Any, fd: int
 ) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     ctx = backend.Context(max_requests=4)
     try:
         op = backend.Operation.fsync(fd)
@@ -305,7 +298,6 @@ def test_wrong_argument_types_are_type_errors_that_caio_code_still_catches(
 
 
 def test_closed_context_error_is_also_runtime_error(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     ctx = backend.Context(max_requests=4)
     ctx.close()
     ctx.close()
@@ -318,7 +310,6 @@ def test_closed_context_error_is_also_runtime_error(request: pytest.FixtureReque
 
 
 def test_value_and_payload_refused_while_in_flight(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
-    pending_on_compiled(request, backend, NOT_YET)
     ctx = backend.Context(max_requests=4)
     try:
         payload = b"hello"
