@@ -61,6 +61,13 @@ class _AiofilesConventions:
     #: Run after the file is closed (``aiofile.tempfile`` removes a named file there).
     _after_closed: Callable[[], Awaitable[None]] | None = None
 
+    _given_name: Any = None
+
+    @property
+    def name(self) -> Any:
+        """The path (``str``, ``bytes`` or ``PathLike``'s ``str``) or fd given, as the builtin file's ``name``."""
+        return self._given_name if self._given_name is not None else super().name  # type: ignore[misc]
+
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> Position:
         """As the builtin file's ``seek`` (no I/O); the result may be awaited, as in aiofiles."""
         return Position(super().seek(offset, whence))  # type: ignore[misc]
@@ -197,7 +204,7 @@ def open(
                 raise
             if stat.S_ISDIR(st.st_mode):
                 await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), file)
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(file))
         return await adopt_fd(ctx, fd, file, mode, encoding, errors, newline, buffer_size, context=adapter)
 
     return AiofilesContextManager(opening)
@@ -221,12 +228,14 @@ async def adopt_fd(
     """
     try:
         afp = AIOFile(fd, mode, encoding=encoding or "utf-8", context=context, closefd=False)
-        afp._filename = name  # name is the path (or the fd), as the builtin's
+        await afp.open()  # adopts fd (no system call that waits for a disk)
+        afp._filename = name  # then: name is the path (or the fd), as the builtin's
         made = await _make(afp, afp.mode.binary, encoding, errors, newline, buffer_size)
     except BaseException:
         await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
         raise
     made._own_fd(ctx, fd)
+    made._given_name = os.fspath(name) if isinstance(name, os.PathLike) else name
     return made
 
 

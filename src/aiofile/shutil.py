@@ -183,12 +183,19 @@ async def copyfile(
         st = await ctx.statx(b"", 0x1000, dir_fd=fd_in)
         if _stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)
+        opening = asyncio.ensure_future(ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
         try:
-            fd_out = await ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
+        except asyncio.CancelledError:
+            if not opening.cancelled() and opening.exception() is None:
+                await _uncancellable(ctx.close_fd(opening.result()))
+                await _uncancellable(_remove_quietly(ctx, dst))
+            raise
         except IsADirectoryError as e:
             if not await aos.path.exists(dst, context=context):
                 raise FileNotFoundError(f"Directory does not exist: {dst}") from e
             raise
+        fd_out = opening.result()
         try:
             await _copy_data(ctx, fd_in, fd_out, progress, dst)
         except BaseException:
@@ -421,7 +428,7 @@ async def rmtree(
         return
     gate = asyncio.Semaphore(limit)
     try:
-        await _rmtree_fd(ctx, fd, os.fspath(path), handle, gate, progress)
+        await _rmtree_fd(ctx, fd, path, handle, gate, progress)
     finally:
         await _uncancellable(ctx.close_fd(fd))
     try:
