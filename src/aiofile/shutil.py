@@ -254,19 +254,22 @@ async def copy(
     src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
 ) -> Any:
     """``shutil.copy``: data and permission bits; into ``dst`` if it is a directory. Returns the new file's path."""
-    dst = await _target(src, dst, context)
-    await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
-    await copymode(src, dst, follow_symlinks=follow_symlinks, context=context)
-    return dst
+    return await _copy_then(copymode, src, dst, follow_symlinks, progress, context)
 
 
 async def copy2(
     src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
 ) -> Any:
     """``shutil.copy2``: data and metadata (``copystat``); into ``dst`` if it is a directory."""
+    return await _copy_then(copystat, src, dst, follow_symlinks, progress, context)
+
+
+async def _copy_then(
+    metadata: Callable[..., Awaitable[None]], src: Any, dst: Any, follow_symlinks: bool, progress: Any, context: Any
+) -> Any:
     dst = await _target(src, dst, context)
     await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
-    await copystat(src, dst, follow_symlinks=follow_symlinks, context=context)
+    await metadata(src, dst, follow_symlinks=follow_symlinks, context=context)
     return dst
 
 

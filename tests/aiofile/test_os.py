@@ -181,39 +181,21 @@ def _snapshot(base: Path) -> list[tuple[Any, ...]]:
     return sorted(result)
 
 
+def describe(e: Any) -> tuple[Any, ...]:
+    """What a scandir entry answers without being asked to stat."""
+    flags = (e.is_dir(), e.is_file(), e.is_symlink(), e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+    return (e.name, e.path, e.inode(), *flags)
+
+
 async def test_listdir_and_scandir_equal_os(tmp_path: Path, ctx: Any) -> None:
     root = make_tree(tmp_path)
     for i in range(500):
         (root / "d" / f"many-{i}").write_bytes(b"")
     for p in (root, root / "d", os.fsencode(root), root / "empty"):
         assert await aos.listdir(p, context=ctx) == os.listdir(p)  # same getdents order
-        ours = [
-            (
-                e.name,
-                e.path,
-                e.inode(),
-                e.is_dir(),
-                e.is_file(),
-                e.is_symlink(),
-                e.is_dir(follow_symlinks=False),
-                e.is_file(follow_symlinks=False),
-            )
-            async for e in aos.scandir(p, context=ctx)
-        ]
+        ours = [describe(e) async for e in aos.scandir(p, context=ctx)]
         with os.scandir(p) as it:
-            theirs = [
-                (
-                    e.name,
-                    e.path,
-                    e.inode(),
-                    e.is_dir(),
-                    e.is_file(),
-                    e.is_symlink(),
-                    e.is_dir(follow_symlinks=False),
-                    e.is_file(follow_symlinks=False),
-                )
-                for e in it
-            ]
+            theirs = [describe(e) for e in it]
         assert ours == theirs
     entries = {e.name: e for e in await aos.scandir(root, context=ctx)}
     assert entries["to_file"].stat() == os.stat(root / "to_file")
