@@ -113,6 +113,15 @@ def _ctx(context: Any) -> Any:
 # -- single files --------------------------------------------------------------------------
 
 
+async def _stat_or_none(path: Any, context: Any) -> os.stat_result | None:
+    try:
+        if isinstance(path, aos.DirEntry):
+            return await path.astat(context=context)
+        return await aos.stat(path, context=context)
+    except OSError:
+        return None
+
+
 async def _samefile(src: Any, dst: Any, context: Any) -> bool:
     if isinstance(src, aos.DirEntry):
         try:
@@ -125,7 +134,8 @@ async def _samefile(src: Any, dst: Any, context: Any) -> bool:
         return False
 
 
-async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any) -> int:
+async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
+    """Copy to the end of ``fd_in``; a regular file of known ``size`` needs no final empty call."""
     total = 0
     use_range = True
     while True:
@@ -151,6 +161,8 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
         total += n
         if progress is not None:
             progress(name, n)
+        if use_range and total == size:
+            return total
 
 
 async def copyfile(
@@ -161,28 +173,22 @@ async def copyfile(
     Cancellation: the incomplete ``dst`` is removed.
     """
     ctx = _ctx(context)
-    if await _samefile(src, dst, context):
+    src_st = await _stat_or_none(src, context)
+    dst_st = await _stat_or_none(dst, context)
+    if src_st is not None and dst_st is not None and os.path.samestat(src_st, dst_st):
         raise SameFileError(f"{src!r} and {dst!r} are the same file")
-    for fn in (src, dst):
-        try:
-            st = (
-                await fn.astat(context=context) if isinstance(fn, aos.DirEntry) else await aos.stat(fn, context=context)
-            )
-        except OSError:
-            pass
-        else:
-            if _stat.S_ISFIFO(st.st_mode):
-                fn = fn.path if isinstance(fn, aos.DirEntry) else fn
-                raise SpecialFileError(f"`{fn}` is a named pipe")
+    for st, fn in ((src_st, src), (dst_st, dst)):
+        if st is not None and _stat.S_ISFIFO(st.st_mode):
+            fn = fn.path if isinstance(fn, aos.DirEntry) else fn
+            raise SpecialFileError(f"`{fn}` is a named pipe")
     src = os.fspath(src)
     if not follow_symlinks and await aos.path.islink(src, context=context):
         await aos.symlink(await aos.readlink(src, context=context), dst, context=context)
         return dst
+    if src_st is not None and _stat.S_ISDIR(src_st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)  # what open(src, "rb") raises
     fd_in = await ctx.openat(src, os.O_RDONLY)
     try:
-        st = await ctx.statx(b"", 0x1000, dir_fd=fd_in)
-        if _stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)
         opening = asyncio.ensure_future(ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
         try:
             await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
@@ -197,7 +203,7 @@ async def copyfile(
             raise
         fd_out = opening.result()
         try:
-            await _copy_data(ctx, fd_in, fd_out, progress, dst)
+            await _copy_data(ctx, fd_in, fd_out, progress, dst, src_st.st_size if src_st is not None else 0)
         except BaseException:
             await _uncancellable(_remove_quietly(ctx, dst))
             raise
