@@ -137,6 +137,7 @@ async def _samefile(src: Any, dst: Any, context: Any) -> bool:
 async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
     """Copy to the end of ``fd_in``; a regular file of known ``size`` needs no final empty call."""
     total = 0
+    n: int
     use_range = True
     while True:
         if use_range:
