@@ -191,7 +191,10 @@ def open(
     adapter = as_asyncio_context(context)
 
     async def opening() -> Any:
-        if isinstance(file, int) or opener is not None:
+        if isinstance(file, int) and opener is None and closefd:  # ours to close, by close_fd
+            ctx = adapter if adapter is not None else get_default_context()
+            return await adopt_fd(ctx, file, file, mode, encoding, errors, newline, buffer_size, context=adapter)
+        if isinstance(file, int) or opener is not None:  # opener= runs as async_open runs it
             afp = AIOFile(file, mode, encoding=encoding or "utf-8", context=adapter, opener=opener, closefd=closefd)
             return await _make(afp, parsed.binary, encoding, errors, newline, buffer_size)
         ctx = adapter if adapter is not None else get_default_context()

@@ -200,6 +200,11 @@ async def test_no_executor_for_open_read_write_close(tmp_path: Path, ctx: Any, m
         await f.write("data")
         await f.seek(0)
         assert await f.read() == "data"
+    fd = os.open(p, os.O_RDONLY)
+    async with aiofiles.open(fd, "rb", context=ctx) as f:  # closefd=True: closed by close_fd
+        assert await f.read() == b"data"
+    with pytest.raises(OSError):
+        os.fstat(fd)
     async with aiofiles.tempfile.NamedTemporaryFile(dir=tmp_path, context=ctx) as t:
         await t.write(b"x")
     assert await aiofiles.os.listdir(tmp_path, context=ctx) == ["f"]

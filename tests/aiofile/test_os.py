@@ -294,3 +294,20 @@ async def test_cancelled_listing_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     while sorted(os.listdir("/proc/self/fd")) != before:
         assert asyncio.get_running_loop().time() < deadline, "a directory fd leaked"
         await asyncio.sleep(0.005)
+
+
+async def test_bytes_paths_and_defaults(tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_tree(tmp_path)
+    top = os.fsencode(root)
+    assert [t async for t in aos.walk(top, context=ctx)] == list(os.walk(top))
+    monkeypatch.chdir(root / "d")
+    assert await aos.listdir(context=ctx) == os.listdir()
+    assert [e.path async for e in aos.scandir(context=ctx)] == [e.path for e in os.scandir()]
+    assert await aos.path.abspath("x", context=ctx) == os.path.abspath("x")
+
+
+def test_ospath_alias() -> None:
+    import aiofile.ospath
+
+    assert aiofile.ospath.exists is aos.path.exists
+    assert set(aiofile.ospath.__all__) == set(aos.path.__all__)
