@@ -31,6 +31,7 @@ from ._defaults import as_asyncio_context, get_default_context
 from ._file import AIOFile, Opener, _finish_uncancellable
 from ._mode import check_text_args, parse_mode
 from ._text import TextFileWrapper
+from .os import settled
 
 __all__ = [
     "AiofilesContextManager",
@@ -201,7 +202,7 @@ def open(
         fd = await ctx.openat(file, parsed.flags, 0o666)
         if not parsed.writable:  # open(2) refuses writing to a directory; the builtin refuses reading too
             try:
-                st = await ctx.statx(b"", _AT_EMPTY_PATH, dir_fd=fd)
+                st = await settled(ctx.statx(b"", _AT_EMPTY_PATH, dir_fd=fd))  # before fd may be closed
             except BaseException:
                 await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
                 raise

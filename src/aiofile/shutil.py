@@ -78,13 +78,6 @@ class _usage(NamedTuple):  # noqa: N801 - shutil's name
     free: int
 
 
-async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
-    """Await to the end; a cancellation of the caller is delivered afterwards."""
-    task = asyncio.ensure_future(awaitable)
-    await _finish_uncancellable(task)
-    return task.result()
-
-
 async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
     """Run ``coros`` concurrently, results in order.
 
@@ -102,8 +95,13 @@ async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
     except BaseException:
         for t in tasks:
             t.cancel()
-        await asyncio.wait(tasks)
+        # Their operations must have finished before our caller closes the fds they use.
+        await _finish_uncancellable(asyncio.ensure_future(_wait_all(tasks)))
         raise
+
+
+async def _wait_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    await asyncio.wait(tasks)
 
 
 def _ctx(context: Any) -> Any:
@@ -142,7 +140,7 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
     while True:
         if use_range:
             try:
-                n = await _uncancellable(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
+                n = await aos.settled(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
             except OSError as exc:
                 if exc.errno not in _FALLBACK_ERRNOS or total:
                     raise
@@ -152,11 +150,11 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
                 use_range = False  # /proc-like files report size 0 to copy_file_range: read them
                 continue
         else:
-            data = await _uncancellable(ctx.read(RW_CHUNK, fd_in, total))
+            data = await aos.settled(ctx.read(RW_CHUNK, fd_in, total))
             n = len(data)
             written = 0
             while written < n:
-                written += await _uncancellable(ctx.write(memoryview(data)[written:], fd_out, total + written))
+                written += await aos.settled(ctx.write(memoryview(data)[written:], fd_out, total + written))
         if n == 0:
             return total
         total += n
@@ -195,8 +193,8 @@ async def copyfile(
             await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
         except asyncio.CancelledError:
             if not opening.cancelled() and opening.exception() is None:
-                await _uncancellable(ctx.close_fd(opening.result()))
-                await _uncancellable(_remove_quietly(ctx, dst))
+                await aos.settled(ctx.close_fd(opening.result()))
+                await aos.settled(_remove_quietly(ctx, dst))
             raise
         except IsADirectoryError as e:
             if not await aos.path.exists(dst, context=context):
@@ -206,12 +204,12 @@ async def copyfile(
         try:
             await _copy_data(ctx, fd_in, fd_out, progress, dst, src_st.st_size if src_st is not None else 0)
         except BaseException:
-            await _uncancellable(_remove_quietly(ctx, dst))
+            await aos.settled(_remove_quietly(ctx, dst))
             raise
         finally:
-            await _uncancellable(ctx.close_fd(fd_out))
+            await aos.settled(ctx.close_fd(fd_out))
     finally:
-        await _uncancellable(ctx.close_fd(fd_in))
+        await aos.settled(ctx.close_fd(fd_in))
     return dst
 
 
@@ -440,7 +438,7 @@ async def rmtree(
     try:
         await _rmtree_fd(ctx, fd, path, handle, gate, progress)
     finally:
-        await _uncancellable(ctx.close_fd(fd))
+        await aos.settled(ctx.close_fd(fd))
     try:
         await ctx.unlinkat(path, _AT_REMOVEDIR, at)
     except OSError as exc:
@@ -456,7 +454,7 @@ async def _rmtree_fd(
     """Empty the directory open as ``fd`` (``path`` names it in errors)."""
     records: list[tuple[int, bytes]] = []
     try:
-        while chunk := await ctx.getdents(fd, aos.LISTING_CHUNK):
+        while chunk := await aos.settled(ctx.getdents(fd, aos.LISTING_CHUNK)):
             records.extend((dtype, name) for _, dtype, name in parse_dirents(chunk) if name not in (b".", b".."))
     except OSError as exc:
         exc.filename = path
@@ -469,6 +467,7 @@ async def _rmtree_fd(
         full = os.path.join(path, name)
         if dtype in (4, 0):  # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink
             try:
+                # Not settled: a cancelled openat closes what it opens by itself (read-only, harmless).
                 sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
             except OSError as exc:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
@@ -478,10 +477,10 @@ async def _rmtree_fd(
                 try:
                     await _rmtree_fd(ctx, sub, full, handle, gate, progress)
                 finally:
-                    await _uncancellable(ctx.close_fd(sub))
+                    await aos.settled(ctx.close_fd(sub))
                 async with gate:
                     try:
-                        await ctx.unlinkat(name, _AT_REMOVEDIR, fd)
+                        await aos.settled(ctx.unlinkat(name, _AT_REMOVEDIR, fd))
                     except OSError as exc:
                         handle(os.rmdir, full, exc)
                         return
@@ -490,7 +489,7 @@ async def _rmtree_fd(
                 return
         async with gate:
             try:
-                await ctx.unlinkat(name, 0, fd)
+                await aos.settled(ctx.unlinkat(name, 0, fd))
             except OSError as exc:
                 handle(os.unlink, full, exc)
                 return
