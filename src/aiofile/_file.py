@@ -57,6 +57,11 @@ class ReopenError(asyncio.InvalidStateError, ValueError):
     """
 
 
+#: Bytes per copy_file_range request of ``copy_to``: a progress step and the most that
+#: lands after a cancellation.
+COPY_CHUNK = 64 * 1024 * 1024
+
+
 class AIOFile:
     """A file opened for positional asynchronous I/O.
 
@@ -642,6 +647,34 @@ class AIOFile:
         """``data`` decoded with the file's encoding (strict)."""
         return data.decode(self._encoding)
 
+    # -- copying ----------------------------------------------------------------
+
+    async def copy_to(self, dst: Any, offset: int = 0, count: int = -1, *, chunk_size: int = COPY_CHUNK) -> int:
+        """Copy ``count`` bytes (``-1``: to the end) from ``offset`` of this file to ``dst``; returns the count.
+
+        ``dst`` is an open ``AIOFile`` (written at its offset 0 onwards, not
+        truncated) or a path (created or truncated, as ``open(dst, "wb")``).
+        The kernel moves the data (``copy_file_range(2)`` in the backend's pool
+        or ring, ``chunk_size`` bytes per request), with no copy through
+        Python; where it refuses (another file system on an old kernel, a
+        special file) the data goes through read and write instead. Never
+        blocks the loop.
+
+        Cancellation: the request in flight completes (at most ``chunk_size``
+        bytes more land); ``dst`` keeps what was copied.
+        """
+        fd_in = self._live_fd()
+        offset = _check_offset(offset)
+        count = _check_size(count)
+        adapter = self._adapter()
+        if isinstance(dst, AIOFile):
+            return await _copy_between(adapter, fd_in, offset, dst._live_fd(), count, chunk_size)
+        fd_out = await adapter.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            return await _copy_between(adapter, fd_in, offset, fd_out, count, chunk_size)
+        finally:
+            await adapter.close_fd(fd_out)
+
     # -- sync and size ---------------------------------------------------------
 
     async def fsync(self) -> None:
@@ -663,6 +696,39 @@ class AIOFile:
         fd = self._live_fd()
         loop = asyncio.get_running_loop()
         return self._track(loop.run_in_executor(self._executor, os.ftruncate, fd, length))
+
+
+#: copy_file_range(2) refusals after which the copy goes through read and write.
+_COPY_FALLBACK = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
+
+
+async def _copy_between(adapter: Any, fd_in: int, offset: int, fd_out: int, count: int, chunk: int) -> int:
+    """Copy from ``fd_in`` at ``offset`` to ``fd_out`` at 0 through ``adapter`` until ``count`` or EOF."""
+    copied = 0
+    use_range = True
+    while count < 0 or copied < count:
+        want = chunk if count < 0 else min(chunk, count - copied)
+        if use_range:
+            try:
+                n: int = await adapter.copy_file_range(fd_in, offset + copied, fd_out, copied, want)
+            except OSError as exc:
+                if exc.errno not in _COPY_FALLBACK or copied:
+                    raise
+                use_range = False
+                continue
+            if n == 0 and copied == 0 and count != 0:
+                use_range = False  # /proc-like files report size 0 to copy_file_range: read them
+                continue
+        else:
+            data = await adapter.read(min(want, 1 << 20), fd_in, offset + copied)
+            n = len(data)
+            written = 0
+            while written < n:
+                written += await adapter.write(memoryview(data)[written:], fd_out, copied + written)
+        if n == 0:
+            break
+        copied += n
+    return copied
 
 
 def _direct_submission(adapter: Any) -> tuple[Any, Any]:
