@@ -543,9 +543,10 @@ cdef class Context(_ContextCore):
     def __del__(self):
         if self._closed or self._pool == NULL:
             return
+        message = f"unclosed context {self!r}"  # the state it was in, before it is marked closed
         self._closed = True
         try:
-            warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+            warnings.warn(message, ResourceWarning, source=self, stacklevel=2)
         finally:
             self._abandon()
 
