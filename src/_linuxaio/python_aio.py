@@ -319,6 +319,7 @@ class _Pool:
         self.idle = 0
         self.running: set[Operation] = set()
         self.streaming: set[Operation] = set()
+        self.exited: list[threading.Thread] = []  # workers that returned, for shutdown() to join
         self.in_flight = 0
         self.accepting = True
         self.closed = False
@@ -388,6 +389,16 @@ class _Pool:
                 self.done.append(op)
             self.closed = True
             self.completed.notify_all()
+            # Every worker but those blocked on a pipe or socket is leaving: wait
+            # for them, so close() returns with the threads gone, not going.
+            if self.pid == os.getpid():
+                while len(self.threads) - len(self.exited) > len(self.streaming):
+                    self.work.wait()
+            leaving = list(self.exited)
+        current = threading.current_thread()
+        for thread in leaving:
+            if thread is not current:
+                thread.join()
 
 
 def _worker(pool: _Pool) -> None:
@@ -398,6 +409,8 @@ def _worker(pool: _Pool) -> None:
                 pool.work.wait()
                 pool.idle -= 1
             if not pool.queue:
+                pool.exited.append(threading.current_thread())
+                pool.work.notify_all()  # shutdown() joins the workers that are leaving
                 return
             op = pool.queue.popleft()
             op._state = _State.RUNNING
