@@ -130,6 +130,7 @@ int lxu_ring_init(struct lxu_ring *ring, unsigned entries, unsigned cq_entries, 
     ring->cq_khead = (unsigned *)(cq + p.cq_off.head);
     ring->cq_ktail = (unsigned *)(cq + p.cq_off.tail);
     ring->cq_koverflow = (unsigned *)(cq + p.cq_off.overflow);
+    ring->cq_kflags = p.cq_off.flags ? (unsigned *)(cq + p.cq_off.flags) : NULL;
     ring->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
     ring->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
     ring->sqe_head = ring->sqe_tail = LOAD_RELAXED(ring->sq_ktail);
@@ -313,6 +314,18 @@ int lxu_ring_probe(int ring_fd, unsigned char *supported)
 int lxu_register_eventfd(int ring_fd, int efd)
 {
     return sys_register(ring_fd, IORING_REGISTER_EVENTFD, &efd, 1);
+}
+
+void lxu_eventfd_mute(struct lxu_ring *ring, int on)
+{
+    unsigned flags;
+
+    if (ring->fd < 0 || ring->cq_kflags == NULL)
+        return;
+    flags = LOAD_RELAXED(ring->cq_kflags);
+    flags = on ? (flags | IORING_CQ_EVENTFD_DISABLED) : (flags & ~IORING_CQ_EVENTFD_DISABLED);
+    /* Seq-cst: the store is ordered before the caller's next look at the CQ tail. */
+    __atomic_store_n(ring->cq_kflags, flags, __ATOMIC_SEQ_CST);
 }
 
 int lxu_fd_flags(int fd)

@@ -42,6 +42,9 @@
 #ifndef IORING_SQ_TASKRUN
 #define IORING_SQ_TASKRUN (1U << 2)
 #endif
+#ifndef IORING_CQ_EVENTFD_DISABLED
+#define IORING_CQ_EVENTFD_DISABLED (1U << 0)
+#endif
 #ifndef IORING_FEAT_NODROP
 #define IORING_FEAT_NODROP (1U << 1)
 #endif
@@ -109,6 +112,7 @@ struct lxu_ring {
     unsigned *cq_khead;
     unsigned *cq_ktail;
     unsigned *cq_koverflow;
+    unsigned *cq_kflags; /* IORING_CQ_EVENTFD_DISABLED lives here */
     struct io_uring_cqe *cqes;
     unsigned cq_mask;
 
@@ -168,6 +172,12 @@ int lxu_ring_probe(int ring_fd, unsigned char *supported);
 
 /* IORING_REGISTER_EVENTFD: the kernel signals `efd` when it posts CQEs. */
 int lxu_register_eventfd(int ring_fd, int efd);
+
+/* Stop (on != 0) or resume the registered eventfd's signals for CQEs the
+ * kernel posts meanwhile (IORING_CQ_EVENTFD_DISABLED): a caller that reaps
+ * right after its own submission mutes it around the call, then resumes it
+ * and reaps what is ready, so completions it consumes inline wake nobody. */
+void lxu_eventfd_mute(struct lxu_ring *ring, int on);
 
 /* Descriptor flags of `fd` (FD_CLOEXEC check), or -errno. */
 int lxu_fd_flags(int fd);
