@@ -2,11 +2,19 @@
 
 ``--require-compiled`` (set in CI) turns a compiled backend that did not build
 or cannot run here into a failure instead of a skip.
+
+``--loop uvloop`` runs the whole suite on uvloop: it installs uvloop's event
+loop policy for the session, so the loops pytest-asyncio creates for async
+tests and fixtures, and those tests create themselves (``asyncio.run``,
+``asyncio.new_event_loop``), are uvloop loops. ``--loop asyncio`` (the
+default) leaves asyncio's own loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -23,6 +31,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail, instead of skipping, when a compiled backend is unavailable",
     )
+    parser.addoption(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop every asyncio test runs on (default: asyncio's own)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--loop") == "uvloop":
+        import uvloop
+
+        with warnings.catch_warnings():  # the policy API is deprecated from Python 3.14
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.getoption("--loop") == "uvloop":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(None)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"event loop: {config.getoption('--loop')}"
 
 
 @dataclass(frozen=True)

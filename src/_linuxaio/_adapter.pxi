@@ -96,3 +96,43 @@ cdef int _resolve(Operation op) except -1:
     elif adapter._in_flight == 0:
         adapter._wake_aclose()
     return 0
+
+
+@cython.final
+cdef class _DiscardIfCancelled:
+    """Done callback of a future whose operation waits in the adapter's ``_waiting`` queue."""
+
+    cdef object waiting
+    cdef Operation op
+
+    def __call__(self, future):
+        waiting, self.waiting = self.waiting, None
+        op, self.op = self.op, None
+        if op is None or not future.cancelled() or op._state != ST_NEW:
+            return
+        # Still new, so never submitted and never will be: the adapter skips a
+        # waiter whose future is done, and one taken from the queue before the
+        # cancellation was handed over (or its batch flushed) before this
+        # callback, which the cancellation scheduled, could run.
+        try:
+            waiting.remove((op, future))
+        except ValueError:
+            pass  # already dropped by AsyncioContextBase._submit_waiting
+        op._discard()  # its buffers go back now
+
+
+cdef int _guard_waiting(_AdapterCore adapter, Operation op, object future) except -1:
+    """``op`` waits for a slot: if its awaiting task is cancelled, drop it and release its buffers at once.
+
+    A cancelled waiter is never submitted (``AsyncioContextBase._submit_waiting``
+    skips it), but the queue entry, the operation and the caller's buffers
+    would otherwise live until a slot frees up or the adapter closes, and
+    longer if a frame of the cancelled coroutine still names the operation.
+    """
+    cdef _DiscardIfCancelled guard
+    if op._state == ST_NEW and not future.done() and adapter._waiting:
+        guard = _DiscardIfCancelled.__new__(_DiscardIfCancelled)
+        guard.waiting = adapter._waiting
+        guard.op = op
+        future.add_done_callback(guard)
+    return 0

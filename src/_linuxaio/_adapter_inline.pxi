@@ -69,7 +69,10 @@ cdef object _start(_AdapterCore adapter, object op, bint may_yield):
         or adapter._in_flight >= adapter._max_requests
         or not _running_here(loop)
     ):
-        return _base_submit_future(adapter, op)  # binding, errors, back-pressure
+        future = _base_submit_future(adapter, op)  # binding, errors, back-pressure
+        if type(op) is Operation:
+            _guard_waiting(adapter, <Operation>op, future)
+        return future
     ctx = <Context>adapter._context
     o = <Operation>op
     ready = adapter._loop_ready

@@ -30,6 +30,9 @@ cdef class Operation:
     cdef object _callback
     cdef object _adapter         # asyncio fast path: the AsyncioContext that owns completion
     cdef object _future          # ... and the future it resolves (both None otherwise)
+    cdef object _names           # fs ops: the caller's path arguments for OSError (filename[, None, filename2])
+    cdef object _keep            # fs ops: the encoded NUL-terminated paths the kernel reads, until completion
+    cdef int64_t _offs[2]        # copy_file_range: the offsets the kernel reads and advances
     cdef object __weakref__
 
     cdef int _release_buffers(self) except -1
@@ -37,9 +40,13 @@ cdef class Operation:
     cdef int _finish(self) except -1
     cdef void _fill_job(self) noexcept
     cdef object _value(self)
+    cdef int _discard(self) except -1
 
     @staticmethod
     cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes)
+
+    @staticmethod
+    cdef Operation _fs_new(int opcode, long sysno)
 
     @staticmethod
     cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority)

@@ -10,6 +10,25 @@ cdef enum:
     OP_READINTO = 4
     OP_READV = 5
     OP_WRITEV = 6
+    # File-system operations (the numbering of python_aio's FsOpCode); each
+    # runs on the C pool as one system call (LXA_OP_SYSCALL).
+    OP_OPENAT = 16
+    OP_CLOSE_FD = 17
+    OP_STATX = 18
+    OP_RENAMEAT = 19
+    OP_UNLINKAT = 20
+    OP_MKDIRAT = 21
+    OP_LINKAT = 22
+    OP_SYMLINKAT = 23
+    OP_FALLOCATE = 24
+    OP_FTRUNCATE = 25
+    OP_FADVISE = 26
+    OP_COPY_FILE_RANGE = 27
+    OP_GETDENTS = 28
+
+#: os.AT_FDCWD (Python has no such constant) and statx(2)'s basic fields.
+AT_FDCWD = -100
+STATX_BASIC_STATS = 0x7FF
 
 cdef enum:
     ST_NEW = 0
@@ -21,7 +40,13 @@ cdef enum:
     ST_DONE = 6
 
 _STATE_NAMES = ("new", "claimed", "queued", "kernel", "thread", "ready", "done")
-_OP_NAMES = ("read", "write", "fsync", "fdsync", "readinto", "readv", "writev")
+_OP_NAMES = {
+    OP_READ: "read", OP_WRITE: "write", OP_FSYNC: "fsync", OP_FDSYNC: "fdsync", OP_READINTO: "readinto",
+    OP_READV: "readv", OP_WRITEV: "writev", OP_OPENAT: "openat", OP_CLOSE_FD: "close_fd", OP_STATX: "statx",
+    OP_RENAMEAT: "renameat", OP_UNLINKAT: "unlinkat", OP_MKDIRAT: "mkdirat", OP_LINKAT: "linkat",
+    OP_SYMLINKAT: "symlinkat", OP_FALLOCATE: "fallocate", OP_FTRUNCATE: "ftruncate", OP_FADVISE: "fadvise",
+    OP_COPY_FILE_RANGE: "copy_file_range", OP_GETDENTS: "getdents",
+}
 
 
 class OpCode(int):
@@ -34,6 +59,19 @@ class OpCode(int):
     READINTO = OP_READINTO
     READV = OP_READV
     WRITEV = OP_WRITEV
+    OPENAT = OP_OPENAT
+    CLOSE_FD = OP_CLOSE_FD
+    STATX = OP_STATX
+    RENAMEAT = OP_RENAMEAT
+    UNLINKAT = OP_UNLINKAT
+    MKDIRAT = OP_MKDIRAT
+    LINKAT = OP_LINKAT
+    SYMLINKAT = OP_SYMLINKAT
+    FALLOCATE = OP_FALLOCATE
+    FTRUNCATE = OP_FTRUNCATE
+    FADVISE = OP_FADVISE
+    COPY_FILE_RANGE = OP_COPY_FILE_RANGE
+    GETDENTS = OP_GETDENTS
 
 
 cdef inline bint _is_write(int opcode) noexcept:
@@ -42,3 +80,8 @@ cdef inline bint _is_write(int opcode) noexcept:
 
 cdef inline bint _is_sync(int opcode) noexcept:
     return opcode == OP_FSYNC or opcode == OP_FDSYNC
+
+
+cdef inline bint _is_fs(int opcode) noexcept:
+    """A file-system operation: always one system call on the C pool."""
+    return opcode >= OP_OPENAT

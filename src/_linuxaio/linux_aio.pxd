@@ -9,7 +9,9 @@ from lxa_pool cimport lxa_job, lxa_pool
 
 cdef struct fd_entry:
     int route        # LXA_ROUTE_*
-    int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
+    int writes_thread  # the file system refuses RWF_NOWAIT writes (EOPNOTSUPP): 1, and whether the
+                       # write guard may write here on this thread is not known yet; WRITES_INLINE_OK
+                       # (local disk file system, buffered); WRITES_INLINE_NO
     int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
@@ -56,6 +58,7 @@ cdef class Context(_ContextCore):
     cdef int _start(self, Operation op, list kernel) except -1
     cdef int _start_or_fail(self, Operation op, list kernel) except -1
     cdef int _to_thread(self, Operation op) except -1
+    cdef bint _write_here(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1
@@ -73,3 +76,4 @@ cdef class Context(_ContextCore):
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
     cdef Py_ssize_t _reap_inline(self) except -1
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1

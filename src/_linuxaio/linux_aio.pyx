@@ -28,6 +28,11 @@ the reference behaviour). How an operation travels:
   at the kernel's 0x7ffff000-byte cap.
 * ``fsync``/``fdsync`` use ``IOCB_CMD_FSYNC``/``IOCB_CMD_FDSYNC``, which the
   kernel always runs on a worker (it never blocks ``io_submit``).
+* File-system operations (``openat``, ``close_fd``, ``statx``, ``renameat``,
+  ``unlinkat``, ``mkdirat``, ``linkat``, ``symlinkat``, ``fallocate``,
+  ``ftruncate``, ``fadvise``, ``copy_file_range``, ``getdents``) have no
+  kernel AIO command: each is one system call on the thread pool, completed
+  through the same eventfd.
 * Files that are not regular files or block devices (pipes, FIFOs, sockets,
   character devices, directories) and files of pseudo file systems (procfs,
   sysfs, ...) go straight to the thread pool. The decision is made once per
@@ -61,15 +66,15 @@ operations the parent had in flight complete in the child with
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
+from cpython.bytearray cimport PyByteArray_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
 
@@ -113,6 +118,17 @@ from kaio cimport (
     lxa_ring_reap,
 )
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -317,6 +333,13 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
         op._ext.nowait = True
 
 
+include "_wguard.pxi"
+cdef enum:
+    # fd_entry.writes_thread once _write_here has looked at the descriptor.
+    WRITES_INLINE_OK = 2
+    WRITES_INLINE_NO = 3
+
+
 include "_context.pxi"
 
 
@@ -330,8 +353,12 @@ cdef class Context(_ContextCore):
             operations past it wait in this context until the kernel has room.
         pool_size: threads (started lazily) for special files and for
             operations the kernel would have to block on.
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect here (``io_submit`` batching is the
+            adapter's; there is no io_uring polling thread). ``deferred``
+            and ``sqpoll`` (always ``False``) read back as attributes.
 
-    ``fileno()`` is an eventfd signalled by the kernel and by the pool;
+    ``fileno`` (an int, callable too) is an eventfd signalled by the kernel and by the pool;
     ``process_events()`` runs the completion callbacks on the calling thread.
     ``close()`` waits (without the GIL) for in-flight operations on files,
     completes those blocked on a pipe, FIFO, socket or tty with
@@ -346,7 +373,7 @@ cdef class Context(_ContextCore):
         self._efd = -1
         self._ctx = 0
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
+    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False):
         # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
@@ -357,6 +384,7 @@ cdef class Context(_ContextCore):
         cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq
         self._pool_size = <unsigned>npool
+        self._deferred = bool(deferred)
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
         self._ready = []
         self._backlog = []
@@ -430,7 +458,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # nothing to wait for: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="linux_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "linux_aio-reaper")
         except BaseException:
             reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
             reaper.ctx = 0
@@ -478,11 +506,6 @@ cdef class Context(_ContextCore):
     def uses_ring(self):
         """True when completions are consumed from the kernel's ring in user space."""
         return self._ring != NULL
-
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._check_live()
-        return self._efd
 
     def pending(self):
         """True if ``process_events()`` has completions to deliver right now (no system call).
@@ -777,16 +800,43 @@ cdef class Context(_ContextCore):
     cdef int _start(self, Operation op, list kernel) except -1:
         """Hand an accepted operation to the kernel batch or to the pool."""
         cdef int rc
+        if _is_fs(op._opcode):
+            return self._to_thread(op)  # one system call on the pool: kernel AIO has no such command
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
             if rc < 0:
                 return self._complete(op, rc)
         if self._route(op) == LXA_ROUTE_THREAD:
+            if _inline_call and op._opcode == OP_WRITE and self._write_here(op):
+                return 0
             return self._to_thread(op)
         _prep_iocb(op, self._efd)
         op._state = ST_QUEUED
         kernel.append(op)
         return 0
+
+    cdef bint _write_here(self, Operation op) except -1:
+        """Write ``op`` on this thread if the write guard allows it (csrc/lxa_wguard.h); True if done.
+
+        Only a buffered regular file whose file system refused RWF_NOWAIT
+        writes (``writes_thread``) qualifies: the pool is the alternative, and
+        for a small write into the page cache the hop costs more than the
+        write. Called from ``submit_inline`` only (the adapter's inline path,
+        whose time slice bounds the loop time spent here), never for a batch.
+        """
+        cdef fd_entry *entry = self._fd_entry(op._fd)
+        cdef int64_t result
+        if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
+            return False
+        if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
+            entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
+        if entry.writes_thread != WRITES_INLINE_OK:
+            return False
+        result = _guarded_write(op)
+        if result == NOT_WRITTEN:
+            return False
+        self._complete(op, result)
+        return True
 
     cdef int _start_or_fail(self, Operation op, list kernel) except -1:
         """``_start``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``.
@@ -1047,14 +1097,11 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return count
 
-    def process_events(self, long limit=0):
-        """Run the callbacks of completed operations here; return how many completed.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        Never blocks. A raising callback does not stop the others; the first
-        exception is re-raised after all of them ran. A positive ``limit``
-        runs at most that many callbacks; ``pending()`` then tells whether
-        more completions are waiting (the eventfd is not signalled again for
-        them).
+        Completions left over by the limit (ready, or still in the kernel's
+        ring) keep the eventfd readable: it is signalled again for them.
         """
         cdef list resubmit, done
         cdef int rounds
@@ -1085,6 +1132,8 @@ cdef class Context(_ContextCore):
             done = done[:limit]
         else:
             self._ready = []
+        if limit > 0 and (self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring))):
+            lxa_eventfd_signal(self._efd)  # drained above: the rest must still wake a reader
         self._run_callbacks(done)
         return len(done)
 
@@ -1120,18 +1169,27 @@ cdef class Context(_ContextCore):
             return False
         if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
             return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
+        if opcode == OP_WRITE and entry.writes_thread:  # the write guard may let it run here
+            return (
+                entry.writes_thread != WRITES_INLINE_NO
+                and not _wguard.unusable
+                and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            )
         return _is_write(opcode) and not entry.writes_thread
 
     cdef int _inline(self, Operation op) except -1:
         """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT."""
+        global _inline_call
         cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         op._state = ST_CLAIMED
         self._link(op)
+        _inline_call = True
         try:
             self._start_or_fail(op, kernel)
             if kernel or self._backlog:
                 self._kernel_submit(kernel)
         finally:
+            _inline_call = False
             del kernel[:]
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
             self._reap_inline()

@@ -37,6 +37,7 @@ cdef class Context(_ContextCore):
     cdef unsigned char _supported[256]  # IORING_REGISTER_PROBE answer (test hook may clear entries)
 
     cdef int _check_live(self) except -1
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1
     cdef int _after_fork(self) except -1
     cdef int _setup(self) except -1
     cdef int _queue(self, Operation op) except -1

@@ -46,16 +46,15 @@ the parent had in flight complete in the child with ``-ECANCELED``.
 
 import errno as _errno
 import os
-import sys
-import threading
 import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_Check
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
@@ -312,9 +311,9 @@ cdef class Context(_ContextCore):
         self,
         max_requests=DEFAULT_MAX_REQUESTS,
         pool_size=DEFAULT_POOL_SIZE,
-        *,
-        sqpoll=False,
         deferred=False,
+        sqpoll=False,
+        *,
         ring_entries=None,
     ):
         max_requests = _args.check_max_requests(max_requests)
@@ -331,6 +330,7 @@ cdef class Context(_ContextCore):
                 raise ValueError(f"ring_entries must be an int in [1, 32768], not {ring_entries!r}")
             self._entries = <unsigned>ring_entries
         self._sqpoll = bool(sqpoll)
+        self._deferred = bool(deferred)
         self._ready = []
         self._backlog = []
         self._fork_gen = lxa_fork_gen()
@@ -412,13 +412,11 @@ cdef class Context(_ContextCore):
         self._ready = []
         self._backlog = []
         reaper.ops = ops
-        if (reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0)) or (
-            sys.is_finalizing()  # no new thread can start now: wait here (streams are cancelled first)
-        ):
+        if reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0):
             reaper.run()
             return 0
         try:
-            threading.Thread(target=reaper.run, name="linux_uring-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "linux_uring-reaper")  # streams are cancelled first (IORING_ASYNC_CANCEL_ANY)
         except BaseException:
             reaper.has_ring = False  # cannot wait: leak rather than free memory the kernel uses
             reaper.pool = NULL
@@ -482,10 +480,10 @@ cdef class Context(_ContextCore):
         """Tests: act as if the kernel lacked the opcode of ``name``: such operations go to the pool."""
         self._supported[_OPCODE_OF[name]] = 0
 
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._check_live()
-        return self._efd
+    @property
+    def sqpoll(self):
+        """True if the ring has a kernel SQ polling thread (caio 0.12's ``sqpoll=``)."""
+        return self._sqpoll
 
     def pending(self):
         """True if ``process_events()`` has completions to deliver right now (no system call)."""
@@ -672,6 +670,8 @@ cdef class Context(_ContextCore):
     cdef int _queue(self, Operation op) except -1:
         """Start an accepted operation: an SQE (submitted at the next enter), the backlog, or the pool."""
         cdef int rc
+        if _is_fs(op._opcode):
+            return self._to_pool(op)  # file-system operations: one system call on the pool (for now)
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
             if rc < 0:
@@ -911,18 +911,13 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return count
 
-    def process_events(self, long limit=0, timeout=None, max_requests=None):
-        """Run the callbacks of completed operations here; return how many completed.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        Never blocks (caio's ``max_requests``/``timeout`` keywords are
-        accepted; ``max_requests`` acts as ``limit``). A raising callback
-        does not stop the others; the first exception is re-raised after all
-        of them ran. A positive ``limit`` runs at most that many callbacks;
-        ``pending()`` then tells whether more are waiting.
+        Completions left over by the limit keep the eventfd readable (it is
+        signalled again for them).
         """
         cdef list done
-        if max_requests is not None and limit <= 0:
-            limit = max_requests
         if self._closed:
             return 0
         if self._fork_gen != lxa_fork_gen():
@@ -945,6 +940,8 @@ cdef class Context(_ContextCore):
             done = done[:limit]
         else:
             self._ready = []
+        if limit > 0 and (self._ready or lxu_cq_ready(&self._ring)):
+            lxa_eventfd_signal(self._efd)
         self._run_callbacks(done)
         return len(done)
 
@@ -1007,7 +1004,7 @@ cdef class Context(_ContextCore):
         Returns how many callbacks ran.
         """
         if self._closed or self._fork_gen != lxa_fork_gen():
-            return self.process_events()
+            return self._deliver_ready(0)
         return self._reap_inline()
 
     cdef Py_ssize_t _reap_inline(self) except -1:

@@ -7,6 +7,10 @@ non-empty, so a burst of completions costs one wake-up. ``process_events()``
 runs the callbacks on the calling thread. The contract is the one in
 ``abstract.py``; ``python_aio`` is the readable reference this module matches.
 
+File-system operations (``openat``, ``statx``, ``renameat``, ... : the
+engine's table, shared with every backend) are one system call each on the
+same workers, with the same completion path.
+
 Memory: ``read`` allocates its ``bytes`` result when submitted and the worker
 fills it in place (shrunk on a short read; never zero-filled, never copied);
 ``write``, ``readinto`` and the vectored operations hold the caller's buffers
@@ -56,16 +60,21 @@ created; 0 disables polling) changes that time.
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.object cimport PyTypeObject, inquiry, visitproc
+from cpython.bytearray cimport PyByteArray_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject, Py_XDECREF
 from libc.errno cimport ENOMEM
-from libc.stdint cimport int64_t
+
+cdef extern from "<errno.h>":
+    enum:
+        ECANCELED
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -73,6 +82,17 @@ from posix.uio cimport iovec
 from posix.unistd cimport close as c_close
 
 from lxa_cached cimport lxa_read_cached
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -151,18 +171,13 @@ include "_adapter.pxi"
 
 # -- the asyncio fast path ----------------------------------------------------
 #
-# thread_aio_asyncio.AsyncioContext (derived from _AdapterCore, _adapter.pxi)
-# uses _adapter_submit_future in place of AsyncioContextBase.submit_future,
-# and its operations complete through _deliver -> _resolve instead of a
-# per-operation callback. They keep the base class's semantics exactly (see
-# asyncio_base.py): the same checks and errors (anything unusual is handed
-# to the base implementation), the same slot accounting (_in_flight goes
-# down only when the operation really completes), the same back-pressure
-# queue (_waiting), and futures resolved on the loop thread from
-# process_events(). What they save is the functools.partial, the Python
-# frames of submit_future/_hand_over/_on_done and get_value(), per
-# operation. (No inline completion here: a worker always finishes the
-# operation, so _adapter_inline.pxi does not apply.)
+# thread_aio_asyncio.AsyncioContext binds inline_asyncio.InlineAsyncioContext
+# to this module's _AdapterCore and to the shared inline fast path
+# (_adapter_inline.pxi, included after Context). Context._inline serves a
+# small read from the page cache (preadv2 with RWF_NOWAIT) or writes a small
+# buffered write under the write guard (_wguard.pxi) on the loop's thread;
+# the coroutine then goes on without suspending. Everything else goes to the
+# pool and completes through _deliver -> _resolve.
 
 
 cdef int _deliver(Operation op) except -1:
@@ -175,51 +190,20 @@ cdef int _deliver(Operation op) except -1:
     return 0
 
 
-def _adapter_submit_future(_AdapterCore adapter, op):
-    """``AsyncioContextBase.submit_future`` for thread_aio operations (compiled fast path)."""
-    if _OPEN is None:
-        _init_fast_path()
-    loop = _get_running_loop()
-    if (
-        loop is None
-        or loop is not adapter._loop
-        or type(op) is not Operation
-        or adapter._operation_class is not Operation
-        or (<Operation>op)._state != ST_NEW
-        or adapter._state is not _OPEN
-    ):
-        return _base_submit_future(adapter, op)  # binding, errors, unusual cases
-    cdef Operation o = <Operation>op
-    future = loop.create_future()
-    o._callback = None  # as set_callback() in the base class: the adapter owns completion
-    o._adapter = adapter
-    o._future = future
-    if adapter._in_flight < adapter._max_requests and not adapter._waiting:
-        # AsyncioContextBase._hand_over, compiled.
-        context = adapter._context
-        if type(context) is Context:
-            (<Context>context)._live()
-            accepted = (<Context>context)._accept_one(o)
-        else:
-            accepted = context.submit(op)
-        if accepted:
-            adapter._in_flight += 1
-        elif adapter._in_flight == 0:
-            o._adapter = o._future = None
-            raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
-        else:
-            adapter._waiting.appendleft((op, future))
-    else:
-        adapter._waiting.append((op, future))
-    return future
-
-
 cdef int _complete_op(Operation op) except -1:
     """Called with the GIL once the pool (or the inline read) is done with ``op``."""
     op._result = op._job.result
     op._state = ST_DONE
     op._finish()
     return 0
+
+
+include "_wguard.pxi"
+
+
+cdef enum:
+    INLINE_IN_FLIGHT = 0
+    INLINE_DONE = 1
 
 
 include "_context.pxi"
@@ -232,6 +216,9 @@ cdef class Context(_ContextCore):
         max_requests: operations that may be in flight at once; ``submit``
             accepts no more (it returns how many it took).
         pool_size: worker threads, started lazily as work arrives (default 32).
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect on a thread pool (``sqpoll`` reads back
+            ``False``).
         inline_reads: serve reads of up to ``INLINE_READ_MAX`` bytes that the
             page cache holds on the submitting thread (``preadv2`` with
             ``RWF_NOWAIT``: never waits for the device), without a thread
@@ -253,8 +240,12 @@ cdef class Context(_ContextCore):
         self._efd = -1
         self._closed = True  # until __init__ succeeds: nothing to finalize
         self.early = []
+        self._done = []
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
+    def __init__(
+        self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False,
+        inline_reads=True,
+    ):
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         if self._pool != NULL:
@@ -270,6 +261,7 @@ cdef class Context(_ContextCore):
             _raise_errno(rc)
         self._efd = fd
         self.inline_reads = bool(inline_reads)
+        self._deferred = bool(deferred)
         self._closed = False
 
     cdef int _check_fork(self) except -1:
@@ -286,17 +278,12 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return 0
 
-    cdef int _live(self) except -1:
+    cdef int _check_live(self) except -1:
         if self._closed:
             raise ValueError("I/O operation on closed context.")
         if lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
-
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._live()
-        return self._efd
 
     def submit(self, *ops):
         """Queue ``ops`` in order; return how many were accepted (a prefix).
@@ -304,7 +291,7 @@ cdef class Context(_ContextCore):
         Raises ``TypeError`` for a foreign object and ``ValueError`` for an
         operation already submitted, before any operation is queued.
         """
-        self._live()
+        self._check_live()
         cdef Py_ssize_t n = len(ops), i, accepted
         cdef Operation op
         cdef object item
@@ -348,14 +335,25 @@ cdef class Context(_ContextCore):
         return 1
 
     cdef int _submit_one(self, Operation op) except -1:
+        if self._served_here(op, False):
+            return self._complete_early(op)
+        return self._to_pool(op)
+
+    cdef bint _served_here(self, Operation op, bint may_write) except -1:
+        """Prepare ``op``'s job and serve it on this thread if it can be: True if done (``_job.result``).
+
+        A small read the page cache holds (``_try_inline``); with
+        ``may_write`` (the adapter's inline path only, whose time slice bounds
+        it), a small buffered write the write guard allows (``_wguard.pxi``).
+        """
         cdef int rc
+        cdef int64_t result
         op._fill_job()
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
-            if rc < 0:
-                # Failed before reaching the pool: complete it on the next process_events().
+            if rc < 0:  # failed before reaching the pool
                 op._job.result = rc
-                return self._complete_early(op)
+                return True
             op._job.buf = op._base
         # Inline only into memory whose page faults cannot wait for a disk:
         # our own bytes object, or a bytearray (anonymous heap memory). A
@@ -365,8 +363,23 @@ cdef class Context(_ContextCore):
             and op._nbytes <= INLINE_READ_MAX
             and (op._opcode == OP_READ or (op._opcode == OP_READINTO and type(op._payload) is bytearray))
         ):
-            if self._try_inline(op):
-                return self._complete_early(op)
+            return self._try_inline(op)
+        if (
+            may_write
+            and op._opcode == OP_WRITE
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and not _wguard.unusable
+            and lxa_wguard_fd_ok(op._fd) == 1
+        ):
+            result = _guarded_write(op)
+            if result != NOT_WRITTEN:
+                op._job.result = result
+                return True
+        return False
+
+    cdef int _to_pool(self, Operation op) except -1:
+        """Hand ``op`` (its job prepared) to the pool; it signals the eventfd when done."""
+        cdef int rc
         op._job.user = <void *>op
         op._state = ST_QUEUED
         Py_INCREF(op)  # the pool's reference, dropped when process_events() takes it back
@@ -378,6 +391,27 @@ cdef class Context(_ContextCore):
             _raise_errno(rc)
         self._in_flight += 1
         return 0
+
+    # -- the inline path of the asyncio adapter (_adapter_inline.pxi) ---------------
+
+    cdef bint _completes_inline(self, Operation op) noexcept:
+        """Will ``op`` most likely be served on the submitting thread (a cached read, a guarded write)?"""
+        cdef int opcode = op._opcode
+        if opcode == OP_READ or (opcode == OP_READINTO and type(op._payload) is bytearray):
+            return self.inline_reads and op._nbytes <= INLINE_READ_MAX and self.inline_skip == 0
+        if opcode == OP_WRITE:
+            return not _wguard.unusable and op._nbytes <= LXA_WGUARD_MAX_BYTES
+        return False
+
+    cdef int _inline(self, Operation op) except -1:
+        """Serve ``op`` here if it can be (INLINE_DONE: completed, callback run), else hand it to the pool."""
+        if self._served_here(op, True):
+            op._state = ST_QUEUED
+            _complete_op(op)
+            _deliver(op)
+            return INLINE_DONE
+        self._to_pool(op)
+        return INLINE_IN_FLIGHT
 
     cdef int _complete_early(self, Operation op) except -1:
         # Completed without the pool: delivered by the next process_events(),
@@ -409,7 +443,7 @@ cdef class Context(_ContextCore):
 
     def cancel(self, *ops):
         """Withdraw operations no worker has started; they complete with ``-ECANCELED``."""
-        self._live()
+        self._check_live()
         cdef int cancelled = 0
         cdef Operation op
         for item in ops:
@@ -420,59 +454,76 @@ cdef class Context(_ContextCore):
                         cancelled += 1
         return cancelled
 
-    def process_events(self):
-        """Run the callbacks of completed operations here; return how many completed.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        A raising callback does not stop the others; the first exception is
-        re-raised after all of them ran.
+        Completions left over by the limit stay first in line (``pending()``)
+        and keep the eventfd readable (caio 0.12's loop waits on it).
         """
+        cdef Py_ssize_t count
         if self._pool == NULL:
             return 0
         self._check_fork()
-        return self._process()
+        try:
+            count = self._process(limit, True)
+        finally:
+            if limit > 0 and self._done:
+                lxa_eventfd_signal(self._efd)
+        return count
 
-    cdef Py_ssize_t _process(self) except -1:
-        cdef lxa_job *head
-        cdef lxa_job *job
-        cdef Py_ssize_t count = 0
-        cdef Operation op
-        cdef list early = None
-        # Drain the hint before taking the list: a completion queued after the
-        # take finds the list empty and signals again (eventfd(2)).
-        lxa_eventfd_drain(self._efd)
-        head = lxa_pool_take_done(self._pool)
-        if self.early:
-            early, self.early = self.early, []
-            count = len(early)
-        job = head
-        while job != NULL:
-            count += 1
-            job = job.next
-        if count == 0:
+    def pending(self):
+        """True if ``process_events()`` has completions to deliver right now (no system call).
+
+        Completions the pool finished since the last call are told by the
+        eventfd only.
+        """
+        return bool(self._done) or bool(self.early)
+
+    def reap(self):
+        """Deliver the completions ``pending()`` reports, without touching the eventfd; how many ran."""
+        if self._pool == NULL:
             return 0
+        self._check_fork()
+        return self._process(0, False)
+
+    cdef Py_ssize_t _process(self, Py_ssize_t limit, bint take_pool) except -1:
+        cdef lxa_job *job
+        cdef Operation op
+        cdef list done = self._done
+        cdef Py_ssize_t count
+        if take_pool:
+            # Drain the hint before taking the list: a completion queued after
+            # the take finds the list empty and signals again (eventfd(2)).
+            lxa_eventfd_drain(self._efd)
+            job = lxa_pool_take_done(self._pool)
+            while job != NULL:
+                op = <Operation>job.user  # a new reference; the pool's one is dropped here
+                job = job.next
+                op._job.user = NULL
+                Py_DECREF(op)
+                _complete_op(op)
+                done.append(op)
+        if self.early:
+            for op in self.early:
+                _complete_op(op)
+            done.extend(self.early)
+            self.early = []
+        if not done:
+            return 0
+        if 0 < limit < len(done):
+            batch = done[:limit]
+            del done[:limit]
+        else:
+            batch, self._done = done, []
+        count = len(batch)
         self._in_flight -= count
         first_error = None
-        job = head
-        while job != NULL:
-            head = job.next
-            op = <Operation>job.user  # a new reference; the pool's one is dropped below
-            op._job.user = NULL
-            Py_DECREF(op)
-            _complete_op(op)
+        for op in batch:
             try:
                 _deliver(op)
             except BaseException as exc:  # re-raised below, after every callback ran
                 if first_error is None:
                     first_error = exc
-            job = head
-        if early is not None:
-            for op in early:
-                _complete_op(op)
-                try:
-                    _deliver(op)
-                except BaseException as exc:
-                    if first_error is None:
-                        first_error = exc
         if first_error is not None:
             raise first_error
         return count
@@ -493,7 +544,7 @@ cdef class Context(_ContextCore):
         with nogil:
             lxa_pool_shutdown(pool)
         try:
-            self._process()
+            self._process(0, True)
         finally:
             self._pool = NULL
             lxa_pool_destroy(pool)
@@ -521,7 +572,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # only idle workers to join: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="thread_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "thread_aio-reaper")
         except BaseException:
             reaper._pool = NULL  # cannot wait for the workers: leak rather than free live memory
             raise
@@ -535,6 +586,9 @@ cdef class Context(_ContextCore):
             reaper._efd, self._efd = self._efd, -1
             reaper.early = self.early
             reaper.run()
+
+
+include "_adapter_inline.pxi"
 
 
 @cython.final
