@@ -23,9 +23,16 @@ the reference behaviour). How an operation travels:
   entries and the CQ ring twice that; more operations in flight than CQ
   entries are kept by the kernel (``IORING_FEAT_NODROP``, required) and
   flushed by an ``io_uring_enter`` when ``IORING_SQ_CQ_OVERFLOW`` is set.
+* File-system operations are ring requests too: ``openat`` (``O_CLOEXEC``
+  added), ``close_fd``, ``statx``, ``renameat``, ``unlinkat``, ``mkdirat``,
+  ``linkat``, ``symlinkat``, ``fallocate``, ``ftruncate``, ``fadvise``
+  (``IORING_OP_*``, from the same system-call description the pool would
+  run); ``copy_file_range`` and ``getdents`` have no opcode and run on the
+  C pool.
 * Opcodes are probed at ring setup (``IORING_REGISTER_PROBE``); an
   operation whose opcode this kernel lacks runs on the C thread pool
-  (``csrc/lxa_pool.c``) with the same eventfd completion path.
+  (``csrc/lxa_pool.c``) with the same eventfd completion path
+  (``Context._force_missing(name)`` makes a test take that path).
 
 Setup flags: ``IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN`` by
 default (``SETUP_FLAGS``; see README/the closing note of issue 15 for the
@@ -95,7 +102,18 @@ from lxu_ring cimport (
     IORING_SETUP_SQPOLL,
     IORING_SETUP_SUBMIT_ALL,
     LXU_OP_ASYNC_CANCEL,
+    LXU_OP_CLOSE,
+    LXU_OP_FADVISE,
+    LXU_OP_FALLOCATE,
     LXU_OP_FSYNC,
+    LXU_OP_FTRUNCATE,
+    LXU_OP_LINKAT,
+    LXU_OP_MKDIRAT,
+    LXU_OP_OPENAT,
+    LXU_OP_RENAMEAT,
+    LXU_OP_STATX,
+    LXU_OP_SYMLINKAT,
+    LXU_OP_UNLINKAT,
     LXU_OP_MAX,
     LXU_OP_NOP,
     LXU_OP_READ,
@@ -109,6 +127,7 @@ from lxu_ring cimport (
     lxu_get_sqe,
     lxu_needs_enter,
     lxu_prep_rw,
+    lxu_prep_syscall,
     lxu_reap,
     lxu_register_eventfd,
     lxu_ring_exit,
@@ -117,6 +136,7 @@ from lxu_ring cimport (
     lxu_ring_probe,
     lxu_sq_pending,
     lxu_submit,
+    lxu_syscall_opcode,
 )
 
 from . import _args
@@ -157,6 +177,17 @@ _OPCODE_OF = {
     "readv": LXU_OP_READV,
     "writev": LXU_OP_WRITEV,
     "fsync": LXU_OP_FSYNC,
+    "openat": LXU_OP_OPENAT,
+    "close_fd": LXU_OP_CLOSE,
+    "statx": LXU_OP_STATX,
+    "renameat": LXU_OP_RENAMEAT,
+    "unlinkat": LXU_OP_UNLINKAT,
+    "mkdirat": LXU_OP_MKDIRAT,
+    "linkat": LXU_OP_LINKAT,
+    "symlinkat": LXU_OP_SYMLINKAT,
+    "fallocate": LXU_OP_FALLOCATE,
+    "ftruncate": LXU_OP_FTRUNCATE,
+    "fadvise": LXU_OP_FADVISE,
 }
 
 #: Opcodes every ring must support (else probe() refuses io_uring here).
@@ -265,6 +296,13 @@ cdef inline int _ring_opcode(int opcode) noexcept:
     if opcode == OP_WRITEV:
         return LXU_OP_WRITEV
     return LXU_OP_FSYNC
+
+
+cdef inline int _uring_op(Operation op) noexcept:
+    """The io_uring opcode that performs ``op``, or -1 if it has no ring form (the pool runs it)."""
+    if _is_fs(op._opcode):
+        return lxu_syscall_opcode(op._job.sysno, op._job.args)
+    return _ring_opcode(op._opcode)
 
 
 cdef unsigned _ring_entries(Py_ssize_t max_requests) noexcept:
@@ -647,7 +685,10 @@ cdef class Context(_ContextCore):
         cdef uint64_t ud = <uint64_t><uintptr_t><void *>op
         if sqe == NULL:
             return 0
-        if opcode == OP_READV or opcode == OP_WRITEV:
+        if _is_fs(opcode):
+            # The call the pool would make, as a ring request (paths and buffers live in op).
+            lxu_prep_syscall(sqe, op._job.sysno, op._job.args, ud)
+        elif opcode == OP_READV or opcode == OP_WRITEV:
             lxu_prep_rw(sqe, _ring_opcode(opcode), op._fd, op._iov_cur, <uint32_t>op._iovcnt_cur,
                         <uint64_t>(op._offset + done), ud)
         elif opcode == OP_FSYNC or opcode == OP_FDSYNC:
@@ -660,7 +701,7 @@ cdef class Context(_ContextCore):
                 left = LXA_MAX_RW_COUNT
             lxu_prep_rw(sqe, _ring_opcode(opcode), op._fd, op._base + done, <uint32_t>left,
                         <uint64_t>(op._offset + done), ud)
-        if (opcode != OP_FSYNC and opcode != OP_FDSYNC) and self._nowait_stream(op._fd):
+        if not _is_fs(opcode) and not _is_sync(opcode) and self._nowait_stream(op._fd):
             sqe.rw_flags = RWF_NOWAIT
         op._ext.cancel_sent = False
         op._state = ST_KERNEL
@@ -670,13 +711,12 @@ cdef class Context(_ContextCore):
     cdef int _queue(self, Operation op) except -1:
         """Start an accepted operation: an SQE (submitted at the next enter), the backlog, or the pool."""
         cdef int rc
-        if _is_fs(op._opcode):
-            return self._to_pool(op)  # file-system operations: one system call on the pool (for now)
+        cdef int uop = _uring_op(op)
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
             if rc < 0:
                 return self._complete(op, rc)
-        if not self._supported[_ring_opcode(op._opcode)]:
+        if uop < 0 or not self._supported[uop]:  # no ring form, or this kernel lacks the opcode
             return self._to_pool(op)
         if not self._has_ring:
             return self._complete(op, -EINVAL)
@@ -991,6 +1031,8 @@ cdef class Context(_ContextCore):
             finally:
                 lxu_eventfd_mute(&self._ring, 0)
         self._reap_inline()
+        if _is_fs(op._opcode):
+            return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         if op._state == ST_DONE:
             self._note_inline(op._fd, True)
             return INLINE_DONE

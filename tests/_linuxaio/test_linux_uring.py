@@ -356,3 +356,59 @@ def test_200_dropped_loops_are_collected(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.stdout.startswith("True"), proc.stdout + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["ring", "pool-fallback"])
+def test_file_system_operations_on_the_ring_and_on_the_pool(U: Any, tmp_path: Path, missing: bool) -> None:
+    names = ("openat", "close_fd", "statx", "renameat", "unlinkat", "mkdirat", "linkat", "symlinkat", "fallocate")
+    names += ("ftruncate", "fadvise")
+    (tmp_path / "a").write_bytes(b"0123456789")
+    with U.Context(16) as ctx:
+        if missing:
+            for name in names:
+                ctx._force_missing(name)
+        assert all(ctx.supports(name) is not missing for name in names)
+
+        def run(*ops: Any) -> list[Any]:
+            done: list[int] = []
+            for op in ops:
+                op.set_callback(done.append)
+            assert ctx.submit(*ops) == len(ops)
+            assert ctx.kernel_in_flight == (0 if missing else len(ops))  # where they went
+            _wait(ctx, done, len(ops))
+            return [op.get_value() for op in ops]
+
+        (st,) = run(U.Operation.statx(str(tmp_path / "a")))
+        assert st == os.stat(tmp_path / "a")
+        (fd,) = run(U.Operation.openat(tmp_path / "a", os.O_RDWR))
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+            assert run(U.Operation.fallocate(fd, 0, 0, 8192), U.Operation.fadvise(fd, 0, 4096, 0)) == [None, None]
+            assert os.fstat(fd).st_size == 8192
+            assert run(U.Operation.ftruncate(fd, 5)) == [None]
+            assert os.pread(fd, 100, 0) == b"01234"
+        finally:
+            assert run(U.Operation.close_fd(fd)) == [None]
+        with pytest.raises(OSError):
+            os.fstat(fd)
+        assert run(
+            U.Operation.mkdirat(str(tmp_path / "d")),
+            U.Operation.linkat(str(tmp_path / "a"), str(tmp_path / "hard")),
+            U.Operation.symlinkat("a", str(tmp_path / "soft")),
+        ) == [None, None, None]
+        assert os.path.isdir(tmp_path / "d") and os.readlink(tmp_path / "soft") == "a"
+        assert os.path.samefile(tmp_path / "a", tmp_path / "hard")
+        assert run(U.Operation.renameat(str(tmp_path / "hard"), str(tmp_path / "moved"))) == [None]
+        assert run(U.Operation.unlinkat(str(tmp_path / "moved")), U.Operation.unlinkat(str(tmp_path / "d"), 0x200)) == [
+            None,
+            None,
+        ]
+        assert sorted(os.listdir(tmp_path)) == ["a", "soft"]
+        missing_op = U.Operation.statx(str(tmp_path / "nope"))
+        done: list[int] = []
+        missing_op.set_callback(done.append)
+        ctx.submit(missing_op)
+        _wait(ctx, done, 1)
+        with pytest.raises(FileNotFoundError) as info:
+            missing_op.get_value()
+        assert info.value.filename == str(tmp_path / "nope")

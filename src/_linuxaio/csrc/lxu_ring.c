@@ -328,6 +328,108 @@ void lxu_eventfd_mute(struct lxu_ring *ring, int on)
     __atomic_store_n(ring->cq_kflags, flags, __ATOMIC_SEQ_CST);
 }
 
+int lxu_syscall_opcode(long sysno, const long *args)
+{
+    switch (sysno) {
+    case SYS_openat:
+        return LXU_OP_OPENAT;
+    case SYS_close:
+        return LXU_OP_CLOSE;
+    case SYS_statx:
+        return LXU_OP_STATX;
+    case SYS_renameat2:
+        return LXU_OP_RENAMEAT;
+    case SYS_unlinkat:
+        return LXU_OP_UNLINKAT;
+    case SYS_mkdirat:
+        return LXU_OP_MKDIRAT;
+    case SYS_linkat:
+        return LXU_OP_LINKAT;
+    case SYS_symlinkat:
+        return LXU_OP_SYMLINKAT;
+    case SYS_fallocate:
+        return LXU_OP_FALLOCATE;
+    case SYS_ftruncate:
+        return LXU_OP_FTRUNCATE;
+    case SYS_fadvise64:
+        /* The SQE's length field is 32 bits wide. */
+        return (args[2] >= 0 && args[2] <= (long)UINT32_MAX) ? LXU_OP_FADVISE : -1;
+    default:
+        return -1;
+    }
+}
+
+void lxu_prep_syscall(struct io_uring_sqe *sqe, long sysno, const long *args, uint64_t user_data)
+{
+    sqe->user_data = user_data;
+    sqe->opcode = (uint8_t)lxu_syscall_opcode(sysno, args);
+    switch (sysno) {
+    case SYS_openat: /* dirfd, path, flags, mode */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->open_flags = (uint32_t)args[2];
+        sqe->len = (uint32_t)args[3];
+        break;
+    case SYS_close: /* fd */
+        sqe->fd = (int32_t)args[0];
+        break;
+    case SYS_statx: /* dirfd, path, flags, mask, buffer */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->statx_flags = (uint32_t)args[2];
+        sqe->len = (uint32_t)args[3];
+        sqe->off = (uint64_t)args[4];
+        break;
+    case SYS_renameat2: /* olddirfd, old, newdirfd, new, flags */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->len = (uint32_t)args[2];
+        sqe->off = (uint64_t)args[3];
+        sqe->rename_flags = (uint32_t)args[4];
+        break;
+    case SYS_unlinkat: /* dirfd, path, flags */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->unlink_flags = (uint32_t)args[2];
+        break;
+    case SYS_mkdirat: /* dirfd, path, mode */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->len = (uint32_t)args[2];
+        break;
+    case SYS_linkat: /* olddirfd, old, newdirfd, new, flags */
+        sqe->fd = (int32_t)args[0];
+        sqe->addr = (uint64_t)args[1];
+        sqe->len = (uint32_t)args[2];
+        sqe->off = (uint64_t)args[3];
+        sqe->hardlink_flags = (uint32_t)args[4];
+        break;
+    case SYS_symlinkat: /* target, newdirfd, linkpath */
+        sqe->fd = (int32_t)args[1];
+        sqe->addr = (uint64_t)args[0];
+        sqe->off = (uint64_t)args[2];
+        break;
+    case SYS_fallocate: /* fd, mode, offset, length */
+        sqe->fd = (int32_t)args[0];
+        sqe->len = (uint32_t)args[1];
+        sqe->off = (uint64_t)args[2];
+        sqe->addr = (uint64_t)args[3];
+        break;
+    case SYS_ftruncate: /* fd, length */
+        sqe->fd = (int32_t)args[0];
+        sqe->off = (uint64_t)args[1];
+        break;
+    case SYS_fadvise64: /* fd, offset, length, advice */
+        sqe->fd = (int32_t)args[0];
+        sqe->off = (uint64_t)args[1];
+        sqe->len = (uint32_t)args[2];
+        sqe->fadvise_advice = (uint32_t)args[3];
+        break;
+    default:
+        break;
+    }
+}
+
 int lxu_fd_flags(int fd)
 {
     int rc = fcntl(fd, F_GETFD);

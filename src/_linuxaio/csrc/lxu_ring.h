@@ -182,6 +182,15 @@ void lxu_eventfd_mute(struct lxu_ring *ring, int on);
 /* Descriptor flags of `fd` (FD_CLOEXEC check), or -errno. */
 int lxu_fd_flags(int fd);
 
+/* File-system system calls as ring requests. `sysno` and `args` are the
+ * call as the C pool would make it (lxa_pool.h LXA_OP_SYSCALL: SYS_openat,
+ * SYS_close, SYS_statx, SYS_renameat2, SYS_unlinkat, SYS_mkdirat,
+ * SYS_linkat, SYS_symlinkat, SYS_fallocate, SYS_ftruncate, SYS_fadvise64).
+ * lxu_syscall_opcode: the io_uring opcode that performs it, or -1 when it
+ * has no ring form (the caller runs it on the pool). */
+int lxu_syscall_opcode(long sysno, const long *args);
+void lxu_prep_syscall(struct io_uring_sqe *sqe, long sysno, const long *args, uint64_t user_data);
+
 /* Fill an SQE (zeroed by lxu_get_sqe) for the common shapes. */
 static inline void lxu_prep_rw(struct io_uring_sqe *sqe, uint8_t opcode, int fd, const void *addr,
                                uint32_t len, uint64_t offset, uint64_t user_data)

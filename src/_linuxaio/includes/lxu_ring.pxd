@@ -19,6 +19,17 @@ cdef extern from "lxu_ring.h" nogil:
         LXU_OP_ASYNC_CANCEL
         LXU_OP_READ
         LXU_OP_WRITE
+        LXU_OP_FALLOCATE
+        LXU_OP_OPENAT
+        LXU_OP_CLOSE
+        LXU_OP_STATX
+        LXU_OP_FADVISE
+        LXU_OP_RENAMEAT
+        LXU_OP_UNLINKAT
+        LXU_OP_MKDIRAT
+        LXU_OP_SYMLINKAT
+        LXU_OP_LINKAT
+        LXU_OP_FTRUNCATE
         LXU_OP_MAX
 
     struct io_uring_sqe:
@@ -60,4 +71,6 @@ cdef extern from "lxu_ring.h" nogil:
     int lxu_register_eventfd(int ring_fd, int efd)
     void lxu_eventfd_mute(lxu_ring *ring, int on)
     int lxu_fd_flags(int fd)
+    int lxu_syscall_opcode(long sysno, const long *args)
+    void lxu_prep_syscall(io_uring_sqe *sqe, long sysno, const long *args, uint64_t user_data)
     void lxu_prep_rw(io_uring_sqe *sqe, uint8_t opcode, int fd, const void *addr, uint32_t len, uint64_t offset, uint64_t user_data)
