@@ -26,6 +26,7 @@ C_SOURCES: dict[str, list[str]] = {
     "_eventfd": [],
     "thread_aio": ["csrc/lxa_pool.c"],
     "linux_aio": ["csrc/lxa_pool.c"],
+    "linux_uring": ["csrc/lxa_pool.c", "csrc/lxu_ring.c"],
 }
 
 

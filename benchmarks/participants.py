@@ -23,7 +23,7 @@ from pathlib import Path
 from .workloads import Cell
 
 #: Our backends: ``--backend`` names and their module stems.
-OUR_BACKENDS = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}
+OUR_BACKENDS = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
 #: caio participants: id suffix -> (module stem, AsyncioContext keyword arguments).
 CAIO_VARIANTS = {
     "linux": ("linux_aio", {}),

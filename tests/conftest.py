@@ -89,7 +89,7 @@ def load_backend(request: pytest.FixtureRequest, name: str) -> Backend:
         if _linuxaio.is_compiled(name) and request.config.getoption("--require-compiled"):
             pytest.fail(f"compiled backend {name!r} is required but unavailable: {reason}")
         pytest.skip(f"backend {name!r} unavailable: {reason}")
-    module_name = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}[name]
+    module_name = _linuxaio._MODULES[name]
     return Backend(
         name,
         importlib.import_module(f"_linuxaio.{module_name}"),

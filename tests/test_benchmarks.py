@@ -255,7 +255,9 @@ def test_requested_backend_that_is_not_built_exits_2(
 ) -> None:
     from benchmarks import cli
 
-    monkeypatch.setattr(cli, "our_status", lambda: {"linux": "not built (test)", "thread": None, "python": None})
+    monkeypatch.setattr(
+        cli, "our_status", lambda: {"linux": "not built (test)", "uring": None, "thread": None, "python": None}
+    )
     assert cli.main(["--backend", request_text, "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not available here (no fallback)" in err

@@ -3,18 +3,21 @@
 General layout:
 
 * ``abstract``: the Context protocol every backend keeps.
-* ``linux_aio``, ``thread_aio``, ``python_aio``: the backends (kernel AIO,
-  C thread pool, pure-Python thread pool), each with ``Context`` and ``Operation``.
+* ``linux_aio``, ``linux_uring``, ``thread_aio``, ``python_aio``: the
+  backends (kernel AIO, io_uring, C thread pool, pure-Python thread pool),
+  each with ``Context`` and ``Operation``.
 * ``*_asyncio``: ``AsyncioContext`` bound to each backend (``asyncio_base``).
 * this module: backend selection. ``Context``, ``Operation``,
   ``AsyncioContext``, ``variants`` and ``variants_asyncio`` are resolved at
   first access, not at import: importing makes no system call, and the
-  kernel backend is probed (``io_setup``) only when first needed.
+  kernel backends are probed (``io_setup``, ``io_uring_setup``) only when first needed.
 
-Selection order: ``CAIO_IMPL`` (``linux``, ``thread`` or ``python``); else the
+Selection order: ``CAIO_IMPL`` (``linux``, ``uring``, ``thread`` or ``python``); else the
 first line of the ``default_implementation`` file beside this module that
 names an available backend; else the best available backend. A requested
-backend that is unavailable warns with the reason and falls back.
+backend that is unavailable warns with the reason and falls back to the best
+available one (``uring`` falls to ``linux``); the reason is in
+``selected_backend().skipped``.
 ``selected_backend()`` tells what was chosen and why.
 """
 
@@ -60,9 +63,9 @@ AT_FDCWD = -100
 STATX_BASIC_STATS = 0x7FF
 
 #: Backend names in preference order, and their modules.
-BACKENDS: tuple[str, ...] = ("linux", "thread", "python")
-_MODULES = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}
-_COMPILED = frozenset({"linux", "thread"})
+BACKENDS: tuple[str, ...] = ("linux", "uring", "thread", "python")
+_MODULES = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
+_COMPILED = frozenset({"linux", "uring", "thread"})
 DEFAULT_IMPLEMENTATION_FILE = Path(__file__).with_name("default_implementation")
 
 
@@ -139,6 +142,8 @@ def _select() -> Selection:
         reason = "unknown backend name" if requested not in _MODULES else _load(requested)
         if reason is None:
             return Selection(requested, "CAIO_IMPL", _skipped_before(requested), requested)
+        if requested in _MODULES:
+            skipped[requested] = reason  # selected_backend() names why it was not used
         choice = _best(skipped)
         warnings.warn(
             f"CAIO_IMPL={requested!r} is not available here ({reason}); "

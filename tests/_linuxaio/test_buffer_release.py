@@ -139,7 +139,7 @@ os.close(fd)
 print("ok")
 """
 
-_MODULES = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}
+_MODULES = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
 
 
 @pytest.mark.parametrize("case", sorted(_CYCLE_CASES))

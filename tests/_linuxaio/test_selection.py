@@ -59,7 +59,7 @@ def select_in_subprocess(
 @pytest.mark.parametrize("name", AVAILABLE)
 def test_caio_impl_picks_an_available_backend(name: str) -> None:
     report = select_in_subprocess(name)
-    module = {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}[name]
+    module = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}[name]
     assert (report["name"], report["source"]) == (name, "CAIO_IMPL")
     assert report["context"] == f"_linuxaio.{module}"
     assert report["asyncio"] == f"_linuxaio.{module}_asyncio"
@@ -96,11 +96,53 @@ def test_unavailable_caio_impl_warns_with_the_reason(name: str) -> None:
 
 
 FAIL_KERNEL_PROBE = (
-    "import errno, _linuxaio.linux_aio as k\n"
+    "import errno, _linuxaio.linux_aio as k, _linuxaio.linux_uring as u\n"
     "def probe():\n"
     "    raise OSError(errno.ENOSYS, 'io_setup: Function not implemented (simulated seccomp)')\n"
-    "k.probe = probe"
+    "k.probe = probe\n"
+    "u.probe = probe"
 )
+
+FAIL_URING_PROBE = (
+    "import errno, _linuxaio.linux_uring as u\n"
+    "def probe():\n"
+    "    raise OSError(errno.EPERM, 'io_uring_setup: refused (EPERM: kernel.io_uring_disabled or seccomp)')\n"
+    "u.probe = probe"
+)
+
+
+@pytest.mark.skipif("linux" not in AVAILABLE or "uring" not in AVAILABLE, reason="needs linux and uring")
+def test_caio_impl_uring_refused_falls_back_to_linux_with_the_reason() -> None:
+    report = select_in_subprocess("uring", setup=FAIL_URING_PROBE)
+    assert report["name"] == "linux"
+    assert "kernel.io_uring_disabled" in report["skipped"]["uring"]
+    assert len(report["warnings"]) == 1
+    assert "CAIO_IMPL='uring'" in report["warnings"][0]
+
+
+@pytest.mark.skipif("uring" not in AVAILABLE, reason="io_uring unavailable here")
+def test_default_implementation_file_selects_uring(tmp_path: Path) -> None:
+    report = select_in_subprocess(None, "uring\n", tmp_path)
+    assert (report["name"], report["source"]) == ("uring", "default_implementation")
+    assert report["context"] == "_linuxaio.linux_uring"
+    assert report["asyncio"] == "_linuxaio.linux_uring_asyncio"
+
+
+def test_import_of_linux_uring_makes_no_ring() -> None:
+    code = textwrap.dedent(
+        """
+        import os, _linuxaio.linux_uring
+        links = []
+        for n in os.listdir("/proc/self/fd"):
+            try:
+                links.append(os.readlink(f"/proc/self/fd/{n}"))
+            except OSError:
+                pass
+        print(sum("io_uring" in link for link in links))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["0"], out.stderr
 
 
 @pytest.mark.skipif("linux" not in AVAILABLE or "thread" not in AVAILABLE, reason="needs linux and thread")
@@ -175,7 +217,7 @@ def test_caio_shaped_surface() -> None:
     assert issubclass(caio.python_aio.Operation, caio.AbstractOperation)
     assert caio.__version__
     for name in UNAVAILABLE:
-        module = {"linux": "linux_aio", "thread": "thread_aio"}[name]
+        module = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio"}[name]
         if "not built" in (_linuxaio.backend_status()[name] or ""):
             assert getattr(caio, module) is None
 
@@ -185,7 +227,8 @@ def test_every_backend_context_keeps_the_protocol() -> None:
 
     for name in AVAILABLE:
         module = importlib.import_module(
-            "_linuxaio." + {"linux": "linux_aio", "thread": "thread_aio", "python": "python_aio"}[name]
+            "_linuxaio."
+            + {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}[name]
         )
         ctx = module.Context(max_requests=1)
         try:
