@@ -26,11 +26,13 @@ import os
 import sys
 from typing import Any
 
+import _linuxaio
+
 CHILD_OFFSET = 64  # where a child writes; the parent's data is before it
 
 
 def _module(backend: str) -> Any:
-    return importlib.import_module(f"_linuxaio.{backend}_aio_asyncio")
+    return importlib.import_module(f"_linuxaio.{_linuxaio._MODULES[backend]}_asyncio")
 
 
 def _child_use(ctx: Any, fd: int) -> str:
