@@ -109,30 +109,36 @@ async def _wait_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
 class _Window:
     """At most ``limit`` engine operations of one tree job in flight, with no task per operation.
 
-    ``submit`` returns a future of the operation's value; the next queued
-    operation is submitted from the completion callback of the one before.
-    ``finish`` waits for a group of them; if the waiting task is cancelled,
-    the group's operations not yet submitted are dropped and those already
-    submitted are waited for (their fds must not be closed under them)
-    before the cancellation goes on.
+    ``submit_group`` returns a future of each operation's value; the next
+    queued operation is submitted from the completion callback of one before,
+    taken from the queued groups in turn (the operations of a group work in
+    one directory: taking groups in turn spreads the pool's threads over
+    directories instead of queueing them all on one directory's lock).
+    ``finish`` waits for a group of futures; if the waiting task is
+    cancelled, its operations not yet submitted are dropped and those
+    already submitted are waited for (their fds must not be closed under
+    them) before the cancellation goes on.
     """
 
     def __init__(self, ctx: Any, limit: int) -> None:
         self._ctx = ctx
         self._free = limit
-        self._queue: deque[tuple[asyncio.Future[Any], str, tuple[Any, ...]]] = deque()
+        self._groups: deque[deque[tuple[asyncio.Future[Any], str, tuple[Any, ...]]]] = deque()
         self._queued: set[asyncio.Future[Any]] = set()
 
-    def submit(self, name: str, *args: Any) -> asyncio.Future[Any]:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._free > 0:
+    def submit_group(self, name: str, arglists: list[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in arglists]
+        group = deque(zip(futures, [name] * len(arglists), arglists, strict=True))
+        while self._free > 0 and group:
+            done, _, args = group.popleft()
             self._free -= 1
             if not self._start(done, name, args):
                 self._free += 1
-        else:
-            self._queue.append((done, name, args))
-            self._queued.add(done)
-        return done
+        if group:
+            self._groups.append(group)
+            self._queued.update(f for f, _, _ in group)
+        return futures
 
     def _start(self, done: asyncio.Future[Any], name: str, args: tuple[Any, ...]) -> bool:
         try:
@@ -152,8 +158,14 @@ class _Window:
             else:
                 done.set_result(inner.result())
         self._free += 1
-        while self._free > 0 and self._queue:
-            following, name, args = self._queue.popleft()
+        groups = self._groups
+        while self._free > 0 and groups:
+            group = groups[0]
+            following, name, args = group.popleft()
+            if group:
+                groups.rotate(-1)
+            else:
+                groups.popleft()
             self._queued.discard(following)
             if following.done():  # dropped by a cancellation
                 continue
@@ -580,7 +592,7 @@ async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window,
             await _rmtree_fd(ctx, sub, full, handle, window, progress)
         finally:
             await aos.settled(aos._submit(ctx, "close_fd", sub))
-        removing = window.submit("unlinkat", name, _AT_REMOVEDIR, fd)
+        (removing,) = window.submit_group("unlinkat", [(name, _AT_REMOVEDIR, fd)])
         await window.finish([removing])
         if removing.exception() is not None:
             handle(os.rmdir, full, removing.exception())
@@ -588,7 +600,7 @@ async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window,
             progress(full, 0)
 
     async def unlink_files(names: list[Any]) -> None:
-        futures = [window.submit("unlinkat", name, 0, fd) for name in names]
+        futures = window.submit_group("unlinkat", [(name, 0, fd) for name in names])
         await window.finish(futures)
         for name, future in zip(names, futures, strict=True):
             exc = future.exception()

@@ -524,7 +524,8 @@ class ScandirIterator:
                 self._records = _records(self._ctx, self._fd)
             ino, d_type, raw = await self._records.__anext__()
             entry = self._entry(ino, d_type, raw)
-            await self._complete(entry)
+            if d_type in (_DT_UNKNOWN, _DT_LNK):  # the others need no system call
+                await self._complete(entry)
             return entry
         except StopAsyncIteration:
             await self.aclose()
@@ -580,6 +581,28 @@ def scandir(path: Any = None, *, context: Any = None) -> ScandirIterator:
     return ScandirIterator(path, context)
 
 
+async def _islinks(paths: list[Any], context: Any) -> list[bool]:
+    """``os.path.islink`` of each path, the ``lstat`` operations submitted together."""
+    if not paths:
+        return []
+    ctx = context_of(context)
+    pending: list[Awaitable[Any]] = []
+    for p in paths:
+        try:
+            pending.append(_submit(ctx, "statx", p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, AT_FDCWD))
+        except (OSError, ValueError):  # what islink answers False for
+            pending.append(_false())
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, (OSError, ValueError)):
+            raise r
+    return [isinstance(r, _os.stat_result) and _stat.S_ISLNK(r.st_mode) for r in results]
+
+
+async def _false() -> bool:
+    return False
+
+
 async def walk(
     top: Any,
     topdown: bool = True,
@@ -624,9 +647,12 @@ async def walk(
             continue
         if topdown:
             yield current, dirs, nondirs
-            for dirname in reversed(dirs):
-                new_path = join(current, dirname)
-                if followlinks or not await _ospath.islink(new_path, context=context):
+            new_paths = [join(current, dirname) for dirname in dirs]
+            # os.walk checks islink() after the yield (the caller may have changed the
+            # tree); the checks of one directory's subdirectories run at once.
+            links = [False] * len(new_paths) if followlinks else await _islinks(new_paths, context)
+            for new_path, link in zip(reversed(new_paths), reversed(links), strict=True):
+                if not link:
                     stack.append(new_path)
         else:
             stack.append((current, dirs, nondirs))
