@@ -93,9 +93,20 @@ class FsOpsMixin:
             companion = _COMPANIONS[loop] = AsyncioContext()
         return companion
 
-    async def _fs_run(self, name: str, *args: Any) -> Any:
+    def _fs_future(self, name: str, *args: Any) -> asyncio.Future[Any]:
+        """Build and submit operation ``name`` now; the future of its ``get_value()``.
+
+        The one-call path of ``aiofile.os``/``aiofile.shutil`` (no coroutine of
+        ours in between). Cancelling the future does not stop the operation.
+        """
+        constructor = getattr(self._operation_class, name, None)
+        if constructor is not None:
+            return self.submit_future(constructor(*args))
         adapter, op = self._fs_build(name, *args)
-        return await adapter.submit_future(op)
+        return adapter.submit_future(op)  # type: ignore[no-any-return]
+
+    async def _fs_run(self, name: str, *args: Any) -> Any:
+        return await self._fs_future(name, *args)
 
     def fs_path_of(self, name: str) -> str:
         """Where operation ``name`` runs: ``"backend"`` (this adapter's engine) or ``"python_aio"`` (companion)."""

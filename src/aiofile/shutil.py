@@ -33,7 +33,9 @@ import os
 import shutil as _shutil
 import stat as _stat
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, NamedTuple
 
 from _linuxaio.fsops import parse_dirents
@@ -104,6 +106,88 @@ async def _wait_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
     await asyncio.wait(tasks)
 
 
+class _Window:
+    """At most ``limit`` engine operations of one tree job in flight, with no task per operation.
+
+    ``submit_group`` returns a future of each operation's value; the next
+    queued operation is submitted from the completion callback of one before,
+    taken from the queued groups in turn (the operations of a group work in
+    one directory: taking groups in turn spreads the pool's threads over
+    directories instead of queueing them all on one directory's lock).
+    ``finish`` waits for a group of futures; if the waiting task is
+    cancelled, its operations not yet submitted are dropped and those
+    already submitted are waited for (their fds must not be closed under
+    them) before the cancellation goes on.
+    """
+
+    def __init__(self, ctx: Any, limit: int) -> None:
+        self._ctx = ctx
+        self._free = limit
+        self._groups: deque[deque[tuple[asyncio.Future[Any], str, tuple[Any, ...]]]] = deque()
+        self._queued: set[asyncio.Future[Any]] = set()
+
+    def submit_group(self, name: str, arglists: list[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in arglists]
+        group = deque(zip(futures, [name] * len(arglists), arglists, strict=True))
+        while self._free > 0 and group:
+            done, _, args = group.popleft()
+            self._free -= 1
+            if not self._start(done, name, args):
+                self._free += 1
+        if group:
+            self._groups.append(group)
+            self._queued.update(f for f, _, _ in group)
+        return futures
+
+    def _start(self, done: asyncio.Future[Any], name: str, args: tuple[Any, ...]) -> bool:
+        try:
+            inner = self._ctx._fs_future(name, *args)
+        except (ValueError, TypeError, RuntimeError, OSError) as exc:  # closed, bad argument: nothing submitted
+            done.set_exception(exc)
+            return False
+        inner.add_done_callback(partial(self._finished, done))
+        return True
+
+    def _finished(self, done: asyncio.Future[Any], inner: asyncio.Future[Any]) -> None:
+        if not done.done():
+            if inner.cancelled():
+                done.cancel()
+            elif (exc := inner.exception()) is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(inner.result())
+        self._free += 1
+        groups = self._groups
+        while self._free > 0 and groups:
+            group = groups[0]
+            following, name, args = group.popleft()
+            if group:
+                groups.rotate(-1)
+            else:
+                groups.popleft()
+            self._queued.discard(following)
+            if following.done():  # dropped by a cancellation
+                continue
+            self._free -= 1
+            if not self._start(following, name, args):
+                self._free += 1
+
+    async def finish(self, futures: list[asyncio.Future[Any]]) -> None:
+        if not futures:
+            return
+        try:
+            await asyncio.wait(futures)
+        except asyncio.CancelledError:
+            for future in futures:
+                if future in self._queued:
+                    future.cancel()
+            running = [f for f in futures if not f.done()]
+            if running:
+                await _finish_uncancellable(asyncio.ensure_future(_wait_all(running)))
+            raise
+
+
 def _ctx(context: Any) -> Any:
     return aos.context_of(context)
 
@@ -140,7 +224,7 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
     while True:
         if use_range:
             try:
-                n = await aos.settled(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
+                n = await aos.settled(aos._submit(ctx, "copy_file_range", fd_in, -1, fd_out, -1, COPY_CHUNK))
             except OSError as exc:
                 if exc.errno not in _FALLBACK_ERRNOS or total:
                     raise
@@ -171,9 +255,20 @@ async def copyfile(
 
     Cancellation: the incomplete ``dst`` is removed.
     """
+    return await _copyfile(src, dst, follow_symlinks, progress, context, _UNKNOWN)
+
+
+_UNKNOWN: Any = object()  # a stat result not taken yet
+
+
+async def _copyfile(
+    src: Any, dst: Any, follow_symlinks: bool, progress: Progress | None, context: Any, dst_st: Any
+) -> Any:
+    """``copyfile``; ``dst_st``: ``dst``'s ``stat`` (None: missing) if the caller has it, else ``_UNKNOWN``."""
     ctx = _ctx(context)
     src_st = await _stat_or_none(src, context)
-    dst_st = await _stat_or_none(dst, context)
+    if dst_st is _UNKNOWN:
+        dst_st = await _stat_or_none(dst, context)
     if src_st is not None and dst_st is not None and os.path.samestat(src_st, dst_st):
         raise SameFileError(f"{src!r} and {dst!r} are the same file")
     for st, fn in ((src_st, src), (dst_st, dst)):
@@ -188,12 +283,12 @@ async def copyfile(
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)  # what open(src, "rb") raises
     fd_in = await ctx.openat(src, os.O_RDONLY)
     try:
-        opening = asyncio.ensure_future(ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+        opening = aos._future(ctx, "openat", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, aos.AT_FDCWD)
         try:
             await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
         except asyncio.CancelledError:
             if not opening.cancelled() and opening.exception() is None:
-                await aos.settled(ctx.close_fd(opening.result()))
+                await aos.settled(aos._submit(ctx, "close_fd", opening.result()))
                 await aos.settled(_remove_quietly(ctx, dst))
             raise
         except IsADirectoryError as e:
@@ -207,9 +302,9 @@ async def copyfile(
             await aos.settled(_remove_quietly(ctx, dst))
             raise
         finally:
-            await aos.settled(ctx.close_fd(fd_out))
+            await aos.settled(aos._submit(ctx, "close_fd", fd_out))
     finally:
-        await aos.settled(ctx.close_fd(fd_in))
+        await aos.settled(aos._submit(ctx, "close_fd", fd_in))
     return dst
 
 
@@ -241,8 +336,19 @@ async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True, context:
         st = await src.astat(follow_symlinks=follow, context=context)
     else:
         st = await aos.stat(src, follow_symlinks=follow, context=context)
-    await aos.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow, context=context)
+    # dst's mode (a cheap engine statx) alongside the utime: no chmod when it is already right.
+    dst_mode = None
     if follow:
+        dst_mode = aos._future(aos.context_of(context), "statx", dst, 0, aos.STATX_BASIC_STATS, aos.AT_FDCWD)
+    try:
+        await aos.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow, context=context)
+    finally:
+        if dst_mode is not None:
+            await _wait_all([dst_mode])
+            dst_mode.exception()  # retrieved either way (no "never retrieved" log)
+    if dst_mode is not None:
+        if dst_mode.exception() is None and _stat.S_IMODE(dst_mode.result().st_mode) == _stat.S_IMODE(st.st_mode):
+            return
         try:
             await aos.chmod(dst, _stat.S_IMODE(st.st_mode), context=context)
         except NotImplementedError:
@@ -272,8 +378,12 @@ async def copy2(
 async def _copy_then(
     metadata: Callable[..., Awaitable[None]], src: Any, dst: Any, follow_symlinks: bool, progress: Any, context: Any
 ) -> Any:
-    dst = await _target(src, dst, context)
-    await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
+    # One stat of dst answers both "is it a directory?" and copyfile's same-file/FIFO checks.
+    dst_st = await _stat_or_none(dst, context)
+    if dst_st is not None and _stat.S_ISDIR(dst_st.st_mode):
+        dst = os.path.join(dst, os.path.basename(os.fspath(src)))
+        dst_st = _UNKNOWN
+    await _copyfile(src, dst, follow_symlinks, progress, context, dst_st)
     await metadata(src, dst, follow_symlinks=follow_symlinks, context=context)
     return dst
 
@@ -434,11 +544,11 @@ async def rmtree(
     except OSError as exc:
         handle(os.open, path, exc)
         return
-    gate = asyncio.Semaphore(limit)
+    window = _Window(ctx, limit)
     try:
-        await _rmtree_fd(ctx, fd, path, handle, gate, progress)
+        await _rmtree_fd(ctx, fd, path, handle, window, progress)
     finally:
-        await aos.settled(ctx.close_fd(fd))
+        await aos.settled(aos._submit(ctx, "close_fd", fd))
     try:
         await ctx.unlinkat(path, _AT_REMOVEDIR, at)
     except OSError as exc:
@@ -448,55 +558,66 @@ async def rmtree(
             progress(path, 0)
 
 
-async def _rmtree_fd(
-    ctx: Any, fd: int, path: Any, handle: Any, gate: asyncio.Semaphore, progress: Progress | None
-) -> None:
-    """Empty the directory open as ``fd`` (``path`` names it in errors)."""
+async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window, progress: Progress | None) -> None:
+    """Empty the directory open as ``fd`` (``path`` names it in errors).
+
+    Files are unlinked through ``window`` (no task each); each subdirectory
+    is emptied by a task of its own, then removed through ``window`` too.
+    """
     records: list[tuple[int, bytes]] = []
     try:
-        while chunk := await aos.settled(ctx.getdents(fd, aos.LISTING_CHUNK)):
+        while chunk := await aos.settled(aos._submit(ctx, "getdents", fd, aos.LISTING_CHUNK)):
             records.extend((dtype, name) for _, dtype, name in parse_dirents(chunk) if name not in (b".", b".."))
     except OSError as exc:
         exc.filename = path
         handle(os.scandir, path, exc)
         return
     as_bytes = isinstance(path, bytes)
+    join = os.path.join
+    fsdecode = os.fsdecode
 
-    async def one(dtype: int, raw: bytes) -> None:
-        name: Any = raw if as_bytes else os.fsdecode(raw)
-        full = os.path.join(path, name)
-        if dtype in (4, 0):  # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink
-            try:
-                # Not settled: a cancelled openat closes what it opens by itself (read-only, harmless).
-                sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
-                    handle(os.open, full, exc)
-                    return
-            else:
-                try:
-                    await _rmtree_fd(ctx, sub, full, handle, gate, progress)
-                finally:
-                    await aos.settled(ctx.close_fd(sub))
-                async with gate:
-                    try:
-                        await aos.settled(ctx.unlinkat(name, _AT_REMOVEDIR, fd))
-                    except OSError as exc:
-                        handle(os.rmdir, full, exc)
-                        return
-                if progress is not None:
-                    progress(full, 0)
+    async def subdir(dtype: int, name: Any) -> None:
+        # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink.
+        full = join(path, name)
+        try:
+            # Not settled: a cancelled openat closes what it opens by itself (read-only, harmless).
+            sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
+                handle(os.open, full, exc)
                 return
-        async with gate:
-            try:
-                await aos.settled(ctx.unlinkat(name, 0, fd))
-            except OSError as exc:
-                handle(os.unlink, full, exc)
-                return
-        if progress is not None:
+            await unlink_files([name])  # not a directory after all
+            return
+        try:
+            await _rmtree_fd(ctx, sub, full, handle, window, progress)
+        finally:
+            await aos.settled(aos._submit(ctx, "close_fd", sub))
+        (removing,) = window.submit_group("unlinkat", [(name, _AT_REMOVEDIR, fd)])
+        await window.finish([removing])
+        if removing.exception() is not None:
+            handle(os.rmdir, full, removing.exception())
+        elif progress is not None:
             progress(full, 0)
 
-    await _all(one(dtype, raw) for dtype, raw in records)
+    async def unlink_files(names: list[Any]) -> None:
+        futures = window.submit_group("unlinkat", [(name, 0, fd) for name in names])
+        await window.finish(futures)
+        for name, future in zip(names, futures, strict=True):
+            exc = future.exception()
+            if exc is not None:
+                handle(os.unlink, join(path, name), exc)
+            elif progress is not None:
+                progress(join(path, name), 0)
+
+    files: list[Any] = []
+    dirs: list[Awaitable[None]] = []
+    for dtype, raw in records:
+        name: Any = raw if as_bytes else fsdecode(raw)
+        if dtype in (4, 0):
+            dirs.append(subdir(dtype, name))
+        else:
+            files.append(name)
+    await _all([unlink_files(files), *dirs] if files else dirs)
 
 
 def _basename(path: Any) -> Any:

@@ -171,6 +171,36 @@ async def test_rmtree(twins: tuple[Path, Path], ctx: Any) -> None:
     assert os.path.isdir(twins[0] / "other" / "a")  # link_dir was not followed
 
 
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_rmtree_many_directories_small_limit(tmp_path: Path, ctx: Any, limit: int) -> None:
+    """Removals of several directories queued in turn behind a small ``limit``: all done, each reported once."""
+    root = tmp_path / "t"
+    expected = {str(root)}
+    for d in range(4):
+        sub = root / f"d{d}" / "deeper"
+        sub.mkdir(parents=True)
+        expected |= {str(root / f"d{d}"), str(sub)}
+        for f in range(7):
+            for where in (sub, sub.parent):
+                (where / f"f{f}").write_bytes(b"x")
+                expected.add(str(where / f"f{f}"))
+    seen: list[Any] = []
+    await ash.rmtree(str(root), limit=limit, progress=lambda p, n: seen.append(p), context=ctx)
+    assert not root.exists()
+    assert sorted(seen) == sorted(expected)
+
+
+async def test_copy2_modes_match_whatever_the_umask_gave(tmp_path: Path, ctx: Any) -> None:
+    """copystat's chmod is skipped only when dst already has src's mode: every mode ends up equal."""
+    for mode in (0o600, 0o644, 0o666, 0o755, 0o400, 0o4755):
+        src = tmp_path / f"m{mode:o}"
+        src.write_bytes(b"data")
+        os.chmod(src, mode)
+        dst = await ash.copy2(str(src), str(tmp_path / f"c{mode:o}"), context=ctx)
+        assert stat.S_IMODE(os.stat(dst).st_mode) == mode
+        assert os.stat(dst).st_mtime_ns == os.stat(src).st_mtime_ns
+
+
 async def test_rmtree_onerror_and_onexc(tmp_path: Path, ctx: Any) -> None:
     calls: list[Any] = []
     await ash.rmtree(tmp_path / "missing", onerror=lambda f, p, e: calls.append((f, p, e[0])), context=ctx)

@@ -30,7 +30,7 @@ import stat as _stat
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any
 
-from _linuxaio.fsops import parse_dirents
+from _linuxaio.fsops import FsOpsMixin, parse_dirents
 
 from .._defaults import as_asyncio_context, get_default_context
 from .._file import _finish_uncancellable
@@ -74,6 +74,7 @@ AT_REMOVEDIR = 0x200
 AT_EACCESS = 0x200
 AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
+STATX_BASIC_STATS = 0x7FF
 _DIR_FLAGS = _os.O_RDONLY | _os.O_DIRECTORY
 _DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
 LISTING_CHUNK = 65536
@@ -82,19 +83,38 @@ LISTING_CHUNK = 65536
 async def settled(awaitable: Awaitable[Any]) -> Any:
     """Await ``awaitable`` to its end, delivering a cancellation of the caller afterwards.
 
+    A future (e.g. from ``_submit``) is awaited through ``asyncio.shield``, with no task.
+
     For every operation on an fd we close afterwards: a cancelled operation
     still runs in the pool, so closing its fd first would let it act on
     whatever file reuses the number.
     """
-    task = asyncio.ensure_future(awaitable)
+    task = awaitable if isinstance(awaitable, asyncio.Future) else asyncio.ensure_future(awaitable)
     await _finish_uncancellable(task)
     return task.result()
 
 
 def context_of(context: Any) -> Any:
     """The adapter to submit to: ``context`` (wrapped if raw) or the running loop's default."""
+    if context is None:
+        return get_default_context()
+    if isinstance(context, FsOpsMixin):
+        return context
     adapter = as_asyncio_context(context)
     return adapter if adapter is not None else get_default_context()
+
+
+def _submit(ctx: Any, name: str, *args: Any) -> Awaitable[Any]:
+    """Operation ``name`` of ``ctx``'s table, submitted now: what to await for its value."""
+    if isinstance(ctx, FsOpsMixin):
+        return ctx._fs_future(name, *args)
+    return getattr(ctx, name)(*args)  # type: ignore[no-any-return]
+
+
+def _future(ctx: Any, name: str, *args: Any) -> asyncio.Future[Any]:
+    """``_submit``, always as a future (a coroutine of a duck-typed context runs as a task)."""
+    awaitable = _submit(ctx, name, *args)
+    return awaitable if isinstance(awaitable, asyncio.Future) else asyncio.ensure_future(awaitable)
 
 
 def _dir_fd(dir_fd: int | None) -> int:
@@ -114,9 +134,15 @@ async def stat(
     """``os.stat``: ``path`` may be an fd. One ``statx`` operation."""
     ctx = context_of(context)
     if _is_fd(path):
-        return await ctx.statx(b"", AT_EMPTY_PATH, dir_fd=path)  # type: ignore[no-any-return]
-    flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
-    return await ctx.statx(path, flags, dir_fd=_dir_fd(dir_fd))  # type: ignore[no-any-return]
+        return await _submit(ctx, "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, path)  # type: ignore[no-any-return]
+    return await _submit(  # type: ignore[no-any-return]
+        ctx,
+        "statx",
+        path,
+        0 if follow_symlinks else AT_SYMLINK_NOFOLLOW,
+        STATX_BASIC_STATS,
+        AT_FDCWD if dir_fd is None else dir_fd,
+    )
 
 
 async def lstat(path: Any, *, dir_fd: int | None = None, context: Any = None) -> _os.stat_result:
@@ -160,7 +186,7 @@ async def rename(
     src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None, context: Any = None
 ) -> None:
     """``os.rename``: one ``renameat`` operation."""
-    await context_of(context).renameat(src, dst, 0, _dir_fd(src_dir_fd), _dir_fd(dst_dir_fd))
+    await _submit(context_of(context), "renameat", src, dst, 0, _dir_fd(src_dir_fd), _dir_fd(dst_dir_fd))
 
 
 async def replace(
@@ -186,7 +212,7 @@ async def renames(old: Any, new: Any, *, context: Any = None) -> None:
 
 async def remove(path: Any, *, dir_fd: int | None = None, context: Any = None) -> None:
     """``os.remove``: one ``unlinkat`` operation."""
-    await context_of(context).unlinkat(path, 0, _dir_fd(dir_fd))
+    await _submit(context_of(context), "unlinkat", path, 0, _dir_fd(dir_fd))
 
 
 unlink = remove
@@ -194,7 +220,7 @@ unlink = remove
 
 async def rmdir(path: Any, *, dir_fd: int | None = None, context: Any = None) -> None:
     """``os.rmdir``: one ``unlinkat(AT_REMOVEDIR)`` operation."""
-    await context_of(context).unlinkat(path, AT_REMOVEDIR, _dir_fd(dir_fd))
+    await _submit(context_of(context), "unlinkat", path, AT_REMOVEDIR, _dir_fd(dir_fd))
 
 
 async def removedirs(name: Any, *, context: Any = None) -> None:
@@ -213,7 +239,7 @@ async def removedirs(name: Any, *, context: Any = None) -> None:
 
 async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None, context: Any = None) -> None:
     """``os.mkdir``: one ``mkdirat`` operation."""
-    await context_of(context).mkdirat(path, mode, _dir_fd(dir_fd))
+    await _submit(context_of(context), "mkdirat", path, mode, _dir_fd(dir_fd))
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *, context: Any = None) -> None:
@@ -321,9 +347,9 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
         raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL), path)
     fd = await ctx.openat(path, _os.O_WRONLY)
     try:
-        await settled(ctx.ftruncate(fd, length))
+        await settled(_submit(ctx, "ftruncate", fd, length))
     finally:
-        await settled(ctx.close_fd(fd))
+        await settled(_submit(ctx, "close_fd", fd))
 
 
 async def fsync(fd: Any, *, context: Any = None) -> None:
@@ -348,7 +374,7 @@ async def _open_dir(ctx: Any, path: Any) -> int:
 
 
 async def _records(ctx: Any, fd: int) -> AsyncIterator[tuple[int, int, bytes]]:
-    while chunk := await settled(ctx.getdents(fd, LISTING_CHUNK)):
+    while chunk := await settled(_submit(ctx, "getdents", fd, LISTING_CHUNK)):
         for record in parse_dirents(chunk):
             if record[2] not in (b".", b".."):
                 yield record
@@ -364,7 +390,7 @@ async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
     try:
         names = [name async for _, _, name in _records(ctx, fd)]
     finally:
-        await settled(ctx.close_fd(fd))
+        await settled(_submit(ctx, "close_fd", fd))
     return names if as_bytes else [_os.fsdecode(n) for n in names]
 
 
@@ -477,10 +503,10 @@ class ScandirIterator:
         dir_fd = self._fd if _is_fd(self._path) else AT_FDCWD
         target = entry.name if _is_fd(self._path) else entry.path
         if entry._d_type == _DT_UNKNOWN:
-            entry._lstat = await settled(ctx.statx(target, AT_SYMLINK_NOFOLLOW, dir_fd=dir_fd))
+            entry._lstat = await settled(_submit(ctx, "statx", target, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, dir_fd))
         if entry.is_symlink():
             try:
-                entry._stat = await settled(ctx.statx(target, 0, dir_fd=dir_fd))
+                entry._stat = await settled(_submit(ctx, "statx", target, 0, STATX_BASIC_STATS, dir_fd))
             except OSError:
                 entry._stat_error = True
         elif entry._lstat is not None:
@@ -498,7 +524,8 @@ class ScandirIterator:
                 self._records = _records(self._ctx, self._fd)
             ino, d_type, raw = await self._records.__anext__()
             entry = self._entry(ino, d_type, raw)
-            await self._complete(entry)
+            if d_type in (_DT_UNKNOWN, _DT_LNK):  # the others need no system call
+                await self._complete(entry)
             return entry
         except StopAsyncIteration:
             await self.aclose()
@@ -512,7 +539,7 @@ class ScandirIterator:
         self._finished = True
         fd, self._fd = self._fd, -1
         if fd >= 0:
-            await settled(self._ctx.close_fd(fd))
+            await settled(_submit(self._ctx, "close_fd", fd))
 
     close = aclose
 
@@ -552,6 +579,28 @@ class _Entries(Iterator[DirEntry]):
 def scandir(path: Any = None, *, context: Any = None) -> ScandirIterator:
     """``os.scandir``: ``async for entry in scandir(p)`` (or ``async with``, or ``await``; see ``ScandirIterator``)."""
     return ScandirIterator(path, context)
+
+
+async def _islinks(paths: list[Any], context: Any) -> list[bool]:
+    """``os.path.islink`` of each path, the ``lstat`` operations submitted together."""
+    if not paths:
+        return []
+    ctx = context_of(context)
+    pending: list[Awaitable[Any]] = []
+    for p in paths:
+        try:
+            pending.append(_submit(ctx, "statx", p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, AT_FDCWD))
+        except (OSError, ValueError):  # what islink answers False for
+            pending.append(_false())
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, (OSError, ValueError)):
+            raise r
+    return [isinstance(r, _os.stat_result) and _stat.S_ISLNK(r.st_mode) for r in results]
+
+
+async def _false() -> bool:
+    return False
 
 
 async def walk(
@@ -598,9 +647,12 @@ async def walk(
             continue
         if topdown:
             yield current, dirs, nondirs
-            for dirname in reversed(dirs):
-                new_path = join(current, dirname)
-                if followlinks or not await _ospath.islink(new_path, context=context):
+            new_paths = [join(current, dirname) for dirname in dirs]
+            # os.walk checks islink() after the yield (the caller may have changed the
+            # tree); the checks of one directory's subdirectories run at once.
+            links = [False] * len(new_paths) if followlinks else await _islinks(new_paths, context)
+            for new_path, link in zip(reversed(new_paths), reversed(links), strict=True):
+                if not link:
                     stack.append(new_path)
         else:
             stack.append((current, dirs, nondirs))
