@@ -537,7 +537,7 @@ cdef class Context(_ContextCore):
 
     cdef int _check_live(self) except -1:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         if self._fork_gen != lxa_fork_gen():
             self._after_fork()
         if not self._has_ring and self._setup_errno:
@@ -865,41 +865,36 @@ cdef class Context(_ContextCore):
     # -- the protocol --------------------------------------------------------------------
 
     def submit(self, *ops):
-        """Start ``ops`` in order; return how many were accepted (a prefix).
+        """Start ``ops`` in order; return how many were accepted.
 
-        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
-        operation already submitted, before any operation starts. The
-        accepted operations reach the kernel in one ``io_uring_enter``; one
-        the kernel refuses fails alone (its callback gets ``-errno``).
+        Raises ``TypeError`` for a foreign object before any operation starts.
+        An operation already submitted (in flight or completed, here or on
+        another context, or earlier in this call) is skipped and not counted,
+        as caio 0.12 does. When the context is full the rest are left
+        untouched. The accepted operations reach the kernel in one
+        ``io_uring_enter``; one the kernel refuses fails alone (its callback
+        gets ``-errno``).
         """
-        cdef Py_ssize_t n = len(ops), i, j, accepted
+        cdef Py_ssize_t n = len(ops), i, accepted = 0, room
         cdef Operation op
         self._check_live()
         for i in range(n):
             item = ops[i]
             if type(item) is not Operation:
-                for j in range(i):
-                    (<Operation>ops[j])._state = ST_NEW
-                raise TypeError(f"expected a linux_uring.Operation, not {type(item).__name__}")
-            op = <Operation>item
-            if op._state != ST_NEW:
-                for j in range(i):
-                    (<Operation>ops[j])._state = ST_NEW
-                raise ValueError(f"operation already submitted: {op!r}")
-            op._state = ST_CLAIMED
-        accepted = self._max_requests - self._in_flight
-        if accepted > n:
-            accepted = n
-        if accepted < 0:
-            accepted = 0
-        for i in range(accepted, n):
-            (<Operation>ops[i])._state = ST_NEW
-        if accepted == 0:
+                raise ArgumentTypeError(f"expected a linux_uring.Operation, not {type(item).__name__}")
+        room = self._max_requests - self._in_flight
+        if room <= 0 or n == 0:
             return 0
         had_ready = bool(self._ready)
-        for i in range(accepted):
+        for i in range(n):
             op = <Operation>ops[i]
+            if op._state != ST_NEW:
+                continue  # already submitted: skipped, not counted
+            if accepted == room:
+                break
+            op._state = ST_CLAIMED
             self._link(op)
+            accepted += 1
             try:
                 self._queue(op)
             except MemoryError:

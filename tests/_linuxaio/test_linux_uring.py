@@ -318,11 +318,6 @@ def test_2000_loops_leave_ring_and_fd_counts_unchanged(UA: Any, data_fd: tuple[i
     assert _rings_and_fds() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a loop dropped without close() does not release its AsyncioContext yet on any backend "
-    "(linux_aio leaks its eventfd the same way); the loop-lifecycle work of issue 11 owns it",
-)
 def test_200_dropped_loops_are_collected(tmp_path: Path) -> None:
     # In a subprocess: the contexts of the dropped loops are finalized at its exit otherwise.
     path = tmp_path / "f.bin"
