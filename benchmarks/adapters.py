@@ -18,11 +18,12 @@ import mmap
 import os
 import random
 import shutil
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from .participants import CAIO_VARIANTS, OUR_BACKENDS, Participant
+from .participants import CAIO_VARIANTS, OUR_BACKENDS, PUBLIC_AIOFILE_DIR, Participant
 from .workloads import Cell
 
 COPY_CHUNK = 64 * 1024
@@ -252,6 +253,81 @@ class AiofileIO(PositionalIO):
             await close_context(self.ctx)
 
 
+class AsyncOpenIO(PositionalIO):
+    """Our ``aiofile.async_open`` file objects: one per in-flight slot, ``seek`` (synchronous) then the call."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    async def open(self, cell: Cell, path: str) -> None:
+        from aiofile import async_open  # type: ignore[attr-defined,unused-ignore]
+
+        await super().open(cell, path)
+        self.ctx = our_asyncio_context(self.backend)
+        mode = "r+b" if cell.kind == "write" else "rb"
+        self.files = [await async_open(path, mode, context=self.ctx) for _ in range(cell.depth)]
+
+    def op(self, worker: int) -> Op:
+        f, block, data = self.files[worker], self.cell.block, self.payload
+
+        async def read(off: int) -> Any:
+            f.seek(off)
+            return await f.read(block)
+
+        async def write(off: int) -> Any:
+            f.seek(off)
+            count = await f.write(data)
+            await f.flush()  # done when awaited, as the positional rows are
+            return count
+
+        return write if self.cell.kind == "write" else read
+
+    async def datasync(self) -> None:
+        await self.ctx.fdsync(self.files[0].fileno())
+
+    async def close(self) -> None:
+        try:
+            for f in self.files:
+                await f.close()
+        finally:
+            await close_context(self.ctx)
+
+
+class PublicAiofileIO(PositionalIO):
+    """The public aiofile's ``AIOFile`` (installed apart, first on ``sys.path``) over one caio variant."""
+
+    def __init__(self, variant: str) -> None:
+        self.variant = variant
+
+    async def open(self, cell: Cell, path: str) -> None:
+        sys.path.insert(0, str(PUBLIC_AIOFILE_DIR))  # this child process runs this participant only
+        import aiofile  # the public package, not ours
+
+        if str(PUBLIC_AIOFILE_DIR) not in (aiofile.__file__ or ""):
+            raise RuntimeError(f"imported {aiofile.__file__}, not the public aiofile in {PUBLIC_AIOFILE_DIR}")
+        await super().open(cell, path)
+        stem, kwargs = CAIO_VARIANTS[self.variant]
+        self.ctx = importlib.import_module(f"caio.{stem}_asyncio").AsyncioContext(**kwargs)
+        mode = "r+b" if cell.kind == "write" else "rb"
+        self.afp = aiofile.AIOFile(path, mode, context=self.ctx)
+        await self.afp.open()
+
+    def op(self, worker: int) -> Op:
+        afp = self.afp
+        if self.cell.kind == "write":
+            return partial(afp.write_bytes, self.payload)
+        return partial(afp.read_bytes, self.cell.block)
+
+    async def datasync(self) -> None:
+        await self.afp.fdsync()
+
+    async def close(self) -> None:
+        try:
+            await self.afp.close()
+        finally:
+            await close_context(self.ctx)
+
+
 def _backend(participant: Participant) -> str:
     if participant.backend is None:
         raise ValueError(f"{participant.id} names no backend")
@@ -270,6 +346,10 @@ def positional(participant: Participant) -> PositionalIO:
         return EngineIO(lambda: module.AsyncioContext(**kwargs))
     if family == "aiofile":
         return AiofileIO(_backend(participant))
+    if family == "aiofile-open":
+        return AsyncOpenIO(_backend(participant))
+    if family == "aiofile-public":
+        return PublicAiofileIO(_backend(participant))
     if family == "aiofiles":
         return AiofilesIO()
     if family == "to_thread":

@@ -55,14 +55,16 @@ async def positional_cell(
     p: Participant, cell: Cell, path: str, size: int, n: int | None, duration: float, seed: int
 ) -> dict[str, Any]:
     """Warm up (calibrating ``n`` when it is ``None``), then time ``n`` operations."""
-    pattern = "distinct" if cell.cold else "sequential" if cell.kind == "seqread" else "random"
+    pattern = "distinct" if cell.cold else "sequential" if cell.kind == "seqread" or cell.sustained else "random"
     offsets = Offsets(pattern, cell.block, _span(cell, size), seed)
     io = adapters.positional(p)
     await io.open(cell, path)
     try:
         check = partial(adapters.check_result, cell)
         floor = max(32, 4 * cell.depth)
-        if n is None:
+        if cell.sustained:
+            n = offsets.blocks  # one pass over the whole file, whatever it takes
+        elif n is None:
 
             async def batch(k: int) -> float:
                 return (await run_positional(io, offsets.take(k), cell.depth, check))[0]
@@ -210,16 +212,22 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
                     p, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], spec["seed"]
                 )
         except Exception as exc:  # noqa: BLE001 - reported in the table, never a silent gap
-            result = {"error": _error_text(cell, exc)}
+            result = _failure(p, cell, exc)
         results[cell.id] = result
     return {"cells": results}
 
 
-def _error_text(cell: Cell, exc: BaseException) -> str:
+def _failure(p: Participant, cell: Cell, exc: BaseException) -> dict[str, Any]:
+    """A failed cell: ``error`` (with ``unsupported`` set when the failure is a known limit of the API)."""
     text = f"{type(exc).__name__}: {exc}"
     if cell.kind == "direct" and (getattr(exc, "errno", None) == 22 or "Invalid argument" in str(exc)):
-        text += " (O_DIRECT needs page-aligned buffers; this API allocates its own)"
-    return text
+        # EINVAL from an O_DIRECT read: the API allocated the buffer itself and it is not page-aligned.
+        who = "caio" if p.family == "caio" else p.label
+        return {
+            "error": f"{who} cannot do O_DIRECT with its own buffers (the kernel said: {text})",
+            "unsupported": True,
+        }
+    return {"error": text}
 
 
 def main(argv: list[str]) -> int:

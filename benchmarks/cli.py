@@ -19,7 +19,7 @@ from typing import Any
 from . import chart, data, machine, report, runner
 from .measure import idle_lag
 from .participants import OUR_BACKENDS, Participant, discover, our_status, parse_peers
-from .targets import evaluate, targets_table
+from .targets import evaluate, noise_note, targets_table
 from .workloads import Workload, select
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help=f"directory for the data files (default {DEFAULT_DATA})"
+    )
+    ap.add_argument(
+        "--remove-data",
+        action="store_true",
+        help="delete the data directory when the run ends (by default the files stay for the next run, "
+        "and the run says where they are and how big)",
     )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"directory for results (default {DEFAULT_OUT})")
     ap.add_argument(
@@ -101,8 +107,9 @@ def _document(
         "## Summary (medians)",
         "",
         report.summary_table(workloads, participants, summaries),
-        "## Targets from the issues (informational)",
+        "## Targets (informational)",
         "",
+        noise_note(meta["repeats"]),
         targets_table(target_rows),
         "## Workloads",
         "",
@@ -184,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = _document(meta, machine_info, workloads, participants, records, summaries, target_rows, charts)
     (args.out / "results.md").write_text(doc)
     print(report.summary_table(workloads, participants, summaries))
+    print(noise_note(repeats))
     print(targets_table(target_rows))
+    say(data.disposal(args.data, args.remove_data))
     print(
         f"wall time {meta['wall_s']:.1f} s; results in {args.out}/ (results.md, results.json"
         + (", " + ", ".join(c.name for c in charts) if charts else ", no charts: matplotlib not installed")

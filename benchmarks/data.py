@@ -6,6 +6,11 @@
 | `cold`    | 256 MiB        | W2c (evicted before each run)                     |
 | `lines`   | 200 MB         | W6 line iteration (80-byte lines)                 |
 | `scratch` | 64 MiB         | W4 writes                                         |
+| `sustained` | 3 GiB, sparse  | W4's sustained write (see below)                  |
+
+The sustained write dirties more than the kernel's background dirty threshold
+(10% of available memory: about 2.3 GiB on a 24 GiB machine), so writers meet
+writeback and, past the "freerun" point, throttling.
 
 W6's copy writes a 512 MiB destination beside them and deletes it at once,
 so the peak is about 1.5 GiB at scale 1.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +58,7 @@ def layout(scale: float) -> dict[str, DataFile]:
         "cold": DataFile("cold", "cold.dat", mib(256, 4)),
         "lines": DataFile("lines", "lines.txt", lines),
         "scratch": DataFile("scratch", "scratch.dat", mib(64, 4)),
+        "sustained": DataFile("sustained", "sustained.dat", mib(3072, 4)),
     }
 
 
@@ -93,12 +100,30 @@ def ensure(directory: Path, files: dict[str, DataFile], keys: set[str], say: Cal
     for key in sorted(keys):
         spec = files[key]
         path = spec.path(directory)
+        if key == "sustained":  # written by the cell itself: a sparse file of the right size will do
+            with open(path, "ab") as f:
+                f.truncate(spec.size)
+            paths[key] = str(path)
+            continue
         if not (path.is_file() and path.stat().st_size == spec.size):
             say(f"creating {path} ({spec.size / MIB:.0f} MiB)")
             chunk = _line_chunk(spec.size) if key == "lines" else _binary_chunks(spec.size)
             _create(path, spec.size, chunk)
         paths[key] = str(path)
     return paths
+
+
+def disposal(directory: Path, remove: bool) -> str:
+    """Remove ``directory`` (``--remove-data``) or say where the data stays and how big it is."""
+    files = [f for f in directory.glob("*") if f.is_file()] if directory.is_dir() else []
+    total = sum(f.stat().st_size for f in files)
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return f"removed the benchmark data in {directory} ({total / MIB:,.0f} MiB)"
+    return (
+        f"benchmark data kept for the next run: {directory} ({total / MIB:,.0f} MiB in {len(files)} files); "
+        "delete it with --remove-data or rm -r"
+    )
 
 
 def evict(path: str) -> None:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from .workloads import Cell
 
@@ -28,7 +32,26 @@ CAIO_VARIANTS = {
     "thread": ("thread_aio", {}),
     "python": ("python_aio", {}),
 }
-PEER_IDS = (*(f"caio:{v}" for v in CAIO_VARIANTS), "aiofiles", "to_thread", "sync", "fio")
+#: The public aiofile (the package ours replaces) over these caio variants: its ``AIOFile``.
+PUBLIC_AIOFILE_VERSION = "3.12.3"
+PUBLIC_AIOFILE_VARIANTS = ("linux", "uring")
+#: Where the public aiofile is installed (``pip install --target``), apart from ours:
+#: a child process of that participant puts it first on ``sys.path``.
+PUBLIC_AIOFILE_DIR = Path(tempfile.gettempdir()) / "aiofile-bench-peers" / f"aiofile-{PUBLIC_AIOFILE_VERSION}"
+PEER_IDS = (
+    *(f"caio:{v}" for v in CAIO_VARIANTS),
+    *(f"aiofile-{PUBLIC_AIOFILE_VERSION}:{v}" for v in PUBLIC_AIOFILE_VARIANTS),
+    "aiofiles",
+    "to_thread",
+    "sync",
+    "fio",
+)
+#: The helper-level rows (``AIOFile`` of either package, ``async_open`` seek + read) run these workloads.
+HELPER_WORKLOADS = ("W1", "W2", "W4")
+HELPER_ONLY = "helper-level row: W1, W2 and W4 only (the engine rows show the rest)"
+SUSTAINED_ONLY = (
+    "the 3 GiB sustained write runs our engines, AIOFile and caio linux/uring only (it takes seconds a repeat)"
+)
 
 FILE_OBJECT_ONLY = "file-object workload: runs through aiofile.async_open, aiofiles and open() only"
 
@@ -41,7 +64,10 @@ class Participant:
         id: stable key (``linux``, ``aiofile:linux``, ``caio:thread``, ``aiofiles``, ``to_thread``,
             ``sync``, ``fio``).
         label: the name the tables show.
-        family: ``ours``, ``aiofile``, ``caio``, ``aiofiles``, ``to_thread``, ``sync`` or ``fio``.
+        family: ``ours``, ``aiofile`` (our ``AIOFile`` and file objects), ``aiofile-open`` (our
+            ``async_open``: seek, then read/write, one file object per in-flight slot),
+            ``aiofile-public`` (the public aiofile's ``AIOFile`` over caio), ``caio``, ``aiofiles``,
+            ``to_thread``, ``sync`` or ``fio``.
         backend: the backend or variant for ``ours``/``aiofile``/``caio`` (else ``None``).
         unavailable: why it cannot run at all here, or ``None``.
     """
@@ -55,7 +81,7 @@ class Participant:
     @property
     def ours(self) -> bool:
         """True for our engine and our ``aiofile``."""
-        return self.family in ("ours", "aiofile")
+        return self.family in ("ours", "aiofile", "aiofile-open")
 
     def reason(self, cell: Cell) -> str | None:
         """Why this participant does not run ``cell``, or ``None`` when it does."""
@@ -63,8 +89,14 @@ class Participant:
             return self.unavailable
         if self.family == "fio":
             return None if cell.kind == "direct" else "fio takes part in W5 only (the O_DIRECT reference)"
-        if cell.file_object and self.family in ("ours", "caio", "to_thread"):
+        if cell.file_object and self.family in ("ours", "caio", "to_thread", "aiofile-open", "aiofile-public"):
             return FILE_OBJECT_ONLY
+        if self.family in ("aiofile-open", "aiofile-public") and cell.workload not in HELPER_WORKLOADS:
+            return HELPER_ONLY
+        if cell.sustained and self.family not in ("ours", "aiofile", "caio"):
+            return SUSTAINED_ONLY
+        if cell.sustained and self.family == "caio" and self.backend not in ("linux", "uring"):
+            return SUSTAINED_ONLY
         return None
 
     def note(self, cell: Cell) -> str:
@@ -77,6 +109,8 @@ class Participant:
             return "no positional API: seek, then the call, one handle per in-flight slot"
         if self.family == "aiofiles" and cell.kind == "write":
             return "fdatasync via asyncio.to_thread"
+        if self.family == "aiofile-open":
+            return "seek, then the call, one async_open file object per in-flight slot"
         return ""
 
 
@@ -119,6 +153,23 @@ def _caio_status() -> tuple[str | None, dict[str, str | None]]:
     return version("caio"), status
 
 
+def _public_aiofile_status() -> str | None:
+    """Install the public aiofile apart from ours (once, with pip --target); why it is unavailable, or None."""
+    if (PUBLIC_AIOFILE_DIR / "aiofile" / "__init__.py").is_file():
+        return None
+    PUBLIC_AIOFILE_DIR.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    cmd += ["--target", str(PUBLIC_AIOFILE_DIR), f"aiofile=={PUBLIC_AIOFILE_VERSION}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"public aiofile {PUBLIC_AIOFILE_VERSION} not installable here ({exc})"
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+        return f"public aiofile {PUBLIC_AIOFILE_VERSION} not installable here ({tail})"
+    return None
+
+
 def discover(backends: list[str], peers: set[str]) -> list[Participant]:
     """Every participant for the selected ``backends`` and ``peers``, with availability.
 
@@ -133,7 +184,21 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
     for name in backends:
         stem = OUR_BACKENDS[name]
         out.append(Participant(f"aiofile:{name}", f"aiofile on {stem}", "aiofile", name, ours[name] or aiofile_why))
+    for name in backends:
+        stem = OUR_BACKENDS[name]
+        why = ours[name] or aiofile_why
+        out.append(Participant(f"aiofile-open:{name}", f"async_open seek+io on {stem}", "aiofile-open", name, why))
     _, caio = _caio_status()
+    public = [v for v in PUBLIC_AIOFILE_VARIANTS if f"aiofile-{PUBLIC_AIOFILE_VERSION}:{v}" in peers]
+    public_why = _public_aiofile_status() if public else None
+    for variant in public:
+        pid = f"aiofile-{PUBLIC_AIOFILE_VERSION}:{variant}"
+        why = caio[variant] or public_why
+        out.append(
+            Participant(
+                pid, f"public aiofile {PUBLIC_AIOFILE_VERSION} on caio {variant}", "aiofile-public", variant, why
+            )
+        )
     for variant in CAIO_VARIANTS:
         pid = f"caio:{variant}"
         if pid in peers:
@@ -152,7 +217,10 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
 
 
 def parse_peers(text: str | None) -> set[str]:
-    """``--peers``: ``all`` (default), ``none``, or a comma list of peer ids (``caio`` = every caio variant)."""
+    """``--peers``: ``all`` (default), ``none``, or a comma list of peer ids.
+
+    ``caio`` means every caio variant, ``aiofile-3.12.3`` every variant of the public aiofile.
+    """
     if text is None or text.strip() == "all":
         return set(PEER_IDS)
     if text.strip() == "none":
@@ -161,12 +229,14 @@ def parse_peers(text: str | None) -> set[str]:
     for item in (t.strip() for t in text.split(",")):
         if not item:
             continue
-        if item == "caio":
-            chosen.update(p for p in PEER_IDS if p.startswith("caio:"))
+        if item in ("caio", f"aiofile-{PUBLIC_AIOFILE_VERSION}"):
+            chosen.update(p for p in PEER_IDS if p.startswith(item + ":"))
         elif item in PEER_IDS:
             chosen.add(item)
         else:
-            raise ValueError(f"unknown peer {item!r}; known: caio, {', '.join(PEER_IDS)}")
+            raise ValueError(
+                f"unknown peer {item!r}; known: caio, aiofile-{PUBLIC_AIOFILE_VERSION}, {', '.join(PEER_IDS)}"
+            )
     return chosen
 
 

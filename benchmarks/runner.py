@@ -84,7 +84,7 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
 def format_result(cell: Cell, result: dict[str, Any]) -> str:
     """One cell result as the progress line shows it."""
     if "error" in result:
-        return "error: " + str(result["error"])
+        return ("not supported: " if result.get("unsupported") else "error: ") + str(result["error"])
     value = float(result["value"])
     text = f"{value:,.3g} {cell.unit}" if cell.unit != "ops/s" else f"{value:,.0f} ops/s"
     if result.get("p50_us") is not None:

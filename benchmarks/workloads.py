@@ -31,6 +31,8 @@ class Cell:
         cold: the file is evicted from the page cache before each repeat.
         latency: p50/p99 per-operation latency is reported.
         lag: the event loop's lag (1 ms ticker) is reported.
+        sustained: one pass over the whole file, sequentially (no calibration): enough
+            dirty data to cross the kernel's dirty-page thresholds (see ``data.py``).
     """
 
     id: str
@@ -44,6 +46,7 @@ class Cell:
     cold: bool = False
     latency: bool = False
     lag: bool = False
+    sustained: bool = False
 
     @property
     def file_object(self) -> bool:
@@ -118,12 +121,57 @@ def _cells() -> tuple[Workload, ...]:
         ),
         Workload(
             "W4",
-            "writes (then one fdatasync, reported apart)",
+            "buffered writes with event-loop lag (then one fdatasync, reported apart)",
             (
-                c("4k-x1", "W4", "4 KiB, 1 in flight", "write", 4 * KIB, 1, "ops/s", "scratch", latency=True),
-                c("4k-x64", "W4", "4 KiB, 64 in flight", "write", 4 * KIB, 64, "ops/s", "scratch", latency=True),
-                c("64k-x1", "W4", "64 KiB, 1 in flight", "write", 64 * KIB, 1, "ops/s", "scratch", latency=True),
-                c("64k-x64", "W4", "64 KiB, 64 in flight", "write", 64 * KIB, 64, "ops/s", "scratch", latency=True),
+                c("4k-x1", "W4", "4 KiB, 1 in flight", "write", 4 * KIB, 1, "ops/s", "scratch", latency=True, lag=True),
+                c(
+                    "4k-x64",
+                    "W4",
+                    "4 KiB, 64 in flight",
+                    "write",
+                    4 * KIB,
+                    64,
+                    "ops/s",
+                    "scratch",
+                    latency=True,
+                    lag=True,
+                ),
+                c(
+                    "64k-x1",
+                    "W4",
+                    "64 KiB, 1 in flight",
+                    "write",
+                    64 * KIB,
+                    1,
+                    "ops/s",
+                    "scratch",
+                    latency=True,
+                    lag=True,
+                ),
+                c(
+                    "64k-x64",
+                    "W4",
+                    "64 KiB, 64 in flight",
+                    "write",
+                    64 * KIB,
+                    64,
+                    "ops/s",
+                    "scratch",
+                    latency=True,
+                    lag=True,
+                ),
+                c(
+                    "64k-x1-sustained",
+                    "W4",
+                    "64 KiB, 1 in flight, one pass over 3 GiB",
+                    "write",
+                    64 * KIB,
+                    1,
+                    "MB/s",
+                    "sustained",
+                    lag=True,
+                    sustained=True,
+                ),
             ),
             "writes",
         ),

@@ -86,6 +86,9 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
             continue
         if not cell.file_object:
             assert doc["cells"][cell_id]["participants"]["python"]["runs"], cell_id
+        if cell.sustained:  # the sustained write is for the asynchronous participants (and their lag)
+            assert "sustained write" in doc["cells"][cell_id]["participants"]["sync"]["reason"]
+            continue
         assert doc["cells"][cell_id]["participants"]["sync"]["runs"], cell_id
     # Once the aiofile API is built, aiofile on python_aio runs every cell too.
     aiofile_built = hasattr(importlib.import_module("aiofile"), "async_open")
@@ -193,15 +196,57 @@ def test_targets_and_ratios_from_synthetic_records() -> None:
     assert w1["linux"].vs_best == pytest.approx(0.5)  # sync's 240 is the best
     assert w1["linux"].vs_sync == pytest.approx(0.5)
     assert w1["aiofile:python"].median is None
-    rows = {(r["target"].split(" >=")[0], r["reference"]): r for r in evaluate(people, records, summaries)}
-    w1_row = rows[("linux W1/4k-x1", "caio:uring")]
+    rows = {(r["target"].split(":")[0], r["reference"]): r for r in evaluate(people, records, summaries)}
+    w1_row = rows[("linux engine vs caio's best backend, 4 KiB cached random pread, 1 in flight", "caio:uring")]
     assert w1_row["ratio"] == pytest.approx(1.2)
     assert w1_row["status"] == "met"  # 1.2x and p50 2.5 <= 3
-    w2_row = rows[("linux W2/4k-x64", "caio:linux")]
+    assert "(subject's repeats 0.10-1.30x)" in w1_row["measured"]  # the spread of linux's repeats over caio's median
+    w2_row = rows[("linux engine vs caio's best backend, 4 KiB cached random pread, 64 in flight", "caio:linux")]
     assert w2_row["status"] == "not met"  # 1.0x < 1.2x
-    w3_row = rows[("linux W3/1m-x1", "sync")]
+    w3_row = rows[("linux engine vs synchronous stdlib, 1 MiB, 1 in flight (1 MiB sequential cached reads)", "sync")]
     assert w3_row["status"].startswith("n/a")
-    assert rows[("aiofile:python W6/lines", "sync")]["status"].startswith("n/a")
+    lines_row = rows[("aiofile on python vs synchronous stdlib, async for line (80-byte lines) (file objects)", "sync")]
+    assert lines_row["status"].startswith("n/a")
+    # No row is labelled by an issue number: each says what it compares.
+    assert not any("#" in r["target"] or "item" in r["target"] for r in evaluate(people, records, summaries))
+
+
+def test_noise_note_names_repeats_and_spread() -> None:
+    from benchmarks.targets import noise_note
+
+    note = noise_note(5)
+    assert "5 repeat(s)" in note
+    assert "Ratios, not absolute figures, carry across machines" in note
+
+
+def test_data_disposal_says_where_and_how_big_or_removes(tmp_path: Path) -> None:
+    from benchmarks import data
+
+    directory = tmp_path / "bench-data"
+    directory.mkdir()
+    (directory / "big.dat").write_bytes(b"x" * (3 * 1024 * 1024))
+    kept = data.disposal(directory, remove=False)
+    assert str(directory) in kept
+    assert "3 MiB in 1 files" in kept
+    assert "--remove-data" in kept
+    assert directory.is_dir()
+    removed = data.disposal(directory, remove=True)
+    assert "removed" in removed
+    assert not directory.exists()
+
+
+def test_caio_o_direct_einval_is_reported_as_a_limit_not_an_error() -> None:
+    from benchmarks.child import _failure
+    from benchmarks.participants import Participant
+    from benchmarks.runner import format_result
+    from benchmarks.workloads import CELLS
+
+    caio = Participant("caio:linux", "caio linux", "caio", "linux")
+    result = _failure(caio, CELLS["W5/4k-x64-direct"], SystemError("Invalid argument"))
+    line = format_result(CELLS["W5/4k-x64-direct"], result)
+    assert line.startswith("not supported: caio cannot do O_DIRECT with its own buffers")
+    other = _failure(caio, CELLS["W1/4k-x1"], OSError(5, "Input/output error"))
+    assert format_result(CELLS["W1/4k-x1"], other).startswith("error: OSError")
 
 
 @pytest.mark.parametrize("request_text", ["linux", "all", "python,linux"])

@@ -35,6 +35,8 @@ from ._version import __version__
 from .abstract import AbstractContext, AbstractOperation, ContextProtocol, OperationProtocol
 
 __all__ = [
+    "AT_FDCWD",
+    "STATX_BASIC_STATS",
     "AbstractContext",
     "AbstractOperation",
     "AsyncioContext",
@@ -51,6 +53,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: ``dir_fd`` meaning "the current directory" for the fs operations (``os`` has no such name).
+AT_FDCWD = -100
+#: ``statx`` mask of every field ``os.stat_result`` has.
+STATX_BASIC_STATS = 0x7FF
 
 #: Backend names in preference order, and their modules.
 BACKENDS: tuple[str, ...] = ("linux", "thread", "python")

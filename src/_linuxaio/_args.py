@@ -9,6 +9,8 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 
+from .abstract import ArgumentTypeError
+
 #: Largest offset or size the kernel's ``loff_t``/``ssize_t`` can carry.
 MAX_INT64 = 2**63 - 1
 
@@ -79,7 +81,7 @@ def readable_view(obj: object, name: str = "payload") -> memoryview:
     try:
         view = memoryview(obj)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
+        raise ArgumentTypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
     return _flat(view, name)
 
 

@@ -3,37 +3,63 @@
 ``ContextProtocol`` and ``OperationProtocol`` are structural (``typing.Protocol``)
 so a Cython ``cdef class`` conforms without inheriting from anything.
 ``AbstractContext`` and ``AbstractOperation`` keep the names caio exports;
-the pure-Python backend subclasses them.
+the pure-Python backend subclasses them. The call shapes are caio 0.12's.
 
 Contract of an operation (all backends):
 
-* One-shot: an operation is submitted at most once. Submitting it again
-  raises ``ValueError`` before anything in the batch is submitted.
+* One-shot: an operation is carried out at most once. ``submit()`` skips an
+  operation already submitted (in flight or completed, or earlier in the
+  same call) without an error and does not count it, as caio 0.12 does.
 * The callback set with ``set_callback`` is called exactly once, on the thread
   that runs ``Context.process_events()`` or ``Context.close()`` (a backend
   that completes an operation inside ``submit()`` may call it there), with
   the raw result: the byte count (>= 0) or ``-errno``. ``set_callback``
-  raises ``ValueError`` once the operation has been submitted.
+  raises ``ValueError`` once the operation has been submitted (its callback
+  belongs to that submission).
 * ``get_value()`` after completion returns ``bytes`` for ``read``, the byte
   count for ``readinto``/``readv``/``write``/``writev``, ``None`` for
   ``fsync``/``fdsync``, and raises ``OSError(errno, strerror)`` for a failed
-  operation. Before completion it raises ``ValueError``.
+  operation. Before submission it raises ``ValueError``; while the operation
+  is in flight, ``get_value()`` and ``payload`` raise ``OperationInFlightError``
+  (a ``RuntimeError``, as caio 0.12 raises, and a ``ValueError``): the
+  kernel or a worker may still be writing into that memory.
 * Every transfer is one system call: a short count is reported as it is.
 * The operation keeps its buffer alive until it completes.
 
 Contract of a context:
 
-* ``submit(*ops)`` validates every op first (``TypeError``/``ValueError``, nothing
-  submitted), then queues them in order and returns how many it accepted: all
-  of them unless the context is full, in which case a prefix; the rest are
-  untouched and may be submitted later.
-* ``fileno()`` is readable when completions are pending. It is a hint: the
-  reader calls ``process_events()`` until it returns 0.
+* ``Context(max_requests=..., pool_size=..., deferred=False, sqpoll=False)``:
+  caio 0.12's keywords are accepted by every backend; ``deferred`` (batch
+  submissions per loop iteration) and ``sqpoll`` (an io_uring kernel polling
+  thread) only change something where the backend has that mechanism, and
+  the ``deferred``/``sqpoll`` attributes say what is in effect.
+* ``submit(*ops)`` validates every op first (``TypeError``, nothing
+  submitted), skips those already submitted, then queues the others in order
+  until the context is full and returns how many it queued; those left for
+  lack of room are untouched and may be submitted later (caio's python and
+  thread backends raise ``RuntimeError`` there instead).
+* ``fileno`` is an ``int`` attribute (as in caio 0.12), the eventfd that is
+  readable when completions are pending; calling it (``fileno()``, this
+  package's earlier form) returns the same number. It is a hint: the reader
+  calls ``process_events()`` until it returns 0.
+* ``process_events(max_requests=512, min_requests=0, timeout=0)`` runs the
+  callbacks of at most ``max_requests`` completed operations on the calling
+  thread and returns how many. With ``min_requests > 0`` it first waits,
+  without holding the GIL, until that many completions are there, for at
+  most ``timeout`` seconds (``0``: do not wait, negative: no limit).
+  ``min_requests > max_requests`` is a ``ValueError``, ``max_requests`` above
+  ``2**20`` an ``OverflowError``.
+* ``poll()`` (caio's, outside ``ContextProtocol`` until every backend has
+  it) reads and resets the eventfd's counter: non-zero, or
+  ``BlockingIOError`` when nothing was signalled; it never blocks.
 * ``cancel(*ops)`` returns how many were cancelled before they started; those
   complete with ``-ECANCELED``. Operations already running finish normally.
 * ``close()`` is idempotent: it stops accepting, waits for in-flight
   operations, runs their callbacks, and releases threads and kernel objects.
-  After it, ``submit`` and ``fileno`` raise ``ValueError``.
+  After it, ``submit``, ``fileno`` and ``poll`` raise ``ValueError``
+  (``ContextClosedError``, also the ``RuntimeError`` caio raised).
+* A wrong argument type is a ``TypeError`` (``ArgumentTypeError``, also the
+  ``ValueError`` caio raised, for a payload or a callback).
 """
 
 from __future__ import annotations
@@ -43,15 +69,61 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "PROCESS_EVENTS_DEFAULT",
+    "PROCESS_EVENTS_LIMIT",
     "AbstractContext",
     "AbstractOperation",
+    "ArgumentTypeError",
     "Callback",
+    "ContextClosedError",
     "ContextProtocol",
+    "Fileno",
+    "OperationInFlightError",
     "OperationProtocol",
 ]
 
 #: Called once with the raw result: a byte count (>= 0) or ``-errno``.
 Callback = Callable[[int], Any]
+
+#: ``process_events()``'s default ``max_requests`` (also what ``0`` means), and its limit.
+PROCESS_EVENTS_DEFAULT = 512
+PROCESS_EVENTS_LIMIT = 1 << 20
+
+
+class OperationInFlightError(RuntimeError, ValueError):
+    """``get_value()`` or ``payload`` of an operation still in flight.
+
+    A ``RuntimeError`` as caio 0.12 raises, and a ``ValueError`` like every
+    use of an operation that has not completed.
+    """
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a payload that is not a buffer, a callback that cannot be called...).
+
+    A ``TypeError`` by the stdlib's convention, and a ``ValueError``, which
+    caio 0.12 raised in these places, so ``except ValueError`` written for
+    caio still catches it.
+    """
+
+
+class ContextClosedError(ValueError, RuntimeError):
+    """Use of a closed context: ``ValueError("I/O operation on closed context.")``.
+
+    Also a ``RuntimeError``, which caio 0.12's thread pools raised after ``close()``.
+    """
+
+
+class Fileno(int):
+    """A context's eventfd number: an ``int`` (caio 0.12's ``ctx.fileno``) that can also be called.
+
+    ``ctx.fileno()`` returns the same number, so code written for either form works.
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> int:
+        return int(self)
 
 
 @runtime_checkable
@@ -95,10 +167,12 @@ class ContextProtocol(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    @property
+    def fileno(self) -> int: ...
+
     def submit(self, *ops: Any) -> int: ...
     def cancel(self, *ops: Any) -> int: ...
-    def fileno(self) -> int: ...
-    def process_events(self) -> int: ...
+    def process_events(self, max_requests: int = ..., min_requests: int = ..., timeout: float = ...) -> int: ...
     def close(self) -> None: ...
 
 

@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from . import _args, _loop_close
+from .fsops import FsOpsMixin
 
 __all__ = ["AsyncioContextBase"]
 
@@ -39,7 +40,7 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class AsyncioContextBase:
+class AsyncioContextBase(FsOpsMixin):
     """Awaitable I/O over a backend Context, bound to one event loop.
 
     Args:
@@ -280,7 +281,8 @@ class AsyncioContextBase:
         if self._loop is not None or (self._requested_loop not in (None, loop)):
             raise RuntimeError(f"{type(self).__name__} is bound to a different event loop")
         context = self._backend_context()
-        self._reader_fd = context.fileno()
+        fd = context.fileno  # an int attribute (caio 0.12) or a method (older protocol)
+        self._reader_fd = fd() if callable(fd) else fd
         loop.add_reader(self._reader_fd, self._on_readable)
         self._loop = loop
         _loop_close.call_on_close(loop, id(self), self.close)

@@ -9,7 +9,9 @@ from lxa_pool cimport lxa_job, lxa_pool
 
 cdef struct fd_entry:
     int route        # LXA_ROUTE_*
-    int writes_thread  # 1: the file system refuses RWF_NOWAIT writes (EOPNOTSUPP)
+    int writes_thread  # the file system refuses RWF_NOWAIT writes (EOPNOTSUPP): 1, and whether the
+                       # write guard may write here on this thread is not known yet; WRITES_INLINE_OK
+                       # (local disk file system, buffered); WRITES_INLINE_NO
     int cold           # > 0: reads left to send straight to the pool; -1: one probe in the kernel
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
@@ -20,59 +22,24 @@ cdef struct fd_entry:
     uint64_t ino
 
 
-cdef class Operation:
-    cdef iocb _iocb              # the kernel request; its address is stable (heap object)
-    cdef lxa_job _job            # the thread-pool request
-    cdef int _opcode
-    cdef int _fd
-    cdef int64_t _offset
-    cdef int64_t _nbytes
-    cdef object _payload         # caller's buffer/list, or the bytes read once done
-    cdef PyObject *_rbuf         # read: the bytes object being filled (owned), NULL otherwise
-    cdef char *_base             # start of the transfer memory (flat ops)
-    cdef object _buffers         # vectored: the list of buffers
-    cdef Py_buffer _view              # flat write/readinto: the caller's buffer, held until done
-    cdef bint _has_view
-    cdef Py_buffer *_views       # vectored: one per buffer
-    cdef int _nviews
-    cdef iovec *_iov             # vectored: our copy of the iovecs (advanced in place)
-    cdef iovec *_iov_cur
-    cdef int _iovcnt_cur
-    cdef object _callback
-    cdef object _adapter         # asyncio fast path: the AsyncioContext that owns completion
-    cdef object _future          # ... and the future it resolves (both None otherwise)
-    cdef int64_t _result
-    cdef int64_t _done           # bytes moved by earlier steps (RWF_NOWAIT short transfers)
-    cdef int _state
-    cdef bint _nowait            # submitted with RWF_NOWAIT
-    cdef bint _via_thread        # currently owned by the thread pool
-    cdef PyObject *_context      # the owning Context while in flight (borrowed: an op never keeps it alive)
-    cdef PyObject *_prev         # intrusive list of in-flight operations (borrowed links)
-    cdef PyObject *_next
-    cdef object __weakref__
-
-    cdef int _release_buffers(self) except -1
-    cdef int _finish(self) except -1
-
-    @staticmethod
-    cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes)
-
-    @staticmethod
-    cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority)
+cdef struct op_ext:
+    iocb iocb                    # the kernel request; its address is stable (heap object)
+    bint nowait                  # submitted with RWF_NOWAIT
 
 
-cdef class Context:
+include "_operation_decl.pxi"
+
+
+include "_context_decl.pxi"
+
+
+cdef class Context(_ContextCore):
     cdef aio_context_t _ctx
     cdef lxa_aio_ring *_ring
     cdef unsigned _kernel_nr
-    cdef int _efd
     cdef unsigned long _fork_gen
-    cdef Py_ssize_t _max_requests
-    cdef Py_ssize_t _in_flight          # accepted, callback not run yet
     cdef Py_ssize_t _kernel_in_flight   # owned by the kernel context
     cdef Py_ssize_t _thread_in_flight   # owned by the thread pool
-    cdef unsigned _pool_size
-    cdef lxa_pool *_pool
     cdef list _ready                    # completed, callbacks pending
     cdef list _backlog                  # waiting for room in the kernel queue
     cdef list _one                      # scratch batch of submit_inline (always empty outside it)
@@ -82,9 +49,7 @@ cdef class Context:
     cdef fd_entry *_fds
     cdef int _nfds
     cdef PyObject *_head                # intrusive list of in-flight operations
-    cdef bint _closed
     cdef int _setup_errno               # io_setup failed in a forked child: its errno
-    cdef object __weakref__
 
     cdef int _check_live(self) except -1
     cdef int _after_fork(self) except -1
@@ -93,6 +58,7 @@ cdef class Context:
     cdef int _start(self, Operation op, list kernel) except -1
     cdef int _start_or_fail(self, Operation op, list kernel) except -1
     cdef int _to_thread(self, Operation op) except -1
+    cdef bint _write_here(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
     cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1

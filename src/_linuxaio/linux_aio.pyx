@@ -28,6 +28,11 @@ the reference behaviour). How an operation travels:
   at the kernel's 0x7ffff000-byte cap.
 * ``fsync``/``fdsync`` use ``IOCB_CMD_FSYNC``/``IOCB_CMD_FDSYNC``, which the
   kernel always runs on a worker (it never blocks ``io_submit``).
+* File-system operations (``openat``, ``close_fd``, ``statx``, ``renameat``,
+  ``unlinkat``, ``mkdirat``, ``linkat``, ``symlinkat``, ``fallocate``,
+  ``ftruncate``, ``fadvise``, ``copy_file_range``, ``getdents``) have no
+  kernel AIO command: each is one system call on the thread pool, completed
+  through the same eventfd.
 * Files that are not regular files or block devices (pipes, FIFOs, sockets,
   character devices, directories) and files of pseudo file systems (procfs,
   sysfs, ...) go straight to the thread pool. The decision is made once per
@@ -66,10 +71,11 @@ import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
+from cpython.bytearray cimport PyByteArray_Check
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.errno cimport EAGAIN, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
 
@@ -113,6 +119,17 @@ from kaio cimport (
     lxa_ring_reap,
 )
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -136,9 +153,7 @@ cdef extern from "Python.h":
     unsigned long PyThread_get_thread_ident()
     Py_ssize_t PY_SSIZE_T_MAX
 
-cdef extern from "lxa_forkgen.h" nogil:
-    int lxa_fork_gen_init()
-    unsigned long lxa_fork_gen()
+from lxa_forkgen cimport lxa_fork_gen, lxa_fork_gen_init
 
 __all__ = ["Context", "Operation", "OpCode", "probe", "release_idle_contexts"]
 
@@ -174,40 +189,6 @@ cdef enum:
     COLD_CREDIT_MIN = 64
     COLD_CREDIT_MAX = 65536
 
-cdef enum:
-    OP_READ = 0
-    OP_WRITE = 1
-    OP_FSYNC = 2
-    OP_FDSYNC = 3
-    OP_READINTO = 4
-    OP_READV = 5
-    OP_WRITEV = 6
-
-cdef enum:
-    ST_NEW = 0
-    ST_CLAIMED = 1   # inside submit(): validated, not yet started
-    ST_QUEUED = 2    # waiting for room in the kernel queue (backlog) or for io_submit
-    ST_KERNEL = 3
-    ST_THREAD = 4
-    ST_READY = 5     # completed; callback not run yet
-    ST_DONE = 6
-
-_STATE_NAMES = ("new", "claimed", "queued", "kernel", "thread", "ready", "done")
-_OP_NAMES = ("read", "write", "fsync", "fdsync", "readinto", "readv", "writev")
-
-
-class OpCode(int):
-    """Operation codes (same values as ``python_aio.OpCode``)."""
-
-    READ = OP_READ
-    WRITE = OP_WRITE
-    FSYNC = OP_FSYNC
-    FDSYNC = OP_FDSYNC
-    READINTO = OP_READINTO
-    READV = OP_READV
-    WRITEV = OP_WRITEV
-
-
 if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
     raise ImportError("linux_aio: pthread_atfork failed")
 
@@ -218,6 +199,7 @@ cdef inline _raise_errno(long long rc, str what):
 
 
 include "_argcheck.pxi"
+include "_operation_defs.pxi"
 
 
 # -- the idle kernel contexts of this process ------------------------------------------
@@ -316,495 +298,11 @@ def probe() -> None:
 
 # -- operations -------------------------------------------------------------------------
 
-@cython.freelist(64)
-cdef class Operation:
-    """One I/O request for the kernel AIO backend. Build it with a class method, submit it once.
+include "_operation.pxi"
 
-    ``payload`` is the memory the operation uses: the caller's buffer for
-    writes and ``readinto``, the list of buffers for vectored operations, and
-    the bytes read (``None`` until completion) for ``read``. The operation
-    holds the caller's buffers (``Py_buffer``) until it completes.
-    """
 
-    def __cinit__(self):
-        self._fd = -1
-        self._state = ST_NEW
-
-    def __dealloc__(self):
-        self._release_buffers()
-        Py_XDECREF(self._rbuf)
-        self._rbuf = NULL
-
-    cdef int _release_buffers(self) except -1:
-        cdef int i
-        if self._has_view:
-            self._has_view = False
-            PyBuffer_Release(&self._view)
-        if self._views != NULL:
-            for i in range(self._nviews):
-                PyBuffer_Release(&self._views[i])
-            PyMem_Free(self._views)
-            self._views = NULL
-            self._nviews = 0
-        if self._iov != NULL:
-            PyMem_Free(self._iov)
-            self._iov = NULL
-            self._iov_cur = NULL
-        return 0
-
-    cdef int _finish(self) except -1:
-        """At completion: publish the bytes read, release the caller's buffers."""
-        cdef PyObject *rbuf
-        if self._opcode == OP_READ:
-            rbuf, self._rbuf = self._rbuf, NULL
-            if self._result > 0 and rbuf != NULL:
-                if self._result < self._nbytes:
-                    _PyBytes_Resize(&rbuf, <Py_ssize_t>self._result)  # we hold the only reference
-                self._payload = <object>rbuf
-                Py_DECREF(<object>rbuf)
-            else:
-                Py_XDECREF(rbuf)
-                self._payload = b"" if self._result == 0 else None
-        self._release_buffers()
-        return 0
-
-    @staticmethod
-    cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes):
-        cdef Operation op = Operation.__new__(Operation)
-        op._opcode = opcode
-        op._fd = fd
-        op._offset = offset
-        op._nbytes = nbytes
-        return op
-
-    @classmethod
-    def read(cls, nbytes, fd, offset=0, priority=0):
-        """Read up to ``nbytes`` at ``offset``; ``get_value()`` returns the bytes read.
-
-        The kernel fills the memory of the returned ``bytes`` object (no
-        zero-fill, no copy); it is shrunk in place on a short read.
-        """
-        cdef int64_t size = _size_arg(nbytes, "nbytes")
-        cdef int cfd = _fd_arg(fd)
-        cdef int64_t off = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        return Operation._new(OP_READ, cfd, off, size)
-
-    @classmethod
-    def write(cls, payload, fd, offset=0, priority=0):
-        """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
-        cdef Operation op = Operation.__new__(Operation)
-        _get_buffer(payload, &op._view, False, "payload")
-        op._has_view = True
-        op._opcode = OP_WRITE
-        op._fd = _fd_arg(fd)
-        op._offset = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        op._nbytes = op._view.len
-        op._base = <char *>op._view.buf
-        op._payload = payload
-        return op
-
-    @classmethod
-    def readinto(cls, buffer, fd, offset=0, priority=0):
-        """Read into the caller's writable ``buffer``; value: bytes read.
-
-        With a page-aligned buffer (e.g. an ``mmap``) this works on an
-        ``O_DIRECT`` file descriptor.
-        """
-        cdef Operation op = Operation.__new__(Operation)
-        _get_buffer(buffer, &op._view, True, "buffer")
-        op._has_view = True
-        op._opcode = OP_READINTO
-        op._fd = _fd_arg(fd)
-        op._offset = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        op._nbytes = op._view.len
-        op._base = <char *>op._view.buf
-        op._payload = buffer
-        return op
-
-    @staticmethod
-    cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority):
-        cdef bint writable = opcode == OP_READV
-        items, views = _args.writable_views(buffers) if writable else _args.readable_views(buffers)
-        cdef int cfd = _fd_arg(fd)
-        cdef int64_t off = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        cdef Operation op = Operation._new(opcode, cfd, off, 0)
-        cdef Py_ssize_t n = len(views), i
-        cdef int64_t total = 0
-        op._payload = items
-        op._views = <Py_buffer *>PyMem_Calloc(n if n else 1, sizeof(Py_buffer))
-        op._iov = <iovec *>PyMem_Calloc(n if n else 1, sizeof(iovec))
-        if op._views == NULL or op._iov == NULL:
-            raise MemoryError()
-        for i in range(n):
-            _get_buffer(views[i], &op._views[i], writable, "buffers item")
-            op._nviews = <int>(i + 1)
-            op._iov[i].iov_base = op._views[i].buf
-            op._iov[i].iov_len = <size_t>op._views[i].len
-            total += op._views[i].len
-        op._iov_cur = op._iov
-        op._iovcnt_cur = <int>n
-        op._nbytes = total
-        return op
-
-    @classmethod
-    def readv(cls, buffers, fd, offset=0, priority=0):
-        """Scatter-read into ``buffers`` in order (``IOCB_CMD_PREADV``); value: bytes read."""
-        return Operation._vectored(OP_READV, buffers, fd, offset, priority)
-
-    @classmethod
-    def writev(cls, buffers, fd, offset=0, priority=0):
-        """Gather-write ``buffers`` in order (``IOCB_CMD_PWRITEV``); value: bytes written."""
-        return Operation._vectored(OP_WRITEV, buffers, fd, offset, priority)
-
-    @classmethod
-    def fsync(cls, fd, priority=0):
-        """Flush data and metadata of ``fd`` to storage (``IOCB_CMD_FSYNC``)."""
-        cdef int cfd = _fd_arg(fd)
-        _priority_arg(priority)
-        return Operation._new(OP_FSYNC, cfd, 0, 0)
-
-    @classmethod
-    def fdsync(cls, fd, priority=0):
-        """Flush the data of ``fd`` to storage (``IOCB_CMD_FDSYNC``)."""
-        cdef int cfd = _fd_arg(fd)
-        _priority_arg(priority)
-        return Operation._new(OP_FDSYNC, cfd, 0, 0)
-
-    @property
-    def opcode(self):
-        """What the operation does (an ``OpCode`` value)."""
-        return self._opcode
-
-    @property
-    def fileno(self):
-        """The file descriptor the operation works on."""
-        return self._fd
-
-    @property
-    def offset(self):
-        """The file offset of the transfer (0 for syncs)."""
-        return self._offset
-
-    @property
-    def nbytes(self):
-        """The number of bytes requested (0 for syncs)."""
-        return self._nbytes
-
-    @property
-    def payload(self):
-        """The memory the operation reads into or writes from (``None`` for a read until done)."""
-        return self._payload
-
-    @property
-    def done(self):
-        """True once the operation has completed and its callback ran."""
-        return self._state == ST_DONE
-
-    def set_callback(self, callback):
-        """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
-        if self._state != ST_NEW:
-            raise ValueError(f"operation already submitted: {self!r}")
-        self._callback = callback
-        return True
-
-    def attach_callback(self, callback):
-        """Adapter hook: set the callback of a submitted operation that has not completed yet.
-
-        ``Context.submit_inline`` submits without a callback; if the kernel
-        did not finish the operation inside ``io_submit``, the adapter
-        attaches one here. Callbacks only run on the thread that calls
-        ``process_events``/``reap``/``close``, so nothing is missed between
-        the two calls. Raises ``ValueError`` once the operation completed or
-        if it already has a callback.
-        """
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
-        if self._state == ST_NEW or self._state == ST_DONE or self._callback is not None:
-            raise ValueError(f"cannot attach a callback to {self!r}")
-        self._callback = callback
-        return True
-
-    def get_value(self):
-        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
-        if self._state != ST_DONE:
-            raise ValueError("operation has not completed")
-        value = _value(self)
-        if self._result < 0:
-            raise value
-        return value
-
-    def __repr__(self):
-        return (
-            f"<_linuxaio.linux_aio.Operation {_OP_NAMES[self._opcode]} fd={self._fd} "
-            f"offset={self._offset} nbytes={self._nbytes} state={_STATE_NAMES[self._state]}>"
-        )
-
-
-cdef inline bint _is_write(int opcode) noexcept:
-    return opcode == OP_WRITE or opcode == OP_WRITEV
-
-
-cdef inline bint _is_sync(int opcode) noexcept:
-    return opcode == OP_FSYNC or opcode == OP_FDSYNC
-
-
-# -- the asyncio fast path ----------------------------------------------------
-#
-# linux_aio_asyncio.AsyncioContext starts its read/write/readinto with
-# _adapter_start and uses _adapter_submit_future as its submit_future. They
-# keep AsyncioContextBase's semantics (asyncio_base.py): the same checks and
-# errors (anything unusual goes to the base implementation), the same slot
-# accounting (_in_flight goes down only when the operation really
-# completes), the same back-pressure queue (_waiting), futures resolved on
-# the loop thread. What they add:
-#
-# * Inline completion. An operation the kernel will most likely finish inside
-#   io_submit (Context._completes_inline: a cached buffered read), or any
-#   operation when nothing else is ready to run, is submitted at once, alone.
-#   If it did complete, _adapter_start returns the operation itself and the
-#   awaiting coroutine goes on without suspending, as asyncio's sock_recv
-#   does when data is already there.
-# * A time slice. Inline completions hold the loop: after INLINE_SLICE_NS of
-#   them in one loop iteration, operations take the batched path until the
-#   next iteration, and their tasks yield. Other tasks, timers and I/O
-#   callbacks therefore wait at most about that long.
-# * Everything else joins the iteration's batch (AsyncioContext._hand_over),
-#   and completes through _deliver: no functools.partial and no Python frame
-#   per operation.
-
-#: Inline completions may hold the event loop this long per loop iteration
-#: (ns), per AsyncioContext (its ``_inline_slice_ns``).
-INLINE_SLICE_NS = 500_000
-
-cdef object _get_running_loop = None
-cdef object _base_submit_future = None
-cdef object _OPEN = None
-
-
-cdef int _init_fast_path() except -1:
-    global _get_running_loop, _base_submit_future, _OPEN
-    from asyncio.events import _get_running_loop as get_running_loop
-    from .asyncio_base import AsyncioContextBase, _State
-    _get_running_loop = get_running_loop
-    _base_submit_future = AsyncioContextBase.submit_future
-    _OPEN = _State.OPEN
-    return 0
-
-
-cdef inline int64_t _now_ns() noexcept:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
-
-
-cdef class _AdapterCore:
-    """The state ``linux_aio_asyncio.AsyncioContext`` shares with the compiled fast path.
-
-    ``AsyncioContext`` derives from this class and from ``AsyncioContextBase``:
-    Python code sees these fields as ordinary attributes, ``_start`` and
-    ``_deliver`` read them as C fields. The meaning of each is
-    ``AsyncioContextBase``'s; ``_loop_ready`` is the bound loop's queue of
-    ready callbacks (``loop._ready``), ``None`` for a loop without one.
-    """
-
-    cdef public object _loop
-    cdef public object _loop_ready
-    cdef public object _context
-    cdef public object _state
-    cdef public object _waiting
-    cdef public Py_ssize_t _in_flight
-    cdef public Py_ssize_t _max_requests
-    cdef public bint _driving
-    cdef public list _batch
-    cdef public object _flush_handle
-    cdef public object _reap_handle
-    #: How long inline completions may hold the loop per iteration (ns).
-    cdef public int64_t _inline_slice_ns
-    #: When this loop iteration's inline work began (ns), 0 if none; the
-    #: handle that ends the slice in the next iteration.
-    cdef int64_t _slice_start
-    cdef object _slice_handle
-
-    def __cinit__(self, *args, **kwargs):
-        self._inline_slice_ns = INLINE_SLICE_NS
-
-    def _end_slice(self):
-        """The loop iteration ended: the next one gets a fresh inline slice."""
-        self._slice_start = 0
-        self._slice_handle = None
-
-    cdef bint _within_slice(self, object loop) except -1:
-        """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
-        cdef int64_t now = _now_ns()
-        if self._slice_start == 0:
-            self._slice_start = now
-            self._slice_handle = loop.call_soon(self._end_slice)  # runs in the next iteration
-            return True
-        return now - self._slice_start < self._inline_slice_ns
-
-
-cdef bint _running_here(object loop) except -1:
-    """Is ``loop`` running on this thread? (asyncio's own check calls getpid(2) on 3.11.)"""
-    thread_id = getattr(loop, "_thread_id", None)  # set by BaseEventLoop.run_forever
-    if thread_id is None:
-        return _get_running_loop() is loop
-    return thread_id == PyThread_get_thread_ident()
-
-
-cdef object _value(Operation op):
-    """``op.get_value()`` of a completed operation: the result, or the OSError to raise."""
-    cdef int code
-    if op._result < 0:
-        code = <int>-op._result
-        return OSError(code, os.strerror(code))
-    if op._opcode == OP_READ:
-        return op._payload
-    if op._opcode == OP_FSYNC or op._opcode == OP_FDSYNC:
-        return None
-    return op._result
-
-
-cdef int _deliver(Operation op) except -1:
-    """AsyncioContextBase._on_done, compiled: resolve the future, free the slot."""
-    cdef _AdapterCore adapter = <_AdapterCore>op._adapter
-    future = op._future
-    op._adapter = op._future = None
-    adapter._in_flight -= 1
-    if not future.done():  # a cancelled task leaves its future cancelled
-        if op._result < 0:
-            future.set_exception(_value(op))
-        else:
-            future.set_result(_value(op))
-    if adapter._waiting:
-        adapter._after_completion()
-    elif adapter._in_flight == 0:
-        adapter._wake_aclose()
-    return 0
-
-
-#: What _start returns to a coroutine that should yield to the loop first (its
-#: time slice is used up) and then call it again: the operation is not submitted.
-_YIELD_FIRST = object()
-
-
-cdef object _start(_AdapterCore adapter, object op, bint may_yield):
-    """Start ``op``: ``op`` itself if it completed already, else a future of its result.
-
-    With ``may_yield``, an operation that would go inline but for the used-up
-    time slice is not submitted: ``_YIELD_FIRST`` tells the caller to yield
-    once and call again (no future, nothing in flight meanwhile).
-    """
-    cdef Context ctx
-    cdef Operation o
-    cdef int state
-    if _OPEN is None:
-        _init_fast_path()
-    loop = adapter._loop
-    if (
-        loop is None
-        or type(op) is not Operation
-        or type(adapter._context) is not Context
-        or (<Operation>op)._state != ST_NEW
-        or (<Operation>op)._callback is not None  # the base replaces it (set_callback); _deliver would never run
-        or adapter._state is not _OPEN
-        or adapter._waiting
-        or adapter._in_flight >= adapter._max_requests
-        or not _running_here(loop)
-    ):
-        return _base_submit_future(adapter, op)  # binding, errors, back-pressure
-    ctx = <Context>adapter._context
-    o = <Operation>op
-    ready = adapter._loop_ready
-    if (
-        not adapter._driving
-        and not adapter._batch
-        and ctx._in_flight < ctx._max_requests
-        and (
-            # Nothing else to run in this iteration (but the slice's own end)?
-            (ready is not None and (not ready or (len(ready) == 1 and ready[0] is adapter._slice_handle)))
-            or ctx._completes_inline(o)
-        )
-    ):
-        if not adapter._within_slice(loop):
-            if may_yield:
-                return _YIELD_FIRST
-            return _hand_over(adapter, o, loop, ready)
-        ctx._check_live()
-        adapter._driving = True
-        try:
-            state = ctx._inline(o)
-        except BaseException:
-            # A callback of another operation raised; what callbacks handed
-            # over meanwhile still goes to the kernel.
-            if adapter._batch and adapter._flush_handle is None:
-                adapter._flush_handle = loop.call_soon(adapter._flush)
-            raise
-        finally:
-            adapter._driving = False
-        if state == INLINE_DONE:
-            if adapter._batch:  # completions of other operations handed some over
-                adapter._flush()
-            return op
-        future = loop.create_future()
-        o._adapter = adapter
-        o._future = future
-        adapter._in_flight += 1
-        if adapter._batch:
-            adapter._flush()
-        return future
-    return _hand_over(adapter, o, loop, ready)
-
-
-cdef object _hand_over(_AdapterCore adapter, Operation o, object loop, object ready):
-    """Put ``o`` in this loop iteration's batch (AsyncioContext._hand_over, compiled); its future."""
-    future = loop.create_future()
-    o._adapter = adapter
-    o._future = future
-    adapter._in_flight += 1
-    adapter._batch.append((o, future))
-    if adapter._driving:  # the running drive loop submits it
-        return future
-    handle = adapter._flush_handle
-    if ready is not None and (not ready or (handle is not None and len(ready) == 1 and ready[0] is handle)):
-        adapter._flush()
-    elif handle is None:
-        adapter._flush_handle = loop.call_soon(adapter._flush)
-    return future
-
-
-def _adapter_detach(op):
-    """Forget the adapter and future of an operation that was never submitted (its batch failed)."""
-    if type(op) is Operation:
-        (<Operation>op)._adapter = (<Operation>op)._future = None
-
-
-def _adapter_start(_AdapterCore adapter, op):
-    """Start ``op`` for ``adapter`` (an ``AsyncioContext``).
-
-    Returns ``op`` if it completed inline, ``_YIELD_FIRST`` if the caller
-    should yield to the loop once and call again, else a future.
-    """
-    return _start(adapter, op, True)
-
-
-def _adapter_submit_future(_AdapterCore adapter, op):
-    """``AsyncioContextBase.submit_future`` for linux_aio operations (compiled fast path)."""
-    started = _start(adapter, op, False)
-    if started is not op:
-        return started
-    future = adapter._loop.create_future()
-    value = _value(<Operation>op)
-    if (<Operation>op)._result < 0:
-        future.set_exception(value)
-    else:
-        future.set_result(value)
-    return future
+include "_adapter.pxi"
+include "_adapter_inline.pxi"
 
 
 cdef inline int64_t _combine(int64_t done, int64_t res) noexcept:
@@ -819,24 +317,34 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
     cdef int opcode = op._opcode
     cdef int64_t done = op._done
     if opcode == OP_FSYNC:
-        lxa_iocb_prep(&op._iocb, IOCB_CMD_FSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
-        op._nowait = False
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        op._ext.nowait = False
     elif opcode == OP_FDSYNC:
-        lxa_iocb_prep(&op._iocb, IOCB_CMD_FDSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
-        op._nowait = False
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FDSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        op._ext.nowait = False
     elif opcode == OP_READV or opcode == OP_WRITEV:
-        lxa_iocb_prep(&op._iocb, IOCB_CMD_PREADV if opcode == OP_READV else IOCB_CMD_PWRITEV, op._fd,
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_PREADV if opcode == OP_READV else IOCB_CMD_PWRITEV, op._fd,
                       op._iov_cur, <uint64_t>op._iovcnt_cur, op._offset + done, RWF_NOWAIT, resfd,
                       <uint64_t><uintptr_t><void *>op)
-        op._nowait = True
+        op._ext.nowait = True
     else:
-        lxa_iocb_prep(&op._iocb, IOCB_CMD_PWRITE if opcode == OP_WRITE else IOCB_CMD_PREAD, op._fd,
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_PWRITE if opcode == OP_WRITE else IOCB_CMD_PREAD, op._fd,
                       op._base + done, <uint64_t>(op._nbytes - done), op._offset + done, RWF_NOWAIT, resfd,
                       <uint64_t><uintptr_t><void *>op)
-        op._nowait = True
+        op._ext.nowait = True
 
 
-cdef class Context:
+include "_wguard.pxi"
+cdef enum:
+    # fd_entry.writes_thread once _write_here has looked at the descriptor.
+    WRITES_INLINE_OK = 2
+    WRITES_INLINE_NO = 3
+
+
+include "_context.pxi"
+
+
+cdef class Context(_ContextCore):
     """linux aio context: kernel AIO (``io_submit``) with a thread pool for what would block.
 
     Args:
@@ -986,29 +494,9 @@ cdef class Context:
     # -- introspection -------------------------------------------------------------------
 
     @property
-    def max_requests(self):
-        """The most operations in flight at once."""
-        return self._max_requests
-
-    @property
-    def pool_size(self):
-        """The most threads of the fallback pool."""
-        return self._pool_size
-
-    @property
     def kernel_queue_size(self):
         """The ``nr_events`` given to ``io_setup``."""
         return self._kernel_nr
-
-    @property
-    def closed(self):
-        """True once ``close()`` has started."""
-        return self._closed
-
-    @property
-    def in_flight(self):
-        """Operations submitted whose callbacks have not run yet."""
-        return self._in_flight
 
     @property
     def uses_ring(self):
@@ -1085,7 +573,7 @@ cdef class Context:
         """In a forked child: drop the parent's kernel context, ring, pool and eventfd."""
         cdef PyObject *p = self._head
         cdef Operation op
-        cdef int rc, fresh
+        cdef int rc
         self._fork_gen = lxa_fork_gen()
         # The parent's kernel requests and threads do not exist here; their
         # buffers in this process are copies nobody fills.
@@ -1104,16 +592,11 @@ cdef class Context:
             self._pool = NULL
         self._ctx = 0
         self._ring = NULL
-        fresh = lxa_eventfd_open()
-        if fresh < 0:
+        try:
+            _replace_eventfd(self._efd)
+        except OSError:
             self._closed = True
-            _raise_errno(fresh, "eventfd after fork")
-        # Same number (readers registered on it stay valid), CLOEXEC from the start.
-        if dup3(fresh, self._efd, O_CLOEXEC) < 0:
-            c_close(fresh)
-            self._closed = True
-            raise OSError(_errno.EBADF, "linux_aio: cannot replace the eventfd after fork")
-        c_close(fresh)
+            raise
         rc = _acquire_kernel(self._kernel_nr, &self._ctx)
         if rc < 0:
             self._ctx = 0
@@ -1317,25 +800,44 @@ cdef class Context:
 
     cdef int _start(self, Operation op, list kernel) except -1:
         """Hand an accepted operation to the kernel batch or to the pool."""
-        cdef PyObject *rbuf
+        cdef int rc
+        if _is_fs(op._opcode):
+            return self._to_thread(op)  # one system call on the pool: kernel AIO has no such command
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
-            if op._nbytes > PY_SSIZE_T_MAX - 4096:
-                return self._complete(op, -ENOMEM)
-            try:
-                data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>op._nbytes)
-            except MemoryError:
-                return self._complete(op, -ENOMEM)
-            rbuf = <PyObject *>data
-            Py_INCREF(data)
-            op._rbuf = rbuf
-            op._base = PyBytes_AS_STRING(data)
-            del data
+            rc = op._alloc_read()
+            if rc < 0:
+                return self._complete(op, rc)
         if self._route(op) == LXA_ROUTE_THREAD:
+            if _inline_call and op._opcode == OP_WRITE and self._write_here(op):
+                return 0
             return self._to_thread(op)
         _prep_iocb(op, self._efd)
         op._state = ST_QUEUED
         kernel.append(op)
         return 0
+
+    cdef bint _write_here(self, Operation op) except -1:
+        """Write ``op`` on this thread if the write guard allows it (csrc/lxa_wguard.h); True if done.
+
+        Only a buffered regular file whose file system refused RWF_NOWAIT
+        writes (``writes_thread``) qualifies: the pool is the alternative, and
+        for a small write into the page cache the hop costs more than the
+        write. Called from ``submit_inline`` only (the adapter's inline path,
+        whose time slice bounds the loop time spent here), never for a batch.
+        """
+        cdef fd_entry *entry = self._fd_entry(op._fd)
+        cdef int64_t result
+        if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
+            return False
+        if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
+            entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
+        if entry.writes_thread != WRITES_INLINE_OK:
+            return False
+        result = _guarded_write(op)
+        if result == NOT_WRITTEN:
+            return False
+        self._complete(op, result)
+        return True
 
     cdef int _start_or_fail(self, Operation op, list kernel) except -1:
         """``_start``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``.
@@ -1353,33 +855,13 @@ cdef class Context:
     cdef int _to_thread(self, Operation op) except -1:
         """Hand what is left of ``op`` to the pool; it signals our eventfd when done."""
         cdef int rc
-        cdef int opcode = op._opcode
-        cdef int64_t done = op._done
         if self._pool == NULL:
             rc = lxa_pool_create(&self._pool, self._pool_size, self._efd)
             if rc < 0:
                 self._pool = NULL
                 return self._complete(op, rc)
-        memset(&op._job, 0, sizeof(op._job))
-        op._job.fd = op._fd
-        op._job.offset = op._offset + done
+        op._fill_job()
         op._job.user = <void *>op
-        if opcode == OP_READ or opcode == OP_READINTO:
-            op._job.opcode = LXA_OP_PREAD
-            op._job.buf = op._base + done
-            op._job.len = <size_t>(op._nbytes - done)
-        elif opcode == OP_WRITE:
-            op._job.opcode = LXA_OP_PWRITE
-            op._job.buf = op._base + done
-            op._job.len = <size_t>(op._nbytes - done)
-        elif opcode == OP_READV or opcode == OP_WRITEV:
-            op._job.opcode = LXA_OP_PREADV if opcode == OP_READV else LXA_OP_PWRITEV
-            op._job.iov = op._iov_cur
-            op._job.iovcnt = op._iovcnt_cur
-        elif opcode == OP_FSYNC:
-            op._job.opcode = LXA_OP_FSYNC
-        else:
-            op._job.opcode = LXA_OP_FDSYNC
         rc = lxa_pool_submit(self._pool, &op._job)
         if rc < 0:
             return self._complete(op, rc)
@@ -1412,7 +894,7 @@ cdef class Context:
         while k < n:
             base = k
             for j in range(k, n):
-                self._iocbs[j - base] = &(<Operation>ops[j])._iocb
+                self._iocbs[j - base] = &(<Operation>ops[j])._ext.iocb
             r = lxa_io_submit(self._ctx, n - k, self._iocbs)
             if r > 0:
                 for j in range(k, k + r):
@@ -1430,9 +912,9 @@ cdef class Context:
                 return 0
             op = <Operation>ops[k]
             k += 1
-            if op._nowait and not _is_write(op._opcode):
+            if op._ext.nowait and not _is_write(op._opcode):
                 self._note_read(op, False)  # a refused probe must not leave the fd waiting for it
-            if op._nowait and (r == -EOPNOTSUPP or r == -EINVAL):
+            if op._ext.nowait and (r == -EOPNOTSUPP or r == -EINVAL):
                 if r == -EOPNOTSUPP:
                     self._learn_refusal(op)
                 self._to_thread(op)
@@ -1444,7 +926,7 @@ cdef class Context:
 
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1:
         cdef int64_t target
-        if op._nowait:
+        if op._ext.nowait:
             if res == -EAGAIN:
                 if not _is_write(op._opcode):
                     self._note_read(op, True)
@@ -1535,7 +1017,7 @@ cdef class Context:
                 if callback is not None:
                     callback(op._result)
                 elif op._adapter is not None:
-                    _deliver(op)
+                    _resolve(op)
             except BaseException as exc:  # re-raised below, after every callback ran
                 if first_error is None:
                     first_error = exc
@@ -1689,18 +1171,27 @@ cdef class Context:
             return False
         if opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV:
             return entry.verify == 0 and entry.cold == 0 and entry.backoff == 0
+        if opcode == OP_WRITE and entry.writes_thread:  # the write guard may let it run here
+            return (
+                entry.writes_thread != WRITES_INLINE_NO
+                and not _wguard.unusable
+                and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            )
         return _is_write(opcode) and not entry.writes_thread
 
     cdef int _inline(self, Operation op) except -1:
         """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT."""
+        global _inline_call
         cdef list kernel = self._one  # kept empty between calls; nothing here runs Python code
         op._state = ST_CLAIMED
         self._link(op)
+        _inline_call = True
         try:
             self._start_or_fail(op, kernel)
             if kernel or self._backlog:
                 self._kernel_submit(kernel)
         finally:
+            _inline_call = False
             del kernel[:]
         if self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
             self._reap_inline()
@@ -1787,16 +1278,6 @@ cdef class Context:
             c_close(self._efd)
             self._efd = -1
         return 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        state = "closed" if self._closed else f"in_flight={self._in_flight}"
-        return f"<_linuxaio.linux_aio.Context max_requests={self._max_requests} {state}>"
 
 
 @cython.final

@@ -20,14 +20,26 @@ import collections
 import enum
 import errno
 import os
+import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _args
-from ._notify import make_notifier
-from .abstract import AbstractContext, AbstractOperation
+from ._notify import EventFDNotifier, make_notifier
+from ._python_fs import FS_OPCODES, FsOperations, run_fs
+from .abstract import (
+    PROCESS_EVENTS_DEFAULT,
+    PROCESS_EVENTS_LIMIT,
+    AbstractContext,
+    AbstractOperation,
+    ArgumentTypeError,
+    ContextClosedError,
+    Fileno,
+    OperationInFlightError,
+)
 
 __all__ = ["Context", "OpCode", "Operation", "probe"]
 
@@ -60,7 +72,7 @@ def probe() -> None:
     """The pure-Python backend works wherever Python has threads."""
 
 
-class Operation(AbstractOperation):
+class Operation(FsOperations, AbstractOperation):
     """One I/O request. Build it with a class method, submit it once.
 
     ``payload`` is the object whose memory the operation uses: the caller's
@@ -165,7 +177,12 @@ class Operation(AbstractOperation):
 
     @property
     def payload(self) -> Any:
-        """The memory the operation reads into or writes from."""
+        """The memory the operation reads into or writes from.
+
+        Raises ``OperationInFlightError`` while the operation is in flight.
+        """
+        if self._state in (_State.QUEUED, _State.RUNNING):
+            raise OperationInFlightError(f"operation in flight: {self!r}")
         return self._payload
 
     @property
@@ -176,22 +193,27 @@ class Operation(AbstractOperation):
     def set_callback(self, callback: Callable[[int], Any]) -> bool:
         """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state != _State.NEW:
             raise ValueError(f"operation already submitted: {self!r}")
         self._callback = callback
         return True
 
     def get_value(self) -> bytes | int | None:
-        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
+        """The result; raises ``OSError`` for a failed operation.
+
+        Before submission: ``ValueError``; in flight: ``OperationInFlightError``.
+        """
         if self._state != _State.DONE:
-            raise ValueError("operation has not completed")
+            if self._state == _State.NEW:
+                raise ValueError("operation has not been submitted")
+            raise OperationInFlightError(f"operation in flight: {self!r}")
         if self._error is not None:
             raise self._error
         if self._result < 0:
             code = -self._result
             raise OSError(code, os.strerror(code))
-        if self.opcode == OpCode.READ:
+        if self.opcode == OpCode.READ or self.opcode in FS_OPCODES:
             data: bytes = self._payload
             return data
         if self.opcode in (OpCode.FSYNC, OpCode.FDSYNC):
@@ -208,6 +230,8 @@ class Operation(AbstractOperation):
 def _run(op: Operation, pool: _Pool) -> int:
     """Perform ``op`` on the calling thread; return the count or ``-errno``."""
     code, fd = op.opcode, op._fd
+    if code in FS_OPCODES:
+        return run_fs(op)
     try:
         try:
             if code == OpCode.READ:
@@ -288,6 +312,7 @@ class _Pool:
     def _reset_threading(self) -> None:
         self.lock = threading.Lock()
         self.work = threading.Condition(self.lock)
+        self.completed = threading.Condition(self.lock)  # process_events(min_requests=...) waits here
         self.queue: collections.deque[Operation] = collections.deque()
         self.done: list[Operation] = []
         self.threads: list[threading.Thread] = []
@@ -330,8 +355,11 @@ class _Pool:
             op._result = result
             was_empty = not self.done
             self.done.append(op)
-        if was_empty:
-            self.notifier.signal()
+            self.completed.notify_all()
+            if was_empty:
+                # Under the lock: once a waiter can see this completion it may
+                # close the context, and the notifier with it (see ``closed``).
+                self.notifier.signal()
 
     def shutdown(self) -> None:
         """Stop accepting and wait for queued and running operations.
@@ -359,6 +387,7 @@ class _Pool:
                 op._result = -errno.ECANCELED
                 self.done.append(op)
             self.closed = True
+            self.completed.notify_all()
 
 
 def _worker(pool: _Pool) -> None:
@@ -383,16 +412,27 @@ class Context(AbstractContext):
         max_requests: operations that may be in flight at once; ``submit``
             accepts no more (it returns how many it took).
         pool_size: worker threads, started lazily as work arrives.
+        deferred: caio 0.12's batching keyword, accepted and reported by the
+            ``deferred`` attribute; a thread pool has nothing to batch.
+        sqpoll: caio 0.12's io_uring keyword, accepted; no kernel polling
+            thread exists here, so the ``sqpoll`` attribute is ``False``.
 
     After ``fork()`` the child's context starts fresh workers and a fresh
     eventfd (same fd number) at first use; operations the parent had in
     flight complete in the child with ``-ECANCELED``.
     """
 
-    def __init__(self, max_requests: int = DEFAULT_MAX_REQUESTS, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(
+        self,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        deferred: bool = False,
+        sqpoll: bool = False,
+    ) -> None:
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         self._max_requests = max_requests
+        self._deferred = bool(deferred)
         self._pool = _Pool(pool_size)
         self._closed = False
 
@@ -407,6 +447,16 @@ class Context(AbstractContext):
         return self._pool.pool_size
 
     @property
+    def deferred(self) -> bool:
+        """What ``deferred=`` asked for (no effect on a thread pool)."""
+        return self._deferred
+
+    @property
+    def sqpoll(self) -> bool:
+        """Whether a kernel submission-polling thread is in use: never here."""
+        return False
+
+    @property
     def closed(self) -> bool:
         """True once ``close()`` has started."""
         return self._closed
@@ -418,40 +468,45 @@ class Context(AbstractContext):
 
     def _live_pool(self) -> _Pool:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         pool = self._pool
         if pool.pid != os.getpid():
             pool.after_fork()
         return pool
 
-    def fileno(self) -> int:
-        """The eventfd that becomes readable when completions are pending."""
-        return self._live_pool().notifier.fileno()
+    @property
+    def fileno(self) -> Fileno:
+        """The eventfd, readable when completions are pending: an ``int`` (``fileno()`` works too)."""
+        return Fileno(self._live_pool().notifier.fileno())
 
     def submit(self, *ops: Operation) -> int:
-        """Queue ``ops`` in order; return how many were accepted (a prefix).
+        """Queue ``ops`` in order until the context is full; return how many were queued.
 
-        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
-        operation already submitted, before any operation is queued.
+        Raises ``TypeError`` for a foreign object before any operation is
+        queued. An operation already submitted (in flight or completed, here
+        or on another context, or earlier in this call) is skipped and not
+        counted, as in caio 0.12. Operations left for lack of room are untouched.
         """
         pool = self._live_pool()
-        seen: set[int] = set()
         for op in ops:
             if not isinstance(op, Operation):
-                raise TypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
-            if op._state != _State.NEW or id(op) in seen:
-                raise ValueError(f"operation already submitted: {op!r}")
-            seen.add(id(op))
+                raise ArgumentTypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
+        accepted = 0
         with pool.lock:
-            accepted = min(len(ops), self._max_requests - pool.in_flight)
-            if accepted <= 0:
-                return 0
-            for op in ops[:accepted]:
-                op._state = _State.QUEUED
+            room = self._max_requests - pool.in_flight
+            for op in ops:
+                if accepted >= room:
+                    break
+                with _CLAIM:  # one submitter wins an operation, whichever context it uses
+                    if op._state != _State.NEW:
+                        continue
+                    op._state = _State.QUEUED
                 pool.queue.append(op)
-            pool.in_flight += accepted
-            pool.start_workers()
-            pool.work.notify(accepted)
+                accepted += 1
+            if accepted:
+                pool.in_flight += accepted
+                pool.start_workers()
+                pool.work.notify(accepted)
         return accepted
 
     def cancel(self, *ops: Operation) -> int:
@@ -468,16 +523,42 @@ class Context(AbstractContext):
             pool.complete(op, -errno.ECANCELED, ran=False)
         return len(cancelled)
 
-    def process_events(self) -> int:
-        """Run the callbacks of completed operations here; return how many completed.
+    def process_events(
+        self,
+        max_requests: int = PROCESS_EVENTS_DEFAULT,
+        min_requests: int = 0,
+        timeout: float = 0,
+    ) -> int:
+        """Run the callbacks of up to ``max_requests`` completed operations here; return how many.
 
-        A raising callback does not stop the others; the first exception is
-        re-raised after all of them ran.
+        With ``min_requests > 0`` it first waits until that many completions
+        are there, for at most ``timeout`` seconds (``0``: no wait, negative:
+        no limit), without holding the GIL. ``max_requests=0`` means the
+        default (512). A raising callback does not stop the others; the first
+        exception is re-raised after all of them ran.
+
+        Raises ``ValueError`` for ``min_requests > max_requests`` or negative
+        counts, ``OverflowError`` for ``max_requests`` above ``2**20``.
         """
+        limit, wanted, wait = _process_args(max_requests, min_requests, timeout)
         pool = self._pool
         if pool.pid != os.getpid():
             pool.after_fork()
-        return _process(pool)
+        if wanted and wait != 0:
+            _wait_for_completions(pool, wanted, wait)
+        return _process(pool, limit)
+
+    def poll(self) -> int:
+        """Read and reset the completion signal (caio's ``poll``); never blocks.
+
+        Returns the signal's counter (how many times it was raised since the
+        last read, not a count of operations); raises ``BlockingIOError``
+        when it was not raised. ``process_events()`` runs the completions.
+        """
+        notifier = self._live_pool().notifier
+        if isinstance(notifier, EventFDNotifier):
+            return os.eventfd_read(notifier.fileno())
+        return len(os.read(notifier.fileno(), 4096))
 
     def close(self) -> None:
         """Stop accepting, let queued and running operations finish, run their callbacks.
@@ -510,22 +591,65 @@ class Context(AbstractContext):
         warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
         pool = self._pool
         self._closed = True
-        if pool.pid != os.getpid():
+        if pool.pid != os.getpid() or sys.is_finalizing():
+            # At interpreter exit no thread can start, and a daemon worker may
+            # have been stopped holding the lock: the workers end with the process.
             return
-        # The finalizer must not block: a helper thread waits for the work in
-        # progress (the operations keep their buffers until then), then frees.
-        threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
+        with pool.lock:
+            idle = not pool.queue and not pool.running
+        if idle:  # nothing to wait for: free now (shutdown() returns at once)
+            _close_when_idle(pool)
+        else:
+            # The finalizer must not block: a helper thread waits for the work in
+            # progress (the operations keep their buffers until then), then frees.
+            threading.Thread(target=_close_when_idle, args=(pool,), daemon=True).start()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"in_flight={self._pool.in_flight}"
         return f"<_linuxaio.python_aio.Context max_requests={self._max_requests} {state}>"
 
 
-def _process(pool: _Pool) -> int:
+#: Serialises the NEW -> QUEUED claim of an operation across contexts.
+_CLAIM = threading.Lock()
+
+
+def _process_args(max_requests: object, min_requests: object, timeout: object) -> tuple[int, int, float]:
+    """``process_events``' arguments checked as caio 0.12's: ``(limit, wanted, timeout)``."""
+    limit = _args.as_int(max_requests, "max_requests")
+    wanted = _args.as_int(min_requests, "min_requests")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if limit < 0 or wanted < 0:
+        raise ValueError(f"max_requests and min_requests must not be negative, got {limit} and {wanted}")
+    if limit > PROCESS_EVENTS_LIMIT:
+        raise OverflowError(f"max_requests must be at most {PROCESS_EVENTS_LIMIT}, got {limit}")
+    limit = limit or PROCESS_EVENTS_DEFAULT
+    if wanted > limit:
+        raise ValueError(f"min_requests ({wanted}) must not exceed max_requests ({limit})")
+    return limit, wanted, float(timeout)
+
+
+def _wait_for_completions(pool: _Pool, wanted: int, timeout: float) -> None:
+    """Wait until ``wanted`` completions are queued, the pool closes or ``timeout`` (< 0: never) ends."""
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    with pool.completed:
+        while len(pool.done) < wanted and not pool.closed:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            pool.completed.wait(remaining)
+
+
+def _process(pool: _Pool, limit: int | None = None) -> int:
     pool.notifier.drain()  # before taking the queue: see _notify's docstring
     with pool.lock:
-        done, pool.done = pool.done, []
+        if limit is None or len(pool.done) <= limit:
+            done, pool.done = pool.done, []
+        else:
+            done, pool.done = pool.done[:limit], pool.done[limit:]
         pool.in_flight -= len(done)
+        if pool.done:  # the rest waits for the next call: keep the signal up
+            pool.notifier.signal()
     first_error: BaseException | None = None
     for op in done:
         op._state = _State.DONE

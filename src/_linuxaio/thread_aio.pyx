@@ -7,7 +7,11 @@ non-empty, so a burst of completions costs one wake-up. ``process_events()``
 runs the callbacks on the calling thread. The contract is the one in
 ``abstract.py``; ``python_aio`` is the readable reference this module matches.
 
-Memory: ``read`` allocates its ``bytes`` result up front and the worker
+File-system operations (``openat``, ``statx``, ``renameat``, ... : the
+engine's table, shared with every backend) are one system call each on the
+same workers, with the same completion path.
+
+Memory: ``read`` allocates its ``bytes`` result when submitted and the worker
 fills it in place (shrunk on a short read; never zero-filled, never copied);
 ``write``, ``readinto`` and the vectored operations hold the caller's buffers
 (buffer protocol, no copy) until the operation completes. A submitted
@@ -61,16 +65,35 @@ import warnings
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_REFCNT, PyObject, Py_XDECREF
-from libc.stdint cimport int64_t
+from cpython.object cimport PyTypeObject, inquiry, visitproc
+from cpython.bytearray cimport PyByteArray_Check
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject, Py_XDECREF
+from libc.errno cimport ENOMEM
+
+cdef extern from "<errno.h>":
+    enum:
+        ECANCELED
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.uio cimport iovec
 from posix.unistd cimport close as c_close
 
 from lxa_cached cimport lxa_read_cached
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -97,6 +120,8 @@ from . import _args
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
     int _PyBytes_Resize(PyObject **data, Py_ssize_t size) except -1
+    unsigned long PyThread_get_thread_ident()
+    Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
@@ -125,41 +150,6 @@ cdef enum:
     # milliseconds on a cold file), so a cold workload must probe rarely.
     _INLINE_BACKOFF_MAX = 65536
 
-# What an operation does; the numbering of python_aio.OpCode.
-cdef enum:
-    _READ = 0
-    _WRITE = 1
-    _FSYNC = 2
-    _FDSYNC = 3
-    _READINTO = 4
-    _READV = 5
-    _WRITEV = 6
-
-# Life of an operation. _CHECKING marks an operation while submit()
-# validates a batch, so a duplicate in the batch is caught before anything
-# is queued.
-cdef enum:
-    _NEW = 0
-    _CHECKING = 1
-    _QUEUED = 2
-    _DONE = 3
-
-_KIND_NAMES = ("read", "write", "fsync", "fdsync", "readinto", "readv", "writev")
-_STATE_NAMES = ("new", "new", "queued", "done")
-
-
-class OpCode:
-    """What an operation does (the values of ``python_aio.OpCode``)."""
-
-    READ = _READ
-    WRITE = _WRITE
-    FSYNC = _FSYNC
-    FDSYNC = _FDSYNC
-    READINTO = _READINTO
-    READV = _READV
-    WRITEV = _WRITEV
-
-
 def probe():
     """Raise ``OSError`` if this host cannot run the backend (no eventfd)."""
     cdef int fd = lxa_eventfd_open()
@@ -175,362 +165,52 @@ cdef inline int _raise_errno(long long rc) except -1:
 include "_argcheck.pxi"
 
 
-@cython.final
-cdef class Operation:
-    """One I/O request. Build it with a class method, submit it once.
-
-    ``payload`` is the object whose memory the operation uses: the caller's
-    buffer for writes and ``readinto``, the list of buffers for vectored
-    operations, and the bytes read (``None`` until completion) for ``read``.
-    """
-
-    def __cinit__(self):
-        memset(&self.job, 0, sizeof(self.job))
-        memset(&self.view, 0, sizeof(self.view))
-        self.job.fd = -1
-        self.state = _NEW
-
-    def __init__(self, *args, **kwargs):
-        raise TypeError("use Operation.read/write/readinto/readv/writev/fsync/fdsync")
-
-    def __dealloc__(self):
-        self._release_buffers()
-
-    cdef void _release_buffers(self) noexcept:
-        cdef Py_ssize_t i
-        if self.has_view:
-            self.has_view = False
-            PyBuffer_Release(&self.view)
-        if self.views != NULL:
-            for i in range(self.nviews):
-                PyBuffer_Release(&self.views[i])
-            PyMem_Free(self.views)
-            self.views = NULL
-            self.nviews = 0
-        if self.iov != NULL:
-            PyMem_Free(self.iov)
-            self.iov = NULL
-        self.job.iov = NULL
-        self.job.buf = NULL
-
-    cdef void _complete(self) noexcept:
-        """Called with the GIL once the pool is done with the operation."""
-        cdef int64_t result = self.job.result
-        cdef PyObject *raw
-        self._release_buffers()
-        self.state = _DONE
-        if self.kind != _READ:
-            return
-        if result < 0:
-            self.payload_ = None
-        elif result < self.nbytes_:
-            # Shrink in place: nobody else has seen this bytes object yet.
-            raw = <PyObject *>self.payload_
-            if Py_REFCNT(self.payload_) == 1:
-                Py_INCREF(self.payload_)
-                self.payload_ = None  # now `raw` is the only reference
-                if _PyBytes_Resize_noexc(&raw, <Py_ssize_t>result) == 0:
-                    self.payload_ = <object>raw
-                    Py_XDECREF(raw)
-                else:
-                    self.job.result = -_errno.ENOMEM
-            else:
-                self.payload_ = self.payload_[:result]
-
-    @classmethod
-    def read(cls, nbytes, fd, offset=0, priority=0):
-        """Read up to ``nbytes`` at ``offset``; ``get_value()`` returns the bytes read."""
-        cdef int64_t size = _size_arg(nbytes, "nbytes")
-        cdef int c_fd = _fd_arg(fd)
-        cdef int64_t c_offset = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        cdef Operation op = _new_op(_READ, c_fd, c_offset)
-        op.nbytes_ = size
-        op.job.opcode = LXA_OP_PREAD
-        op.job.len = <size_t>size
-        try:
-            # Not zero-filled: the worker writes every byte reported.
-            op.payload_ = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>size)
-        except (MemoryError, OverflowError):  # OverflowError: beyond what a bytes object can hold
-            op.early_result = -_errno.ENOMEM  # reported as OSError(ENOMEM) on completion
-        else:
-            op.job.buf = PyBytes_AS_STRING(op.payload_)
-        return op
-
-    @classmethod
-    def write(cls, payload, fd, offset=0, priority=0):
-        """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
-        cdef Py_buffer view
-        cdef int c_fd
-        cdef int64_t c_offset
-        _get_buffer(payload, &view, False, "payload")
-        try:
-            c_fd = _fd_arg(fd)
-            c_offset = _size_arg(offset, "offset")
-            _priority_arg(priority)
-        except BaseException:
-            PyBuffer_Release(&view)
-            raise
-        cdef Operation op = _new_op(_WRITE, c_fd, c_offset)
-        op.view = view
-        op.has_view = True
-        op.payload_ = payload
-        op.nbytes_ = view.len
-        op.job.opcode = LXA_OP_PWRITE
-        op.job.buf = view.buf
-        op.job.len = <size_t>view.len
-        return op
-
-    @classmethod
-    def readinto(cls, buffer, fd, offset=0, priority=0):
-        """Read into the caller's writable ``buffer``; value: bytes read."""
-        cdef Py_buffer view
-        cdef int c_fd
-        cdef int64_t c_offset
-        _get_buffer(buffer, &view, True, "buffer")
-        try:
-            c_fd = _fd_arg(fd)
-            c_offset = _size_arg(offset, "offset")
-            _priority_arg(priority)
-        except BaseException:
-            PyBuffer_Release(&view)
-            raise
-        cdef Operation op = _new_op(_READINTO, c_fd, c_offset)
-        op.view = view
-        op.has_view = True
-        op.payload_ = buffer
-        op.nbytes_ = view.len
-        op.job.opcode = LXA_OP_PREAD
-        op.job.buf = view.buf
-        op.job.len = <size_t>view.len
-        return op
-
-    @classmethod
-    def readv(cls, buffers, fd, offset=0, priority=0):
-        """Scatter-read into ``buffers`` in order (preadv(2)); value: bytes read."""
-        items, views = _args.writable_views(buffers)
-        return _vectored_op(_READV, items, views, fd, offset, priority, True)
-
-    @classmethod
-    def writev(cls, buffers, fd, offset=0, priority=0):
-        """Gather-write ``buffers`` in order (pwritev(2)); value: bytes written."""
-        items, views = _args.readable_views(buffers)
-        return _vectored_op(_WRITEV, items, views, fd, offset, priority, False)
-
-    @classmethod
-    def fsync(cls, fd, priority=0):
-        """Flush data and metadata of ``fd`` to storage (fsync(2))."""
-        cdef int c_fd = _fd_arg(fd)
-        _priority_arg(priority)
-        cdef Operation op = _new_op(_FSYNC, c_fd, 0)
-        op.job.opcode = LXA_OP_FSYNC
-        return op
-
-    @classmethod
-    def fdsync(cls, fd, priority=0):
-        """Flush the data of ``fd`` to storage (fdatasync(2))."""
-        cdef int c_fd = _fd_arg(fd)
-        _priority_arg(priority)
-        cdef Operation op = _new_op(_FDSYNC, c_fd, 0)
-        op.job.opcode = LXA_OP_FDSYNC
-        return op
-
-    @property
-    def opcode(self):
-        """What the operation does (an ``OpCode`` value)."""
-        return self.kind
-
-    @property
-    def fileno(self):
-        """The file descriptor the operation works on."""
-        return self.job.fd
-
-    @property
-    def offset(self):
-        """The file offset of the transfer (0 for syncs)."""
-        return self.job.offset
-
-    @property
-    def nbytes(self):
-        """The number of bytes requested (0 for syncs)."""
-        return self.nbytes_
-
-    @property
-    def payload(self):
-        """The memory the operation reads into or writes from (for ``read``: the bytes, once done)."""
-        if self.kind == _READ and self.state != _DONE:
-            return None
-        return self.payload_
-
-    @property
-    def done(self):
-        """True once the operation has completed and its callback ran."""
-        return self.state == _DONE
-
-    def set_callback(self, callback):
-        """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
-        if self.state != _NEW:
-            raise ValueError(f"operation already submitted: {self!r}")
-        self.callback = callback
-        return True
-
-    def get_value(self):
-        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
-        if self.state != _DONE:
-            raise ValueError("operation has not completed")
-        return self._value()
-
-    cdef object _value(self):
-        cdef int64_t result = self.job.result
-        if result < 0:
-            raise OSError(<int>-result, os.strerror(<int>-result))
-        if self.kind == _READ:
-            return self.payload_
-        if self.kind == _FSYNC or self.kind == _FDSYNC:
-            return None
-        return result
-
-    def __repr__(self):
-        return (
-            f"<_linuxaio.thread_aio.Operation {_KIND_NAMES[self.kind]} fd={self.job.fd} "
-            f"offset={self.job.offset} nbytes={self.nbytes_} state={_STATE_NAMES[self.state]}>"
-        )
-
-
-cdef Operation _new_op(int kind, int fd, int64_t offset):
-    cdef Operation op = Operation.__new__(Operation)  # final class: cls is Operation
-    op.kind = kind
-    op.job.fd = fd
-    op.job.offset = offset
-    return op
-
-
-cdef Operation _vectored_op(int kind, list items, list views, object fd,
-                         object offset, object priority, bint writable):
-    cdef int c_fd = _fd_arg(fd)
-    cdef int64_t c_offset = _size_arg(offset, "offset")
-    _priority_arg(priority)
-    cdef Py_ssize_t n = len(views), i
-    if n > 0x7fffffff:
-        raise ValueError(f"too many buffers ({n})")
-    cdef Operation op = _new_op(kind, c_fd, c_offset)
-    op.payload_ = items
-    op.job.opcode = LXA_OP_PREADV if writable else LXA_OP_PWRITEV
-    # Calloc(1, ...) so that zero buffers still give valid pointers.
-    op.views = <Py_buffer *>PyMem_Calloc(n if n else 1, sizeof(Py_buffer))
-    op.iov = <iovec *>PyMem_Calloc(n if n else 1, sizeof(iovec))
-    if op.views == NULL or op.iov == NULL:
-        raise MemoryError()
-    cdef int64_t total = 0
-    for i in range(n):
-        PyObject_GetBuffer(views[i], &op.views[i], PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
-        op.nviews = i + 1
-        op.iov[i].iov_base = op.views[i].buf
-        op.iov[i].iov_len = <size_t>op.views[i].len
-        total += op.views[i].len
-    op.nbytes_ = total
-    op.job.iov = op.iov
-    op.job.iovcnt = <int>n
-    return op
-
+include "_operation_defs.pxi"
+include "_operation.pxi"
+include "_adapter.pxi"
 
 
 # -- the asyncio fast path ----------------------------------------------------
 #
-# thread_aio_asyncio.AsyncioContext uses these two functions in place of
-# AsyncioContextBase.submit_future and its per-operation callback. They keep
-# the base class's semantics exactly (see asyncio_base.py): the same checks
-# and errors (anything unusual is handed to the base implementation), the
-# same slot accounting (_in_flight goes down only when the operation really
-# completes), the same back-pressure queue (_waiting), and futures resolved
-# on the loop thread from process_events(). What they save is the
-# functools.partial, the Python frames of submit_future/_hand_over/_on_done
-# and get_value(), per operation.
-
-cdef object _base_submit_future = None
-cdef object _get_running_loop = None
-cdef object _OPEN = None
+# thread_aio_asyncio.AsyncioContext binds inline_asyncio.InlineAsyncioContext
+# to this module's _AdapterCore and to the shared inline fast path
+# (_adapter_inline.pxi, included after Context). Context._inline serves a
+# small read from the page cache (preadv2 with RWF_NOWAIT) or writes a small
+# buffered write under the write guard (_wguard.pxi) on the loop's thread;
+# the coroutine then goes on without suspending. Everything else goes to the
+# pool and completes through _deliver -> _resolve.
 
 
 cdef int _deliver(Operation op) except -1:
     """Run the completion of ``op``: its callback, or the fast path's adapter hook."""
-    callback, op.callback = op.callback, None
+    callback, op._callback = op._callback, None
     if callback is not None:
-        callback(op.job.result)
-        return 0
-    adapter = op.adapter
-    if adapter is None:
-        return 0
-    future = op.future
-    op.adapter = op.future = None
-    # AsyncioContextBase._on_done, compiled:
-    adapter._in_flight -= 1
-    if not future.done():
-        try:
-            future.set_result(op._value())
-        except OSError as exc:
-            future.set_exception(exc)
-    if adapter._waiting:
-        adapter._after_completion()
-    elif not adapter._in_flight:
-        adapter._wake_aclose()
+        callback(op._result)
+    elif op._adapter is not None:
+        _resolve(op)
     return 0
 
 
-def _adapter_submit_future(adapter, op):
-    """``AsyncioContextBase.submit_future`` for thread_aio operations (compiled fast path)."""
-    global _base_submit_future, _get_running_loop, _OPEN
-    if _base_submit_future is None:
-        import asyncio
-        from .asyncio_base import AsyncioContextBase, _State
-        _get_running_loop = asyncio.get_running_loop
-        _OPEN = _State.OPEN
-        _base_submit_future = AsyncioContextBase.submit_future
-    loop = _get_running_loop()
-    if (
-        loop is not adapter._loop
-        or type(op) is not Operation
-        or adapter._operation_class is not Operation
-        or (<Operation>op).state != _NEW
-        or adapter._state is not _OPEN
-    ):
-        return _base_submit_future(adapter, op)  # binding, errors, unusual cases
-    cdef Operation o = <Operation>op
-    future = loop.create_future()
-    o.callback = None  # as set_callback() in the base class: the adapter owns completion
-    o.adapter = adapter
-    o.future = future
-    if adapter._in_flight < adapter._max_requests and not adapter._waiting:
-        # AsyncioContextBase._hand_over, compiled.
-        context = adapter._context
-        if type(context) is Context:
-            (<Context>context)._live()
-            accepted = (<Context>context)._accept_one(o)
-        else:
-            accepted = context.submit(op)
-        if accepted:
-            adapter._in_flight += 1
-        elif adapter._in_flight == 0:
-            o.adapter = o.future = None
-            raise OSError(_errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(_errno.EAGAIN))
-        else:
-            adapter._waiting.appendleft((op, future))
-    else:
-        adapter._waiting.append((op, future))
-    return future
-
-
-cdef int _PyBytes_Resize_noexc(PyObject **raw, Py_ssize_t size) noexcept:
-    try:
-        _PyBytes_Resize(raw, size)
-    except MemoryError:
-        return -1
+cdef int _complete_op(Operation op) except -1:
+    """Called with the GIL once the pool (or the inline read) is done with ``op``."""
+    op._result = op._job.result
+    op._state = ST_DONE
+    op._finish()
     return 0
 
 
-cdef class Context:
+include "_wguard.pxi"
+
+
+cdef enum:
+    INLINE_IN_FLIGHT = 0
+    INLINE_DONE = 1
+
+
+include "_context.pxi"
+
+
+cdef class Context(_ContextCore):
     """thread aio context implementation: a pool of up to ``pool_size`` C threads.
 
     Args:
@@ -554,81 +234,55 @@ cdef class Context:
     """
 
     def __cinit__(self, *args, **kwargs):
-        self.pool = NULL
-        self.efd = -1
-        self.closed_ = True  # until __init__ succeeds: nothing to finalize
+        self._pool = NULL
+        self._efd = -1
+        self._closed = True  # until __init__ succeeds: nothing to finalize
         self.early = []
+        self._done = []
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
-        if self.pool != NULL:
+        if self._pool != NULL:
             raise RuntimeError("Context is already initialised")
-        self.max_requests_ = max_requests
-        self.pool_size_ = pool_size
+        self._max_requests = max_requests
+        self._pool_size = pool_size
         cdef int fd = lxa_eventfd_open()
         if fd < 0:
             _raise_errno(fd)
-        cdef int rc = lxa_pool_create(&self.pool, self.pool_size_, fd)
+        cdef int rc = lxa_pool_create(&self._pool, self._pool_size, fd)
         if rc < 0:
             c_close(fd)
             _raise_errno(rc)
-        self.efd = fd
+        self._efd = fd
         self.inline_reads = bool(inline_reads)
-        self.closed_ = False
-
-    @property
-    def max_requests(self):
-        """The most operations in flight at once."""
-        return self.max_requests_
-
-    @property
-    def pool_size(self):
-        """The most worker threads."""
-        return self.pool_size_
-
-    @property
-    def closed(self):
-        """True once ``close()`` has started."""
-        return self.closed_
-
-    @property
-    def in_flight(self):
-        """Operations submitted whose callbacks have not run yet."""
-        return self.in_flight_
+        self._closed = False
 
     cdef int _check_fork(self) except -1:
-        if self.pool != NULL and lxa_pool_inherited(self.pool):
+        if self._pool != NULL and lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
 
     cdef int _adopt_after_fork(self) except -1:
         # The eventfd is shared with the parent: put a fresh one behind the
         # same number before anything here can signal it.
-        cdef int fresh = lxa_eventfd_open()
-        if fresh < 0:
-            _raise_errno(fresh)
-        if dup3(fresh, self.efd, O_CLOEXEC) < 0:
-            code = _errno.EBADF
-            c_close(fresh)
-            raise OSError(code, os.strerror(code))
-        c_close(fresh)
-        lxa_pool_after_fork_child(self.pool)
-        if lxa_pool_pending(self.pool) or self.early:
-            lxa_eventfd_signal(self.efd)
+        _replace_eventfd(self._efd)
+        lxa_pool_after_fork_child(self._pool)
+        if lxa_pool_pending(self._pool) or self.early:
+            lxa_eventfd_signal(self._efd)
         return 0
 
     cdef int _live(self) except -1:
-        if self.closed_:
+        if self._closed:
             raise ValueError("I/O operation on closed context.")
-        if lxa_pool_inherited(self.pool):
+        if lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
 
     def fileno(self):
         """The eventfd that becomes readable when completions are pending."""
         self._live()
-        return self.efd
+        return self._efd
 
     def submit(self, *ops):
         """Queue ``ops`` in order; return how many were accepted (a prefix).
@@ -645,7 +299,7 @@ cdef class Context:
             if type(item) is not Operation:
                 raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
             op = <Operation>item
-            if op.state != _NEW:
+            if op._state != ST_NEW:
                 raise ValueError(f"operation already submitted: {op!r}")
         else:
             try:
@@ -654,14 +308,14 @@ cdef class Context:
                     if type(item) is not Operation:
                         raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
                     op = <Operation>item
-                    if op.state != _NEW:
+                    if op._state != ST_NEW:
                         raise ValueError(f"operation already submitted: {op!r}")
-                    op.state = _CHECKING
+                    op._state = ST_CLAIMED
             finally:
                 for item in ops:
-                    if type(item) is Operation and (<Operation>item).state == _CHECKING:
-                        (<Operation>item).state = _NEW
-        accepted = min(n, self.max_requests_ - self.in_flight_)
+                    if type(item) is Operation and (<Operation>item)._state == ST_CLAIMED:
+                        (<Operation>item)._state = ST_NEW
+        accepted = min(n, self._max_requests - self._in_flight)
         for i in range(accepted):
             op = <Operation>ops[i]
             try:
@@ -674,47 +328,101 @@ cdef class Context:
 
     cdef int _accept_one(self, Operation op) except -1:
         """``submit(op)`` for one operation already known to be a new thread_aio Operation."""
-        if self.in_flight_ >= self.max_requests_:
+        if self._in_flight >= self._max_requests:
             return 0
         self._submit_one(op)
         return 1
 
     cdef int _submit_one(self, Operation op) except -1:
-        cdef int rc
-        if op.early_result < 0:
-            # Failed before reaching the pool: complete it on the next process_events().
-            op.job.result = op.early_result
+        if self._served_here(op, False):
             return self._complete_early(op)
+        return self._to_pool(op)
+
+    cdef bint _served_here(self, Operation op, bint may_write) except -1:
+        """Prepare ``op``'s job and serve it on this thread if it can be: True if done (``_job.result``).
+
+        A small read the page cache holds (``_try_inline``); with
+        ``may_write`` (the adapter's inline path only, whose time slice bounds
+        it), a small buffered write the write guard allows (``_wguard.pxi``).
+        """
+        cdef int rc
+        cdef int64_t result
+        op._fill_job()
+        if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
+            rc = op._alloc_read()
+            if rc < 0:  # failed before reaching the pool
+                op._job.result = rc
+                return True
+            op._job.buf = op._base
         # Inline only into memory whose page faults cannot wait for a disk:
         # our own bytes object, or a bytearray (anonymous heap memory). A
         # caller's mmap of a file could fault in from the device.
         if (
             self.inline_reads
-            and op.nbytes_ <= INLINE_READ_MAX
-            and (op.kind == _READ or (op.kind == _READINTO and type(op.payload_) is bytearray))
+            and op._nbytes <= INLINE_READ_MAX
+            and (op._opcode == OP_READ or (op._opcode == OP_READINTO and type(op._payload) is bytearray))
         ):
-            if self._try_inline(op):
-                return self._complete_early(op)
-        op.job.user = <void *>op
-        op.state = _QUEUED
+            return self._try_inline(op)
+        if (
+            may_write
+            and op._opcode == OP_WRITE
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and not _wguard.unusable
+            and lxa_wguard_fd_ok(op._fd) == 1
+        ):
+            result = _guarded_write(op)
+            if result != NOT_WRITTEN:
+                op._job.result = result
+                return True
+        return False
+
+    cdef int _to_pool(self, Operation op) except -1:
+        """Hand ``op`` (its job prepared) to the pool; it signals the eventfd when done."""
+        cdef int rc
+        op._job.user = <void *>op
+        op._state = ST_QUEUED
         Py_INCREF(op)  # the pool's reference, dropped when process_events() takes it back
-        rc = lxa_pool_submit(self.pool, &op.job)
+        rc = lxa_pool_submit(self._pool, &op._job)
         if rc < 0:
-            op.state = _NEW
-            op.job.user = NULL
+            op._state = ST_NEW
+            op._job.user = NULL
             Py_DECREF(op)
             _raise_errno(rc)
-        self.in_flight_ += 1
+        self._in_flight += 1
         return 0
+
+    # -- the inline path of the asyncio adapter (_adapter_inline.pxi) ---------------
+
+    cdef int _check_live(self) except -1:
+        return self._live()
+
+    cdef bint _completes_inline(self, Operation op) noexcept:
+        """Will ``op`` most likely be served on the submitting thread (a cached read, a guarded write)?"""
+        cdef int opcode = op._opcode
+        if opcode == OP_READ or (opcode == OP_READINTO and type(op._payload) is bytearray):
+            return self.inline_reads and op._nbytes <= INLINE_READ_MAX and self.inline_skip == 0
+        if opcode == OP_WRITE:
+            return not _wguard.unusable and op._nbytes <= LXA_WGUARD_MAX_BYTES
+        return False
+
+    cdef int _inline(self, Operation op) except -1:
+        """Serve ``op`` here if it can be (INLINE_DONE: completed, callback run), else hand it to the pool."""
+        if self._served_here(op, True):
+            op._state = ST_QUEUED
+            _complete_op(op)
+            _deliver(op)
+            return INLINE_DONE
+        self._to_pool(op)
+        return INLINE_IN_FLIGHT
 
     cdef int _complete_early(self, Operation op) except -1:
         # Completed without the pool: delivered by the next process_events(),
         # signalled like the pool's completions (empty -> non-empty).
-        op.state = _QUEUED
+        op._state = ST_QUEUED
         self.early.append(op)
-        self.in_flight_ += 1
+        self._in_flight += 1
         if len(self.early) == 1:
-            lxa_eventfd_signal(self.efd)
+            lxa_eventfd_signal(self._efd)
         return 0
 
     cdef bint _try_inline(self, Operation op) except -1:
@@ -723,10 +431,10 @@ cdef class Context:
         if self.inline_skip > 0:  # recent misses: this workload is not cached
             self.inline_skip -= 1
             return False
-        rc = lxa_read_cached(op.job.fd, op.job.buf, op.job.len, op.job.offset)
+        rc = lxa_read_cached(op._job.fd, op._job.buf, op._job.len, op._job.offset)
         if rc >= 0:
             self.inline_backoff = 0
-            op.job.result = rc
+            op._job.result = rc
             return True
         if rc == -_errno.ENOSYS:  # no preadv2 (old kernel, seccomp): never again here
             self.inline_reads = False
@@ -743,64 +451,76 @@ cdef class Context:
         for item in ops:
             if type(item) is Operation:
                 op = <Operation>item
-                if op.state == _QUEUED and op.job.user != NULL:
-                    if lxa_pool_cancel(self.pool, &op.job) == 0:
+                if op._state == ST_QUEUED and op._job.user != NULL:
+                    if lxa_pool_cancel(self._pool, &op._job) == 0:
                         cancelled += 1
         return cancelled
 
-    def process_events(self):
-        """Run the callbacks of completed operations here; return how many completed.
+    def process_events(self, long max_requests=0):
+        """Run the callbacks of completed operations here; return how many ran.
 
-        A raising callback does not stop the others; the first exception is
-        re-raised after all of them ran.
+        ``max_requests`` > 0 runs at most that many (the rest stay for the
+        next call: see ``pending()``). A raising callback does not stop the
+        others; the first exception is re-raised after all of them ran.
         """
-        if self.pool == NULL:
+        if self._pool == NULL:
             return 0
         self._check_fork()
-        return self._process()
+        return self._process(max_requests, True)
 
-    cdef Py_ssize_t _process(self) except -1:
-        cdef lxa_job *head
-        cdef lxa_job *job
-        cdef Py_ssize_t count = 0
-        cdef Operation op
-        cdef list early = None
-        # Drain the hint before taking the list: a completion queued after the
-        # take finds the list empty and signals again (eventfd(2)).
-        lxa_eventfd_drain(self.efd)
-        head = lxa_pool_take_done(self.pool)
-        if self.early:
-            early, self.early = self.early, []
-            count = len(early)
-        job = head
-        while job != NULL:
-            count += 1
-            job = job.next
-        if count == 0:
+    def pending(self):
+        """True if ``process_events()`` has completions to deliver right now (no system call).
+
+        Completions the pool finished since the last call are told by the
+        eventfd only.
+        """
+        return bool(self._done) or bool(self.early)
+
+    def reap(self):
+        """Deliver the completions ``pending()`` reports, without touching the eventfd; how many ran."""
+        if self._pool == NULL:
             return 0
-        self.in_flight_ -= count
+        self._check_fork()
+        return self._process(0, False)
+
+    cdef Py_ssize_t _process(self, Py_ssize_t limit, bint take_pool) except -1:
+        cdef lxa_job *job
+        cdef Operation op
+        cdef list done = self._done
+        cdef Py_ssize_t count
+        if take_pool:
+            # Drain the hint before taking the list: a completion queued after
+            # the take finds the list empty and signals again (eventfd(2)).
+            lxa_eventfd_drain(self._efd)
+            job = lxa_pool_take_done(self._pool)
+            while job != NULL:
+                op = <Operation>job.user  # a new reference; the pool's one is dropped here
+                job = job.next
+                op._job.user = NULL
+                Py_DECREF(op)
+                _complete_op(op)
+                done.append(op)
+        if self.early:
+            for op in self.early:
+                _complete_op(op)
+            done.extend(self.early)
+            self.early = []
+        if not done:
+            return 0
+        if 0 < limit < len(done):
+            batch = done[:limit]
+            del done[:limit]
+        else:
+            batch, self._done = done, []
+        count = len(batch)
+        self._in_flight -= count
         first_error = None
-        job = head
-        while job != NULL:
-            head = job.next
-            op = <Operation>job.user  # a new reference; the pool's one is dropped below
-            op.job.user = NULL
-            Py_DECREF(op)
-            op._complete()
+        for op in batch:
             try:
                 _deliver(op)
             except BaseException as exc:  # re-raised below, after every callback ran
                 if first_error is None:
                     first_error = exc
-            job = head
-        if early is not None:
-            for op in early:
-                op._complete()
-                try:
-                    _deliver(op)
-                except BaseException as exc:
-                    if first_error is None:
-                        first_error = exc
         if first_error is not None:
             raise first_error
         return count
@@ -813,31 +533,25 @@ cdef class Context:
         waiting for a pipe, FIFO, socket or tty is not waited for: it
         completes with ``-ECANCELED`` (see the module docstring).
         """
-        if self.closed_:
+        if self._closed:
             return
         self._check_fork()
-        self.closed_ = True
-        cdef lxa_pool *pool = self.pool
+        self._closed = True
+        cdef lxa_pool *pool = self._pool
         with nogil:
             lxa_pool_shutdown(pool)
         try:
-            self._process()
+            self._process(0, True)
         finally:
-            self.pool = NULL
+            self._pool = NULL
             lxa_pool_destroy(pool)
-            c_close(self.efd)
-            self.efd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+            c_close(self._efd)
+            self._efd = -1
 
     def __del__(self):
-        if self.closed_ or self.pool == NULL:
+        if self._closed or self._pool == NULL:
             return
-        self.closed_ = True
+        self._closed = True
         try:
             warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
         finally:
@@ -848,53 +562,52 @@ cdef class Context:
         # flight, a daemon thread waits for them; their callbacks never run.
         self._check_fork()
         cdef _Reaper reaper = _Reaper.__new__(_Reaper)
-        reaper.pool, self.pool = self.pool, NULL
-        reaper.efd, self.efd = self.efd, -1
+        reaper._pool, self._pool = self._pool, NULL
+        reaper._efd, self._efd = self._efd, -1
         reaper.early, self.early = self.early, []
-        if lxa_pool_pending(reaper.pool) == 0:
+        if lxa_pool_pending(reaper._pool) == 0:
             reaper.run()  # only idle workers to join: quick
             return 0
         try:
             threading.Thread(target=reaper.run, name="thread_aio-reaper", daemon=True).start()
         except BaseException:
-            reaper.pool = NULL  # cannot wait for the workers: leak rather than free live memory
+            reaper._pool = NULL  # cannot wait for the workers: leak rather than free live memory
             raise
         return 0
 
     def __dealloc__(self):
         cdef _Reaper reaper
-        if self.pool != NULL:  # __del__ did not run (interpreter teardown)
+        if self._pool != NULL:  # __del__ did not run (interpreter teardown)
             reaper = _Reaper.__new__(_Reaper)
-            reaper.pool, self.pool = self.pool, NULL
-            reaper.efd, self.efd = self.efd, -1
+            reaper._pool, self._pool = self._pool, NULL
+            reaper._efd, self._efd = self._efd, -1
             reaper.early = self.early
             reaper.run()
 
-    def __repr__(self):
-        state = "closed" if self.closed_ else f"in_flight={self.in_flight_}"
-        return f"<_linuxaio.thread_aio.Context max_requests={self.max_requests_} {state}>"
+
+include "_adapter_inline.pxi"
 
 
 @cython.final
 cdef class _Reaper:
     """Finishes an abandoned context's pool: waits for its workers, drops its operations."""
 
-    cdef lxa_pool *pool
-    cdef int efd
+    cdef lxa_pool *_pool
+    cdef int _efd
     cdef list early
 
     def __cinit__(self):
-        self.pool = NULL
-        self.efd = -1
+        self._pool = NULL
+        self._efd = -1
 
     def run(self):
-        cdef lxa_pool *pool = self.pool
+        cdef lxa_pool *pool = self._pool
         cdef lxa_job *job
         cdef lxa_job *head
         cdef Operation op
         if pool == NULL:
             return
-        self.pool = NULL
+        self._pool = NULL
         with nogil:
             lxa_pool_shutdown(pool)
         head = lxa_pool_take_done(pool)
@@ -902,12 +615,12 @@ cdef class _Reaper:
             job = head
             head = job.next
             op = <Operation>job.user
-            op.job.user = NULL
+            op._job.user = NULL
             Py_DECREF(op)
-            op._complete()
-            op.callback = None
+            _complete_op(op)
+            op._callback = None
         self.early = None
         lxa_pool_destroy(pool)
-        if self.efd >= 0:
-            c_close(self.efd)
-            self.efd = -1
+        if self._efd >= 0:
+            c_close(self._efd)
+            self._efd = -1

@@ -36,11 +36,14 @@ from itertools import accumulate
 from typing import Any
 
 from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
+from ._mode import reported_mode
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
 
 #: Read-ahead and write-buffer size of the file objects.
 DEFAULT_BUFFER_SIZE = 64 * 1024
+#: Reads after a seek are rounded up to whole pages of this size.
+PAGE = 4096
 
 #: Large ``bytes`` writes that may be in flight at once after ``write()`` returned.
 WRITE_BEHIND = 4
@@ -64,6 +67,33 @@ def _check_limit(size: Any) -> int:
         return operator.index(size)
     except TypeError:
         raise TypeError(f"argument should be integer or None, not '{type(size).__name__}'") from None
+
+
+def _as_index(value: Any) -> int:
+    """``operator.index(value)`` with the builtin file objects' message."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer") from None
+
+
+def _bytes_view(data: Any) -> memoryview:
+    """``memoryview(data)``, or ``open()``'s ``TypeError`` for a non-buffer."""
+    try:
+        return memoryview(data)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None
+
+
+def _writable_view(buffer: Any) -> memoryview:
+    """A flat writable view of ``buffer``, or ``open()``'s ``readinto`` ``TypeError``."""
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        view = None
+    if view is None or view.readonly:
+        raise TypeError(f"readinto() argument must be read-write bytes-like object, not {type(buffer).__name__}")
+    return view.cast("B")
 
 
 class FileIOWrapperBase:
@@ -137,8 +167,8 @@ class FileIOWrapperBase:
 
     @property
     def mode(self) -> str:
-        """The mode string given to ``async_open``."""
-        return self.file.mode.mode
+        """The mode as ``open()`` reports it: binary ones normalised (``"wb+"`` is ``"rb+"``), text ones as given."""
+        return reported_mode(self.file.mode)
 
     def fileno(self) -> int:
         """The file descriptor (``ValueError`` when closed)."""
@@ -208,6 +238,27 @@ class FileIOWrapperBase:
             raise _closed_error()
         if not self.file.mode.readable:
             raise io.UnsupportedOperation("not readable")
+
+    def _append_to_buffer(self, data: bytes) -> bool:
+        """The fast path of a small write: append ``data`` to a write buffer already started.
+
+        Taken only when nothing else can be affected: no task holds the lock,
+        the buffer holds data (so the file is open for writing and the start
+        position is set), nothing was read ahead or prefetched, and ``data``
+        leaves the buffer below its flush size. Otherwise False: the caller
+        takes the general path.
+        """
+        wbuf = self._wbuf
+        if (
+            wbuf
+            and len(wbuf) + len(data) < self._buffer_size
+            and not self._rbuf
+            and self._prefetch is None
+            and not self._lock._locked  # type: ignore[attr-defined]
+        ):
+            wbuf += data
+            return True
+        return False
 
     def _check_writable(self) -> None:
         if self.file.closed:
@@ -378,8 +429,8 @@ class FileIOWrapperBase:
 
     async def _write_unlocked(self, data: Any) -> int:
         self._check_writable()
+        view = _bytes_view(data)
         self._drop_prefetch()
-        view = memoryview(data)
         size = view.nbytes
         if not size:
             return 0
@@ -458,7 +509,7 @@ class FileIOWrapperBase:
             position = self._position()
             if size is None:
                 size = position
-            elif size < 0:
+            elif _as_index(size) < 0:
                 raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
             await self._flush_unlocked()
             self._raw = position
@@ -519,6 +570,7 @@ class FileIOWrapperBase:
 
         Cancellation: the lines accepted before it stay written or buffered.
         """
+        self._check_open()
         for line in lines:
             await self.write(line)
 
@@ -577,7 +629,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         on ``flush()``/``close()``. Raises like ``open()``'s ``seek``.
         """
         self._check_open()
-        offset = offset.__index__()
+        offset = _as_index(offset)
         if whence not in (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END):
             raise ValueError(f"whence value {whence} unsupported")
         if not self.file.seekable():
@@ -592,11 +644,17 @@ class BinaryFileWrapper(FileIOWrapperBase):
         return offset
 
     async def read(self, size: int | None = -1) -> bytes:
-        """Read up to ``size`` bytes (``-1``/``None``: to EOF); fewer only at EOF."""
+        """Read up to ``size`` bytes (``-1``/``None``: to EOF); fewer only at EOF.
+
+        Raises like ``open()``'s: ``io.UnsupportedOperation`` if not readable,
+        ``ValueError`` for a size below -1.
+        """
+        self._check_readable()
         size = _check_limit(size)
+        if size < -1:
+            raise ValueError("read length must be non-negative or -1")
         rbuf, rpos = self._rbuf, self._rpos
         if 0 <= size <= len(rbuf) - rpos and not self._lock.locked():
-            self._check_readable()
             self._rpos = rpos + size
             return rbuf[rpos : rpos + size]
         async with self._lock:
@@ -633,7 +691,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 if not chunk or (wanted and self.file.seekable() and self.file._at_eof(self._raw)):
                     break
                 continue
-            if not await self._fill(bufsize):
+            # Sequential reading fills whole buffers; a read after a seek
+            # elsewhere (random access) fills only the pages it needs.
+            fill = bufsize if self._sequential_end == self._raw else min(bufsize, -(-wanted // PAGE) * PAGE)
+            if not await self._fill(fill):
                 break
             take = min(wanted, len(self._rbuf))
             parts.append(self._rbuf[:take])
@@ -645,7 +706,8 @@ class BinaryFileWrapper(FileIOWrapperBase):
 
     async def read1(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes with at most one system call (``-1``: one buffer)."""
-        size = _check_limit(size)
+        self._check_readable()
+        size = -1 if size is None else _as_index(size)
         async with self._lock:
             await self._prepare_read()
             available = len(self._rbuf) - self._rpos
@@ -663,6 +725,8 @@ class BinaryFileWrapper(FileIOWrapperBase):
 
     async def peek(self, size: int = 0) -> bytes:
         """The read-ahead bytes (filling it if empty) without moving the position."""
+        self._check_readable()
+        size = _as_index(size)
         async with self._lock:
             await self._prepare_read()
             if self._rpos >= len(self._rbuf):
@@ -678,9 +742,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         multiples of the device's block size is read without any copy.
         Cancellation: the read in flight still lands in ``buffer``.
         """
-        view = memoryview(buffer).cast("B")
-        if view.readonly:
-            raise TypeError("readinto() argument must be read-write bytes-like object")
+        view = _writable_view(buffer)
         async with self._lock:
             await self._prepare_read()
             available = len(self._rbuf) - self._rpos
@@ -790,7 +852,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
         latest by ``flush()`` or ``close()``). A failed write raises, at the
         latest from ``flush()`` or ``close()``.
         """
+        self._check_writable()
         if isinstance(data, str):
             raise TypeError("a bytes-like object is required, not 'str'")
+        if type(data) is bytes and self._append_to_buffer(data):
+            return len(data)
         async with self._lock:
             return await self._write_unlocked(data)

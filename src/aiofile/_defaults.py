@@ -19,7 +19,7 @@ import _linuxaio
 from _linuxaio import _loop_close
 from _linuxaio.asyncio_base import AsyncioContextBase
 
-__all__ = ["as_asyncio_context", "get_default_context"]
+__all__ = ["as_asyncio_context", "default_contexts", "get_default_context", "set_default_context"]
 
 # Adapters made for raw contexts, alive while some file uses them (each holds its context).
 _WRAPPED: weakref.WeakValueDictionary[int, AsyncioContextBase] = weakref.WeakValueDictionary()
@@ -35,17 +35,30 @@ def get_default_context() -> Any:
     context = _STORE.get(loop)
     if context is None or context.closed:
         context = _linuxaio.AsyncioContext()
-        _STORE[loop] = context
-        # Forget it when the loop closes (the adapter closes itself then too).
-        # The callback holds the loop weakly: the store must not keep it alive.
-        _loop_close.call_on_close(loop, id(_STORE), partial(_forget, weakref.ref(loop)))
+        set_default_context(loop, context)
     return context
+
+
+def set_default_context(loop: asyncio.AbstractEventLoop, context: Any) -> None:
+    """Make ``context`` the default context of ``loop``; it is closed when ``loop`` closes."""
+    _STORE[loop] = context
+    # Forget it when the loop closes, and close it unless it is an adapter bound
+    # to that loop (which closes itself from the same hook). The callback holds
+    # the loop weakly: the store must not keep it alive.
+    _loop_close.call_on_close(loop, id(_STORE), partial(_forget, weakref.ref(loop)))
+
+
+def default_contexts() -> list[tuple[asyncio.AbstractEventLoop, Any]]:
+    """The ``(loop, context)`` pairs of the default contexts alive now."""
+    return list(_STORE.items())
 
 
 def _forget(loop_ref: weakref.ref[asyncio.AbstractEventLoop]) -> None:
     loop = loop_ref()
     if loop is not None:
-        _STORE.pop(loop, None)
+        context = _STORE.pop(loop, None)
+        if context is not None and getattr(context, "loop", None) is not loop:
+            context.close()
 
 
 def as_asyncio_context(context: Any) -> Any:
@@ -63,6 +76,15 @@ def as_asyncio_context(context: Any) -> Any:
             adapter = AsyncioContextBase(context=context)
             _WRAPPED[id(context)] = adapter
         return adapter
-    if hasattr(context, "read") and hasattr(context, "write"):
-        return context  # an adapter: anything with awaitable read/write/... (duck-typed, as aiofile 3.x)
-    raise TypeError(f"context must be an AsyncioContext or a Context, not {type(context).__name__}")
+    if any(hasattr(context, name) for name in _ADAPTER_METHODS):
+        # An adapter: anything with some of its awaitable methods (duck-typed, as
+        # aiofile 3.x, whose tests hand a Mock); a missing one fails when used.
+        return context
+    raise TypeError(
+        f"context must be an AsyncioContext, a Context or an object with their methods "
+        f"({', '.join(_ADAPTER_METHODS)}), not {type(context).__name__}"
+    )
+
+
+#: The awaitable methods ``AIOFile`` uses on an adapter (``submit`` is caio's Context protocol).
+_ADAPTER_METHODS = ("read", "write", "fsync", "fdsync", "submit")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import os
 import stat
 import sys
@@ -27,10 +28,12 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
 
+from _linuxaio.asyncio_base import AsyncioContextBase
+
 from ._defaults import as_asyncio_context, get_default_context
 from ._mode import FileMode, parse_mode
 
-__all__ = ["MAX_TRANSFER", "AIOFile", "NotOpenedError"]
+__all__ = ["MAX_TRANSFER", "AIOFile", "NotOpenedError", "ReopenError"]
 
 #: Linux moves at most this many bytes per read/write call (read(2) NOTES).
 MAX_TRANSFER = 0x7FFFF000
@@ -42,6 +45,14 @@ class NotOpenedError(asyncio.InvalidStateError, ValueError):
     """I/O on an ``AIOFile`` that was never opened (``await`` it or use ``async with``).
 
     A ``ValueError`` like every use of a file that is not open, and an
+    ``asyncio.InvalidStateError`` as in aiofile 3.x.
+    """
+
+
+class ReopenError(asyncio.InvalidStateError, ValueError):
+    """``open()`` on an ``AIOFile`` that was closed: it cannot be opened again.
+
+    A ``ValueError`` like every use of a closed file, and an
     ``asyncio.InvalidStateError`` as in aiofile 3.x.
     """
 
@@ -206,7 +217,8 @@ class AIOFile:
 
         Concurrent callers share one open; callers after the first get ``None``,
         as do calls on a file already open. A closed ``AIOFile`` cannot be
-        reopened (``ValueError``). Errors are ``open()``'s (``FileNotFoundError``,
+        reopened (``ReopenError``: a ``ValueError`` and an
+        ``asyncio.InvalidStateError``, as aiofile 3.x raises). Errors are ``open()``'s (``FileNotFoundError``,
         ``FileExistsError``, ``IsADirectoryError``...).
 
         Cancellation: if every task awaiting the open is cancelled, the fd the
@@ -216,7 +228,7 @@ class AIOFile:
         if self._fd >= 0:
             return None
         if self._closed:
-            raise ValueError("I/O operation on closed file.")
+            raise ReopenError("I/O operation on closed file: a closed AIOFile cannot be reopened")
         first = self._opening is None
         if first:
             if isinstance(self._filename, int):
@@ -377,9 +389,16 @@ class AIOFile:
         get the operation directly, which submits it at once; any other
         adapter's awaitable method runs in a task of its own.
         """
-        adapter, submit_future, operation_class = self._adapter_operations()
+        direct = self._direct
+        if direct is None or direct[0] is not self._context or direct[0] is None:
+            direct = self._adapter_operations()
+        adapter, submit_future, operation_class = direct
         if submit_future is not None:
-            future = submit_future(getattr(operation_class, name)(*args))
+            future: asyncio.Future[Any] = submit_future(getattr(operation_class, name)(*args))
+            if future.done():
+                # Completed inside the submission (an inline completion): nothing
+                # in flight to count, and no loop pass before the caller sees it.
+                return future
         else:
             future = asyncio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
@@ -429,6 +448,18 @@ class AIOFile:
             raise self._not_open_error()
         return fd
 
+    def _check_readable(self) -> None:
+        """``open()``'s errors for a read: closed or never opened, then not readable."""
+        self._live_fd()
+        if not self._mode.readable:
+            raise io.UnsupportedOperation("not readable")
+
+    def _check_writable(self) -> None:
+        """``open()``'s errors for a write: closed or never opened, then not writable."""
+        self._live_fd()
+        if not self._mode.writable:
+            raise io.UnsupportedOperation("not writable")
+
     # -- single system calls -----------------------------------------------------
 
     def _read_once(self, size: int, offset: int) -> asyncio.Future[bytes]:
@@ -471,6 +502,7 @@ class AIOFile:
         Cancellation: the read in flight completes in the background (its
         buffer is kept alive); nothing changes in the file; ``self`` stays usable.
         """
+        self._check_readable()
         size = _check_size(size)
         offset = _check_offset(offset)
         if size == 0:
@@ -527,10 +559,14 @@ class AIOFile:
         Cancellation: the read in flight still completes into ``buffer``,
         which therefore must not be reused until it has (it is kept alive).
         """
+        self._check_readable()
+        try:
+            view = memoryview(buffer).cast("B")
+        except TypeError:
+            view = None
+        if view is None or view.readonly:
+            raise TypeError(f"readinto() argument must be read-write bytes-like object, not {type(buffer).__name__}")
         offset = _check_offset(offset)
-        view = memoryview(buffer).cast("B")
-        if view.readonly:
-            raise TypeError("readinto() argument must be read-write bytes-like object")
         total = len(view)
         got = 0
         while got < total:
@@ -554,16 +590,17 @@ class AIOFile:
         Cancellation: the write in flight may still land; the rest is not
         written; ``self`` stays usable.
         """
+        self._check_writable()
+        view = _bytes_view(data)
         offset = _check_offset(offset)
-        view = memoryview(data)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
         total = len(view)
         written = 0
         while written < total:
             chunk = view if written == 0 and total <= MAX_TRANSFER else view[written : written + MAX_TRANSFER]
             count = await self._write_once(chunk, offset + written)
             if count <= 0:
+                if count < 0:  # a duck-typed context reporting -errno (aiofile 3.x)
+                    raise OSError(-count, os.strerror(-count), self.name)
                 raise RuntimeError("Write operation returned 0", self, offset, written)
             written += count
         return total
@@ -584,15 +621,17 @@ class AIOFile:
         """Write ``data`` at ``offset``; returns the number of bytes written.
 
         Binary mode takes any bytes-like object; text mode takes ``str`` and
-        encodes it with ``encoding``. Writes everything or raises.
+        encodes it with ``encoding``. Writes everything or raises. Errors are
+        ``open()``'s, raised before anything is submitted: ``TypeError`` for
+        data of the wrong type (aiofile 3.x raised ``ValueError``),
+        ``io.UnsupportedOperation`` on a file not opened for writing.
         Cancellation: as ``write_bytes``.
         """
+        self._check_writable()
         if self._mode.binary:
-            if isinstance(data, str):
-                raise ValueError("Data must be bytes in binary mode")
             return await self.write_bytes(data, offset)
         if not isinstance(data, str):
-            raise ValueError("Data must be str in text mode")
+            raise TypeError(f"write() argument must be str, not {type(data).__name__}")
         return await self.write_bytes(self.encode_bytes(data), offset)
 
     def encode_bytes(self, data: str) -> bytes:
@@ -627,10 +666,14 @@ class AIOFile:
 
 
 def _direct_submission(adapter: Any) -> tuple[Any, Any]:
-    """``(submit_future, Operation class)`` of an adapter that takes operations, else ``(None, None)``."""
-    submit_future = getattr(adapter, "submit_future", None)
-    if submit_future is None:
+    """``(submit_future, Operation class)`` of an adapter that takes operations, else ``(None, None)``.
+
+    Only our own adapters are driven that way; any other object (duck-typed,
+    e.g. a ``Mock``) gets its awaitable methods called.
+    """
+    if not isinstance(adapter, AsyncioContextBase):
         return None, None
+    submit_future = adapter.submit_future
     operation_class = getattr(adapter, "OPERATION_CLASS", None)
     if operation_class is None:
         # An adapter around a given Context: operations come from that Context's module.
@@ -659,6 +702,17 @@ def _tell_fd(fd: int) -> int:
         if exc.errno in (errno.ESPIPE, errno.EINVAL):
             return -1
         raise
+
+
+def _bytes_view(data: Any) -> memoryview:
+    """A flat byte view of ``data``, or ``open()``'s ``TypeError`` for a non-buffer."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'") from None
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
 
 
 def _check_size(size: Any) -> int:

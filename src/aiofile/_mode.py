@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-__all__ = ["FileMode", "check_text_args", "parse_mode"]
+__all__ = ["FileMode", "check_text_args", "parse_mode", "reported_mode"]
 
 _MODE_CHARS = frozenset("rwaxb+t")
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
@@ -72,6 +72,24 @@ def parse_mode(mode: Any) -> FileMode:
         flags |= os.O_CREAT | os.O_APPEND
     flags |= os.O_RDWR if readable and writable else (os.O_RDONLY if readable else os.O_WRONLY)
     return FileMode(readable, writable, plus, appending, creating, flags, binary, mode)
+
+
+def reported_mode(mode: FileMode) -> str:
+    """The mode string ``open()`` reports for ``mode``.
+
+    Binary file objects report their raw file's normalised mode (``"wb+"``
+    and ``"r+b"`` are ``"rb+"``, ``"br"`` is ``"rb"``); text ones the string given.
+    """
+    if not mode.binary:
+        return mode.mode
+    plus = "+" if mode.readable and mode.writable else ""
+    if mode.created:
+        return "xb" + plus
+    if mode.appending:
+        return "ab" + plus
+    if mode.readable:
+        return "rb" + plus
+    return "wb"
 
 
 def check_text_args(mode: FileMode, encoding: Any, errors: Any, newline: Any, buffering: int = -1) -> None:

@@ -124,9 +124,10 @@ class FileIOCloner:
     """The result of ``clone(file_object)``: ``await`` it, or ``async with`` it (closed on exit).
 
     The clone is a new file object of the same class on the same fd
-    (``AIOFile.clone`` reference count) with its own position, starting at
-    the source's current position. The fd closes when the source and every
-    clone are closed.
+    (``AIOFile.clone`` reference count) with its own position, which starts
+    at 0 (at the end of the file in append mode), as in aiofile 3.x, not at
+    the source's position. The fd closes when the source and every clone
+    are closed.
     """
 
     def __init__(self, source: FileIOWrapperBase) -> None:
@@ -136,20 +137,22 @@ class FileIOCloner:
     async def _make(self) -> FileIOWrapperBase:
         if self._clone is None:
             source = self._source
+            source._check_open()
             afp = await source.file.clone()
             if isinstance(source, TextFileWrapper):
-                source._check_open()
                 clone: FileIOWrapperBase = TextFileWrapper(
                     afp,
                     encoding=source.encoding,
                     errors=source.errors,
                     newline=source.newline,
-                    offset=source._position() if source._snapshot is None else _text_byte_position(source),
+                    offset=0,
                     buffer_size=source._buffer_size,
                 )
             else:
-                clone = type(source)(afp, offset=source._position(), buffer_size=source._buffer_size)
+                clone = type(source)(afp, offset=0, buffer_size=source._buffer_size)
             await clone._open()
+            if afp.mode.appending and afp.seekable():
+                clone.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
             self._clone = clone
         return self._clone
 
@@ -162,12 +165,6 @@ class FileIOCloner:
     async def __aexit__(self, *exc: object) -> None:
         if self._clone is not None:
             await self._clone.close()
-
-
-def _text_byte_position(source: TextFileWrapper) -> int:
-    from ._cookie import unpack
-
-    return unpack(source.tell()).start
 
 
 def clone(file_object: FileIOWrapperBase) -> FileIOCloner:

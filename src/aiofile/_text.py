@@ -33,11 +33,15 @@ from operator import length_hint
 from typing import Any
 
 from . import _cookie
-from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _check_limit
+from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _as_index, _check_limit
 from ._file import AIOFile
 from ._mode import check_text_args
 
 __all__ = ["TextFileWrapper"]
+
+#: Codecs (``codecs.lookup(name).name``) whose encoding of a string does not
+#: depend on what was encoded before it.
+_STATELESS_CODECS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252"})
 
 #: What ``str.splitlines`` splits on besides "\n".
 _OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -140,6 +144,11 @@ class TextFileWrapper(FileIOWrapperBase):
         self._encoder: Any = None
         if afp.mode.writable:
             self._encoder = codecs.getincrementalencoder(self._encoding)(self._errors)
+        # Stateless codecs encode a piece the same alone as within the stream:
+        # str.encode is then the fast path's encoder (no incremental state).
+        self._stateless_encoding = (
+            codecs.lookup(self._encoding).name in _STATELESS_CODECS if afp.mode.writable else False
+        )
         self._dchars = ""
         self._dpos = 0
         self._batch: _LineBatch | None = None
@@ -221,7 +230,7 @@ class TextFileWrapper(FileIOWrapperBase):
         that needs decoding is completed by the next read.
         """
         self._check_open()
-        cookie = cookie.__index__()
+        cookie = _as_index(cookie)
         if not self.file.seekable():
             raise io.UnsupportedOperation("underlying stream is not seekable")
         if whence == os.SEEK_CUR:
@@ -401,7 +410,7 @@ class TextFileWrapper(FileIOWrapperBase):
 
         Line ends follow ``newline=`` exactly as ``open()`` does.
         """
-        size = _check_limit(size)
+        size = -1 if size is None else _as_index(size)
         if self._batch is not None:
             self._end_batch()
         dchars, dpos = self._dchars, self._dpos
@@ -516,7 +525,24 @@ class TextFileWrapper(FileIOWrapperBase):
         (``tell()``), not after the read-ahead.
         """
         if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+            raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
+        if (
+            not self._encoder_at_start
+            and self._snapshot is None
+            and self._pending is None
+            and not self._dchars
+            and not self._lock._locked  # type: ignore[attr-defined]
+        ):
+            # The fast path: encode straight into the binary layer's write buffer.
+            length = len(text)
+            if self._writetranslate and "\n" in text:
+                text = text.replace("\n", self._writenl)
+            data = text.encode(self._encoding, self._errors) if self._stateless_encoding else self._encoder.encode(text)
+            if self._append_to_buffer(data):
+                return length
+            async with self._lock:
+                await self._write_unlocked(data)
+            return length
         async with self._lock:
             self._check_writable()
             length = len(text)

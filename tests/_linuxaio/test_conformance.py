@@ -422,30 +422,6 @@ def test_eventfd_signals_completion(backend: Any, fd: int) -> None:
         ctx.close()
 
 
-def test_operation_is_one_shot(backend: Any, fd: int) -> None:
-    ctx = backend.Context(max_requests=4)
-    try:
-        op = backend.Operation.read(1, fd, 0)
-        run_raw(ctx, op)
-        with pytest.raises(ValueError):
-            ctx.submit(op)
-        with pytest.raises(ValueError):
-            op.set_callback(lambda _res: None)
-    finally:
-        ctx.close()
-
-
-def test_duplicate_in_one_batch_is_refused_before_submission(backend: Any, fd: int) -> None:
-    ctx = backend.Context(max_requests=4)
-    try:
-        op = backend.Operation.read(1, fd, 0)
-        with pytest.raises(ValueError):
-            ctx.submit(op, op)
-        assert run_raw(ctx, op) == [0]  # nothing was submitted, so it is still fresh
-    finally:
-        ctx.close()
-
-
 def test_get_value_before_completion_raises(backend: Any, fd: int) -> None:
     op = backend.Operation.read(1, fd, 0)
     with pytest.raises(ValueError):

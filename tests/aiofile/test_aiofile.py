@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import aiofile
+import aiofile.version
 from aiofile import AIOFile, NotOpenedError, _file
 
 pytestmark = pytest.mark.asyncio
@@ -37,8 +38,9 @@ async def test_names_import() -> None:
     )
 
     assert isinstance(aiofile.__version__, str)
+    data = {"DEFAULT_BUFFER_SIZE", *aiofile.version.__all__}  # values, documented by #: comments
     for name in aiofile.__all__:
-        assert getattr(aiofile, name).__doc__ or name.startswith("__") or name == "DEFAULT_BUFFER_SIZE", name
+        assert getattr(aiofile, name).__doc__ or name.startswith("__") or name in data, name
 
 
 async def test_positional_read_write(tmp_path: Path, ctx: Any) -> None:
@@ -60,13 +62,15 @@ async def test_text_mode_encodes_and_decodes(tmp_path: Path, ctx: Any) -> None:
     afp = await AIOFile(str(path), "w+", encoding="utf-16", context=ctx)
     assert await afp.write("héllo") == len("héllo".encode("utf-16"))
     assert await afp.read() == "héllo"
-    with pytest.raises(ValueError, match="str in text mode"):
+    with pytest.raises(TypeError, match=r"^write\(\) argument must be str, not bytes$"):
         await afp.write(b"x")
     await afp.close()
-    binary = await AIOFile(path, "rb", context=ctx)
-    with pytest.raises(ValueError, match="bytes in binary mode"):
-        await binary.write("x")
+    binary = await AIOFile(path, "rb+", context=ctx)
+    for payload in ("x", 5, None, [1]):  # a TypeError whatever the type (aiofile 3.x: ValueError for str)
+        with pytest.raises(TypeError, match=f"^a bytes-like object is required, not '{type(payload).__name__}'$"):
+            await binary.write(payload)
     await binary.close()
+    assert path.read_bytes() == "héllo".encode("utf-16")
 
 
 async def test_lifecycle(tmp_path: Path, ctx: Any) -> None:
@@ -109,12 +113,22 @@ async def test_open_errors(tmp_path: Path, ctx: Any) -> None:
 async def test_read_errors_are_oserror(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"data")
-    async with AIOFile(path, "w", context=ctx) as afp:  # write-only fd
+    fd = os.open(path, os.O_WRONLY)
+    async with AIOFile(fd, "r", context=ctx) as afp:  # a write-only fd that claims to be readable
         with pytest.raises(OSError) as info:
             await afp.read_bytes(4, 0)
         assert info.value.errno == errno.EBADF
         with pytest.raises(ValueError):
             await afp.read_bytes(-2)
+    async with AIOFile(path, "w", context=ctx) as afp:  # the mode says: decided before submission
+        for attempt in (afp.read_bytes(4, 0), afp.read(), afp.readinto(bytearray(4))):
+            with pytest.raises(io.UnsupportedOperation, match=r"^not readable$"):
+                await attempt
+    async with AIOFile(path, "r", context=ctx) as afp:
+        for attempt in (afp.write("x"), afp.write_bytes(b"x"), afp.write(5)):
+            with pytest.raises(io.UnsupportedOperation, match=r"^not writable$"):
+                await attempt
+    assert path.read_bytes() == b""
 
 
 async def test_read_all_loops_past_the_per_call_limit(tmp_path: Path, ctx: Any, monkeypatch: Any) -> None:

@@ -428,8 +428,8 @@ async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any) -> None:
     async with async_open(path, "rb", context=ctx) as f:
         assert await f.read(3) == b"012"
         async with clone(f) as g:
-            assert g.tell() == 3
-            assert await g.read(2) == b"34"
+            assert g.tell() == 0  # aiofile 3.x: a clone starts at 0, not at the source's position
+            assert await g.read(2) == b"01"
             assert f.tell() == 3 and await f.read(1) == b"3"
         assert not f.closed
         fd = f.fileno()

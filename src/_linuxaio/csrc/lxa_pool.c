@@ -532,6 +532,13 @@ static int64_t sync_fd(const lxa_job *job)
     }
 }
 
+static int64_t run_syscall(const lxa_job *job)
+{
+    long rc = syscall(job->sysno, job->args[0], job->args[1], job->args[2], job->args[3], job->args[4],
+                      job->args[5]);
+    return rc < 0 ? -(int64_t)errno : (int64_t)rc;
+}
+
 static int64_t run_job(const lxa_job *job, int unseekable, int stop_efd)
 {
     switch (job->opcode) {
@@ -544,6 +551,8 @@ static int64_t run_job(const lxa_job *job, int unseekable, int stop_efd)
     case LXA_OP_FSYNC:
     case LXA_OP_FDSYNC:
         return sync_fd(job);
+    case LXA_OP_SYSCALL:
+        return run_syscall(job);
     default:
         return -EINVAL;
     }
@@ -788,7 +797,7 @@ int lxa_pool_create(lxa_pool **out, unsigned max_threads, int eventfd)
 
 int lxa_pool_submit(lxa_pool *pool, lxa_job *job)
 {
-    if (job->opcode < LXA_OP_PREAD || job->opcode > LXA_OP_FDSYNC || job->offset < 0 ||
+    if (job->opcode < LXA_OP_PREAD || job->opcode > LXA_OP_SYSCALL || job->offset < 0 ||
         ((job->opcode == LXA_OP_PREADV || job->opcode == LXA_OP_PWRITEV) && job->iovcnt < 0))
         return -EINVAL;
     /* Transfers on a non-seekable fd keep their order (see the top). */

@@ -56,6 +56,9 @@ enum lxa_opcode {
     LXA_OP_PWRITEV = 3, /* pwritev(2) from iov/iovcnt; writev(2) on a non-seekable fd */
     LXA_OP_FSYNC = 4,   /* fsync(2) */
     LXA_OP_FDSYNC = 5,  /* fdatasync(2) */
+    LXA_OP_SYSCALL = 6, /* syscall(sysno, args[0..5]): file-system operations (openat, statx, ...);
+                         * the result is the call's return value or -errno (EINTR is not retried:
+                         * close(2) must not be). fd and offset are not used. */
 };
 
 typedef struct lxa_job {
@@ -69,6 +72,8 @@ typedef struct lxa_job {
     int iovcnt;
     int64_t result;           /* set by the pool: byte count (>= 0) or -errno */
     void *user;               /* the owner's; never touched by the pool */
+    long sysno;               /* LXA_OP_SYSCALL: the system call number (SYS_*) */
+    long args[6];             /* LXA_OP_SYSCALL: its arguments; pointers the caller keeps alive */
 } lxa_job;
 
 typedef struct lxa_pool lxa_pool;

@@ -11,6 +11,7 @@ cdef extern from "lxa_pool.h" nogil:
         LXA_OP_PWRITEV
         LXA_OP_FSYNC
         LXA_OP_FDSYNC
+        LXA_OP_SYSCALL
 
     ctypedef struct lxa_job:
         lxa_job *next
@@ -23,6 +24,8 @@ cdef extern from "lxa_pool.h" nogil:
         int iovcnt
         int64_t result
         void *user
+        long sysno
+        long args[6]
 
     ctypedef struct lxa_pool:
         pass

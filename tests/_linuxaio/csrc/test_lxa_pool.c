@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -398,6 +400,47 @@ static void test_long_stream_writes(void)
     close(p[1]);
 }
 
+/* LXA_OP_SYSCALL: file-system calls by number; results and -errno as the call gives them. */
+static void test_syscall_jobs(void)
+{
+    char dir[] = "/tmp/lxa_pool_syscall_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    int efd = lxa_eventfd_open();
+    lxa_pool *pool;
+    CHECK(lxa_pool_create(&pool, 2, efd) == 0);
+
+    lxa_job open_job = {.opcode = LXA_OP_SYSCALL, .fd = -1, .sysno = SYS_openat,
+                        .args = {AT_FDCWD, (long)path, O_CREAT | O_RDWR | O_CLOEXEC, 0600}};
+    CHECK(lxa_pool_submit(pool, &open_job) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(open_job.result >= 0);
+    int fd = (int)open_job.result;
+    CHECK(write(fd, "hello", 5) == 5);
+
+    struct statx stx;
+    lxa_job stat_job = {.opcode = LXA_OP_SYSCALL, .fd = -1, .sysno = SYS_statx,
+                        .args = {AT_FDCWD, (long)path, 0, STATX_BASIC_STATS, (long)&stx}};
+    lxa_job missing = {.opcode = LXA_OP_SYSCALL, .fd = -1, .sysno = SYS_unlinkat,
+                       .args = {AT_FDCWD, (long)"/nonexistent/lxa", 0}};
+    CHECK(lxa_pool_submit(pool, &stat_job) == 0);
+    CHECK(lxa_pool_submit(pool, &missing) == 0);
+    CHECK(collect(pool, efd, NULL, 2) == 2);
+    CHECK(stat_job.result == 0 && stx.stx_size == 5);
+    CHECK(missing.result == -ENOENT);
+
+    lxa_job close_job = {.opcode = LXA_OP_SYSCALL, .fd = -1, .sysno = SYS_close, .args = {fd}};
+    CHECK(lxa_pool_submit(pool, &close_job) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(close_job.result == 0 && fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+
+    lxa_pool_shutdown(pool);
+    lxa_pool_destroy(pool);
+    close(efd);
+    CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+}
+
 int main(void)
 {
     test_reads();
@@ -407,6 +450,7 @@ int main(void)
     test_shutdown_stops_blocked_streams();
     test_long_stream_writes();
     test_nonblocking_pipe_reports_eagain();
+    test_syscall_jobs();
     puts("ok");
     return 0;
 }

@@ -1,0 +1,138 @@
+# The compiled part of the asyncio adapter that every compiled backend shares
+# (the shared core): the state AsyncioContext keeps in C fields
+# (_AdapterCore), the inline time slice, and the completion of an operation
+# the adapter owns (_resolve: AsyncioContextBase._on_done, compiled).
+#
+# Included at module level by a backend's .pyx after its Operation class.
+# The backend's AsyncioContext derives from its module's _AdapterCore and
+# from AsyncioContextBase. The including module provides: Operation (with
+# the fields of _operation_decl.pxi), clock_gettime/CLOCK_MONOTONIC/timespec,
+# int64_t.
+
+#: Inline completions may hold the event loop this long per loop iteration
+#: (ns), per AsyncioContext (its ``_inline_slice_ns``).
+INLINE_SLICE_NS = 500_000
+
+cdef object _get_running_loop = None
+cdef object _base_submit_future = None
+cdef object _OPEN = None
+
+
+cdef int _init_fast_path() except -1:
+    global _get_running_loop, _base_submit_future, _OPEN
+    from asyncio.events import _get_running_loop as get_running_loop
+    from .asyncio_base import AsyncioContextBase, _State
+    _get_running_loop = get_running_loop
+    _base_submit_future = AsyncioContextBase.submit_future
+    _OPEN = _State.OPEN
+    return 0
+
+
+cdef inline int64_t _now_ns() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef class _AdapterCore:
+    """The state a backend's ``AsyncioContext`` shares with the compiled fast path.
+
+    ``AsyncioContext`` derives from this class and from ``AsyncioContextBase``:
+    Python code sees these fields as ordinary attributes, ``_start`` and
+    ``_resolve`` read them as C fields. The meaning of each is
+    ``AsyncioContextBase``'s; ``_loop_ready`` is the bound loop's queue of
+    ready callbacks (``loop._ready``), ``None`` for a loop without one.
+    """
+
+    cdef public object _loop
+    cdef public object _loop_ready
+    cdef public object _context
+    cdef public object _state
+    cdef public object _waiting
+    cdef public Py_ssize_t _in_flight
+    cdef public Py_ssize_t _max_requests
+    cdef public bint _driving
+    cdef public list _batch
+    cdef public object _flush_handle
+    cdef public object _reap_handle
+    #: How long inline completions may hold the loop per iteration (ns).
+    cdef public int64_t _inline_slice_ns
+    #: When this loop iteration's inline work began (ns), 0 if none; the
+    #: handle that ends the slice in the next iteration.
+    cdef int64_t _slice_start
+    cdef object _slice_handle
+
+    def __cinit__(self, *args, **kwargs):
+        self._inline_slice_ns = INLINE_SLICE_NS
+
+    def _end_slice(self):
+        """The loop iteration ended: the next one gets a fresh inline slice."""
+        self._slice_start = 0
+        self._slice_handle = None
+
+    cdef bint _within_slice(self, object loop) except -1:
+        """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
+        cdef int64_t now = _now_ns()
+        if self._slice_start == 0:
+            self._slice_start = now
+            self._slice_handle = loop.call_soon(self._end_slice)  # runs in the next iteration
+            return True
+        return now - self._slice_start < self._inline_slice_ns
+
+
+cdef int _resolve(Operation op) except -1:
+    """AsyncioContextBase._on_done, compiled: resolve the future, free the slot."""
+    cdef _AdapterCore adapter = <_AdapterCore>op._adapter
+    future = op._future
+    op._adapter = op._future = None
+    adapter._in_flight -= 1
+    if not future.done():  # a cancelled task leaves its future cancelled
+        if op._result < 0:
+            future.set_exception(op._value())
+        else:
+            future.set_result(op._value())
+    if adapter._waiting:
+        adapter._after_completion()
+    elif adapter._in_flight == 0:
+        adapter._wake_aclose()
+    return 0
+
+
+@cython.final
+cdef class _DiscardIfCancelled:
+    """Done callback of a future whose operation waits in the adapter's ``_waiting`` queue."""
+
+    cdef object waiting
+    cdef Operation op
+
+    def __call__(self, future):
+        waiting, self.waiting = self.waiting, None
+        op, self.op = self.op, None
+        if op is None or not future.cancelled() or op._state != ST_NEW:
+            return
+        # Still new, so never submitted and never will be: the adapter skips a
+        # waiter whose future is done, and one taken from the queue before the
+        # cancellation was handed over (or its batch flushed) before this
+        # callback, which the cancellation scheduled, could run.
+        try:
+            waiting.remove((op, future))
+        except ValueError:
+            pass  # already dropped by AsyncioContextBase._submit_waiting
+        op._discard()  # its buffers go back now
+
+
+cdef int _guard_waiting(_AdapterCore adapter, Operation op, object future) except -1:
+    """``op`` waits for a slot: if its awaiting task is cancelled, drop it and release its buffers at once.
+
+    A cancelled waiter is never submitted (``AsyncioContextBase._submit_waiting``
+    skips it), but the queue entry, the operation and the caller's buffers
+    would otherwise live until a slot frees up or the adapter closes, and
+    longer if a frame of the cancelled coroutine still names the operation.
+    """
+    cdef _DiscardIfCancelled guard
+    if op._state == ST_NEW and not future.done() and adapter._waiting:
+        guard = _DiscardIfCancelled.__new__(_DiscardIfCancelled)
+        guard.waiting = adapter._waiting
+        guard.op = op
+        future.add_done_callback(guard)
+    return 0

@@ -1,0 +1,13 @@
+# Declaration of the base every compiled backend's Context derives from (the
+# shared core). Included at module level by a backend's .pxd, which then
+# declares `cdef class Context(_ContextCore)` with its own fields. The
+# including .pxd cimports lxa_pool. Methods: _context.pxi.
+
+cdef class _ContextCore:
+    cdef int _efd                    # the eventfd completions are signalled on; -1 once closed
+    cdef Py_ssize_t _max_requests
+    cdef Py_ssize_t _in_flight       # accepted, callback not run yet
+    cdef unsigned _pool_size
+    cdef lxa_pool *_pool             # the C thread pool (created lazily by some backends)
+    cdef bint _closed
+    cdef object __weakref__

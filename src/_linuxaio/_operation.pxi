@@ -1,0 +1,701 @@
+# The Operation class of every compiled backend (the shared core): buffer
+# ownership, the constructors with their argument checks, the value of a
+# completed operation and the Python surface. Included at module level by a
+# backend's .pyx; its fields are declared by _operation_decl.pxi in the
+# backend's .pxd, which also declares `op_ext` (the backend's own fields).
+#
+# The including module provides (module level, before the include): the
+# OP_*/ST_* enums (_operation_defs.pxi), _argcheck.pxi, _args, ENOMEM, ECANCELED,
+# PY_SSIZE_T_MAX, _PyBytes_Resize, PyMem_Calloc/PyMem_Free,
+# PyBuffer_Release, PyBytes_FromStringAndSize/PyBytes_AS_STRING,
+# Py_INCREF/Py_DECREF/Py_XDECREF, PyTypeObject/inquiry/visitproc (cpython.object),
+# PyByteArray_Check, PyBytes_Check, memset, O_CLOEXEC,
+# the LXA_OP_* pool opcodes, os, cython.
+
+# -- file-system operations: argument checks and values ----------------------------------
+
+from cpython.number cimport PyNumber_Index
+from libc.stdint cimport uint32_t
+
+from lxa_fsops cimport (
+    SYS_close,
+    SYS_copy_file_range,
+    SYS_fadvise64,
+    SYS_fallocate,
+    SYS_ftruncate,
+    SYS_getdents64,
+    SYS_linkat,
+    SYS_mkdirat,
+    SYS_openat,
+    SYS_renameat2,
+    SYS_statx,
+    SYS_symlinkat,
+    SYS_unlinkat,
+    statx,
+)
+from lxa_pool cimport LXA_OP_SYSCALL
+
+
+cdef bytes _fs_path(object path):
+    """``path`` (str, bytes, os.PathLike) as the NUL-terminated bytes the kernel reads."""
+    cdef bytes encoded = os.fsencode(path)  # TypeError for anything else, as os.stat
+    if b"\0" in encoded:
+        raise ValueError("embedded null byte")
+    return encoded
+
+
+cdef int _fs_int(object value) except? -1:
+    """An int argument (flags, mode, dir_fd, advice): ``operator.index`` semantics, C int range."""
+    return PyNumber_Index(value)
+
+
+cdef int _fs_fd(object fd) except -1:
+    return _fd_arg(PyNumber_Index(fd))
+
+
+cdef int64_t _fs_length(object value, str name) except -1:
+    return _size_arg(PyNumber_Index(value), name)
+
+
+cdef inline long _addr(const void *p) noexcept:
+    return <long>p
+
+
+cdef object _stat_result(const statx *st):
+    """The ``os.stat_result`` that ``os.stat`` builds from the same fields (floats and ns included)."""
+    cdef int64_t a = st.stx_atime.tv_sec, m = st.stx_mtime.tv_sec, c = st.stx_ctime.tv_sec
+    cdef uint32_t an = st.stx_atime.tv_nsec, mn = st.stx_mtime.tv_nsec, cn = st.stx_ctime.tv_nsec
+    return os.stat_result((
+        st.stx_mode, st.stx_ino, os.makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_nlink,
+        st.stx_uid, st.stx_gid, st.stx_size,
+        a, m, c,
+        <double>a + <double>an * 1e-9, <double>m + <double>mn * 1e-9, <double>c + <double>cn * 1e-9,
+        <object>a * 1000000000 + an, <object>m * 1000000000 + mn, <object>c * 1000000000 + cn,
+        st.stx_blksize, st.stx_blocks, os.makedev(st.stx_rdev_major, st.stx_rdev_minor),
+    ))
+
+
+@cython.freelist(64)
+@cython.final
+cdef class Operation:
+    """One I/O request. Build it with a class method, submit it once.
+
+    ``payload`` is the memory the operation uses: the caller's buffer for
+    writes and ``readinto``, the list of buffers for vectored operations, and
+    the bytes read (``None`` until completion) for ``read``. The operation
+    holds the caller's buffers (``Py_buffer``) until it completes.
+    """
+
+    def __cinit__(self):
+        self._fd = -1
+        self._state = ST_NEW
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Operation.read/write/readinto/readv/writev/fsync/fdsync")
+
+    def __dealloc__(self):
+        self._release_buffers()
+        Py_XDECREF(self._rbuf)
+        self._rbuf = NULL
+
+    cdef int _release_buffers(self) except -1:
+        """Give the caller's buffers back (called at completion, or when the operation dies)."""
+        cdef int i
+        if self._has_view:
+            self._has_view = False
+            PyBuffer_Release(&self._view)
+        if self._views != NULL:
+            for i in range(self._nviews):
+                PyBuffer_Release(&self._views[i])
+            PyMem_Free(self._views)
+            self._views = NULL
+            self._nviews = 0
+        if self._iov != NULL:
+            PyMem_Free(self._iov)
+            self._iov = NULL
+            self._iov_cur = NULL
+        return 0
+
+    cdef int _alloc_read(self) except -1:
+        """``read``: the bytes object the transfer fills (not zero-filled); ``-ENOMEM`` if none can be had."""
+        if self._nbytes > PY_SSIZE_T_MAX - 4096:
+            return -ENOMEM
+        try:
+            data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self._nbytes)
+        except MemoryError:
+            return -ENOMEM
+        Py_INCREF(data)
+        self._rbuf = <PyObject *>data
+        self._base = PyBytes_AS_STRING(data)
+        return 0
+
+    cdef int _finish(self) except -1:
+        """At completion (``_result`` set): publish the bytes read, release the caller's buffers."""
+        cdef PyObject *rbuf
+        if self._opcode == OP_STATX:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result == 0 and rbuf != NULL:
+                self._payload = _stat_result(<const statx *>PyBytes_AS_STRING(<object>rbuf))
+            Py_XDECREF(rbuf)
+        elif self._opcode == OP_READ or self._opcode == OP_GETDENTS:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result > 0 and rbuf != NULL:
+                if self._result < self._nbytes:
+                    _PyBytes_Resize(&rbuf, <Py_ssize_t>self._result)  # we hold the only reference
+                self._payload = <object>rbuf
+                Py_DECREF(<object>rbuf)
+            else:
+                Py_XDECREF(rbuf)
+                self._payload = b"" if self._result == 0 else None
+        self._keep = None
+        self._release_buffers()
+        return 0
+
+    cdef void _fill_job(self) noexcept:
+        """Describe what is left of the operation (after ``_done`` bytes) as a pool job; ``user`` is the caller's."""
+        cdef int opcode = self._opcode
+        cdef int64_t done = self._done
+        if _is_fs(opcode):
+            return  # the constructor prepared the LXA_OP_SYSCALL job
+        memset(&self._job, 0, sizeof(self._job))
+        self._job.fd = self._fd
+        self._job.offset = self._offset + done
+        if opcode == OP_READ or opcode == OP_READINTO:
+            self._job.opcode = LXA_OP_PREAD
+            self._job.buf = self._base + done
+            self._job.len = <size_t>(self._nbytes - done)
+        elif opcode == OP_WRITE:
+            self._job.opcode = LXA_OP_PWRITE
+            self._job.buf = self._base + done
+            self._job.len = <size_t>(self._nbytes - done)
+        elif opcode == OP_READV or opcode == OP_WRITEV:
+            self._job.opcode = LXA_OP_PREADV if opcode == OP_READV else LXA_OP_PWRITEV
+            self._job.iov = self._iov_cur
+            self._job.iovcnt = self._iovcnt_cur
+        elif opcode == OP_FSYNC:
+            self._job.opcode = LXA_OP_FSYNC
+        else:
+            self._job.opcode = LXA_OP_FDSYNC
+
+    cdef int _discard(self) except -1:
+        """An operation that will never be submitted (its awaiting task was cancelled while it
+        waited for a slot): give the caller's buffers back now, complete it with ``-ECANCELED``."""
+        if self._state != ST_NEW:
+            return 0
+        self._release_buffers()
+        Py_XDECREF(self._rbuf)
+        self._rbuf = NULL
+        self._callback = self._adapter = self._future = None
+        self._result = -ECANCELED
+        self._state = ST_DONE
+        return 0
+
+    cdef object _value(self):
+        """``get_value()`` of a completed operation: the result, or the ``OSError`` to raise."""
+        cdef int code
+        cdef int opcode = self._opcode
+        if self._result < 0:
+            code = <int>-self._result
+            if self._names is not None:  # as os.stat/os.rename raise it: filename[, None, filename2]
+                return OSError(code, os.strerror(code), *self._names)
+            return OSError(code, os.strerror(code))
+        if opcode == OP_READ or opcode == OP_STATX or opcode == OP_GETDENTS:
+            return self._payload
+        if opcode == OP_FSYNC or opcode == OP_FDSYNC:
+            return None
+        if _is_fs(opcode) and opcode != OP_OPENAT and opcode != OP_COPY_FILE_RANGE:
+            return None
+        return self._result
+
+    @staticmethod
+    cdef Operation _new(int opcode, int fd, int64_t offset, int64_t nbytes):
+        cdef Operation op = Operation.__new__(Operation)
+        op._opcode = opcode
+        op._fd = fd
+        op._offset = offset
+        op._nbytes = nbytes
+        return op
+
+    @classmethod
+    def read(cls, nbytes, fd, offset=0, priority=0):
+        """Read up to ``nbytes`` at ``offset``; ``get_value()`` returns the bytes read.
+
+        The kernel or a worker fills the memory of the returned ``bytes`` object
+        (no zero-fill, no copy); it is shrunk in place on a short read.
+        """
+        cdef int64_t size = _size_arg(nbytes, "nbytes")
+        cdef int cfd = _fd_arg(fd)
+        cdef int64_t off = _size_arg(offset, "offset")
+        _priority_arg(priority)
+        return Operation._new(OP_READ, cfd, off, size)
+
+    @classmethod
+    def write(cls, payload, fd, offset=0, priority=0):
+        """Write ``payload`` (any buffer, not copied) at ``offset``; value: bytes written."""
+        cdef Operation op = Operation.__new__(Operation)
+        _get_buffer(payload, &op._view, False, "payload")
+        op._has_view = True
+        op._opcode = OP_WRITE
+        op._fd = _fd_arg(fd)
+        op._offset = _size_arg(offset, "offset")
+        _priority_arg(priority)
+        op._nbytes = op._view.len
+        op._base = <char *>op._view.buf
+        op._payload = payload
+        return op
+
+    @classmethod
+    def readinto(cls, buffer, fd, offset=0, priority=0):
+        """Read into the caller's writable ``buffer``; value: bytes read.
+
+        With a page-aligned buffer (e.g. an ``mmap``) this works on an
+        ``O_DIRECT`` file descriptor.
+        """
+        cdef Operation op = Operation.__new__(Operation)
+        _get_buffer(buffer, &op._view, True, "buffer")
+        op._has_view = True
+        op._opcode = OP_READINTO
+        op._fd = _fd_arg(fd)
+        op._offset = _size_arg(offset, "offset")
+        _priority_arg(priority)
+        op._nbytes = op._view.len
+        op._base = <char *>op._view.buf
+        op._payload = buffer
+        return op
+
+    @staticmethod
+    cdef Operation _vectored(int opcode, object buffers, object fd, object offset, object priority):
+        cdef bint writable = opcode == OP_READV
+        items, views = _args.writable_views(buffers) if writable else _args.readable_views(buffers)
+        cdef int cfd = _fd_arg(fd)
+        cdef int64_t off = _size_arg(offset, "offset")
+        _priority_arg(priority)
+        cdef Py_ssize_t n = len(views), i
+        if n > 0x7fffffff:
+            raise ValueError(f"too many buffers ({n})")
+        cdef Operation op = Operation._new(opcode, cfd, off, 0)
+        cdef int64_t total = 0
+        op._payload = items
+        # Calloc(1, ...) so that zero buffers still give valid pointers.
+        op._views = <Py_buffer *>PyMem_Calloc(n if n else 1, sizeof(Py_buffer))
+        op._iov = <iovec *>PyMem_Calloc(n if n else 1, sizeof(iovec))
+        if op._views == NULL or op._iov == NULL:
+            raise MemoryError()
+        for i in range(n):
+            _get_buffer(views[i], &op._views[i], writable, "buffers item")
+            op._nviews = <int>(i + 1)
+            op._iov[i].iov_base = op._views[i].buf
+            op._iov[i].iov_len = <size_t>op._views[i].len
+            total += op._views[i].len
+        op._iov_cur = op._iov
+        op._iovcnt_cur = <int>n
+        op._nbytes = total
+        return op
+
+    @classmethod
+    def readv(cls, buffers, fd, offset=0, priority=0):
+        """Scatter-read into ``buffers`` in order (``preadv(2)``); value: bytes read."""
+        return Operation._vectored(OP_READV, buffers, fd, offset, priority)
+
+    @classmethod
+    def writev(cls, buffers, fd, offset=0, priority=0):
+        """Gather-write ``buffers`` in order (``pwritev(2)``); value: bytes written."""
+        return Operation._vectored(OP_WRITEV, buffers, fd, offset, priority)
+
+    @classmethod
+    def fsync(cls, fd, priority=0):
+        """Flush data and metadata of ``fd`` to storage (``fsync(2)``)."""
+        cdef int cfd = _fd_arg(fd)
+        _priority_arg(priority)
+        return Operation._new(OP_FSYNC, cfd, 0, 0)
+
+    @classmethod
+    def fdsync(cls, fd, priority=0):
+        """Flush the data of ``fd`` to storage (``fdatasync(2)``)."""
+        cdef int cfd = _fd_arg(fd)
+        _priority_arg(priority)
+        return Operation._new(OP_FDSYNC, cfd, 0, 0)
+
+    # -- file-system operations (the engine's fs-op table) ----------------------------------
+    #
+    # Each is one system call on the C pool (LXA_OP_SYSCALL), whatever the
+    # backend's data path is; completion comes through the same eventfd.
+    # Paths are encoded with os.fsencode and kept alive until completion; a
+    # failure raises from get_value() the OSError os.* raises, with the paths
+    # as the caller gave them (str or bytes; os.fspath of a path object, as os does).
+
+    @staticmethod
+    cdef Operation _fs_new(int opcode, long sysno):
+        cdef Operation op = Operation.__new__(Operation)
+        op._opcode = opcode
+        op._job.opcode = LXA_OP_SYSCALL
+        op._job.sysno = sysno
+        op._job.fd = -1
+        return op
+
+    @classmethod
+    def openat(cls, path, flags, mode=0o777, dir_fd=AT_FDCWD):
+        """openat(2) with ``O_CLOEXEC`` always added; value: the new file descriptor.
+
+        If nobody takes the value (e.g. its awaiting task was cancelled), the
+        descriptor is still open: ``get_value()`` keeps returning it, so the
+        owner can close it.
+        """
+        cdef bytes p = _fs_path(path)
+        cdef int cflags = _fs_int(flags) | O_CLOEXEC
+        cdef int cmode = _fs_int(mode)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op = Operation._fs_new(OP_OPENAT, SYS_openat)
+        op._keep = p
+        op._names = (os.fspath(path),)
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cflags
+        op._job.args[3] = cmode
+        return op
+
+    @classmethod
+    def close_fd(cls, fd):
+        """close(2) of ``fd``; value: ``None`` (the descriptor is gone even if it fails)."""
+        cdef int cfd = _fs_fd(fd)
+        cdef Operation op = Operation._fs_new(OP_CLOSE_FD, SYS_close)
+        op._fd = cfd
+        op._job.args[0] = cfd
+        return op
+
+    @classmethod
+    def statx(cls, path, flags=0, mask=STATX_BASIC_STATS, dir_fd=AT_FDCWD):
+        """statx(2); value: the ``os.stat_result`` ``os.stat`` gives, field for field (ns times too).
+
+        ``path=b""`` with ``AT_EMPTY_PATH`` (0x1000) in ``flags`` stats ``dir_fd``;
+        ``AT_SYMLINK_NOFOLLOW`` (0x100) stats a symlink itself. The basic fields
+        are always requested, whatever ``mask`` adds.
+        """
+        cdef bytes p = _fs_path(path)
+        cdef int cflags = _fs_int(flags)
+        cdef unsigned cmask = <unsigned>_fs_int(mask) | STATX_BASIC_STATS
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op = Operation._fs_new(OP_STATX, SYS_statx)
+        data = PyBytes_FromStringAndSize(NULL, sizeof(statx))
+        Py_INCREF(data)
+        op._rbuf = <PyObject *>data
+        op._base = PyBytes_AS_STRING(data)
+        op._keep = p
+        op._names = (os.fspath(path),) if p else None  # an empty path stats dir_fd: os.stat(fd) names nothing
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cflags
+        op._job.args[3] = <long>cmask
+        op._job.args[4] = _addr(op._base)
+        return op
+
+    @classmethod
+    def renameat(cls, old, new, flags=0, old_dir_fd=AT_FDCWD, new_dir_fd=AT_FDCWD):
+        """renameat2(2) (``flags``: 0, ``RENAME_NOREPLACE`` 1, ``RENAME_EXCHANGE`` 2); value: ``None``."""
+        cdef bytes a = _fs_path(old)
+        cdef bytes b = _fs_path(new)
+        cdef int cflags = _fs_int(flags)
+        cdef int adir = _fs_int(old_dir_fd)
+        cdef int bdir = _fs_int(new_dir_fd)
+        cdef Operation op = Operation._fs_new(OP_RENAMEAT, SYS_renameat2)
+        op._keep = (a, b)
+        op._names = (os.fspath(old), None, os.fspath(new))
+        op._job.args[0] = adir
+        op._job.args[1] = _addr(<char *>a)
+        op._job.args[2] = bdir
+        op._job.args[3] = _addr(<char *>b)
+        op._job.args[4] = cflags
+        return op
+
+    @classmethod
+    def unlinkat(cls, path, flags=0, dir_fd=AT_FDCWD):
+        """unlinkat(2) (``AT_REMOVEDIR`` 0x200 in ``flags``: rmdir); value: ``None``."""
+        cdef bytes p = _fs_path(path)
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op = Operation._fs_new(OP_UNLINKAT, SYS_unlinkat)
+        op._keep = p
+        op._names = (os.fspath(path),)
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cflags
+        return op
+
+    @classmethod
+    def mkdirat(cls, path, mode=0o777, dir_fd=AT_FDCWD):
+        """mkdirat(2); value: ``None``."""
+        cdef bytes p = _fs_path(path)
+        cdef int cmode = _fs_int(mode)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op = Operation._fs_new(OP_MKDIRAT, SYS_mkdirat)
+        op._keep = p
+        op._names = (os.fspath(path),)
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cmode
+        return op
+
+    @classmethod
+    def linkat(cls, src, dst, flags=0, src_dir_fd=AT_FDCWD, dst_dir_fd=AT_FDCWD):
+        """linkat(2) (``AT_SYMLINK_FOLLOW`` 0x400 in ``flags`` follows ``src``); value: ``None``."""
+        cdef bytes a = _fs_path(src)
+        cdef bytes b = _fs_path(dst)
+        cdef int cflags = _fs_int(flags)
+        cdef int adir = _fs_int(src_dir_fd)
+        cdef int bdir = _fs_int(dst_dir_fd)
+        cdef Operation op = Operation._fs_new(OP_LINKAT, SYS_linkat)
+        op._keep = (a, b)
+        op._names = (os.fspath(src), None, os.fspath(dst))
+        op._job.args[0] = adir
+        op._job.args[1] = _addr(<char *>a)
+        op._job.args[2] = bdir
+        op._job.args[3] = _addr(<char *>b)
+        op._job.args[4] = cflags
+        return op
+
+    @classmethod
+    def symlinkat(cls, target, linkpath, dir_fd=AT_FDCWD):
+        """symlinkat(2): ``linkpath`` pointing at ``target``; value: ``None``."""
+        cdef bytes a = _fs_path(target)
+        cdef bytes b = _fs_path(linkpath)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op = Operation._fs_new(OP_SYMLINKAT, SYS_symlinkat)
+        op._keep = (a, b)
+        op._names = (os.fspath(target), None, os.fspath(linkpath))
+        op._job.args[0] = _addr(<char *>a)
+        op._job.args[1] = cdir
+        op._job.args[2] = _addr(<char *>b)
+        return op
+
+    @classmethod
+    def fallocate(cls, fd, mode, offset, length):
+        """fallocate(2); value: ``None``."""
+        cdef int cfd = _fs_fd(fd)
+        cdef int cmode = _fs_int(mode)
+        cdef int64_t off = _fs_length(offset, "offset")
+        cdef int64_t n = _fs_length(length, "length")
+        cdef Operation op = Operation._fs_new(OP_FALLOCATE, SYS_fallocate)
+        op._fd = cfd
+        op._offset = off
+        op._nbytes = n
+        op._job.args[0] = cfd
+        op._job.args[1] = cmode
+        op._job.args[2] = <long>off
+        op._job.args[3] = <long>n
+        return op
+
+    @classmethod
+    def ftruncate(cls, fd, length):
+        """ftruncate(2); value: ``None``."""
+        cdef int cfd = _fs_fd(fd)
+        cdef int64_t n = _fs_length(length, "length")
+        cdef Operation op = Operation._fs_new(OP_FTRUNCATE, SYS_ftruncate)
+        op._fd = cfd
+        op._nbytes = n
+        op._job.args[0] = cfd
+        op._job.args[1] = <long>n
+        return op
+
+    @classmethod
+    def fadvise(cls, fd, offset, length, advice):
+        """posix_fadvise(2) (``os.POSIX_FADV_*``); value: ``None``."""
+        cdef int cfd = _fs_fd(fd)
+        cdef int64_t off = _fs_length(offset, "offset")
+        cdef int64_t n = _fs_length(length, "length")
+        cdef int cadvice = _fs_int(advice)
+        cdef Operation op = Operation._fs_new(OP_FADVISE, SYS_fadvise64)
+        op._fd = cfd
+        op._offset = off
+        op._nbytes = n
+        op._job.args[0] = cfd
+        op._job.args[1] = <long>off
+        op._job.args[2] = <long>n
+        op._job.args[3] = cadvice
+        return op
+
+    @classmethod
+    def copy_file_range(cls, fd_in, off_in, fd_out, off_out, length):
+        """copy_file_range(2); an offset of -1 uses and advances that fd's file position; value: bytes copied."""
+        cdef int cin = _fs_fd(fd_in)
+        cdef int cout = _fs_fd(fd_out)
+        cdef int64_t offs[2]
+        cdef int i
+        for i, off in enumerate((off_in, off_out)):
+            off = PyNumber_Index(off)
+            if off == -1:
+                offs[i] = -1
+            else:
+                offs[i] = _size_arg(off, "offset")
+        cdef int64_t n = _fs_length(length, "length")
+        cdef Operation op = Operation._fs_new(OP_COPY_FILE_RANGE, SYS_copy_file_range)
+        op._fd = cin
+        op._nbytes = n
+        op._offs[0] = offs[0]
+        op._offs[1] = offs[1]
+        op._offset = offs[0] if offs[0] >= 0 else 0
+        op._job.args[0] = cin
+        op._job.args[1] = _addr(&op._offs[0]) if offs[0] >= 0 else 0
+        op._job.args[2] = cout
+        op._job.args[3] = _addr(&op._offs[1]) if offs[1] >= 0 else 0
+        op._job.args[4] = <long>n
+        op._job.args[5] = 0
+        return op
+
+    @classmethod
+    def getdents(cls, fd, nbytes=65536):
+        """getdents64(2) on a directory fd; value: raw ``linux_dirent64`` records (``b""`` at the end)."""
+        cdef int cfd = _fs_fd(fd)
+        cdef int64_t n = _fs_length(nbytes, "nbytes")
+        if n > 0x7FFFFFFF:
+            raise ValueError(f"nbytes is too large ({n})")
+        cdef Operation op = Operation._fs_new(OP_GETDENTS, SYS_getdents64)
+        data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
+        Py_INCREF(data)
+        op._rbuf = <PyObject *>data
+        op._base = PyBytes_AS_STRING(data)
+        op._fd = cfd
+        op._nbytes = n
+        op._job.args[0] = cfd
+        op._job.args[1] = _addr(op._base)
+        op._job.args[2] = <long>n
+        return op
+
+    @property
+    def opcode(self):
+        """What the operation does (an ``OpCode`` value)."""
+        return self._opcode
+
+    @property
+    def fileno(self):
+        """The file descriptor the operation works on."""
+        return self._fd
+
+    @property
+    def offset(self):
+        """The file offset of the transfer (0 for syncs)."""
+        return self._offset
+
+    @property
+    def nbytes(self):
+        """The number of bytes requested (0 for syncs)."""
+        return self._nbytes
+
+    @property
+    def payload(self):
+        """The memory the operation reads into or writes from (``None`` for a read until done)."""
+        return self._payload
+
+    @property
+    def done(self):
+        """True once the operation has completed and its callback ran."""
+        return self._state == ST_DONE
+
+    def set_callback(self, callback):
+        """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state != ST_NEW:
+            raise ValueError(f"operation already submitted: {self!r}")
+        self._callback = callback
+        return True
+
+    def attach_callback(self, callback):
+        """Adapter hook: set the callback of a submitted operation that has not completed yet.
+
+        ``Context.submit_inline`` (where a backend has it) submits without a
+        callback; if the operation did not complete inside the call, the adapter
+        attaches one here. Callbacks only run on the thread that calls
+        ``process_events``/``reap``/``close``, so nothing is missed between
+        the two calls. Raises ``ValueError`` once the operation completed or
+        if it already has a callback.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if self._state == ST_NEW or self._state == ST_DONE or self._callback is not None:
+            raise ValueError(f"cannot attach a callback to {self!r}")
+        self._callback = callback
+        return True
+
+    def get_value(self):
+        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
+        if self._state != ST_DONE:
+            raise ValueError("operation has not completed")
+        value = self._value()
+        if self._result < 0:
+            raise value
+        return value
+
+    def __repr__(self):
+        return (
+            f"<{type(self).__module__}.{type(self).__qualname__} {_OP_NAMES[self._opcode]} fd={self._fd} "
+            f"offset={self._offset} nbytes={self._nbytes} state={_STATE_NAMES[self._state]}>"
+        )
+
+
+# Cyclic GC. An operation holds an export on the caller's buffer (Py_buffer)
+# besides a reference to it. Two rules keep the exporter's memory valid for
+# as long as the operation may use it:
+#
+# * tp_clear gives the exports back before it drops any reference: Cython's
+#   generated one drops `_view.obj` without releasing the view, so an
+#   exporter whose other references were all in the cycle (op -> callback
+#   -> op) was freed while exported ("SystemError: deallocated bytearray
+#   object has exported buffers", then a use after free).
+# * tp_traverse does not report the object an export is held on unless it
+#   is a bytes/bytearray (whose clearing never frees the exported memory):
+#   to the collector such an exporter is then referenced from outside, so
+#   it is never cleared while exported. A memoryview's tp_clear drops its
+#   managed buffer even while exported; it must not run first. (The cost: a
+#   cycle through such an exporter of an operation that never completes is
+#   kept; it is collected once the operation completed or was discarded.)
+#
+# An operation in flight is never cleared: its context (or the pool) holds
+# a reference the collector cannot see, so it is never garbage; the state
+# check keeps that true even for a context that is itself being collected.
+
+cdef inquiry _generated_operation_clear = NULL
+
+
+cdef int _operation_clear(object o) except -1:
+    cdef Operation op = <Operation>o
+    if op._state != ST_NEW and op._state != ST_DONE:
+        return 0  # in flight: owned by its context until it completes
+    op._release_buffers()
+    Py_XDECREF(op._rbuf)
+    op._rbuf = NULL
+    if _generated_operation_clear != NULL:
+        return _generated_operation_clear(o)
+    return 0
+
+
+_generated_operation_clear = (<PyTypeObject *>Operation).tp_clear
+(<PyTypeObject *>Operation).tp_clear = _operation_clear
+
+
+cdef extern from *:
+    """
+    static inline PyObject *lxa_view_exporter(const Py_buffer *view) { return view->obj; }
+    """
+    PyObject *lxa_view_exporter(const Py_buffer *view) noexcept
+
+
+cdef int _operation_traverse(PyObject *o, visitproc visit, void *arg) except -1:
+    cdef Operation op = <Operation>o
+    cdef PyObject *exporter = lxa_view_exporter(&op._view) if op._has_view else NULL
+    cdef int rc = 0
+    if op._payload is not None:
+        rc = visit(<PyObject *>op._payload, arg)
+    if rc == 0 and op._callback is not None:
+        rc = visit(<PyObject *>op._callback, arg)
+    if rc == 0 and op._adapter is not None:
+        rc = visit(<PyObject *>op._adapter, arg)
+    if rc == 0 and op._future is not None:
+        rc = visit(<PyObject *>op._future, arg)
+    if rc == 0 and op._names is not None:
+        rc = visit(<PyObject *>op._names, arg)
+    if rc == 0 and exporter != NULL and (PyByteArray_Check(<object>exporter) or PyBytes_Check(<object>exporter)):
+        rc = visit(exporter, arg)
+    return rc
+
+
+(<PyTypeObject *>Operation).tp_traverse = _operation_traverse

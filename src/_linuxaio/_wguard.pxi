@@ -1,0 +1,48 @@
+# The inline buffered-write guard (csrc/lxa_wguard.h), shared by the compiled
+# backends: one guard per module, used with the GIL held. Included at module
+# level; the module cimports lxa_wguard's names and sets _inline_call around
+# the submissions that may write on the caller's thread (its Context._inline).
+
+cdef lxa_wguard _wguard
+lxa_wguard_init(&_wguard)
+# True while Context._inline runs: the only place a write may run on the caller's thread.
+cdef bint _inline_call = False
+#: What _guarded_write returns when the guard sent the write elsewhere.
+cdef int64_t NOT_WRITTEN = -(1 << 62)
+
+
+cdef int64_t _guarded_write(Operation op) except? -1:
+    """Write what is left of ``op`` (an OP_WRITE) here if the guard allows: the result, else NOT_WRITTEN.
+
+    The caller has established that ``op._fd`` is a buffered regular file on a
+    local file system (lxa_wguard_fd_ok) and that this is its inline path.
+    """
+    cdef int64_t started = lxa_wguard_now_ns()
+    cdef int64_t result
+    if not lxa_wguard_allow(&_wguard, <uint64_t>(op._nbytes - op._done), started):
+        return NOT_WRITTEN
+    result = lxa_pwrite_all(op._fd, op._base + op._done, <size_t>(op._nbytes - op._done), op._offset + op._done)
+    lxa_wguard_done(&_wguard, started, lxa_wguard_now_ns())
+    return result
+
+
+def _write_guard_stats():
+    """The write guard's counters: ``inline_writes``, ``pool_writes``, ``samples``, ``trips`` (diagnostics, tests)."""
+    return {
+        "inline_writes": _wguard.inline_writes,
+        "pool_writes": _wguard.pool_writes,
+        "samples": _wguard.samples,
+        "trips": _wguard.trips,
+        "usable": not _wguard.unusable,
+    }
+
+
+def _set_write_guard_threshold(pages):
+    """Test hook: pretend the kernel's dirty background threshold is ``pages`` (``None``: the real one).
+
+    The machine's ``vm.dirty_*`` settings are not touched: the guard compares
+    /proc/vmstat's dirty + writeback pages with this number instead.
+    """
+    lxa_wguard_set_test_threshold(&_wguard, -1 if pages is None else int(pages))
+
+

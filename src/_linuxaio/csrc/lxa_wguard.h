@@ -1,0 +1,212 @@
+/* May a buffered write run on the event loop's thread without sleeping?
+ * Plain C, no Python.h; functions return 0/1 or -errno.
+ *
+ * Why: ext4 refuses RWF_NOWAIT for buffered writes (EOPNOTSUPP), so a write
+ * that must not block the loop goes to a worker thread, and the hop costs more
+ * than the write (a 4 KiB pwrite into the page cache takes a few microseconds).
+ * A buffered write sleeps mainly in balance_dirty_pages(): the kernel throttles
+ * a writer only once the dirty + writeback pages pass the "freerun" point,
+ * halfway between vm.dirty_background_ratio's and vm.dirty_ratio's page counts
+ * (mm/page-writeback.c). Below the background threshold it never throttles.
+ *
+ * The guard lets a write of at most LXA_WGUARD_MAX_BYTES run inline while:
+ *  - the last sample of /proc/vmstat (taken at most every
+ *    LXA_WGUARD_SAMPLE_NS) showed nr_dirty + nr_writeback below
+ *    nr_dirty_background_threshold, less what inline writes have dirtied
+ *    since (each one is charged its pages at once);
+ *  - no inline write took longer than LXA_WGUARD_SLOW_NS in the last
+ *    LXA_WGUARD_COOLDOWN_NS (a write that slept for another reason: the
+ *    journal, reclaim, a page under writeback, a lock).
+ * Everything else goes to the pool at once. The caller bounds the loop time
+ * spent inline per iteration (the adapter's time slice).
+ *
+ * One guard per process: the dirty-page state is system-wide. Not
+ * thread-safe; the compiled backends use it with the GIL held. */
+#ifndef LXA_WGUARD_H
+#define LXA_WGUARD_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LXA_WGUARD_MAX_BYTES (256 * 1024)
+#define LXA_WGUARD_SAMPLE_NS (10 * 1000 * 1000LL)    /* 10 ms between /proc/vmstat reads */
+#define LXA_WGUARD_SLOW_NS (250 * 1000LL)            /* an inline write slower than this ... */
+#define LXA_WGUARD_COOLDOWN_NS (100 * 1000 * 1000LL) /* ... sends writes to the pool for this long */
+#define LXA_WGUARD_PAGE 4096
+
+typedef struct lxa_wguard {
+    int vmstat_fd;               /* /proc/vmstat (O_CLOEXEC), -1 before the first sample */
+    int unusable;                /* /proc/vmstat cannot be read here: never inline */
+    int64_t next_sample_ns;      /* no new sample before this time (CLOCK_MONOTONIC) */
+    int64_t headroom_pages;      /* background threshold - (dirty + writeback), less inline charges */
+    int64_t tripped_until_ns;    /* a slow inline write: pool only until then */
+    int64_t test_threshold;      /* >= 0: replaces nr_dirty_background_threshold (tests) */
+    uint64_t inline_writes;      /* counters, for tests and diagnostics */
+    uint64_t pool_writes;
+    uint64_t samples;
+    uint64_t trips;
+} lxa_wguard;
+
+static inline int64_t lxa_wguard_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void lxa_wguard_init(lxa_wguard *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->vmstat_fd = -1;
+    g->test_threshold = -1;
+}
+
+/* In a forked child: the descriptor is inherited (and CLOEXEC); reading it is
+ * safe, only the statistics restart. */
+static inline void lxa_wguard_after_fork(lxa_wguard *g)
+{
+    g->next_sample_ns = 0;
+    g->tripped_until_ns = 0;
+}
+
+/* The value of "name value\n" in a /proc/vmstat text, or -1 if absent. */
+static inline int64_t lxa_wguard_field(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = text;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[len] == ' ')
+            return strtoll(p + len + 1, NULL, 10);
+        p += len;
+    }
+    return -1;
+}
+
+/* Read /proc/vmstat and set headroom_pages. 0, or -errno (then unusable). */
+static inline int lxa_wguard_sample(lxa_wguard *g, int64_t now)
+{
+    char text[16384];
+    ssize_t n;
+    if (g->vmstat_fd < 0) {
+        g->vmstat_fd = open("/proc/vmstat", O_RDONLY | O_CLOEXEC);
+        if (g->vmstat_fd < 0) {
+            g->unusable = 1;
+            return -errno;
+        }
+    }
+    do {
+        n = pread(g->vmstat_fd, text, sizeof(text) - 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        g->unusable = 1;
+        return n < 0 ? -errno : -EIO;
+    }
+    text[n] = '\0';
+    int64_t dirty = lxa_wguard_field(text, "nr_dirty");
+    int64_t writeback = lxa_wguard_field(text, "nr_writeback");
+    int64_t threshold = g->test_threshold >= 0 ? g->test_threshold
+                                               : lxa_wguard_field(text, "nr_dirty_background_threshold");
+    if (dirty < 0 || writeback < 0 || threshold < 0) {
+        g->unusable = 1;
+        return -ENOENT;
+    }
+    g->headroom_pages = threshold - dirty - writeback;
+    g->next_sample_ns = now + LXA_WGUARD_SAMPLE_NS;
+    g->samples++;
+    return 0;
+}
+
+/* 1: write nbytes inline now (its pages are charged); 0: use the pool. */
+static inline int lxa_wguard_allow(lxa_wguard *g, uint64_t nbytes, int64_t now)
+{
+    if (g->unusable || nbytes > LXA_WGUARD_MAX_BYTES || now < g->tripped_until_ns)
+        goto pool;
+    if (now >= g->next_sample_ns && lxa_wguard_sample(g, now) < 0)
+        goto pool;
+    int64_t pages = (int64_t)((nbytes + LXA_WGUARD_PAGE - 1) / LXA_WGUARD_PAGE) + 1;
+    if (g->headroom_pages < pages)
+        goto pool;
+    g->headroom_pages -= pages;
+    g->inline_writes++;
+    return 1;
+pool:
+    g->pool_writes++;
+    return 0;
+}
+
+/* After an inline write that started at `started`: trip the guard if it was slow. */
+static inline void lxa_wguard_done(lxa_wguard *g, int64_t started, int64_t now)
+{
+    if (now - started > LXA_WGUARD_SLOW_NS) {
+        g->tripped_until_ns = now + LXA_WGUARD_COOLDOWN_NS;
+        g->trips++;
+    }
+}
+
+/* Test hook: pretend nr_dirty_background_threshold is `pages` (< 0: the real
+ * one again), effective at once (the next call samples again). */
+static inline void lxa_wguard_set_test_threshold(lxa_wguard *g, int64_t pages)
+{
+    g->test_threshold = pages;
+    g->next_sample_ns = 0;
+    g->tripped_until_ns = 0;
+}
+
+/* 1 if fd is a buffered (not O_DIRECT) regular file on a local disk or memory
+ * file system whose buffered writes go to the page cache (ext4, xfs, btrfs,
+ * f2fs, tmpfs), else 0 (or -errno). Network and FUSE file systems are left
+ * out: their writes may wait for a server or a user-space daemon. */
+static inline int lxa_wguard_fd_ok(int fd)
+{
+    struct stat st;
+    struct statfs sfs;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    if (flags & O_DIRECT)
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    if (fstatfs(fd, &sfs) < 0)
+        return -errno;
+    switch ((unsigned long)sfs.f_type) {
+    case 0xEF53UL:     /* EXT2/3/4_SUPER_MAGIC */
+    case 0x58465342UL: /* XFS_SUPER_MAGIC */
+    case 0x9123683EUL: /* BTRFS_SUPER_MAGIC */
+    case 0xF2F52010UL: /* F2FS_SUPER_MAGIC */
+    case 0x01021994UL: /* TMPFS_MAGIC */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Write all of [buf, buf + len) at offset with pwrite(2) on this thread.
+ * Returns the count (short only if a call wrote 0) or -errno. */
+static inline int64_t lxa_pwrite_all(int fd, const void *buf, size_t len, int64_t offset)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(offset + (int64_t)done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return done ? (int64_t)done : -errno;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (int64_t)done;
+}
+
+#endif /* LXA_WGUARD_H */

@@ -1,0 +1,592 @@
+"""``os``'s file-system calls as coroutines, each one an engine operation (aiofiles' ``aiofiles.os``).
+
+Same arguments, results and exceptions as ``os`` (``FileNotFoundError`` with
+``filename`` set, ...). Every call is submitted through the running loop's
+default context, or ``context=`` (an ``AsyncioContext`` or raw ``Context``):
+ring requests on ``linux_uring``, pool work elsewhere, no ``run_in_executor``
+and no system call on the loop that may wait for a disk.
+
+``listdir``/``scandir``/``walk`` read directories with ``getdents64(2)`` on an
+fd opened by ``openat``. ``scandir`` entries answer ``is_dir()``/``is_file()``/
+``is_symlink()`` without a system call (a symlink's target, or an entry whose
+type the file system does not report, is stat'ed by the engine while
+listing); ``entry.stat()`` is synchronous as ``os.DirEntry.stat()`` (a cached
+result when the listing already has it); ``await entry.astat()`` asks the engine.
+
+Cancellation (every coroutine): the operation in flight still completes
+(a cancelled ``mkdir``/``rename``/``remove`` may still take effect); a
+directory fd opened for a listing is closed; no fd leaks.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os as _os
+import stat as _stat
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from _linuxaio.fsops import parse_dirents
+
+from .._defaults import as_asyncio_context, get_default_context
+from . import path
+
+_ospath = path
+
+__all__ = [
+    "DirEntry",
+    "access",
+    "chmod",
+    "fsync",
+    "getcwd",
+    "link",
+    "listdir",
+    "lstat",
+    "makedirs",
+    "mkdir",
+    "path",
+    "readlink",
+    "remove",
+    "removedirs",
+    "rename",
+    "renames",
+    "replace",
+    "rmdir",
+    "scandir",
+    "sendfile",
+    "stat",
+    "statvfs",
+    "symlink",
+    "truncate",
+    "unlink",
+    "utime",
+    "walk",
+]
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_EACCESS = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_EMPTY_PATH = 0x1000
+_DIR_FLAGS = _os.O_RDONLY | _os.O_DIRECTORY
+_DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
+LISTING_CHUNK = 65536
+
+
+def context_of(context: Any) -> Any:
+    """The adapter to submit to: ``context`` (wrapped if raw) or the running loop's default."""
+    adapter = as_asyncio_context(context)
+    return adapter if adapter is not None else get_default_context()
+
+
+def _dir_fd(dir_fd: int | None) -> int:
+    return AT_FDCWD if dir_fd is None else dir_fd
+
+
+def _is_fd(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- metadata ----------------------------------------------------------------------------------
+
+
+async def stat(
+    path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True, context: Any = None
+) -> _os.stat_result:
+    """``os.stat``: ``path`` may be an fd. One ``statx`` operation."""
+    ctx = context_of(context)
+    if _is_fd(path):
+        return await ctx.statx(b"", AT_EMPTY_PATH, dir_fd=path)  # type: ignore[no-any-return]
+    flags = 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW
+    return await ctx.statx(path, flags, dir_fd=_dir_fd(dir_fd))  # type: ignore[no-any-return]
+
+
+async def lstat(path: Any, *, dir_fd: int | None = None, context: Any = None) -> _os.stat_result:
+    """``os.lstat``: a symlink itself. One ``statx`` operation."""
+    return await stat(path, dir_fd=dir_fd, follow_symlinks=False, context=context)
+
+
+async def access(
+    path: Any,
+    mode: int,
+    *,
+    dir_fd: int | None = None,
+    effective_ids: bool = False,
+    follow_symlinks: bool = True,
+    context: Any = None,
+) -> bool:
+    """``os.access``: one ``faccessat`` operation."""
+    flags = (AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
+    return await context_of(context).faccessat(path, mode, flags, _dir_fd(dir_fd))  # type: ignore[no-any-return]
+
+
+async def readlink(path: Any, *, dir_fd: int | None = None, context: Any = None) -> Any:
+    """``os.readlink``: ``str`` or ``bytes`` as ``path``. One ``readlinkat`` operation."""
+    return await context_of(context).readlinkat(path, _dir_fd(dir_fd))
+
+
+async def statvfs(path: Any, *, context: Any = None) -> _os.statvfs_result:
+    """``os.statvfs`` of a path or fd: one ``statvfs`` operation."""
+    return await context_of(context).statvfs(path)  # type: ignore[no-any-return]
+
+
+async def getcwd(*, context: Any = None) -> str:
+    """``os.getcwd``: one ``getcwd`` operation."""
+    return await context_of(context).getcwd()  # type: ignore[no-any-return]
+
+
+# -- changes -----------------------------------------------------------------------------------
+
+
+async def rename(
+    src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None, context: Any = None
+) -> None:
+    """``os.rename``: one ``renameat`` operation."""
+    await context_of(context).renameat(src, dst, 0, _dir_fd(src_dir_fd), _dir_fd(dst_dir_fd))
+
+
+async def replace(
+    src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None, context: Any = None
+) -> None:
+    """``os.replace`` (on Linux the same call as ``rename``)."""
+    await rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, context=context)
+
+
+async def renames(old: Any, new: Any, *, context: Any = None) -> None:
+    """``os.renames``: make ``new``'s missing parents, rename, then prune ``old``'s empty parents."""
+    head, tail = _os.path.split(new)
+    if head and tail and not await _ospath.exists(head, context=context):
+        await makedirs(head, context=context)
+    await rename(old, new, context=context)
+    head, tail = _os.path.split(old)
+    if head and tail:
+        try:
+            await removedirs(head, context=context)
+        except OSError:
+            pass
+
+
+async def remove(path: Any, *, dir_fd: int | None = None, context: Any = None) -> None:
+    """``os.remove``: one ``unlinkat`` operation."""
+    await context_of(context).unlinkat(path, 0, _dir_fd(dir_fd))
+
+
+unlink = remove
+
+
+async def rmdir(path: Any, *, dir_fd: int | None = None, context: Any = None) -> None:
+    """``os.rmdir``: one ``unlinkat(AT_REMOVEDIR)`` operation."""
+    await context_of(context).unlinkat(path, AT_REMOVEDIR, _dir_fd(dir_fd))
+
+
+async def removedirs(name: Any, *, context: Any = None) -> None:
+    """``os.removedirs``: remove ``name``, then each parent until one is not empty."""
+    await rmdir(name, context=context)
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    while head and tail:
+        try:
+            await rmdir(head, context=context)
+        except OSError:
+            break
+        head, tail = _os.path.split(head)
+
+
+async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None, context: Any = None) -> None:
+    """``os.mkdir``: one ``mkdirat`` operation."""
+    await context_of(context).mkdirat(path, mode, _dir_fd(dir_fd))
+
+
+async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False, *, context: Any = None) -> None:
+    """``os.makedirs``: missing parents first (mode 0o777 as ``os``), ``FileExistsError`` unless ``exist_ok``."""
+    name = _os.fspath(name)
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    if head and tail and not await _ospath.exists(head, context=context):
+        try:
+            await makedirs(head, exist_ok=exist_ok, context=context)
+        except FileExistsError:
+            pass  # made meanwhile by someone else
+        cdir: Any = _os.curdir
+        if isinstance(tail, bytes):
+            cdir = bytes(_os.curdir, "ASCII")
+        if tail == cdir:
+            return
+    try:
+        await mkdir(name, mode, context=context)
+    except OSError:
+        if not exist_ok or not await _ospath.isdir(name, context=context):
+            raise
+
+
+async def link(
+    src: Any,
+    dst: Any,
+    *,
+    src_dir_fd: int | None = None,
+    dst_dir_fd: int | None = None,
+    follow_symlinks: bool = True,
+    context: Any = None,
+) -> None:
+    """``os.link``: one ``linkat`` operation."""
+    flags = AT_SYMLINK_FOLLOW if follow_symlinks else 0
+    await context_of(context).linkat(src, dst, flags, _dir_fd(src_dir_fd), _dir_fd(dst_dir_fd))
+
+
+async def symlink(
+    src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None, context: Any = None
+) -> None:
+    """``os.symlink`` (``target_is_directory`` is ignored on Linux, as by ``os``): one ``symlinkat``."""
+    await context_of(context).symlinkat(src, dst, _dir_fd(dir_fd))
+
+
+async def chmod(
+    path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True, context: Any = None
+) -> None:
+    """``os.chmod`` (``path`` may be an fd): one ``fchmodat`` operation."""
+    ctx = context_of(context)
+    if _is_fd(path):
+        await ctx.fchmodat(b"", mode, AT_EMPTY_PATH, path)
+        return
+    await ctx.fchmodat(path, mode, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
+
+
+def _ns(seconds: float) -> int:
+    """Seconds as ``os.utime`` converts them (rounded toward minus infinity)."""
+    if isinstance(seconds, int):
+        return seconds * 10**9
+    frac, whole = math.modf(seconds)
+    nanos = math.floor(frac * 1e9)
+    if nanos >= 10**9:
+        nanos -= 10**9
+        whole += 1
+    elif nanos < 0:
+        nanos += 10**9
+        whole -= 1
+    return int(whole) * 10**9 + nanos
+
+
+async def utime(
+    path: Any,
+    times: tuple[float, float] | None = None,
+    *,
+    ns: tuple[int, int] | None = None,
+    dir_fd: int | None = None,
+    follow_symlinks: bool = True,
+    context: Any = None,
+) -> None:
+    """``os.utime`` (``times`` in seconds or ``ns``; neither: now): one ``utimensat`` operation."""
+    if times is not None and ns is not None:
+        raise ValueError("utime: you may specify either 'times' or 'ns' but not both")
+    if times is not None:
+        if not isinstance(times, tuple) or len(times) != 2:
+            raise TypeError("utime: 'times' must be either a tuple of two ints or None")
+        ns = (_ns(times[0]), _ns(times[1]))
+    elif ns is not None and (not isinstance(ns, tuple) or len(ns) != 2):
+        raise TypeError("utime: 'ns' must be a tuple of two ints")
+    ctx = context_of(context)
+    if _is_fd(path):
+        await ctx.utimensat(b"", ns, AT_EMPTY_PATH, path)
+        return
+    await ctx.utimensat(path, ns, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
+
+
+async def truncate(path: Any, length: int, *, context: Any = None) -> None:
+    """``os.truncate`` (``path`` may be an fd): ``ftruncate``, on an fd from ``openat`` for a path."""
+    ctx = context_of(context)
+    if _is_fd(path):
+        await ctx.ftruncate(path, length)
+        return
+    if length < 0:
+        raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL), path)
+    fd = await ctx.openat(path, _os.O_WRONLY)
+    try:
+        await ctx.ftruncate(fd, length)
+    finally:
+        await ctx.close_fd(fd)
+
+
+async def fsync(fd: Any, *, context: Any = None) -> None:
+    """``os.fsync`` of an fd or an object with ``fileno()``: one ``fsync`` operation."""
+    if not _is_fd(fd):
+        fd = fd.fileno()
+    await context_of(context).fsync(fd)
+
+
+async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int, *, context: Any = None) -> int:
+    """``os.sendfile``: one ``sendfile`` operation; resolves to the bytes sent."""
+    return await context_of(context).sendfile(out_fd, in_fd, offset, count)  # type: ignore[no-any-return]
+
+
+# -- directories -------------------------------------------------------------------------------
+
+
+async def _open_dir(ctx: Any, path: Any) -> int:
+    if _is_fd(path):
+        return await ctx.openat(".", _DIR_FLAGS, 0, path)  # type: ignore[no-any-return]
+    return await ctx.openat(path, _DIR_FLAGS)  # type: ignore[no-any-return]
+
+
+async def _records(ctx: Any, fd: int) -> AsyncIterator[tuple[int, int, bytes]]:
+    while chunk := await ctx.getdents(fd, LISTING_CHUNK):
+        for record in parse_dirents(chunk):
+            if record[2] not in (b".", b".."):
+                yield record
+
+
+async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
+    """``os.listdir``: names in the directory's order, ``bytes`` for a ``bytes`` path."""
+    ctx = context_of(context)
+    if path is None:
+        path = "."
+    as_bytes = isinstance(path, bytes)
+    fd = await _open_dir(ctx, path)
+    try:
+        names = [name async for _, _, name in _records(ctx, fd)]
+    finally:
+        await ctx.close_fd(fd)
+    return names if as_bytes else [_os.fsdecode(n) for n in names]
+
+
+class DirEntry:
+    """An entry of ``scandir``, like ``os.DirEntry``: ``name``, ``path``, ``inode()``,
+    ``is_dir()``, ``is_file()``, ``is_symlink()``, ``stat()`` (synchronous, as
+    ``os.DirEntry``'s), plus ``await astat()`` through the engine."""
+
+    __slots__ = ("_d_type", "_ino", "_lstat", "_stat", "_stat_error", "name", "path")
+
+    def __init__(self, name: Any, path: Any, ino: int, d_type: int) -> None:
+        self.name = name
+        self.path = path
+        self._ino = ino
+        self._d_type = d_type
+        self._stat: _os.stat_result | None = None
+        self._lstat: _os.stat_result | None = None
+        self._stat_error = False
+
+    def inode(self) -> int:
+        """The inode number."""
+        return self._ino
+
+    def is_symlink(self) -> bool:
+        """True for a symbolic link (never follows)."""
+        if self._d_type != _DT_UNKNOWN:
+            return self._d_type == _DT_LNK
+        return self._lstat is not None and _stat.S_ISLNK(self._lstat.st_mode)
+
+    def _test(self, dt: int, test: Any, follow_symlinks: bool) -> bool:
+        if self._d_type != _DT_UNKNOWN and not (follow_symlinks and self._d_type == _DT_LNK):
+            return self._d_type == dt
+        st = self._stat if follow_symlinks else self._lstat
+        if st is None:
+            if self._stat_error and follow_symlinks:
+                return False  # a dangling symlink
+            try:
+                st = self.stat(follow_symlinks=follow_symlinks)
+            except FileNotFoundError:
+                return False
+        return bool(test(st.st_mode))
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        """True for a directory (or a link to one, unless ``follow_symlinks=False``)."""
+        return self._test(_DT_DIR, _stat.S_ISDIR, follow_symlinks)
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        """True for a regular file (or a link to one, unless ``follow_symlinks=False``)."""
+        return self._test(_DT_REG, _stat.S_ISREG, follow_symlinks)
+
+    def is_junction(self) -> bool:
+        """Always False on Linux."""
+        return False
+
+    def stat(self, *, follow_symlinks: bool = True) -> _os.stat_result:
+        """``os.DirEntry.stat``: cached; otherwise a synchronous ``os.stat`` (as the stdlib's)."""
+        if not follow_symlinks or not self.is_symlink():
+            if self._lstat is None:
+                self._lstat = _os.lstat(self.path)
+            return self._lstat
+        if self._stat is None:
+            self._stat = _os.stat(self.path)
+        return self._stat
+
+    async def astat(self, *, follow_symlinks: bool = True, context: Any = None) -> _os.stat_result:
+        """``stat()`` through the engine (cached after the first answer)."""
+        if not follow_symlinks or not self.is_symlink():
+            if self._lstat is None:
+                self._lstat = await lstat(self.path, context=context)
+            return self._lstat
+        if self._stat is None:
+            self._stat = await stat(self.path, context=context)
+        return self._stat
+
+    def __fspath__(self) -> Any:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+
+class ScandirIterator:
+    """What ``scandir`` returns: ``async for entry in it``, ``async with``, or ``await`` it.
+
+    ``await scandir(p)`` (aiofiles' form) lists the whole directory and returns
+    an iterator of the entries that is also a (synchronous) context manager.
+    The directory fd is closed at the end, by ``aclose()`` or on leaving ``async with``.
+    """
+
+    def __init__(self, path: Any, context: Any) -> None:
+        self._path = "." if path is None else path
+        self._ctx = context_of(context)
+        self._fd = -1
+        self._records: AsyncIterator[tuple[int, int, bytes]] | None = None
+        self._finished = False
+
+    def _entry(self, ino: int, d_type: int, raw: bytes) -> DirEntry:
+        base = self._path
+        if _is_fd(base):
+            name: Any = _os.fsdecode(raw)
+            return DirEntry(name, name, ino, d_type)
+        if isinstance(base, bytes):
+            return DirEntry(raw, _os.path.join(base, raw), ino, d_type)
+        name = _os.fsdecode(raw)
+        return DirEntry(name, _os.path.join(_os.fspath(base), name), ino, d_type)
+
+    async def _complete(self, entry: DirEntry) -> None:
+        """Answer is_dir/is_file/is_symlink ahead: stat a symlink's target or an untyped entry."""
+        ctx = self._ctx
+        dir_fd = self._fd if _is_fd(self._path) else AT_FDCWD
+        target = entry.name if _is_fd(self._path) else entry.path
+        if entry._d_type == _DT_UNKNOWN:
+            entry._lstat = await ctx.statx(target, AT_SYMLINK_NOFOLLOW, dir_fd=dir_fd)
+        if entry.is_symlink():
+            try:
+                entry._stat = await ctx.statx(target, 0, dir_fd=dir_fd)
+            except OSError:
+                entry._stat_error = True
+        elif entry._lstat is not None:
+            entry._stat = entry._lstat
+
+    def __aiter__(self) -> ScandirIterator:
+        return self
+
+    async def __anext__(self) -> DirEntry:
+        if self._finished:
+            raise StopAsyncIteration
+        try:
+            if self._records is None:
+                self._fd = await _open_dir(self._ctx, self._path)
+                self._records = _records(self._ctx, self._fd)
+            ino, d_type, raw = await self._records.__anext__()
+            entry = self._entry(ino, d_type, raw)
+            await self._complete(entry)
+            return entry
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop listing and close the directory fd (idempotent)."""
+        self._finished = True
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            await self._ctx.close_fd(fd)
+
+    close = aclose
+
+    async def __aenter__(self) -> ScandirIterator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _all(self) -> _Entries:
+        return _Entries([entry async for entry in self])
+
+    def __await__(self) -> Any:
+        return self._all().__await__()
+
+
+class _Entries(Iterator[DirEntry]):
+    """The entries of an awaited ``scandir``: an iterator and a context manager, as ``os.scandir``'s."""
+
+    def __init__(self, entries: list[DirEntry]) -> None:
+        self._it = iter(entries)
+
+    def __next__(self) -> DirEntry:
+        return next(self._it)
+
+    def __enter__(self) -> _Entries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._it = iter(())
+
+    def close(self) -> None:
+        """Drop what is left (``os.scandir``'s ``close``)."""
+        self._it = iter(())
+
+
+def scandir(path: Any = None, *, context: Any = None) -> ScandirIterator:
+    """``os.scandir``: ``async for entry in scandir(p)`` (or ``async with``, or ``await``; see ``ScandirIterator``)."""
+    return ScandirIterator(path, context)
+
+
+async def walk(
+    top: Any,
+    topdown: bool = True,
+    onerror: Any = None,
+    followlinks: bool = False,
+    *,
+    context: Any = None,
+) -> AsyncIterator[tuple[Any, list[Any], list[Any]]]:
+    """``os.walk`` as an async generator: ``async for dirpath, dirnames, filenames in walk(top)``.
+
+    With ``topdown`` the caller may prune ``dirnames`` in place, as with ``os.walk``.
+    """
+    top = _os.fspath(top)
+    stack: list[Any] = [top]
+    join = _os.path.join
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            yield item
+            continue
+        current = item
+        dirs: list[Any] = []
+        nondirs: list[Any] = []
+        walk_dirs: list[Any] = []
+        try:
+            entries = scandir(current, context=context)
+        except OSError as error:
+            if onerror is not None:
+                onerror(error)
+            continue
+        try:
+            async for entry in entries:
+                is_dir = entry.is_dir()
+                (dirs if is_dir else nondirs).append(entry.name)
+                if not topdown and is_dir:
+                    walk_into = followlinks or not entry.is_symlink()
+                    if walk_into:
+                        walk_dirs.append(entry.path)
+        except OSError as error:
+            if onerror is not None:
+                onerror(error)
+            continue
+        if topdown:
+            yield current, dirs, nondirs
+            for dirname in reversed(dirs):
+                new_path = join(current, dirname)
+                if followlinks or not await _ospath.islink(new_path, context=context):
+                    stack.append(new_path)
+        else:
+            stack.append((current, dirs, nondirs))
+            for new_path in reversed(walk_dirs):
+                stack.append(new_path)

@@ -1,0 +1,549 @@
+"""``shutil``'s file and tree operations as coroutines, many requests at a time.
+
+``copyfile``, ``copy``, ``copy2``, ``copymode``, ``copystat``, ``copytree``,
+``rmtree``, ``move``, ``disk_usage``: ``shutil``'s arguments, results and
+error model (``shutil.Error``, ``SameFileError``, ``SpecialFileError``,
+``onexc``/``onerror``, ``dirs_exist_ok``, symlinks as ``shutil`` treats them),
+every system call an engine operation. Extra keywords:
+
+* ``limit`` (default 64): files worked on at once in a tree (``copytree``,
+  ``rmtree``); directories are walked concurrently, their entries in order.
+* ``progress``: called as ``progress(path, nbytes)`` on the loop after each
+  file is copied (``nbytes`` copied) or each entry removed (``0``).
+* ``context``: an ``AsyncioContext`` or raw ``Context`` (default: the loop's).
+
+Data moves with ``copy_file_range(2)`` (no copy through user space); where
+the kernel refuses it (``EXDEV``, ``EINVAL``, ``ENOSYS``, ``EOPNOTSUPP``, or a
+file that reports no data, as ``/proc`` files do) through ``read``/``write``
+of the context. Extended attributes are not copied by ``copystat`` (the
+stdlib copies them on Linux).
+
+Cancellation: a cancelled ``copyfile`` (alone or inside ``copytree``/``move``)
+removes the destination file it was writing, so no truncated copy stays; the
+operation in flight completes first (the fds are closed after it). Files
+copied or removed before the cancellation stay copied or removed, as an
+interrupted ``shutil`` call leaves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil as _shutil
+import stat as _stat
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
+
+from _linuxaio.fsops import parse_dirents
+
+from . import os as aos
+from ._file import _finish_uncancellable
+
+__all__ = [
+    "Error",
+    "SameFileError",
+    "SpecialFileError",
+    "copy",
+    "copy2",
+    "copyfile",
+    "copymode",
+    "copystat",
+    "copytree",
+    "disk_usage",
+    "ignore_patterns",
+    "move",
+    "rmtree",
+]
+
+Error = _shutil.Error
+SameFileError = _shutil.SameFileError
+SpecialFileError = _shutil.SpecialFileError
+ignore_patterns = _shutil.ignore_patterns
+
+DEFAULT_LIMIT = 64
+COPY_CHUNK = 1 << 30  # bytes per copy_file_range request
+RW_CHUNK = 1 << 20  # bytes per read/write when copy_file_range cannot be used
+_FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM})
+_AT_REMOVEDIR = 0x200
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+Progress = Callable[[Any, int], Any]
+
+
+class _usage(NamedTuple):  # noqa: N801 - shutil's name
+    total: int
+    used: int
+    free: int
+
+
+async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
+    """Await to the end; a cancellation of the caller is delivered afterwards."""
+    task = asyncio.ensure_future(awaitable)
+    await _finish_uncancellable(task)
+    return task.result()
+
+
+async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run ``coros`` concurrently, results in order.
+
+    On the first error (or our cancellation) cancel the rest, wait for them, raise.
+    """
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return []
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
+        if failed is not None:
+            raise failed.exception()  # type: ignore[misc]
+        return [t.result() for t in tasks]
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.wait(tasks)
+        raise
+
+
+def _ctx(context: Any) -> Any:
+    return aos.context_of(context)
+
+
+# -- single files --------------------------------------------------------------------------
+
+
+async def _samefile(src: Any, dst: Any, context: Any) -> bool:
+    if isinstance(src, aos.DirEntry):
+        try:
+            return os.path.samestat(await src.astat(context=context), await aos.stat(dst, context=context))
+        except OSError:
+            return False
+    try:
+        return await aos.path.samefile(src, dst, context=context)
+    except OSError:
+        return False
+
+
+async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any) -> int:
+    total = 0
+    use_range = True
+    while True:
+        if use_range:
+            try:
+                n = await _uncancellable(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
+            except OSError as exc:
+                if exc.errno not in _FALLBACK_ERRNOS or total:
+                    raise
+                use_range = False
+                continue
+            if n == 0 and total == 0:
+                use_range = False  # /proc-like files report size 0 to copy_file_range: read them
+                continue
+        else:
+            data = await _uncancellable(ctx.read(RW_CHUNK, fd_in, total))
+            n = len(data)
+            written = 0
+            while written < n:
+                written += await _uncancellable(ctx.write(memoryview(data)[written:], fd_out, total + written))
+        if n == 0:
+            return total
+        total += n
+        if progress is not None:
+            progress(name, n)
+
+
+async def copyfile(
+    src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
+) -> Any:
+    """``shutil.copyfile``: the data of ``src`` into ``dst`` (created or truncated); returns ``dst``.
+
+    Cancellation: the incomplete ``dst`` is removed.
+    """
+    ctx = _ctx(context)
+    if await _samefile(src, dst, context):
+        raise SameFileError(f"{src!r} and {dst!r} are the same file")
+    for fn in (src, dst):
+        try:
+            st = (
+                await fn.astat(context=context) if isinstance(fn, aos.DirEntry) else await aos.stat(fn, context=context)
+            )
+        except OSError:
+            pass
+        else:
+            if _stat.S_ISFIFO(st.st_mode):
+                fn = fn.path if isinstance(fn, aos.DirEntry) else fn
+                raise SpecialFileError(f"`{fn}` is a named pipe")
+    src = os.fspath(src)
+    if not follow_symlinks and await aos.path.islink(src, context=context):
+        await aos.symlink(await aos.readlink(src, context=context), dst, context=context)
+        return dst
+    fd_in = await ctx.openat(src, os.O_RDONLY)
+    try:
+        st = await ctx.statx(b"", 0x1000, dir_fd=fd_in)
+        if _stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)
+        try:
+            fd_out = await ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except IsADirectoryError as e:
+            if not await aos.path.exists(dst, context=context):
+                raise FileNotFoundError(f"Directory does not exist: {dst}") from e
+            raise
+        try:
+            await _copy_data(ctx, fd_in, fd_out, progress, dst)
+        except BaseException:
+            await _uncancellable(_remove_quietly(ctx, dst))
+            raise
+        finally:
+            await _uncancellable(ctx.close_fd(fd_out))
+    finally:
+        await _uncancellable(ctx.close_fd(fd_in))
+    return dst
+
+
+async def _remove_quietly(ctx: Any, path: Any) -> None:
+    try:
+        await ctx.unlinkat(path)
+    except OSError:
+        pass
+
+
+async def copymode(src: Any, dst: Any, *, follow_symlinks: bool = True, context: Any = None) -> None:
+    """``shutil.copymode``: the permission bits (a symlink's own are not changeable on Linux: no-op)."""
+    if (
+        not follow_symlinks
+        and await aos.path.islink(src, context=context)
+        and await aos.path.islink(dst, context=context)
+    ):
+        return
+    st = await aos.stat(src, context=context)
+    await aos.chmod(dst, _stat.S_IMODE(st.st_mode), context=context)
+
+
+async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True, context: Any = None) -> None:
+    """``shutil.copystat``: permission bits and atime/mtime (ns); not extended attributes."""
+    follow = follow_symlinks or not (
+        await aos.path.islink(src, context=context) and await aos.path.islink(dst, context=context)
+    )
+    if isinstance(src, aos.DirEntry):
+        st = await src.astat(follow_symlinks=follow, context=context)
+    else:
+        st = await aos.stat(src, follow_symlinks=follow, context=context)
+    await aos.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow, context=context)
+    if follow:
+        try:
+            await aos.chmod(dst, _stat.S_IMODE(st.st_mode), context=context)
+        except NotImplementedError:
+            pass
+
+
+async def _target(src: Any, dst: Any, context: Any) -> Any:
+    if await aos.path.isdir(dst, context=context):
+        return os.path.join(dst, os.path.basename(os.fspath(src)))
+    return dst
+
+
+async def copy(
+    src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
+) -> Any:
+    """``shutil.copy``: data and permission bits; into ``dst`` if it is a directory. Returns the new file's path."""
+    dst = await _target(src, dst, context)
+    await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
+    await copymode(src, dst, follow_symlinks=follow_symlinks, context=context)
+    return dst
+
+
+async def copy2(
+    src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
+) -> Any:
+    """``shutil.copy2``: data and metadata (``copystat``); into ``dst`` if it is a directory."""
+    dst = await _target(src, dst, context)
+    await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
+    await copystat(src, dst, follow_symlinks=follow_symlinks, context=context)
+    return dst
+
+
+# -- trees ---------------------------------------------------------------------------------
+
+
+async def copytree(
+    src: Any,
+    dst: Any,
+    symlinks: bool = False,
+    ignore: Callable[[Any, list[Any]], Iterable[Any]] | None = None,
+    copy_function: Callable[..., Any] = copy2,
+    ignore_dangling_symlinks: bool = False,
+    dirs_exist_ok: bool = False,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    progress: Progress | None = None,
+    context: Any = None,
+) -> Any:
+    """``shutil.copytree``: returns ``dst``; raises ``shutil.Error`` with every ``(src, dst, why)``.
+
+    ``copy_function`` may be a coroutine function (ours by default) or a plain
+    function (e.g. ``shutil.copy2``, which then blocks the loop). ``limit``
+    files are copied at once.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    gate = asyncio.Semaphore(limit)
+    return await _copytree(
+        src, dst, symlinks, ignore, copy_function, ignore_dangling_symlinks, dirs_exist_ok, gate, progress, context
+    )
+
+
+async def _call_copy(
+    copy_function: Callable[..., Any], src: Any, dst: Any, progress: Progress | None, context: Any
+) -> None:
+    if copy_function in (copy2, copy, copyfile):
+        await copy_function(src, dst, progress=progress, context=context)
+        return
+    result = copy_function(src, dst)
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        await result
+
+
+async def _copytree(
+    src: Any,
+    dst: Any,
+    symlinks: bool,
+    ignore: Any,
+    copy_function: Any,
+    ignore_dangling_symlinks: bool,
+    dirs_exist_ok: bool,
+    gate: asyncio.Semaphore,
+    progress: Progress | None,
+    context: Any,
+) -> Any:
+    entries = [entry async for entry in aos.scandir(src, context=context)]
+    ignored = set(ignore(os.fspath(src), [e.name for e in entries])) if ignore is not None else set()
+    await aos.makedirs(dst, exist_ok=dirs_exist_ok, context=context)
+    use_entry = copy_function in (copy2, copy)
+
+    async def one(entry: aos.DirEntry) -> list[Any]:
+        srcname = os.path.join(src, entry.name)
+        dstname = os.path.join(dst, entry.name)
+        srcobj = entry if use_entry else srcname
+        try:
+            if entry.is_symlink():
+                linkto = await aos.readlink(srcname, context=context)
+                if symlinks:
+                    await aos.symlink(linkto, dstname, context=context)
+                    await copystat(srcobj, dstname, follow_symlinks=False, context=context)
+                    return []
+                if not await aos.path.exists(linkto, context=context) and ignore_dangling_symlinks:
+                    return []
+            if entry.is_dir():
+                await _copytree(
+                    srcname,
+                    dstname,
+                    symlinks,
+                    ignore,
+                    copy_function,
+                    ignore_dangling_symlinks,
+                    dirs_exist_ok,
+                    gate,
+                    progress,
+                    context,
+                )
+            else:
+                async with gate:
+                    await _call_copy(copy_function, srcobj, dstname, progress, context)
+        except Error as err:
+            return list(err.args[0])
+        except OSError as why:
+            return [(srcname, dstname, str(why))]
+        return []
+
+    errors: list[Any] = []
+    for found in await _all(one(e) for e in entries if e.name not in ignored):
+        errors.extend(found)
+    try:
+        await copystat(src, dst, context=context)
+    except OSError as why:
+        errors.append((src, dst, str(why)))
+    if errors:
+        raise Error(errors)
+    return dst
+
+
+def _handler(ignore_errors: bool, onerror: Any, onexc: Any) -> Callable[[Any, Any, BaseException], None]:
+    if ignore_errors:
+        return lambda func, path, exc: None
+    if onexc is not None:
+        return lambda func, path, exc: onexc(func, path, exc)
+    if onerror is not None:
+        return lambda func, path, exc: onerror(func, path, (type(exc), exc, exc.__traceback__))
+
+    def reraise(func: Any, path: Any, exc: BaseException) -> None:
+        raise exc
+
+    return reraise
+
+
+async def rmtree(
+    path: Any,
+    ignore_errors: bool = False,
+    onerror: Callable[[Any, Any, Any], Any] | None = None,
+    *,
+    onexc: Callable[[Any, Any, BaseException], Any] | None = None,
+    dir_fd: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    progress: Progress | None = None,
+    context: Any = None,
+) -> None:
+    """``shutil.rmtree``: directories are opened with ``O_NOFOLLOW`` and emptied through their fd
+    (the symlink-attack-safe way ``shutil`` uses); ``onexc(func, path, exc)`` (3.12) or
+    ``onerror(func, path, exc_info)`` get ``shutil``'s ``func`` (``os.open``, ``os.unlink``,
+    ``os.rmdir``, ``os.scandir``, ``os.path.islink``, ``os.lstat``). ``limit`` removals run at once.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    handle = _handler(ignore_errors, onerror, onexc)
+    ctx = _ctx(context)
+    at = aos.AT_FDCWD if dir_fd is None else dir_fd
+    try:
+        orig = await ctx.statx(path, 0x100, dir_fd=at)
+    except OSError as exc:
+        handle(os.lstat, path, exc)
+        return
+    if _stat.S_ISLNK(orig.st_mode):
+        try:
+            raise OSError("Cannot call rmtree on a symbolic link")
+        except OSError as exc:
+            handle(os.path.islink, path, exc)
+        return
+    try:
+        fd = await ctx.openat(path, os.O_RDONLY | os.O_NOFOLLOW, 0, at)
+    except OSError as exc:
+        handle(os.open, path, exc)
+        return
+    gate = asyncio.Semaphore(limit)
+    try:
+        await _rmtree_fd(ctx, fd, os.fspath(path), handle, gate, progress)
+    finally:
+        await _uncancellable(ctx.close_fd(fd))
+    try:
+        await ctx.unlinkat(path, _AT_REMOVEDIR, at)
+    except OSError as exc:
+        handle(os.rmdir, path, exc)
+    else:
+        if progress is not None:
+            progress(path, 0)
+
+
+async def _rmtree_fd(
+    ctx: Any, fd: int, path: Any, handle: Any, gate: asyncio.Semaphore, progress: Progress | None
+) -> None:
+    """Empty the directory open as ``fd`` (``path`` names it in errors)."""
+    records: list[tuple[int, bytes]] = []
+    try:
+        while chunk := await ctx.getdents(fd, aos.LISTING_CHUNK):
+            records.extend((dtype, name) for _, dtype, name in parse_dirents(chunk) if name not in (b".", b".."))
+    except OSError as exc:
+        exc.filename = path
+        handle(os.scandir, path, exc)
+        return
+    as_bytes = isinstance(path, bytes)
+
+    async def one(dtype: int, raw: bytes) -> None:
+        name: Any = raw if as_bytes else os.fsdecode(raw)
+        full = os.path.join(path, name)
+        if dtype in (4, 0):  # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink
+            try:
+                sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
+                    handle(os.open, full, exc)
+                    return
+            else:
+                try:
+                    await _rmtree_fd(ctx, sub, full, handle, gate, progress)
+                finally:
+                    await _uncancellable(ctx.close_fd(sub))
+                async with gate:
+                    try:
+                        await ctx.unlinkat(name, _AT_REMOVEDIR, fd)
+                    except OSError as exc:
+                        handle(os.rmdir, full, exc)
+                        return
+                if progress is not None:
+                    progress(full, 0)
+                return
+        async with gate:
+            try:
+                await ctx.unlinkat(name, 0, fd)
+            except OSError as exc:
+                handle(os.unlink, full, exc)
+                return
+        if progress is not None:
+            progress(full, 0)
+
+    await _all(one(dtype, raw) for dtype, raw in records)
+
+
+def _basename(path: Any) -> Any:
+    path = os.fspath(path)
+    sep = b"/" if isinstance(path, bytes) else "/"
+    return os.path.basename(path.rstrip(sep))
+
+
+async def move(
+    src: Any,
+    dst: Any,
+    copy_function: Callable[..., Any] = copy2,
+    *,
+    progress: Progress | None = None,
+    context: Any = None,
+) -> Any:
+    """``shutil.move``: ``rename`` when it can, else copy (``copytree`` with ``symlinks=True``) and remove."""
+    real_dst = dst
+    if await aos.path.isdir(dst, context=context):
+        if await _samefile(src, dst, context):
+            await aos.rename(src, dst, context=context)
+            return None
+        real_dst = os.path.join(dst, _basename(src))
+        if await aos.path.exists(real_dst, context=context):
+            raise Error(f"Destination path '{real_dst}' already exists")
+    try:
+        await aos.rename(src, real_dst, context=context)
+    except OSError:
+        if await aos.path.islink(src, context=context):
+            linkto = await aos.readlink(src, context=context)
+            await aos.symlink(linkto, real_dst, context=context)
+            await aos.unlink(src, context=context)
+        elif await aos.path.isdir(src, context=context):
+            if _destinsrc(src, dst):
+                raise Error(f"Cannot move a directory '{src}' into itself '{dst}'.") from None
+            await copytree(
+                src, real_dst, copy_function=copy_function, symlinks=True, progress=progress, context=context
+            )
+            await rmtree(src, context=context)
+        else:
+            await _call_copy(copy_function, src, real_dst, progress, context)
+            await aos.unlink(src, context=context)
+    return real_dst
+
+
+def _destinsrc(src: Any, dst: Any) -> bool:
+    src = os.path.abspath(src)
+    dst = os.path.abspath(dst)
+    sep: Any = os.path.sep
+    if not src.endswith(sep):
+        src += sep
+    if not dst.endswith(sep):
+        dst += sep
+    return bool(dst.startswith(src))
+
+
+async def disk_usage(path: Any, *, context: Any = None) -> _usage:
+    """``shutil.disk_usage``: ``(total, used, free)`` in bytes, from one ``statvfs`` operation."""
+    st = await aos.statvfs(path, context=context)
+    free = st.f_bavail * st.f_frsize
+    total = st.f_blocks * st.f_frsize
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    return _usage(total, used, free)
+
+
+del sys

@@ -1,0 +1,104 @@
+/* The write guard (csrc/lxa_wguard.h) on its own: sampling, charging, the test
+ * threshold, tripping on a slow write, and lxa_pwrite_all's results. */
+#define _GNU_SOURCE /* O_DIRECT, as the extensions get it from Python.h */
+#include "lxa_wguard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+int main(void)
+{
+    lxa_wguard g;
+    lxa_wguard_init(&g);
+    int64_t now = lxa_wguard_now_ns();
+
+    /* Fields are matched whole: nr_dirty is not nr_dirty_threshold. */
+    const char *text = "nr_dirty_threshold 99\nnr_dirty 7\nnr_writeback 3\nnr_dirty_background_threshold 50\n";
+    CHECK(lxa_wguard_field(text, "nr_dirty") == 7);
+    CHECK(lxa_wguard_field(text, "nr_writeback") == 3);
+    CHECK(lxa_wguard_field(text, "nr_dirty_background_threshold") == 50);
+    CHECK(lxa_wguard_field(text, "nr_missing") == -1);
+
+    /* Too big for inline: the pool, without sampling. */
+    CHECK(lxa_wguard_allow(&g, LXA_WGUARD_MAX_BYTES + 1, now) == 0);
+    CHECK(g.samples == 0);
+
+    /* A threshold of 0 pages: nothing is allowed inline. */
+    lxa_wguard_set_test_threshold(&g, 0);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 0);
+    CHECK(g.samples == 1);
+
+    /* Room for exactly three 4 KiB writes (each is charged 2 pages) above the
+     * real dirty count of this sample: the fourth goes to the pool. */
+    lxa_wguard_set_test_threshold(&g, 0);
+    CHECK(lxa_wguard_sample(&g, now) == 0);
+    int64_t dirty = -g.headroom_pages; /* threshold 0 - (dirty + writeback) */
+    lxa_wguard_set_test_threshold(&g, dirty + 6);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 0);
+    /* No new sample before LXA_WGUARD_SAMPLE_NS: still charged. */
+    CHECK(lxa_wguard_allow(&g, 4096, now + 1000) == 0);
+
+    /* The real threshold again: a quiet machine allows a write. */
+    lxa_wguard_set_test_threshold(&g, -1);
+    CHECK(lxa_wguard_allow(&g, 4096, now) == 1);
+
+    /* A slow inline write trips the guard for the cooldown, then it recovers. */
+    lxa_wguard_done(&g, now, now + LXA_WGUARD_SLOW_NS + 1);
+    CHECK(g.trips == 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now + LXA_WGUARD_SLOW_NS + 2) == 0);
+    CHECK(lxa_wguard_allow(&g, 4096, now + LXA_WGUARD_SLOW_NS + LXA_WGUARD_COOLDOWN_NS + 2) == 1);
+    /* A fast one does not. */
+    lxa_wguard_done(&g, now, now + 1000);
+    CHECK(g.trips == 1);
+
+    /* lxa_pwrite_all: everything lands; errors are -errno. */
+    char path[] = "/tmp/lxa_wguard_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    char data[10000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)i;
+    CHECK(lxa_pwrite_all(fd, data, sizeof(data), 100) == (int64_t)sizeof(data));
+    char back[10000];
+    CHECK(pread(fd, back, sizeof(back), 100) == (ssize_t)sizeof(back));
+    CHECK(memcmp(data, back, sizeof(data)) == 0);
+    CHECK(lxa_pwrite_all(-1, data, 1, 0) == -EBADF);
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    if (full >= 0) {
+        CHECK(lxa_pwrite_all(full, data, 1, 0) == -ENOSPC);
+        close(full);
+    }
+    /* Which descriptors may be written inline: a buffered regular file on a
+     * local file system, not a device, a pipe or an O_DIRECT descriptor. */
+    int fd_ok = lxa_wguard_fd_ok(fd);
+    CHECK(fd_ok == 1 || fd_ok == 0); /* 0 where /tmp is on a network or FUSE file system */
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHECK(null >= 0 && lxa_wguard_fd_ok(null) == 0);
+    close(null);
+    int pipefd[2];
+    CHECK(pipe(pipefd) == 0);
+    CHECK(lxa_wguard_fd_ok(pipefd[1]) == 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0 || errno == EINVAL);
+    if (fcntl(fd, F_GETFL) & O_DIRECT)
+        CHECK(lxa_wguard_fd_ok(fd) == 0);
+    CHECK(lxa_wguard_fd_ok(-1) == -EBADF);
+    close(fd);
+    if (g.vmstat_fd >= 0)
+        close(g.vmstat_fd);
+    puts("ok");
+    return 0;
+}

@@ -1,0 +1,157 @@
+"""Inline buffered writes and their guard (csrc/lxa_wguard.h), on linux_aio and thread_aio.
+
+A small write to a buffered regular file (on linux_aio: one whose file system
+refuses RWF_NOWAIT writes, such as ext4) runs on the loop's thread while
+/proc/vmstat's dirty + writeback pages stay under the background threshold;
+otherwise it goes to the pool. The threshold is moved through the module's
+test hook, never through the machine's vm.dirty_* settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.asyncio,
+    # The backends with a write guard (the ``backend`` fixture of tests/conftest.py, narrowed).
+    pytest.mark.parametrize("backend", ["linux", "thread"], indirect=True),
+]
+
+
+@pytest.fixture
+def guarded(backend: Any) -> Iterator[tuple[Any, Any]]:
+    """(backend module, its asyncio module); the real threshold restored after the test."""
+    yield backend.module, backend.asyncio_module
+    backend.module._set_write_guard_threshold(None)
+
+
+@pytest.fixture
+def guard(guarded: tuple[Any, Any]) -> Any:
+    return guarded[0]
+
+
+@pytest.fixture
+def LA(guarded: tuple[Any, Any]) -> Any:
+    return guarded[1]
+
+
+def _counts(L: Any) -> tuple[int, int]:
+    stats = L._write_guard_stats()
+    return stats["inline_writes"], stats["pool_writes"]
+
+
+async def _learned(ctx: Any, fd: int) -> None:
+    """One write first: the context learns whether the file system takes RWF_NOWAIT writes."""
+    await ctx.write(b"?", fd, 0)
+
+
+async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, LA: Any, path: Path) -> None:
+    if not guard._write_guard_stats()["usable"]:
+        pytest.skip("/proc/vmstat cannot be read here: every buffered write goes to the pool")
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as ctx:
+            await _learned(ctx, fd)
+            inline0, pool0 = _counts(guard)
+            for i in range(8):
+                assert await ctx.write(bytes([65 + i]) * 4096, fd, i * 4096) == 4096
+            inline1, pool1 = _counts(guard)
+            if inline1 == inline0:
+                pytest.skip("this file system takes RWF_NOWAIT writes: the kernel path needs no guard")
+            assert (inline1 - inline0, pool1 - pool0) == (8, 0)
+
+            guard._set_write_guard_threshold(0)  # as if the dirty pages were over the threshold
+            for i in range(8):
+                assert await ctx.write(bytes([97 + i]) * 4096, fd, i * 4096) == 4096
+            inline2, pool2 = _counts(guard)
+            assert (inline2 - inline1, pool2 - pool1) == (0, 8)
+
+            guard._set_write_guard_threshold(None)
+            assert await ctx.write(b"Z" * 4096, fd, 0) == 4096
+            assert _counts(guard)[0] == inline2 + 1
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data[:4096] == b"Z" * 4096
+    assert data[4096:] == b"".join(bytes([97 + i]) * 4096 for i in range(1, 8))
+
+
+@pytest.mark.parametrize("threshold", [None, 0], ids=["inline", "pool"])
+async def test_a_failing_write_raises_the_same_oserror_inline_and_in_the_pool(
+    guard: Any, LA: Any, path: Path, threshold: int | None
+) -> None:
+    guard._set_write_guard_threshold(threshold)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as ctx:
+            await _learned(ctx, fd)
+            # EFBIG: past the file system's largest offset (ext4: 16 TiB with 4 KiB blocks).
+            with pytest.raises(OSError) as big:
+                await ctx.write(b"x" * 4096, fd, 2**62)
+            assert big.value.errno in (errno.EFBIG, errno.EINVAL)
+            assert big.type is OSError
+    finally:
+        os.close(fd)
+    # EBADF: the descriptor was closed after the context learned it.
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    async with LA.AsyncioContext() as ctx:
+        await _learned(ctx, fd)
+        os.close(fd)
+        with pytest.raises(OSError) as bad:
+            await ctx.write(b"x" * 4096, fd, 0)
+        assert bad.value.errno == errno.EBADF
+
+
+async def test_inline_and_pool_failures_are_the_same(guard: Any, LA: Any, path: Path) -> None:
+    """The errno and message of a write past the largest offset do not depend on where it ran."""
+    seen = []
+    for threshold in (None, 0):
+        guard._set_write_guard_threshold(threshold)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            async with LA.AsyncioContext() as ctx:
+                await _learned(ctx, fd)
+                try:
+                    await ctx.write(b"x" * 4096, fd, 2**62)
+                except OSError as exc:
+                    seen.append((type(exc), exc.errno, exc.strerror))
+        finally:
+            os.close(fd)
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("threshold", [None, 0], ids=["inline", "pool"])
+async def test_a_cancelled_write_leaves_the_file_as_the_pool_path_would(
+    guard: Any, LA: Any, path: Path, threshold: int | None
+) -> None:
+    """Cancelled before it started: nothing written. Cancelled once started: the write lands."""
+    guard._set_write_guard_threshold(threshold)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as ctx:
+            await _learned(ctx, fd)
+            never = asyncio.ensure_future(ctx.write(b"N" * 4096, fd, 4096))
+            never.cancel()  # before its first step: no operation was made
+            with pytest.raises(asyncio.CancelledError):
+                await never
+            started = asyncio.ensure_future(ctx.write(b"S" * 4096, fd, 8192))
+            await asyncio.sleep(0)  # it ran its first step: submitted (inline: already written)
+            started.cancel()
+            try:
+                await started
+            except asyncio.CancelledError:
+                pass
+        # Leaving the context waited for every operation in flight (a pool write included).
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data[4096:8192] == b"\0" * 4096
+    assert data[8192:12288] == b"S" * 4096

@@ -1,0 +1,104 @@
+"""The helpers reach the engine's inline completion: a cached read costs the helper no loop pass.
+
+Each test compares a helper with the engine on the same context and data: where
+the engine completes cached reads without yielding to the loop, the helper must
+not yield either (a future resolved through a loop callback would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiofile import AIOFile, async_open
+
+pytestmark = pytest.mark.asyncio
+
+READS = 64
+
+
+async def _loop_passes(reads: Callable[[int], Awaitable[Any]]) -> int:
+    """How many loop iterations ran while ``reads(i)`` was awaited ``READS`` times."""
+    loop = asyncio.get_running_loop()
+    passes = 0
+    stop = False
+
+    def tick() -> None:
+        nonlocal passes
+        if not stop:
+            passes += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    for i in range(READS):
+        await reads(i)
+    stop = True
+    await asyncio.sleep(0)
+    return passes
+
+
+def _no_slice(ctx: Any) -> None:
+    """Take the inline time slice out of the picture: a loaded machine must not make this flaky."""
+    if hasattr(ctx, "_inline_slice_ns"):
+        ctx._inline_slice_ns = 10**12
+
+
+@pytest.fixture
+def cached_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.write_bytes(os.urandom(READS * 4096))
+    with open(path, "rb") as f:  # in the page cache now
+        assert len(f.read()) == READS * 4096
+    return path
+
+
+async def _engine_passes(ctx: Any, path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for i in range(READS):  # the backend learns that this fd is cached
+            await ctx.read(4096, fd, i * 4096)
+        return await _loop_passes(lambda i: ctx.read(4096, fd, i * 4096))
+    finally:
+        os.close(fd)
+
+
+async def test_aiofile_read_bytes_adds_no_loop_pass(ctx: Any, cached_file: Path) -> None:
+    _no_slice(ctx)
+    engine = await _engine_passes(ctx, cached_file)
+    if engine:
+        pytest.skip(f"{type(ctx).__module__} does not complete cached reads inline ({engine} loop passes)")
+    async with AIOFile(cached_file, "rb", context=ctx) as afp:
+        for i in range(READS):
+            await afp.read_bytes(4096, i * 4096)
+        expected = cached_file.read_bytes()
+        got = []
+        passes = await _loop_passes(lambda i: _append(got, afp.read_bytes(4096, i * 4096)))
+    assert b"".join(got) == expected
+    assert passes == 0
+
+
+async def test_async_open_seek_read_adds_no_loop_pass(ctx: Any, cached_file: Path) -> None:
+    _no_slice(ctx)
+    engine = await _engine_passes(ctx, cached_file)
+    if engine:
+        pytest.skip(f"{type(ctx).__module__} does not complete cached reads inline ({engine} loop passes)")
+    expected = cached_file.read_bytes()
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        got: list[bytes] = []
+
+        async def seek_read(i: int) -> None:
+            f.seek((READS - 1 - i) * 4096)  # backwards: every read follows a seek elsewhere
+            got.append(await f.read(4096))
+
+        passes = await _loop_passes(seek_read)
+    assert b"".join(reversed(got)) == expected
+    assert passes == 0
+
+
+async def _append(out: list[bytes], read: Awaitable[bytes]) -> None:
+    out.append(await read)

@@ -1,0 +1,314 @@
+"""``aiofile.os`` and ``aiofile.os.path`` against ``os``/``os.path`` on the same trees, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiofile
+import aiofile as aiofiles
+from aiofile import os as aos
+
+
+def make_tree(root: Path) -> Path:
+    """A small tree: files, nested dirs, a symlink to a dir, a dangling symlink, an empty dir."""
+    (root / "d" / "e" / "f").mkdir(parents=True)
+    (root / "d" / "one.txt").write_bytes(b"1")
+    (root / "d" / "e" / "two.bin").write_bytes(b"22" * 1000)
+    (root / "d" / "e" / "f" / "three").write_bytes(b"")
+    (root / "empty").mkdir()
+    (root / "top.txt").write_text("top")
+    os.symlink("d", root / "to_d")
+    os.symlink("missing", root / "dangling")
+    os.symlink("top.txt", root / "to_file")
+    return root
+
+
+async def outcome(coro: Any) -> Any:
+    try:
+        return ("ok", await coro)
+    except OSError as exc:
+        return ("err", type(exc), exc.errno, exc.filename, exc.filename2)
+
+
+def sync_outcome(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return ("ok", fn(*args, **kwargs))
+    except OSError as exc:
+        return ("err", type(exc), exc.errno, exc.filename, exc.filename2)
+
+
+def test_aiofiles_names() -> None:
+    assert aiofiles.os.stat is aos.stat
+    assert aiofiles.os.path.exists is aos.path.exists
+    import aiofile.os.path
+
+    assert aiofile.os.path is aos.path
+    for name in aos.__all__:
+        assert getattr(aos, name).__doc__, name
+    for name in aos.path.__all__:
+        assert getattr(aos.path, name).__doc__, name
+
+
+async def test_stat_family_equals_os(tmp_path: Path, ctx: Any) -> None:
+    root = make_tree(tmp_path)
+    names = ["d", "d/one.txt", "to_d", "dangling", "to_file", "missing", "top.txt/under", "empty"]
+    for name in names:
+        p = str(root / name)
+        for follow in (True, False):
+            ours = await outcome(aos.stat(p, follow_symlinks=follow, context=ctx))
+            theirs = sync_outcome(os.stat, p, follow_symlinks=follow)
+            assert ours == theirs, (name, follow)
+        assert await outcome(aos.lstat(p, context=ctx)) == sync_outcome(os.lstat, p)
+    assert await outcome(aos.stat(root / "d", context=ctx)) == sync_outcome(os.stat, root / "d")
+    assert await outcome(aos.stat(os.fsencode(root / "nope"), context=ctx)) == sync_outcome(
+        os.stat, os.fsencode(root / "nope")
+    )
+    dfd = os.open(root / "d", os.O_RDONLY)
+    try:
+        assert await aos.stat("one.txt", dir_fd=dfd, context=ctx) == os.stat("one.txt", dir_fd=dfd)
+        assert await aos.stat(dfd, context=ctx) == os.stat(dfd)
+    finally:
+        os.close(dfd)
+
+
+async def test_path_predicates_equal_os_path(tmp_path: Path, ctx: Any) -> None:
+    root = make_tree(tmp_path)
+    names = ["d", "d/one.txt", "to_d", "dangling", "to_file", "missing", "top.txt/under", "empty", ".", "/", "/proc"]
+    for name in names:
+        p = name if name.startswith("/") else str(root / name)
+        for fn in ("exists", "lexists", "isfile", "isdir", "islink", "ismount"):
+            assert await getattr(aos.path, fn)(p, context=ctx) == getattr(os.path, fn)(p), (fn, name)
+        for fn in ("getsize", "getmtime", "getatime", "getctime"):
+            assert await outcome(getattr(aos.path, fn)(p, context=ctx)) == sync_outcome(getattr(os.path, fn), p), (
+                fn,
+                name,
+            )
+    assert await aos.path.samefile(root / "to_d", root / "d", context=ctx) is True
+    assert await aos.path.samefile(root / "d", root / "empty", context=ctx) is False
+    assert await outcome(aos.path.samefile(root / "missing", root / "d", context=ctx)) == sync_outcome(
+        os.path.samefile, root / "missing", root / "d"
+    )
+    for p in ("x", "a/../b", "/abs/./p", b"rel", ""):
+        assert await aos.path.abspath(p, context=ctx) == os.path.abspath(p)
+
+
+async def test_changes_and_their_errors(tmp_path: Path, ctx: Any) -> None:
+    root = make_tree(tmp_path)
+    # Each pair runs on twin trees: ours on a/, the stdlib's on b/.
+    a, b = root / "a", root / "b"
+    for base in (a, b):
+        (base / "sub").mkdir(parents=True)
+        (base / "file").write_bytes(b"x")
+        (base / "sub" / "inner").write_bytes(b"y")
+    cases: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+        ("mkdir", ("new",), {}),
+        ("mkdir", ("new",), {}),  # exists now
+        ("mkdir", ("missing/new",), {}),
+        ("rmdir", ("sub",), {}),  # not empty
+        ("rmdir", ("file",), {}),  # not a directory
+        ("rmdir", ("new",), {}),
+        ("remove", ("sub",), {}),  # a directory
+        ("unlink", ("nothing",), {}),
+        ("rename", ("file", "renamed"), {}),
+        ("rename", ("file", "again"), {}),  # gone
+        ("rename", ("sub", "sub/inside"), {}),  # a directory into itself: root cannot either
+        ("replace", ("renamed", "sub/inner"), {}),
+        ("link", ("sub/inner", "hard"), {}),
+        ("link", ("sub/inner", "hard"), {}),
+        ("symlink", ("sub", "sym"), {}),
+        ("symlink", ("sub", "sym"), {}),
+        ("readlink", ("sym",), {}),
+        ("readlink", ("hard",), {}),
+        ("chmod", ("hard", 0o640), {}),
+        ("chmod", ("nothing", 0o640), {}),
+        ("truncate", ("hard", 1), {}),
+        ("truncate", ("nothing", 1), {}),
+        ("truncate", ("sub", 1), {}),
+        ("utime", ("hard", (1, 2)), {}),
+        ("utime", ("hard",), {"ns": (1_500_000_000, 2_500_000_001)}),
+        ("utime", ("hard", (1.25, 3.999999999)), {}),
+        ("utime", ("nothing", (1, 2)), {}),
+        ("access", ("hard", os.R_OK), {}),
+        ("access", ("nothing", os.F_OK), {}),
+        ("listdir", ("sub",), {}),
+        ("listdir", ("hard",), {}),
+        ("listdir", ("nothing",), {}),
+        ("makedirs", ("x/y/z",), {}),
+        ("makedirs", ("x/y/z",), {}),
+        ("makedirs", ("x/y/z",), {"exist_ok": True}),
+        ("makedirs", ("hard/y",), {"exist_ok": True}),
+        ("removedirs", ("x/y/z",), {}),
+        ("renames", ("sym", "p/q/sym2"), {}),
+    ]
+    for name, args, kwargs in cases:
+        literal = 1 if name == "symlink" else 0  # a symlink's target is kept as written (relative)
+        ours_args = args[:literal] + tuple(str(a / x) if isinstance(x, str) else x for x in args[literal:])
+        std_args = args[:literal] + tuple(str(b / x) if isinstance(x, str) else x for x in args[literal:])
+        ours = await outcome(getattr(aos, name)(*ours_args, context=ctx, **kwargs))
+        theirs = sync_outcome(getattr(os, name), *std_args, **kwargs)
+        theirs = tuple(v.replace(str(b), str(a)) if isinstance(v, str) else v for v in theirs)
+        if name == "listdir" and ours[0] == "ok":
+            ours, theirs = ("ok", sorted(ours[1])), ("ok", sorted(theirs[1]))
+        assert ours == theirs, (name, args)
+        assert _snapshot(a) == _snapshot(b), (name, args)
+
+
+def _snapshot(base: Path) -> list[tuple[Any, ...]]:
+    result = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        for n in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            content = Path(p).read_bytes() if stat.S_ISREG(st.st_mode) else None
+            link = os.readlink(p) if stat.S_ISLNK(st.st_mode) else None
+            result.append(
+                (
+                    os.path.relpath(p, base),
+                    stat.S_IFMT(st.st_mode),
+                    stat.S_IMODE(st.st_mode) if not link else 0,
+                    st.st_mtime_ns if st.st_mtime_ns < 10**12 else 0,
+                    content,
+                    link,
+                )
+            )
+    return sorted(result)
+
+
+async def test_listdir_and_scandir_equal_os(tmp_path: Path, ctx: Any) -> None:
+    root = make_tree(tmp_path)
+    for i in range(500):
+        (root / "d" / f"many-{i}").write_bytes(b"")
+    for p in (root, root / "d", os.fsencode(root), root / "empty"):
+        assert await aos.listdir(p, context=ctx) == os.listdir(p)  # same getdents order
+        ours = [
+            (
+                e.name,
+                e.path,
+                e.inode(),
+                e.is_dir(),
+                e.is_file(),
+                e.is_symlink(),
+                e.is_dir(follow_symlinks=False),
+                e.is_file(follow_symlinks=False),
+            )
+            async for e in aos.scandir(p, context=ctx)
+        ]
+        with os.scandir(p) as it:
+            theirs = [
+                (
+                    e.name,
+                    e.path,
+                    e.inode(),
+                    e.is_dir(),
+                    e.is_file(),
+                    e.is_symlink(),
+                    e.is_dir(follow_symlinks=False),
+                    e.is_file(follow_symlinks=False),
+                )
+                for e in it
+            ]
+        assert ours == theirs
+    entries = {e.name: e for e in await aos.scandir(root, context=ctx)}
+    assert entries["to_file"].stat() == os.stat(root / "to_file")
+    assert await entries["d"].astat(context=ctx) == os.stat(root / "d")
+    assert os.fspath(entries["d"]) == str(root / "d")
+    assert repr(entries["d"]) == "<DirEntry 'd'>"
+    dfd = os.open(root, os.O_RDONLY)
+    try:
+        assert sorted(await aos.listdir(dfd, context=ctx)) == sorted(os.listdir(dfd))
+    finally:
+        os.close(dfd)
+    with pytest.raises(FileNotFoundError) as info:
+        async with aos.scandir(root / "nope", context=ctx) as it:
+            async for _ in it:
+                pass
+    assert info.value.filename == str(root / "nope")
+
+
+async def test_scandir_closes_its_fd_when_left_early(tmp_path: Path, ctx: Any) -> None:
+    make_tree(tmp_path)
+    before = len(os.listdir("/proc/self/fd"))
+    async with aos.scandir(tmp_path, context=ctx) as it:
+        async for _ in it:
+            break
+    await aos.stat(tmp_path, context=ctx)  # any companion pool is up by now
+    async with aos.scandir(tmp_path, context=ctx) as it:
+        async for _ in it:
+            break
+    assert len(os.listdir("/proc/self/fd")) <= before + 2  # eventfd of a companion pool at most
+
+
+@pytest.mark.parametrize("topdown", [True, False])
+@pytest.mark.parametrize("followlinks", [False, True])
+async def test_walk_equals_os_walk(tmp_path: Path, ctx: Any, topdown: bool, followlinks: bool) -> None:
+    root = make_tree(tmp_path)
+    ours = [t async for t in aos.walk(root, topdown=topdown, followlinks=followlinks, context=ctx)]
+    assert ours == list(os.walk(root, topdown=topdown, followlinks=followlinks))
+    errors: list[OSError] = []
+    assert [t async for t in aos.walk(root / "nope", onerror=errors.append, context=ctx)] == []
+    assert errors[0].errno == errno.ENOENT
+
+
+async def test_walk_prunes_in_place(tmp_path: Path, ctx: Any) -> None:
+    root = make_tree(tmp_path)
+    seen = []
+    async for dirpath, dirnames, _ in aos.walk(root, context=ctx):
+        seen.append(dirpath)
+        dirnames[:] = [d for d in dirnames if d != "d"]
+    assert str(root / "d") not in seen and str(root / "empty") in seen
+
+
+async def test_misc_calls(tmp_path: Path, ctx: Any) -> None:
+    assert await aos.getcwd(context=ctx) == os.getcwd()
+    assert (await aos.statvfs(tmp_path, context=ctx)).f_blocks == os.statvfs(tmp_path).f_blocks
+    p = tmp_path / "f"
+    p.write_bytes(b"hello")
+    with open(p, "rb+") as f:
+        await aos.fsync(f, context=ctx)
+        await aos.fsync(f.fileno(), context=ctx)
+        await aos.truncate(f.fileno(), 2, context=ctx)
+    assert p.read_bytes() == b"he"
+    with open(p, "rb") as f:
+        # root cannot truncate through an O_RDONLY fd either
+        assert await outcome(aos.truncate(f.fileno(), 0, context=ctx)) == sync_outcome(os.truncate, f.fileno(), 0)
+    src = os.open(p, os.O_RDONLY)
+    r, w = os.pipe()
+    try:
+        assert await aos.sendfile(w, src, 0, 2, context=ctx) == 2
+        assert os.read(r, 2) == b"he"
+    finally:
+        for fd in (src, r, w):
+            os.close(fd)
+    with pytest.raises(ValueError):
+        await aos.utime(p, (1, 2), ns=(1, 2), context=ctx)
+
+
+async def test_default_context_is_used(tmp_path: Path) -> None:
+    assert await aos.path.isdir(tmp_path) is True
+    assert aiofile.get_default_context().in_flight == 0
+
+
+async def test_cancelled_listing_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
+    make_tree(tmp_path)
+    await aos.listdir(tmp_path, context=ctx)  # start any companion pool first
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        task = asyncio.ensure_future(aos.listdir(tmp_path, context=ctx))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+    await aos.listdir(tmp_path, context=ctx)
+    deadline = asyncio.get_running_loop().time() + 10
+    while sorted(os.listdir("/proc/self/fd")) != before:
+        assert asyncio.get_running_loop().time() < deadline, "a directory fd leaked"
+        await asyncio.sleep(0.005)
