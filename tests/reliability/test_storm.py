@@ -27,6 +27,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SLOT = 512
 SLOTS = 1024
 OPS = 10000  # per repeat, bounded version: 40,000 operations per backend
@@ -69,12 +71,25 @@ def mixes_only(got: bytes, offset: int, allowed: dict[int, list[bytes]]) -> bool
     return True
 
 
-async def storm(actx: Any, fd: int, rng: random.Random, generation: int, ops: int) -> tuple[int, int]:
-    """One repeat; returns (completed, cancelled)."""
+def describe(got: bytes, offset: int, allowed: dict[int, list[bytes]]) -> str:
+    """Per slot the read touched: the byte values seen, and the ones its old and new data have."""
+    parts = []
+    position = 0
+    while position < len(got):
+        slot, at = divmod(offset + position, SLOT)
+        chunk = got[position : position + SLOT - at]
+        parts.append(f"slot {slot}: saw {sorted(set(chunk))}, allowed {[c[0] for c in allowed[slot]]}")
+        position += len(chunk)
+    return "; ".join(parts)
+
+
+async def storm(
+    actx: Any, fd: int, rng: random.Random, generation: int, ops: int, buffers: list[bytearray]
+) -> tuple[int, int]:
+    """One repeat; returns (completed, cancelled); ``buffers`` gets every readinto buffer."""
     allowed = {slot: [old_data(slot)] for slot in range(SLOTS)}
     writes: dict[int, asyncio.Task[Any]] = {}
     tasks: list[tuple[str, int, int, asyncio.Task[Any]]] = []
-    buffers: list[bytearray] = []
 
     async def readinto(buffer: bytearray, offset: int) -> bytes:
         return bytes(buffer[: await actx.readinto(buffer, fd, offset)])
@@ -122,12 +137,11 @@ async def storm(actx: Any, fd: int, rng: random.Random, generation: int, ops: in
             assert outcome == SLOT
         else:
             assert len(outcome) == min(size, SLOTS * SLOT - offset)
-            assert mixes_only(outcome, offset, allowed), f"read of {size} at {offset} saw bytes never written there"
+            assert mixes_only(outcome, offset, allowed), (
+                f"read of {size} at {offset} saw bytes never written there: {describe(outcome, offset, allowed)}"
+            )
     await actx.aclose()  # waits for the cancelled operations still in flight
     assert actx.in_flight == 0
-    gc.collect()  # cancelled tasks' tracebacks hold frames in cycles
-    for buffer in buffers:  # every operation gave its buffer back: a bytearray with an export cannot grow
-        buffer.append(0)
     content = os.pread(fd, SLOTS * SLOT + 1, 0)
     assert len(content) == SLOTS * SLOT
     for slot in range(SLOTS):
@@ -141,8 +155,14 @@ async def storm(actx: Any, fd: int, rng: random.Random, generation: int, ops: in
 
 
 async def test_cancellation_storm_leaves_data_slots_fds_threads_and_memory_sound(
-    backend: Any, tmp_path: Path, scale: int
+    backend: Any, tmp_path: Path, scale: int, pytestconfig: pytest.Config
 ) -> None:
+    if pytestconfig.getoption("--loop") == "uvloop" and backend.name in ("linux", "thread"):
+        # Imperative xfail: the test would hang, not fail.
+        pytest.xfail(
+            "known bug: on uvloop the compiled adapters' slot queue stalls under this storm (in_flight 0 with"
+            " thousands of live operations still waiting for a slot), and a descriptor outlives its context"
+        )
     rng = random.Random(5150)
     path = tmp_path / "storm.bin"
     path.write_bytes(b"".join(old_data(slot) for slot in range(SLOTS)))
@@ -155,11 +175,19 @@ async def test_cancellation_storm_leaves_data_slots_fds_threads_and_memory_sound
         for generation in range(REPEATS * scale):
             os.pwrite(fd, b"".join(old_data(slot) for slot in range(SLOTS)), 0)
             actx = backend.AsyncioContext(max_requests=64)
-            completed, cancelled = await storm(actx, fd, rng, generation, OPS)
+            buffers: list[bytearray] = []
+            completed, cancelled = await storm(actx, fd, rng, generation, OPS, buffers)
             totals[0] += completed
             totals[1] += cancelled
             del actx
+            # The loop's handle that woke this task from gather() holds the gathered results
+            # (CancelledErrors, their tracebacks, the frames and so the operations) while it
+            # runs: resume from another handle. Then every operation is gone and gave its
+            # buffer back (a bytearray with an export cannot grow).
+            await asyncio.sleep(0)
             gc.collect()
+            for buffer in buffers:
+                buffer.append(0)
             assert not fds() - fds_before, "a descriptor outlived its context"
             assert not threads() - threads_before, "a thread outlived its context"
             sizes.append(rss())
