@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from typing import Any
@@ -51,3 +52,42 @@ def test_a_worker_never_signals_a_notifier_that_close_closed(monkeypatch: pytest
         assert op.get_value() == b"\0"
     finally:
         os.close(fd)
+
+
+def test_close_does_not_wait_for_a_pipe_read_that_became_a_stream_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker tries pread(2) first; on a pipe (ESPIPE) it marks the operation
+    # as a stream, which close() does not wait for. A close() that began
+    # between the two waited for a notification that never came: a hang
+    # (seen as a 60 s subprocess timeout on a loaded machine).
+    entered, go = threading.Event(), threading.Event()
+    real_pread = os.pread
+
+    def slow_pread(fd: int, n: int, offset: int) -> bytes:
+        entered.set()
+        go.wait(30)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(python_aio.os, "pread", slow_pread)
+    r, w = os.pipe()
+    try:
+        ctx = python_aio.Context(pool_size=1)
+        op = python_aio.Operation.read(3, r, 0)
+        assert ctx.submit(op) == 1
+        assert entered.wait(30)  # the worker runs the operation, not yet known as a stream
+        closer = threading.Thread(target=ctx.close)
+        closer.start()
+        while ctx._pool.accepting:  # shutdown() has not begun yet
+            threading.Event().wait(0.001)
+        go.set()  # ESPIPE: the worker marks it a stream and blocks in read(2)
+        closer.join(30)
+        hung = closer.is_alive()
+        os.write(w, b"end")  # unblock the worker either way
+        closer.join(30)
+        assert not hung, "close() kept waiting for a pipe read"
+        with pytest.raises(OSError) as info:
+            op.get_value()  # close() completed it as cancelled; what read(2) got later is dropped
+        assert info.value.errno == errno.ECANCELED
+    finally:
+        go.set()
+        os.close(r)
+        os.close(w)
