@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --only) only=$2; shift 2 ;;
         --) shift; pytest_args=("$@"); break ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "peer-suites: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -98,6 +98,8 @@ for suite in aiofile caio; do
     echo
     echo "+ ($dir) python -m pytest -p no:cacheprovider tests ${pytest_args[*]}"
     # The suites' own exit status is reported through the summary, not the script's.
+    # --tb=native: pytest's own traceback formatting re-parses source with ast, which
+    # CPython 3.11.7 can fail on ("AST constructor recursion depth mismatch"), ending the run.
     (cd "$dir" && "$venv/bin/python" -m pytest -p no:cacheprovider -q --tb=native -o junit_family=xunit1 \
         --junitxml="$work/$suite.xml" tests "${pytest_args[@]}" >"$work/$suite.log" 2>&1) || true
     tail -n 3 "$work/$suite.log"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import tempfile
 
 import _linuxaio
@@ -38,6 +39,27 @@ def raw_protocol(fd: int) -> _linuxaio.ContextProtocol:
     return ctx
 
 
+def caio_raw_loop(fd: int) -> int:
+    """caio 0.12's raw loop: select on ``ctx.fileno`` (an int), then ``process_events``."""
+    ctx = python_aio.Context(max_requests=4, pool_size=2, deferred=False, sqpoll=False)
+    try:
+        op = python_aio.Operation.write(b"raw", fd, 0)
+        assert ctx.submit(op) == 1
+        select.select([ctx.fileno], [], [], 5.0)
+        processed: int = ctx.process_events(max_requests=8, min_requests=1, timeout=5)
+        return processed
+    finally:
+        ctx.close()
+
+
+async def aiofile3_default_context() -> bool:
+    """aiofile 3.x's default-context names."""
+    from aiofile.aio import DEFAULT_CONTEXT_STORE, create_context
+
+    context = create_context(64)
+    return DEFAULT_CONTEXT_STORE.get(id(asyncio.get_running_loop())) is context
+
+
 def describe() -> str:
     selection: _linuxaio.Selection = _linuxaio.selected_backend()
     status: dict[str, str | None] = _linuxaio.backend_status()
@@ -47,3 +69,8 @@ def describe() -> str:
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         print(asyncio.run(engine_round_trip(os.path.join(tmp, "typed.bin"))), describe())
+        raw_fd = os.open(os.path.join(tmp, "raw.bin"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            print(caio_raw_loop(raw_fd), asyncio.run(aiofile3_default_context()))
+        finally:
+            os.close(raw_fd)

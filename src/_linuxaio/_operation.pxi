@@ -35,6 +35,8 @@ from lxa_fsops cimport (
 )
 from lxa_pool cimport LXA_OP_SYSCALL
 
+from .abstract import ArgumentTypeError, ContextClosedError, OperationInFlightError
+
 
 cdef bytes _fs_path(object path):
     """``path`` (str, bytes, os.PathLike) as the NUL-terminated bytes the kernel reads."""
@@ -582,7 +584,12 @@ cdef class Operation:
 
     @property
     def payload(self):
-        """The memory the operation reads into or writes from (``None`` for a read until done)."""
+        """The memory the operation reads into or writes from (``None`` for a read until done).
+
+        Raises ``OperationInFlightError`` while the operation is in flight.
+        """
+        if self._state != ST_NEW and self._state != ST_DONE:
+            raise OperationInFlightError(f"payload of an operation in flight: {self!r}")
         return self._payload
 
     @property
@@ -593,7 +600,7 @@ cdef class Operation:
     def set_callback(self, callback):
         """Call ``callback(result)`` once on completion; ``result`` is a count or ``-errno``."""
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state != ST_NEW:
             raise ValueError(f"operation already submitted: {self!r}")
         self._callback = callback
@@ -610,16 +617,22 @@ cdef class Operation:
         if it already has a callback.
         """
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            raise ArgumentTypeError(f"callback must be callable, not {type(callback).__name__}")
         if self._state == ST_NEW or self._state == ST_DONE or self._callback is not None:
             raise ValueError(f"cannot attach a callback to {self!r}")
         self._callback = callback
         return True
 
     def get_value(self):
-        """The result; raises ``OSError`` for a failed operation, ``ValueError`` before completion."""
+        """The result; raises ``OSError`` for a failed operation.
+
+        Before submission: ``ValueError``; in flight: ``OperationInFlightError``
+        (a ``RuntimeError``, as caio 0.12 raises, and a ``ValueError``).
+        """
         if self._state != ST_DONE:
-            raise ValueError("operation has not completed")
+            if self._state == ST_NEW:
+                raise ValueError("operation has not completed")
+            raise OperationInFlightError(f"operation in flight: {self!r}")
         value = self._value()
         if self._result < 0:
             raise value

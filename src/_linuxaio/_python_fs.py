@@ -74,11 +74,30 @@ FS_OPCODES: frozenset[int] = frozenset(FsOpCode)
 
 
 def _path(value: Any) -> Any:
-    """Check a path argument (``TypeError`` if it is not one); keep it as given."""
-    os.fsencode(value)
+    """Check a path argument (``TypeError`` if it is not one, ``ValueError`` for a NUL in it); keep it as given."""
+    if b"\0" in os.fsencode(value):
+        raise ValueError("embedded null byte")
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value
+
+
+def _link_following(src: Any, dst: Any, src_dir_fd: int, dst_dir_fd: int) -> None:
+    """linkat(2) with AT_SYMLINK_FOLLOW.
+
+    ``os.link`` cannot ask for it with the default directory: CPython then
+    calls link(2), which on Linux links the symbolic link itself. The source
+    is resolved here instead (relative to ``src_dir_fd`` through /proc), and
+    an error names the paths as the caller gave them.
+    """
+    base = src if src_dir_fd == AT_FDCWD or os.path.isabs(os.fsdecode(src)) else None
+    if base is None:
+        base = os.path.join(f"/proc/self/fd/{src_dir_fd}", os.fsdecode(src))
+    target = os.path.realpath(base)
+    try:
+        os.link(target, dst, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, src, None, dst) from None
 
 
 def _int(value: Any) -> int:
@@ -320,9 +339,10 @@ def _call(code: FsOpCode, fd: int, args: tuple[Any, ...]) -> tuple[int, Any]:
         os.mkdir(path, mode, dir_fd=dir_fd)
     elif code == FsOpCode.LINKAT:
         src, dst, flags, src_dir_fd, dst_dir_fd = args
-        os.link(
-            src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=bool(flags & _AT_SYMLINK_FOLLOW)
-        )
+        if flags & _AT_SYMLINK_FOLLOW:
+            _link_following(src, dst, src_dir_fd, dst_dir_fd)
+        else:
+            os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
     elif code == FsOpCode.SYMLINKAT:
         target, linkpath, dir_fd = args
         os.symlink(target, linkpath, dir_fd=dir_fd)

@@ -13,16 +13,29 @@ Invariants:
 * Callers past ``max_requests`` wait in ``_waiting`` (back-pressure, never an
   error); they are submitted in order as slots free up.
 * The adapter binds to the running loop at first use, not at construction,
-  and releases its backend context when that loop closes.
+  and releases its backend context when that loop closes, when the loop is
+  garbage-collected without being closed (a ``weakref.finalize`` on the
+  loop that holds the backend context, never the adapter), or at
+  interpreter exit if its loop is neither running nor closed then (so no
+  loop/adapter cycle is left for the last garbage collection of interpreter
+  teardown, when module globals are gone).
+* Fork: in a child process, an adapter bound in the parent forgets the
+  parent's loop (an ``os.register_at_fork`` hook) without touching it: after
+  ``fork()`` the child shares the parent's epoll instance, so removing the
+  reader there would remove the parent's registration. Using it in the child
+  raises ``RuntimeError`` before anything is submitted; closing it releases
+  only the child's copy of the backend context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import enum
 import errno
 import os
 import sys
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from functools import partial
@@ -95,6 +108,9 @@ class AsyncioContextBase(FsOpsMixin):
         self._in_flight = 0
         self._waiting: deque[tuple[Any, asyncio.Future[Any]]] = deque()
         self._drained: asyncio.Future[None] | None = None
+        self._bound_pid = 0  # the process that bound the loop
+        self._parent_pid = 0  # set in a forked child: the process whose loop this adapter was bound to
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- introspection -----------------------------------------------------------
 
@@ -213,7 +229,12 @@ class AsyncioContextBase(FsOpsMixin):
         """
         if self._state is _State.CLOSED:
             return
+        self._check_process()
         self._state = _State.CLOSED
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        _BOUND.discard(self)
         while self._waiting:
             _, future = self._waiting.popleft()
             if not future.done():
@@ -257,6 +278,11 @@ class AsyncioContextBase(FsOpsMixin):
         await self.aclose()
 
     def __repr__(self) -> str:
+        if self._parent_pid:
+            return (
+                f"<{type(self).__module__}.{type(self).__qualname__} state={self._state.value} "
+                f"bound in process {self._parent_pid} max_requests={self._max_requests}>"
+            )
         return (
             f"<{type(self).__module__}.{type(self).__qualname__} state={self._state.value} "
             f"in_flight={self._in_flight} waiting={len(self._waiting)} max_requests={self._max_requests}>"
@@ -278,6 +304,11 @@ class AsyncioContextBase(FsOpsMixin):
             return loop
         if self._state is not _State.OPEN:
             raise ValueError("I/O operation on closed context.")
+        if self._parent_pid:
+            raise RuntimeError(
+                f"{type(self).__name__} is bound to an event loop of process {self._parent_pid} "
+                f"(this is a forked child, process {os.getpid()}): create a new one in this process"
+            )
         if self._loop is not None or (self._requested_loop not in (None, loop)):
             raise RuntimeError(f"{type(self).__name__} is bound to a different event loop")
         context = self._backend_context()
@@ -285,8 +316,36 @@ class AsyncioContextBase(FsOpsMixin):
         self._reader_fd = fd() if callable(fd) else fd
         loop.add_reader(self._reader_fd, self._on_readable)
         self._loop = loop
+        self._bound_pid = os.getpid()
+        _BOUND.add(self)
         _loop_close.call_on_close(loop, id(self), self.close)
+        if self._owns_context:
+            # A loop dropped without close() and collected releases the context.
+            # The finalizer holds the context, never the adapter (which holds the loop).
+            try:
+                self._finalizer = weakref.finalize(loop, context.close)
+            except TypeError:  # a loop that is not weak-referenceable: close() or exit releases it
+                pass
+            else:
+                self._finalizer.atexit = False  # exit is _close_at_exit's
         return loop
+
+    def _check_process(self) -> None:
+        """Forget the parent's loop if this is a child forked without the at-fork hook (a bare fork(2))."""
+        if self._bound_pid and self._bound_pid != os.getpid():
+            self._forget_parent_loop()
+
+    def _forget_parent_loop(self) -> None:
+        """In a forked child: forget the parent's loop, its reader and its waiters without touching them."""
+        self._parent_pid = self._bound_pid
+        self._bound_pid = 0
+        self._loop = None
+        self._reader_fd = -1
+        self._waiting.clear()  # the parent's callers: their tasks live on the parent's loop
+        self._drained = None
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         if not self._context.submit(op):
@@ -331,3 +390,36 @@ class AsyncioContextBase(FsOpsMixin):
         drained = self._drained
         if drained is not None and not drained.done():
             drained.set_result(None)
+
+
+#: Adapters bound to a loop in this process and not closed.
+_BOUND: weakref.WeakSet[AsyncioContextBase] = weakref.WeakSet()
+
+
+def _forget_parent_loops() -> None:
+    """``os.register_at_fork(after_in_child=...)``: no adapter may touch the parent's loop here."""
+    for adapter in list(_BOUND):
+        adapter._forget_parent_loop()
+
+
+def _close_at_exit() -> None:
+    """At interpreter exit, close what the program left bound to a loop that is not running.
+
+    Otherwise the loop and its adapter (each refers to the other) are only
+    collected by the last garbage collection of interpreter teardown, when
+    module globals are already gone and their finalizers fail noisily. A
+    child process closes the contexts it inherited (its own copies only).
+    """
+    for adapter in list(_BOUND):
+        loop = adapter._loop
+        if loop is not None and loop.is_running():
+            continue
+        try:
+            adapter.close()
+        except Exception:  # noqa: BLE001 - exit goes on; the kernel releases the rest with the process
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_loops)
+atexit.register(_close_at_exit)

@@ -11,10 +11,11 @@ matching ``os`` function raises (``FileNotFoundError`` with ``filename`` ...).
 
 A backend whose ``Operation`` lacks one of these constructors (a compiled
 backend built before it had them) runs that operation on a companion
-``python_aio`` context bound to the same loop: a worker thread of our pool,
-completion through its eventfd, never ``run_in_executor``. The companion is
-created at first need and closes with the loop (or with this adapter's
-``aclose``/``close`` through ``close_fs_companion``).
+``python_aio`` adapter of the same loop (one per loop, shared): a worker thread
+of our pool, completion through its eventfd, never ``run_in_executor``. The
+companion is created at first need and closes when its loop closes; this
+adapter's ``aclose()`` does not wait for operations it handed to it (their
+awaiters do).
 
 Cancellation (every coroutine here): cancelling the awaiting task does not
 stop the operation; it still runs to completion in the pool or ring, so a
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +40,10 @@ from ._python_fs import AT_FDCWD, STATX_BASIC_STATS
 __all__ = ["AT_FDCWD", "STATX_BASIC_STATS", "FsOpsMixin", "parse_dirents"]
 
 _DIRENT_HEAD = struct.Struct("=QqHB")  # d_ino, d_off, d_reclen, d_type
+
+#: One companion python_aio adapter per loop, shared by every adapter of that loop whose
+#: backend lacks an fs op; it closes itself when its loop closes (as every adapter does).
+_COMPANIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
 def parse_dirents(data: bytes) -> Iterator[tuple[int, int, bytes]]:
@@ -57,7 +63,6 @@ class FsOpsMixin:
     """File-system coroutines shared by every asyncio adapter (see the module docstring)."""
 
     _operation_class: Any
-    _fs_companion_context: Any = None
 
     # These come from AsyncioContextBase; declared for the type checker.
     def submit_future(self, op: Any) -> asyncio.Future[Any]:  # pragma: no cover - overridden
@@ -80,18 +85,13 @@ class FsOpsMixin:
     def _fs_companion(self) -> Any:
         if self.closed:
             raise ValueError("I/O operation on closed context.")
-        companion = self._fs_companion_context
+        loop = asyncio.get_running_loop()
+        companion = _COMPANIONS.get(loop)
         if companion is None or companion.closed:
             from .python_aio_asyncio import AsyncioContext
 
-            companion = self._fs_companion_context = AsyncioContext()
+            companion = _COMPANIONS[loop] = AsyncioContext()
         return companion
-
-    def close_fs_companion(self) -> None:
-        """Close the companion ``python_aio`` context, if one was created (it also closes with its loop)."""
-        companion, self._fs_companion_context = self._fs_companion_context, None
-        if companion is not None:
-            companion.close()
 
     async def _fs_run(self, name: str, *args: Any) -> Any:
         adapter, op = self._fs_build(name, *args)

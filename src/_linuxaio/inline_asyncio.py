@@ -130,6 +130,15 @@ class InlineAsyncioContext(AsyncioContextBase):
         self._loop_ready = getattr(loop, "_ready", None)
         return loop
 
+    def _forget_parent_loop(self) -> None:
+        # The batch and the handles are the parent's: the parent submits the
+        # batch; submitting it here too would do its writes twice.
+        self._in_flight -= len(self._batch)
+        self._batch = []
+        self._flush_handle = self._reap_handle = None
+        self._loop_ready = None
+        super()._forget_parent_loop()
+
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
         # The slot is taken now; the operation reaches the kernel with the
         # rest of this iteration's batch.
@@ -232,6 +241,7 @@ class InlineAsyncioContext(AsyncioContextBase):
         """As ``AsyncioContextBase.close``; operations of the unsubmitted batch are submitted first."""
         if self._state is _State.CLOSED:
             return
+        self._check_process()  # a forked child must not submit the parent's batch
         for handle in (self._flush_handle, self._reap_handle):
             if handle is not None:
                 handle.cancel()

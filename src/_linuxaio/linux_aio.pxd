@@ -76,3 +76,4 @@ cdef class Context(_ContextCore):
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
     cdef Py_ssize_t _reap_inline(self) except -1
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1

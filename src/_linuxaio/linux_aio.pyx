@@ -66,7 +66,6 @@ operations the parent had in flight complete in the child with
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
@@ -354,8 +353,12 @@ cdef class Context(_ContextCore):
             operations past it wait in this context until the kernel has room.
         pool_size: threads (started lazily) for special files and for
             operations the kernel would have to block on.
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect here (``io_submit`` batching is the
+            adapter's; there is no io_uring polling thread). ``deferred``
+            and ``sqpoll`` (always ``False``) read back as attributes.
 
-    ``fileno()`` is an eventfd signalled by the kernel and by the pool;
+    ``fileno`` (an int, callable too) is an eventfd signalled by the kernel and by the pool;
     ``process_events()`` runs the completion callbacks on the calling thread.
     ``close()`` waits (without the GIL) for in-flight operations on files,
     completes those blocked on a pipe, FIFO, socket or tty with
@@ -370,7 +373,7 @@ cdef class Context(_ContextCore):
         self._efd = -1
         self._ctx = 0
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE):
+    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False):
         # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
@@ -381,6 +384,7 @@ cdef class Context(_ContextCore):
         cdef Py_ssize_t npool = pool_size
         self._max_requests = nreq
         self._pool_size = <unsigned>npool
+        self._deferred = bool(deferred)
         self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
         self._ready = []
         self._backlog = []
@@ -454,7 +458,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # nothing to wait for: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="linux_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "linux_aio-reaper")
         except BaseException:
             reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
             reaper.ctx = 0
@@ -503,11 +507,6 @@ cdef class Context(_ContextCore):
         """True when completions are consumed from the kernel's ring in user space."""
         return self._ring != NULL
 
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._check_live()
-        return self._efd
-
     def pending(self):
         """True if ``process_events()`` has completions to deliver right now (no system call).
 
@@ -530,7 +529,7 @@ cdef class Context(_ContextCore):
 
     cdef int _check_live(self) except -1:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         if self._fork_gen != lxa_fork_gen():
             self._after_fork()
         if self._ctx == 0 and self._setup_errno:  # io_setup failed in this forked child
@@ -1028,44 +1027,39 @@ cdef class Context(_ContextCore):
     # -- the protocol --------------------------------------------------------------------
 
     def submit(self, *ops):
-        """Start ``ops`` in order; return how many were accepted (a prefix).
+        """Start ``ops`` in order; return how many were accepted.
 
-        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
-        operation already submitted, before any operation starts. Operations
-        the kernel takes go to it in one ``io_submit``; one the kernel refuses
-        fails alone (its callback gets ``-errno``), the others proceed.
+        Raises ``TypeError`` for a foreign object before any operation starts.
+        An operation already submitted (in flight or completed, here or on
+        another context, or earlier in this call) is skipped and not counted,
+        as caio 0.12 does. When the context is full the rest are left
+        untouched. Operations the kernel takes go to it in one
+        ``io_submit``; one the kernel refuses fails alone (its callback gets
+        ``-errno``), the others proceed.
         """
-        cdef Py_ssize_t n = len(ops), i, j, accepted
+        cdef Py_ssize_t n = len(ops), i, accepted = 0, room
         cdef Operation op
         cdef list kernel
         self._check_live()
         for i in range(n):
             item = ops[i]
             if type(item) is not Operation:
-                for j in range(i):
-                    (<Operation>ops[j])._state = ST_NEW
-                raise TypeError(f"expected a linux_aio.Operation, not {type(item).__name__}")
-            op = <Operation>item
-            if op._state != ST_NEW:
-                for j in range(i):
-                    (<Operation>ops[j])._state = ST_NEW
-                raise ValueError(f"operation already submitted: {op!r}")
-            op._state = ST_CLAIMED
-        accepted = self._max_requests - self._in_flight
-        if accepted > n:
-            accepted = n
-        if accepted < 0:
-            accepted = 0
-        for i in range(accepted, n):
-            (<Operation>ops[i])._state = ST_NEW
-        if accepted == 0:
+                raise ArgumentTypeError(f"expected a linux_aio.Operation, not {type(item).__name__}")
+        room = self._max_requests - self._in_flight
+        if room <= 0 or n == 0:
             return 0
         kernel = []
         had_ready = bool(self._ready)
-        for i in range(accepted):
+        for i in range(n):
             op = <Operation>ops[i]
+            if op._state != ST_NEW:
+                continue  # already submitted: skipped, not counted
+            if accepted == room:
+                break
+            op._state = ST_CLAIMED
             self._link(op)
             self._start_or_fail(op, kernel)
+            accepted += 1
         if kernel or self._backlog:
             self._kernel_submit(kernel)
         if self._ready and not had_ready:
@@ -1098,14 +1092,11 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return count
 
-    def process_events(self, long limit=0):
-        """Run the callbacks of completed operations here; return how many completed.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        Never blocks. A raising callback does not stop the others; the first
-        exception is re-raised after all of them ran. A positive ``limit``
-        runs at most that many callbacks; ``pending()`` then tells whether
-        more completions are waiting (the eventfd is not signalled again for
-        them).
+        Completions left over by the limit (ready, or still in the kernel's
+        ring) keep the eventfd readable: it is signalled again for them.
         """
         cdef list resubmit, done
         cdef int rounds
@@ -1136,6 +1127,8 @@ cdef class Context(_ContextCore):
             done = done[:limit]
         else:
             self._ready = []
+        if limit > 0 and (self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring))):
+            lxa_eventfd_signal(self._efd)  # drained above: the rest must still wake a reader
         self._run_callbacks(done)
         return len(done)
 

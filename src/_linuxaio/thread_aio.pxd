@@ -27,7 +27,7 @@ cdef class Context(_ContextCore):
 
     cdef int _check_fork(self) except -1
     cdef int _adopt_after_fork(self) except -1
-    cdef int _live(self) except -1
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1
     cdef int _submit_one(self, Operation op) except -1
     cdef bint _served_here(self, Operation op, bint may_write) except -1
     cdef int _to_pool(self, Operation op) except -1

@@ -60,7 +60,6 @@ created; 0 disables polling) changes that time.
 
 import errno as _errno
 import os
-import threading
 import warnings
 
 cimport cython
@@ -217,6 +216,9 @@ cdef class Context(_ContextCore):
         max_requests: operations that may be in flight at once; ``submit``
             accepts no more (it returns how many it took).
         pool_size: worker threads, started lazily as work arrives (default 32).
+        deferred, sqpoll: caio 0.12's keywords, accepted so caio code runs
+            unchanged; no effect on a thread pool (``sqpoll`` reads back
+            ``False``).
         inline_reads: serve reads of up to ``INLINE_READ_MAX`` bytes that the
             page cache holds on the submitting thread (``preadv2`` with
             ``RWF_NOWAIT``: never waits for the device), without a thread
@@ -240,7 +242,10 @@ cdef class Context(_ContextCore):
         self.early = []
         self._done = []
 
-    def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, inline_reads=True):
+    def __init__(
+        self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False,
+        inline_reads=True,
+    ):
         max_requests = _args.check_max_requests(max_requests)
         pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
         if self._pool != NULL:
@@ -256,6 +261,7 @@ cdef class Context(_ContextCore):
             _raise_errno(rc)
         self._efd = fd
         self.inline_reads = bool(inline_reads)
+        self._deferred = bool(deferred)
         self._closed = False
 
     cdef int _check_fork(self) except -1:
@@ -272,59 +278,43 @@ cdef class Context(_ContextCore):
             lxa_eventfd_signal(self._efd)
         return 0
 
-    cdef int _live(self) except -1:
+    cdef int _check_live(self) except -1:
         if self._closed:
-            raise ValueError("I/O operation on closed context.")
+            raise ContextClosedError("I/O operation on closed context.")
         if lxa_pool_inherited(self._pool):
             self._adopt_after_fork()
         return 0
 
-    def fileno(self):
-        """The eventfd that becomes readable when completions are pending."""
-        self._live()
-        return self._efd
-
     def submit(self, *ops):
-        """Queue ``ops`` in order; return how many were accepted (a prefix).
+        """Queue ``ops`` in order; return how many were accepted.
 
-        Raises ``TypeError`` for a foreign object and ``ValueError`` for an
-        operation already submitted, before any operation is queued.
+        Raises ``TypeError`` for a foreign object before any operation is
+        queued. An operation already submitted (in flight or completed, here
+        or on another context, or earlier in this call) is skipped and not
+        counted, as caio 0.12 does. When the context is full the rest are
+        left untouched.
         """
-        self._live()
-        cdef Py_ssize_t n = len(ops), i, accepted
+        self._check_live()
+        cdef Py_ssize_t accepted = 0
         cdef Operation op
         cdef object item
-        if n == 1:
-            item = ops[0]
+        for item in ops:
             if type(item) is not Operation:
-                raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
+                raise ArgumentTypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
+        for item in ops:
             op = <Operation>item
             if op._state != ST_NEW:
-                raise ValueError(f"operation already submitted: {op!r}")
-        else:
-            try:
-                for i in range(n):
-                    item = ops[i]
-                    if type(item) is not Operation:
-                        raise TypeError(f"expected a thread_aio.Operation, not {type(item).__name__}")
-                    op = <Operation>item
-                    if op._state != ST_NEW:
-                        raise ValueError(f"operation already submitted: {op!r}")
-                    op._state = ST_CLAIMED
-            finally:
-                for item in ops:
-                    if type(item) is Operation and (<Operation>item)._state == ST_CLAIMED:
-                        (<Operation>item)._state = ST_NEW
-        accepted = min(n, self._max_requests - self._in_flight)
-        for i in range(accepted):
-            op = <Operation>ops[i]
+                continue  # already submitted: skipped, not counted
+            if self._in_flight >= self._max_requests:
+                break
             try:
                 self._submit_one(op)
             except OSError:
-                if i == 0:
+                if accepted == 0:
                     raise
-                return i  # the rest are untouched and may be submitted later
-        return max(accepted, 0)
+                break  # the rest are untouched and may be submitted later
+            accepted += 1
+        return accepted
 
     cdef int _accept_one(self, Operation op) except -1:
         """``submit(op)`` for one operation already known to be a new thread_aio Operation."""
@@ -393,9 +383,6 @@ cdef class Context(_ContextCore):
 
     # -- the inline path of the asyncio adapter (_adapter_inline.pxi) ---------------
 
-    cdef int _check_live(self) except -1:
-        return self._live()
-
     cdef bint _completes_inline(self, Operation op) noexcept:
         """Will ``op`` most likely be served on the submitting thread (a cached read, a guarded write)?"""
         cdef int opcode = op._opcode
@@ -445,7 +432,7 @@ cdef class Context(_ContextCore):
 
     def cancel(self, *ops):
         """Withdraw operations no worker has started; they complete with ``-ECANCELED``."""
-        self._live()
+        self._check_live()
         cdef int cancelled = 0
         cdef Operation op
         for item in ops:
@@ -456,17 +443,22 @@ cdef class Context(_ContextCore):
                         cancelled += 1
         return cancelled
 
-    def process_events(self, long max_requests=0):
-        """Run the callbacks of completed operations here; return how many ran.
+    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
+        """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
 
-        ``max_requests`` > 0 runs at most that many (the rest stay for the
-        next call: see ``pending()``). A raising callback does not stop the
-        others; the first exception is re-raised after all of them ran.
+        Completions left over by the limit stay first in line (``pending()``)
+        and keep the eventfd readable (caio 0.12's loop waits on it).
         """
+        cdef Py_ssize_t count
         if self._pool == NULL:
             return 0
         self._check_fork()
-        return self._process(max_requests, True)
+        try:
+            count = self._process(limit, True)
+        finally:
+            if limit > 0 and self._done:
+                lxa_eventfd_signal(self._efd)
+        return count
 
     def pending(self):
         """True if ``process_events()`` has completions to deliver right now (no system call).
@@ -551,9 +543,10 @@ cdef class Context(_ContextCore):
     def __del__(self):
         if self._closed or self._pool == NULL:
             return
+        message = f"unclosed context {self!r}"  # the state it was in, before it is marked closed
         self._closed = True
         try:
-            warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
+            warnings.warn(message, ResourceWarning, source=self, stacklevel=2)
         finally:
             self._abandon()
 
@@ -569,7 +562,7 @@ cdef class Context(_ContextCore):
             reaper.run()  # only idle workers to join: quick
             return 0
         try:
-            threading.Thread(target=reaper.run, name="thread_aio-reaper", daemon=True).start()
+            _run_reaper(reaper.run, "thread_aio-reaper")
         except BaseException:
             reaper._pool = NULL  # cannot wait for the workers: leak rather than free live memory
             raise

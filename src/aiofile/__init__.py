@@ -21,6 +21,7 @@ from ._mode import FileMode, parse_mode
 from ._open import FileIOCloner, async_open, clone
 from ._streams import LineReader, Reader, Writer
 from ._text import TextFileWrapper
+from .shutil import copyfile
 from .version import (
     __author__,
     __version__,
@@ -51,6 +52,7 @@ __all__ = [
     "async_open",
     "author_info",
     "clone",
+    "copyfile",
     "get_default_context",
     "open",
     "os",

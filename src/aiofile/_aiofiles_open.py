@@ -31,6 +31,7 @@ from ._defaults import as_asyncio_context, get_default_context
 from ._file import AIOFile, Opener, _finish_uncancellable
 from ._mode import check_text_args, parse_mode
 from ._text import TextFileWrapper
+from .os import settled
 
 __all__ = [
     "AiofilesContextManager",
@@ -60,6 +61,13 @@ class _AiofilesConventions:
     _owned: tuple[Any, int, weakref.finalize[Any, Any]] | None = None
     #: Run after the file is closed (``aiofile.tempfile`` removes a named file there).
     _after_closed: Callable[[], Awaitable[None]] | None = None
+
+    _given_name: Any = None
+
+    @property
+    def name(self) -> Any:
+        """The path (``str``, ``bytes`` or ``PathLike``'s ``str``) or fd given, as the builtin file's ``name``."""
+        return self._given_name if self._given_name is not None else super().name  # type: ignore[misc]
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> Position:
         """As the builtin file's ``seek`` (no I/O); the result may be awaited, as in aiofiles."""
@@ -184,20 +192,23 @@ def open(
     adapter = as_asyncio_context(context)
 
     async def opening() -> Any:
-        if isinstance(file, int) or opener is not None:
+        if isinstance(file, int) and opener is None and closefd:  # ours to close, by close_fd
+            ctx = adapter if adapter is not None else get_default_context()
+            return await adopt_fd(ctx, file, file, mode, encoding, errors, newline, buffer_size, context=adapter)
+        if isinstance(file, int) or opener is not None:  # opener= runs as async_open runs it
             afp = AIOFile(file, mode, encoding=encoding or "utf-8", context=adapter, opener=opener, closefd=closefd)
             return await _make(afp, parsed.binary, encoding, errors, newline, buffer_size)
         ctx = adapter if adapter is not None else get_default_context()
         fd = await ctx.openat(file, parsed.flags, 0o666)
         if not parsed.writable:  # open(2) refuses writing to a directory; the builtin refuses reading too
             try:
-                st = await ctx.statx(b"", _AT_EMPTY_PATH, dir_fd=fd)
+                st = await settled(ctx.statx(b"", _AT_EMPTY_PATH, dir_fd=fd))  # before fd may be closed
             except BaseException:
                 await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
                 raise
             if stat.S_ISDIR(st.st_mode):
                 await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), file)
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(file))
         return await adopt_fd(ctx, fd, file, mode, encoding, errors, newline, buffer_size, context=adapter)
 
     return AiofilesContextManager(opening)
@@ -221,12 +232,14 @@ async def adopt_fd(
     """
     try:
         afp = AIOFile(fd, mode, encoding=encoding or "utf-8", context=context, closefd=False)
-        afp._filename = name  # name is the path (or the fd), as the builtin's
+        await afp.open()  # adopts fd (no system call that waits for a disk)
+        afp._filename = name  # then: name is the path (or the fd), as the builtin's
         made = await _make(afp, afp.mode.binary, encoding, errors, newline, buffer_size)
     except BaseException:
         await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
         raise
     made._own_fd(ctx, fd)
+    made._given_name = os.fspath(name) if isinstance(name, os.PathLike) else name
     return made
 
 

@@ -4,14 +4,19 @@ It is created at the first I/O inside a running loop (never when a file object
 is constructed, so objects built outside ``asyncio.run()`` work inside it),
 shared by every file of that loop, and released when the loop closes: the
 adapter closes itself from ``loop.close()``, and this store forgets it then.
-The store is keyed weakly by the loop, and a closed adapter no longer refers
-to its loop, so neither loops nor kernel contexts outlive ``asyncio.run()``.
+The store is keyed weakly by the loop and refers to its contexts weakly; the
+loop itself holds its default context (through its close hook). An adapter
+holds its loop, so a store entry holding the context strongly would keep the
+loop alive for ever; as it is, a loop dropped without ``close()`` is collected
+with its default context, and the adapter's finalizer releases the backend
+context (kernel context, threads, eventfd) then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -23,7 +28,9 @@ __all__ = ["as_asyncio_context", "default_contexts", "get_default_context", "set
 
 # Adapters made for raw contexts, alive while some file uses them (each holds its context).
 _WRAPPED: weakref.WeakValueDictionary[int, AsyncioContextBase] = weakref.WeakValueDictionary()
-_STORE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+# loop -> a callable returning its default context: a weak reference, or (for a
+# loop without a close hook, or a context that is not weak-referenceable) a strong one.
+_STORE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Callable[[], Any]] = weakref.WeakKeyDictionary()
 
 
 def get_default_context() -> Any:
@@ -32,7 +39,7 @@ def get_default_context() -> Any:
     Must be called from a coroutine (raises ``RuntimeError`` without a running loop).
     """
     loop = asyncio.get_running_loop()
-    context = _STORE.get(loop)
+    context = _lookup(loop)
     if context is None or context.closed:
         context = _linuxaio.AsyncioContext()
         set_default_context(loop, context)
@@ -41,23 +48,38 @@ def get_default_context() -> Any:
 
 def set_default_context(loop: asyncio.AbstractEventLoop, context: Any) -> None:
     """Make ``context`` the default context of ``loop``; it is closed when ``loop`` closes."""
-    _STORE[loop] = context
     # Forget it when the loop closes, and close it unless it is an adapter bound
-    # to that loop (which closes itself from the same hook). The callback holds
-    # the loop weakly: the store must not keep it alive.
-    _loop_close.call_on_close(loop, id(_STORE), partial(_forget, weakref.ref(loop)))
+    # to that loop (which closes itself from the same hook). The hook lives on
+    # the loop and holds the context; it holds the loop weakly.
+    hooked = _loop_close.call_on_close(loop, id(_STORE), partial(_forget, weakref.ref(loop), context))
+    try:
+        if not hooked:
+            raise TypeError
+        _STORE[loop] = weakref.ref(context)
+    except TypeError:  # nothing else holds it, or it cannot be referred to weakly
+        _STORE[loop] = partial(_identity, context)
 
 
 def default_contexts() -> list[tuple[asyncio.AbstractEventLoop, Any]]:
     """The ``(loop, context)`` pairs of the default contexts alive now."""
-    return list(_STORE.items())
+    return [(loop, context) for loop, ref in list(_STORE.items()) if (context := ref()) is not None]
 
 
-def _forget(loop_ref: weakref.ref[asyncio.AbstractEventLoop]) -> None:
+def _lookup(loop: asyncio.AbstractEventLoop) -> Any:
+    ref = _STORE.get(loop)
+    return None if ref is None else ref()
+
+
+def _identity(context: Any) -> Any:
+    return context
+
+
+def _forget(loop_ref: weakref.ref[asyncio.AbstractEventLoop], context: Any) -> None:
     loop = loop_ref()
     if loop is not None:
-        context = _STORE.pop(loop, None)
-        if context is not None and getattr(context, "loop", None) is not loop:
+        if _lookup(loop) is context:
+            del _STORE[loop]
+        if getattr(context, "loop", None) is not loop:
             context.close()
 
 

@@ -78,13 +78,6 @@ class _usage(NamedTuple):  # noqa: N801 - shutil's name
     free: int
 
 
-async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
-    """Await to the end; a cancellation of the caller is delivered afterwards."""
-    task = asyncio.ensure_future(awaitable)
-    await _finish_uncancellable(task)
-    return task.result()
-
-
 async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
     """Run ``coros`` concurrently, results in order.
 
@@ -102,8 +95,13 @@ async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
     except BaseException:
         for t in tasks:
             t.cancel()
-        await asyncio.wait(tasks)
+        # Their operations must have finished before our caller closes the fds they use.
+        await _finish_uncancellable(asyncio.ensure_future(_wait_all(tasks)))
         raise
+
+
+async def _wait_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    await asyncio.wait(tasks)
 
 
 def _ctx(context: Any) -> Any:
@@ -111,6 +109,15 @@ def _ctx(context: Any) -> Any:
 
 
 # -- single files --------------------------------------------------------------------------
+
+
+async def _stat_or_none(path: Any, context: Any) -> os.stat_result | None:
+    try:
+        if isinstance(path, aos.DirEntry):
+            return await path.astat(context=context)
+        return await aos.stat(path, context=context)
+    except OSError:
+        return None
 
 
 async def _samefile(src: Any, dst: Any, context: Any) -> bool:
@@ -125,13 +132,15 @@ async def _samefile(src: Any, dst: Any, context: Any) -> bool:
         return False
 
 
-async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any) -> int:
+async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
+    """Copy to the end of ``fd_in``; a regular file of known ``size`` needs no final empty call."""
     total = 0
+    n: int
     use_range = True
     while True:
         if use_range:
             try:
-                n = await _uncancellable(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
+                n = await aos.settled(ctx.copy_file_range(fd_in, -1, fd_out, -1, COPY_CHUNK))
             except OSError as exc:
                 if exc.errno not in _FALLBACK_ERRNOS or total:
                     raise
@@ -141,16 +150,18 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
                 use_range = False  # /proc-like files report size 0 to copy_file_range: read them
                 continue
         else:
-            data = await _uncancellable(ctx.read(RW_CHUNK, fd_in, total))
+            data = await aos.settled(ctx.read(RW_CHUNK, fd_in, total))
             n = len(data)
             written = 0
             while written < n:
-                written += await _uncancellable(ctx.write(memoryview(data)[written:], fd_out, total + written))
+                written += await aos.settled(ctx.write(memoryview(data)[written:], fd_out, total + written))
         if n == 0:
             return total
         total += n
         if progress is not None:
             progress(name, n)
+        if use_range and total == size:
+            return total
 
 
 async def copyfile(
@@ -161,43 +172,44 @@ async def copyfile(
     Cancellation: the incomplete ``dst`` is removed.
     """
     ctx = _ctx(context)
-    if await _samefile(src, dst, context):
+    src_st = await _stat_or_none(src, context)
+    dst_st = await _stat_or_none(dst, context)
+    if src_st is not None and dst_st is not None and os.path.samestat(src_st, dst_st):
         raise SameFileError(f"{src!r} and {dst!r} are the same file")
-    for fn in (src, dst):
-        try:
-            st = (
-                await fn.astat(context=context) if isinstance(fn, aos.DirEntry) else await aos.stat(fn, context=context)
-            )
-        except OSError:
-            pass
-        else:
-            if _stat.S_ISFIFO(st.st_mode):
-                fn = fn.path if isinstance(fn, aos.DirEntry) else fn
-                raise SpecialFileError(f"`{fn}` is a named pipe")
+    for st, fn in ((src_st, src), (dst_st, dst)):
+        if st is not None and _stat.S_ISFIFO(st.st_mode):
+            fn = fn.path if isinstance(fn, aos.DirEntry) else fn
+            raise SpecialFileError(f"`{fn}` is a named pipe")
     src = os.fspath(src)
     if not follow_symlinks and await aos.path.islink(src, context=context):
         await aos.symlink(await aos.readlink(src, context=context), dst, context=context)
         return dst
+    if src_st is not None and _stat.S_ISDIR(src_st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)  # what open(src, "rb") raises
     fd_in = await ctx.openat(src, os.O_RDONLY)
     try:
-        st = await ctx.statx(b"", 0x1000, dir_fd=fd_in)
-        if _stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)
+        opening = asyncio.ensure_future(ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
         try:
-            fd_out = await ctx.openat(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
+        except asyncio.CancelledError:
+            if not opening.cancelled() and opening.exception() is None:
+                await aos.settled(ctx.close_fd(opening.result()))
+                await aos.settled(_remove_quietly(ctx, dst))
+            raise
         except IsADirectoryError as e:
             if not await aos.path.exists(dst, context=context):
                 raise FileNotFoundError(f"Directory does not exist: {dst}") from e
             raise
+        fd_out = opening.result()
         try:
-            await _copy_data(ctx, fd_in, fd_out, progress, dst)
+            await _copy_data(ctx, fd_in, fd_out, progress, dst, src_st.st_size if src_st is not None else 0)
         except BaseException:
-            await _uncancellable(_remove_quietly(ctx, dst))
+            await aos.settled(_remove_quietly(ctx, dst))
             raise
         finally:
-            await _uncancellable(ctx.close_fd(fd_out))
+            await aos.settled(ctx.close_fd(fd_out))
     finally:
-        await _uncancellable(ctx.close_fd(fd_in))
+        await aos.settled(ctx.close_fd(fd_in))
     return dst
 
 
@@ -247,19 +259,22 @@ async def copy(
     src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
 ) -> Any:
     """``shutil.copy``: data and permission bits; into ``dst`` if it is a directory. Returns the new file's path."""
-    dst = await _target(src, dst, context)
-    await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
-    await copymode(src, dst, follow_symlinks=follow_symlinks, context=context)
-    return dst
+    return await _copy_then(copymode, src, dst, follow_symlinks, progress, context)
 
 
 async def copy2(
     src: Any, dst: Any, *, follow_symlinks: bool = True, progress: Progress | None = None, context: Any = None
 ) -> Any:
     """``shutil.copy2``: data and metadata (``copystat``); into ``dst`` if it is a directory."""
+    return await _copy_then(copystat, src, dst, follow_symlinks, progress, context)
+
+
+async def _copy_then(
+    metadata: Callable[..., Awaitable[None]], src: Any, dst: Any, follow_symlinks: bool, progress: Any, context: Any
+) -> Any:
     dst = await _target(src, dst, context)
     await copyfile(src, dst, follow_symlinks=follow_symlinks, progress=progress, context=context)
-    await copystat(src, dst, follow_symlinks=follow_symlinks, context=context)
+    await metadata(src, dst, follow_symlinks=follow_symlinks, context=context)
     return dst
 
 
@@ -421,9 +436,9 @@ async def rmtree(
         return
     gate = asyncio.Semaphore(limit)
     try:
-        await _rmtree_fd(ctx, fd, os.fspath(path), handle, gate, progress)
+        await _rmtree_fd(ctx, fd, path, handle, gate, progress)
     finally:
-        await _uncancellable(ctx.close_fd(fd))
+        await aos.settled(ctx.close_fd(fd))
     try:
         await ctx.unlinkat(path, _AT_REMOVEDIR, at)
     except OSError as exc:
@@ -439,7 +454,7 @@ async def _rmtree_fd(
     """Empty the directory open as ``fd`` (``path`` names it in errors)."""
     records: list[tuple[int, bytes]] = []
     try:
-        while chunk := await ctx.getdents(fd, aos.LISTING_CHUNK):
+        while chunk := await aos.settled(ctx.getdents(fd, aos.LISTING_CHUNK)):
             records.extend((dtype, name) for _, dtype, name in parse_dirents(chunk) if name not in (b".", b".."))
     except OSError as exc:
         exc.filename = path
@@ -452,6 +467,7 @@ async def _rmtree_fd(
         full = os.path.join(path, name)
         if dtype in (4, 0):  # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink
             try:
+                # Not settled: a cancelled openat closes what it opens by itself (read-only, harmless).
                 sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
             except OSError as exc:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
@@ -461,10 +477,10 @@ async def _rmtree_fd(
                 try:
                     await _rmtree_fd(ctx, sub, full, handle, gate, progress)
                 finally:
-                    await _uncancellable(ctx.close_fd(sub))
+                    await aos.settled(ctx.close_fd(sub))
                 async with gate:
                     try:
-                        await ctx.unlinkat(name, _AT_REMOVEDIR, fd)
+                        await aos.settled(ctx.unlinkat(name, _AT_REMOVEDIR, fd))
                     except OSError as exc:
                         handle(os.rmdir, full, exc)
                         return
@@ -473,7 +489,7 @@ async def _rmtree_fd(
                 return
         async with gate:
             try:
-                await ctx.unlinkat(name, 0, fd)
+                await aos.settled(ctx.unlinkat(name, 0, fd))
             except OSError as exc:
                 handle(os.unlink, full, exc)
                 return

@@ -114,9 +114,10 @@ def TemporaryFile(  # noqa: N802 - tempfile's name
     encoding, buffer_size = _file_args(mode, buffering, encoding, newline, errors)
     flags = parse_mode(mode).flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_APPEND)
 
+    suf, pre, directory = _params(suffix, prefix, dir)
+
     async def opening() -> Any:
         ctx = _context(context)
-        suf, pre, directory = _params(suffix, prefix, dir)
         tmpfile = getattr(os, "O_TMPFILE", 0)
         fd = -1
         if tmpfile:
@@ -162,9 +163,11 @@ def NamedTemporaryFile(  # noqa: N802 - tempfile's name
     encoding, buffer_size = _file_args(mode, buffering, encoding, newline, errors)
     flags = parse_mode(mode).flags & ~(os.O_CREAT | os.O_EXCL | os.O_TRUNC)
 
+    params = _params(suffix, prefix, dir)
+
     async def opening() -> Any:
         ctx = _context(context)
-        fd, name = await _create_file(ctx, *_params(suffix, prefix, dir), flags)
+        fd, name = await _create_file(ctx, *params, flags)
 
         async def remove() -> None:
             try:
@@ -177,27 +180,25 @@ def NamedTemporaryFile(  # noqa: N802 - tempfile's name
         except BaseException:
             await _finish_uncancellable(asyncio.ensure_future(remove()))
             raise
-        if delete:
+        if delete and delete_on_close:
             made._after_closed = remove
+        elif delete:
+            manager._removal = remove
         return made
 
     manager = _NamedManager(opening)
-    manager._delete_on_exit = delete and not delete_on_close
     return manager
 
 
 class _NamedManager(AiofilesContextManager):
-    _delete_on_exit = False
+    _removal: Any = None  # delete on leaving ``async with`` (delete_on_close=False)
 
     async def __aexit__(self, *exc: object) -> None:
-        made = self._file
-        if made is None:
-            return
-        removal = made._after_closed
-        made._after_closed = None if self._delete_on_exit else removal
-        await made.close()
-        if self._delete_on_exit and removal is not None:
-            await _finish_uncancellable(asyncio.ensure_future(removal()))
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            if self._removal is not None:
+                await _finish_uncancellable(asyncio.ensure_future(self._removal()))
 
 
 class TemporaryDirectory:
@@ -328,7 +329,9 @@ class SpooledTemporaryFile:
             while memory.tell() != cookie and memory.read(1):
                 chars += 1
             memory.flush()
-            await target.file.write(memory.buffer.getvalue(), 0)
+            raw, ctx, written = memory.buffer.getvalue(), _context(self._context), 0
+            while written < len(raw):  # the bytes as encoded, through the engine
+                written += await ctx.write(memoryview(raw)[written:], target.fileno(), written)
             target.seek(0)
             if chars:
                 await target.read(chars)

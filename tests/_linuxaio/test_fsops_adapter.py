@@ -385,3 +385,16 @@ async def test_ops_after_close_raise_value_error(backend: Any, tmp_path: Path) -
     await ctx.aclose()
     with pytest.raises(ValueError):
         await ctx.statx(tmp_path)
+
+
+async def test_adapters_of_one_loop_share_one_companion(backend: Any, tmp_path: Path) -> None:
+    """Many adapters on one loop do not each leave a pool behind (one companion per loop at most)."""
+    first = backend.AsyncioContext()
+    await first.statx(tmp_path)
+    await first.aclose()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        ctx = backend.AsyncioContext()
+        assert stat_fields(await ctx.statx(tmp_path)) == stat_fields(os.stat(tmp_path))
+        await ctx.aclose()
+    assert len(os.listdir("/proc/self/fd")) <= before

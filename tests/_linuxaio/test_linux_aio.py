@@ -140,11 +140,18 @@ async def test_cached_read_of_a_known_file_completes_without_yielding(LA: Any, t
 
 
 async def test_inline_completions_yield_after_the_time_slice(L: Any, LA: Any, tmp_path: Path) -> None:
+    """The slice, not the clock, decides: no slice left means one inline read per loop iteration.
+
+    With a slice too long to run out, cached reads never let the loop run the
+    ticker; with a slice of 0, every read after an iteration's first yields to
+    the loop once, so the ticker runs about once per read. (No wall-clock
+    bound: a loaded machine cannot make this flaky.)
+    """
     path = tmp_path / "slice.bin"
-    data = os.urandom(1 << 20)
-    path.write_bytes(data)
+    path.write_bytes(os.urandom(1 << 20))
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     ticks = 0
+    reads = 200
 
     async def ticker() -> None:
         nonlocal ticks
@@ -152,23 +159,26 @@ async def test_inline_completions_yield_after_the_time_slice(L: Any, LA: Any, tm
             ticks += 1
             await asyncio.sleep(0)
 
+    async def ticks_during_reads(actx: Any) -> int:
+        nonlocal ticks
+        task = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        ticks = 0
+        for _ in range(reads):
+            await actx.read(4096, fd, 0)
+        seen = ticks
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return seen
+
     try:
         async with LA.AsyncioContext() as actx:
             assert actx._inline_slice_ns == L.INLINE_SLICE_NS
-            # No clock in the test (a loaded machine stretches wall time, not loop
-            # iterations): with an empty slice, every inline completion uses it up,
-            # so the next read yields to the loop once first and the ticker runs.
+            await actx.read(4096, fd, 0)  # the descriptor is known to be cached from now on
+            actx._inline_slice_ns = 10**15
+            assert await ticks_during_reads(actx) == 0
             actx._inline_slice_ns = 0
-            await actx.read(4096, fd, 0)
-            task = asyncio.ensure_future(ticker())
-            await asyncio.sleep(0)
-            ticks = 0
-            for _ in range(50):
-                assert await actx.read(4096, fd, 0) == data[:4096]
-            task.cancel()
-        # About one tick per read (a read the kernel did not complete inline
-        # waits for the loop anyway), never none.
-        assert ticks >= 25, ticks
+            assert await ticks_during_reads(actx) >= reads - 2
     finally:
         os.close(fd)
 

@@ -181,39 +181,21 @@ def _snapshot(base: Path) -> list[tuple[Any, ...]]:
     return sorted(result)
 
 
+def describe(e: Any) -> tuple[Any, ...]:
+    """What a scandir entry answers without being asked to stat."""
+    flags = (e.is_dir(), e.is_file(), e.is_symlink(), e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+    return (e.name, e.path, e.inode(), *flags)
+
+
 async def test_listdir_and_scandir_equal_os(tmp_path: Path, ctx: Any) -> None:
     root = make_tree(tmp_path)
     for i in range(500):
         (root / "d" / f"many-{i}").write_bytes(b"")
     for p in (root, root / "d", os.fsencode(root), root / "empty"):
         assert await aos.listdir(p, context=ctx) == os.listdir(p)  # same getdents order
-        ours = [
-            (
-                e.name,
-                e.path,
-                e.inode(),
-                e.is_dir(),
-                e.is_file(),
-                e.is_symlink(),
-                e.is_dir(follow_symlinks=False),
-                e.is_file(follow_symlinks=False),
-            )
-            async for e in aos.scandir(p, context=ctx)
-        ]
+        ours = [describe(e) async for e in aos.scandir(p, context=ctx)]
         with os.scandir(p) as it:
-            theirs = [
-                (
-                    e.name,
-                    e.path,
-                    e.inode(),
-                    e.is_dir(),
-                    e.is_file(),
-                    e.is_symlink(),
-                    e.is_dir(follow_symlinks=False),
-                    e.is_file(follow_symlinks=False),
-                )
-                for e in it
-            ]
+            theirs = [describe(e) for e in it]
         assert ours == theirs
     entries = {e.name: e for e in await aos.scandir(root, context=ctx)}
     assert entries["to_file"].stat() == os.stat(root / "to_file")
@@ -312,3 +294,20 @@ async def test_cancelled_listing_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     while sorted(os.listdir("/proc/self/fd")) != before:
         assert asyncio.get_running_loop().time() < deadline, "a directory fd leaked"
         await asyncio.sleep(0.005)
+
+
+async def test_bytes_paths_and_defaults(tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_tree(tmp_path)
+    top = os.fsencode(root)
+    assert [t async for t in aos.walk(top, context=ctx)] == list(os.walk(top))
+    monkeypatch.chdir(root / "d")
+    assert await aos.listdir(context=ctx) == os.listdir()
+    assert [e.path async for e in aos.scandir(context=ctx)] == [e.path for e in os.scandir()]
+    assert await aos.path.abspath("x", context=ctx) == os.path.abspath("x")
+
+
+def test_ospath_alias() -> None:
+    import aiofile.ospath
+
+    assert aiofile.ospath.exists is aos.path.exists
+    assert set(aiofile.ospath.__all__) == set(aos.path.__all__)

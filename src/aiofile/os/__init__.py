@@ -15,21 +15,25 @@ result when the listing already has it); ``await entry.astat()`` asks the engine
 
 Cancellation (every coroutine): the operation in flight still completes
 (a cancelled ``mkdir``/``rename``/``remove`` may still take effect); a
-directory fd opened for a listing is closed; no fd leaks.
+directory fd opened for a listing is closed, after the operations that use it
+have finished (``settled``), so none of them can act on a file that reuses its
+number; no fd leaks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import math
 import os as _os
 import stat as _stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any
 
 from _linuxaio.fsops import parse_dirents
 
 from .._defaults import as_asyncio_context, get_default_context
+from .._file import _finish_uncancellable
 from . import path
 
 _ospath = path
@@ -73,6 +77,18 @@ AT_EMPTY_PATH = 0x1000
 _DIR_FLAGS = _os.O_RDONLY | _os.O_DIRECTORY
 _DT_DIR, _DT_REG, _DT_LNK, _DT_UNKNOWN = 4, 8, 10, 0
 LISTING_CHUNK = 65536
+
+
+async def settled(awaitable: Awaitable[Any]) -> Any:
+    """Await ``awaitable`` to its end, delivering a cancellation of the caller afterwards.
+
+    For every operation on an fd we close afterwards: a cancelled operation
+    still runs in the pool, so closing its fd first would let it act on
+    whatever file reuses the number.
+    """
+    task = asyncio.ensure_future(awaitable)
+    await _finish_uncancellable(task)
+    return task.result()
 
 
 def context_of(context: Any) -> Any:
@@ -305,9 +321,9 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
         raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL), path)
     fd = await ctx.openat(path, _os.O_WRONLY)
     try:
-        await ctx.ftruncate(fd, length)
+        await settled(ctx.ftruncate(fd, length))
     finally:
-        await ctx.close_fd(fd)
+        await settled(ctx.close_fd(fd))
 
 
 async def fsync(fd: Any, *, context: Any = None) -> None:
@@ -332,7 +348,7 @@ async def _open_dir(ctx: Any, path: Any) -> int:
 
 
 async def _records(ctx: Any, fd: int) -> AsyncIterator[tuple[int, int, bytes]]:
-    while chunk := await ctx.getdents(fd, LISTING_CHUNK):
+    while chunk := await settled(ctx.getdents(fd, LISTING_CHUNK)):
         for record in parse_dirents(chunk):
             if record[2] not in (b".", b".."):
                 yield record
@@ -348,7 +364,7 @@ async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
     try:
         names = [name async for _, _, name in _records(ctx, fd)]
     finally:
-        await ctx.close_fd(fd)
+        await settled(ctx.close_fd(fd))
     return names if as_bytes else [_os.fsdecode(n) for n in names]
 
 
@@ -461,10 +477,10 @@ class ScandirIterator:
         dir_fd = self._fd if _is_fd(self._path) else AT_FDCWD
         target = entry.name if _is_fd(self._path) else entry.path
         if entry._d_type == _DT_UNKNOWN:
-            entry._lstat = await ctx.statx(target, AT_SYMLINK_NOFOLLOW, dir_fd=dir_fd)
+            entry._lstat = await settled(ctx.statx(target, AT_SYMLINK_NOFOLLOW, dir_fd=dir_fd))
         if entry.is_symlink():
             try:
-                entry._stat = await ctx.statx(target, 0, dir_fd=dir_fd)
+                entry._stat = await settled(ctx.statx(target, 0, dir_fd=dir_fd))
             except OSError:
                 entry._stat_error = True
         elif entry._lstat is not None:
@@ -496,7 +512,7 @@ class ScandirIterator:
         self._finished = True
         fd, self._fd = self._fd, -1
         if fd >= 0:
-            await self._ctx.close_fd(fd)
+            await settled(self._ctx.close_fd(fd))
 
     close = aclose
 

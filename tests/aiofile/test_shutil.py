@@ -1,0 +1,276 @@
+"""``aiofile.shutil`` against ``shutil`` on twin trees: results, errors and what is left on disk, every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiofile import shutil as ash
+
+
+def make_tree(root: Path, files: int = 5) -> Path:
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "empty").mkdir()
+    for i in range(files):
+        (root / f"f{i}.txt").write_bytes(os.urandom(100 + 997 * i))
+    (root / "a" / "big.bin").write_bytes(os.urandom(3 << 20))
+    (root / "a" / "b" / "ro.txt").write_bytes(b"read only")
+    os.chmod(root / "a" / "b" / "ro.txt", 0o444)
+    os.utime(root / "a" / "big.bin", ns=(1_000_000_123, 2_000_000_456))
+    os.symlink("a", root / "link_dir")
+    os.symlink("f0.txt", root / "link_file")
+    return root
+
+
+def snapshot(base: Path) -> list[tuple[Any, ...]]:
+    """Everything on disk under ``base``: kind, mode, mtime, content, link target."""
+    if not os.path.lexists(base):
+        return []
+    result = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            link = os.readlink(p) if stat.S_ISLNK(st.st_mode) else None
+            content = Path(p).read_bytes() if stat.S_ISREG(st.st_mode) else None
+            mtime = st.st_mtime_ns if stat.S_ISREG(st.st_mode) and st.st_mtime_ns < 10**10 else 0
+            result.append(
+                (os.path.relpath(p, base), kind, 0 if link else stat.S_IMODE(st.st_mode), mtime, content, link)
+            )
+    return sorted(result)
+
+
+async def outcome(coro: Any) -> Any:
+    try:
+        return ("ok", await coro)
+    except shutil.Error as exc:
+        return ("shutil.Error", type(exc), exc.args)
+    except OSError as exc:
+        return ("err", type(exc), exc.errno, exc.filename)
+
+
+def sync_outcome(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return ("ok", fn(*args, **kwargs))
+    except shutil.Error as exc:
+        return ("shutil.Error", type(exc), exc.args)
+    except OSError as exc:
+        return ("err", type(exc), exc.errno, exc.filename)
+
+
+def swap(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, (tuple, list)):
+        return type(value)(swap(v, old, new) for v in value)
+    return value
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[Path, Path]:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    make_tree(ours / "src")
+    shutil.copytree(ours, theirs, symlinks=True)  # the same bytes, modes and times
+    return ours, theirs
+
+
+async def check(twins: tuple[Path, Path], name: str, args: tuple[str, ...], ctx: Any, **kwargs: Any) -> Any:
+    ours, theirs = twins
+    got = await outcome(getattr(ash, name)(*(str(ours / a) for a in args), context=ctx, **kwargs))
+    expected = swap(
+        sync_outcome(getattr(shutil, name), *(str(theirs / a) for a in args), **kwargs), str(theirs), str(ours)
+    )
+    assert got == expected, (name, args)
+    assert snapshot(ours) == snapshot(theirs), (name, args)
+    return got
+
+
+async def test_copyfile_copy_copy2(twins: tuple[Path, Path], ctx: Any) -> None:
+    await check(twins, "copyfile", ("src/a/big.bin", "c1"), ctx)
+    await check(twins, "copyfile", ("src/link_file", "c2"), ctx)
+    await check(twins, "copyfile", ("src/link_file", "c3"), ctx, follow_symlinks=False)
+    await check(twins, "copyfile", ("src/f1.txt", "src/f1.txt"), ctx)  # SameFileError
+    await check(twins, "copyfile", ("src/missing", "c4"), ctx)
+    await check(twins, "copyfile", ("src/a", "c5"), ctx)
+    await check(twins, "copyfile", ("src/f1.txt", "src/a"), ctx)
+    await check(twins, "copyfile", ("src/f1.txt", "nodir/x"), ctx)
+    await check(twins, "copy", ("src/a/b/ro.txt", "c6"), ctx)
+    await check(twins, "copy", ("src/f2.txt", "src/empty"), ctx)
+    await check(twins, "copy2", ("src/a/big.bin", "c7"), ctx)
+    await check(twins, "copy2", ("src/link_file", "c8"), ctx, follow_symlinks=False)
+    await check(twins, "copymode", ("src/a/b/ro.txt", "c1"), ctx)
+    await check(twins, "copystat", ("src/a/big.bin", "c2"), ctx)
+
+
+async def test_copyfile_fifo_is_special(twins: tuple[Path, Path], ctx: Any) -> None:
+    for base in twins:
+        os.mkfifo(base / "fifo")
+    got = await outcome(ash.copyfile(str(twins[0] / "fifo"), str(twins[0] / "x"), context=ctx))
+    with pytest.raises(shutil.SpecialFileError):
+        shutil.copyfile(twins[1] / "fifo", twins[1] / "x")
+    assert got[0] == "err" and got[1] is shutil.SpecialFileError
+
+
+async def test_copyfile_falls_back_for_proc_files(tmp_path: Path, ctx: Any) -> None:
+    await ash.copyfile("/proc/self/status", tmp_path / "status", context=ctx)
+    assert (tmp_path / "status").read_bytes().startswith(b"Name:")
+
+
+@pytest.mark.parametrize("symlinks", [False, True])
+async def test_copytree(twins: tuple[Path, Path], ctx: Any, symlinks: bool) -> None:
+    await check(twins, "copytree", ("src", "dst"), ctx, symlinks=symlinks)
+    await check(twins, "copytree", ("src", "dst"), ctx, symlinks=symlinks)  # exists
+    await check(twins, "copytree", ("src", "dst"), ctx, symlinks=symlinks, dirs_exist_ok=True)
+    await check(twins, "copytree", ("src", "dst2"), ctx, ignore=shutil.ignore_patterns("*.bin", "b"))
+    await check(twins, "copytree", ("missing", "dst3"), ctx)
+
+
+async def test_copytree_dangling_symlinks(twins: tuple[Path, Path], ctx: Any) -> None:
+    for base in twins:
+        os.symlink("nowhere", base / "src" / "dangling")
+    await check(twins, "copytree", ("src", "d1"), ctx)  # shutil.Error listing it
+    await check(twins, "copytree", ("src", "d2"), ctx, ignore_dangling_symlinks=True)
+    await check(twins, "copytree", ("src", "d3"), ctx, symlinks=True)
+
+
+async def test_copytree_with_sync_copy_function(twins: tuple[Path, Path], ctx: Any) -> None:
+    await check(twins, "copytree", ("src", "d1"), ctx, copy_function=shutil.copy)
+
+
+async def test_copytree_progress_and_limit(tmp_path: Path, ctx: Any) -> None:
+    make_tree(tmp_path / "src", files=40)
+    seen: list[tuple[Any, int]] = []
+    await ash.copytree(
+        tmp_path / "src", tmp_path / "dst", limit=3, progress=lambda p, n: seen.append((p, n)), context=ctx
+    )
+    shutil.copytree(tmp_path / "src", tmp_path / "std")
+    assert snapshot(tmp_path / "std") == snapshot(tmp_path / "dst")
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tmp_path / "std") for f in fs)
+    assert sum(n for _, n in seen) == total
+    with pytest.raises(ValueError):
+        await ash.copytree(tmp_path / "src", tmp_path / "x", limit=0, context=ctx)
+
+
+async def test_rmtree(twins: tuple[Path, Path], ctx: Any) -> None:
+    for base in twins:
+        shutil.copytree(base / "src", base / "other", symlinks=True)
+    await check(twins, "rmtree", ("src/link_dir",), ctx)  # a symlink: OSError, nothing removed
+    await check(twins, "rmtree", ("missing",), ctx)
+    await check(twins, "rmtree", ("missing",), ctx, ignore_errors=True)
+    await check(twins, "rmtree", ("src/f1.txt",), ctx)  # not a directory
+    await check(twins, "rmtree", ("src",), ctx)
+    assert os.path.isdir(twins[0] / "other" / "a")  # link_dir was not followed
+
+
+async def test_rmtree_onerror_and_onexc(tmp_path: Path, ctx: Any) -> None:
+    calls: list[Any] = []
+    await ash.rmtree(tmp_path / "missing", onerror=lambda f, p, e: calls.append((f, p, e[0])), context=ctx)
+    assert calls == [(os.lstat, tmp_path / "missing", FileNotFoundError)]
+    std: list[Any] = []
+    shutil.rmtree(tmp_path / "missing", onerror=lambda f, p, e: std.append((f, p, e[0])))
+    assert calls == std
+    got: list[Any] = []
+    await ash.rmtree(tmp_path / "missing", onexc=lambda f, p, e: got.append((f, type(e))), context=ctx)
+    assert got == [(os.lstat, FileNotFoundError)]
+
+
+async def test_rmtree_dir_fd(tmp_path: Path, ctx: Any) -> None:
+    make_tree(tmp_path / "t")
+    dfd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        await ash.rmtree("t", dir_fd=dfd, context=ctx)
+    finally:
+        os.close(dfd)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_move(twins: tuple[Path, Path], ctx: Any) -> None:
+    await check(twins, "move", ("src/f1.txt", "moved.txt"), ctx)
+    await check(twins, "move", ("src/f2.txt", "src/empty"), ctx)
+    await check(twins, "move", ("src/f3.txt", "src/empty"), ctx)
+    await check(twins, "move", ("src/empty", "src/empty/inside"), ctx)  # into itself
+    await check(twins, "move", ("src", "tree"), ctx)
+    await check(twins, "move", ("missing", "x"), ctx)
+
+
+async def test_move_across_devices(tmp_path: Path, ctx: Any) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system (/dev/shm) here")
+    make_tree(tmp_path / "src")
+    expected = snapshot(tmp_path / "src")
+    target = shm / f"aiofile-test-{os.getpid()}-{id(ctx)}"
+    try:
+        assert await ash.move(tmp_path / "src", target, context=ctx) == target
+        assert snapshot(target) == expected
+        assert not os.path.exists(tmp_path / "src")
+        src = tmp_path / "file"
+        src.write_bytes(b"data")
+        os.utime(src, ns=(5, 6))
+        await ash.move(src, target / "moved", context=ctx)
+        assert (target / "moved").read_bytes() == b"data" and os.stat(target / "moved").st_mtime_ns == 6
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+async def test_disk_usage(tmp_path: Path, ctx: Any) -> None:
+    ours = await ash.disk_usage(tmp_path, context=ctx)
+    theirs = shutil.disk_usage(tmp_path)
+    assert ours.total == theirs.total and ours._fields == theirs._fields
+    with pytest.raises(FileNotFoundError):
+        await ash.disk_usage(tmp_path / "missing", context=ctx)
+
+
+async def test_cancelled_copytree_leaves_no_partial_file(tmp_path: Path, ctx: Any) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    payloads = {f"f{i}": os.urandom(256 << 10) for i in range(30)}
+    for name, data in payloads.items():
+        (src / name).write_bytes(data)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(
+        ash.copytree(src, tmp_path / "dst", limit=4, progress=lambda p, n: started.set(), context=ctx)
+    )
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for name in os.listdir(tmp_path / "dst"):
+        assert (tmp_path / "dst" / name).read_bytes() == payloads[name], name  # whole files only
+
+
+async def test_cancelled_rmtree_leaves_a_consistent_tree(tmp_path: Path, ctx: Any) -> None:
+    root = tmp_path / "t"
+    for d in range(10):
+        (root / f"d{d}").mkdir(parents=True)
+        for f in range(30):
+            (root / f"d{d}" / f"f{f}").write_bytes(b"x")
+    started = asyncio.Event()
+    task = asyncio.ensure_future(ash.rmtree(root, limit=2, progress=lambda p, n: started.set(), context=ctx))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    left = sum(len(fs) for _, _, fs in os.walk(root))
+    assert left < 300
+    await ash.rmtree(root, context=ctx)  # what is left is still removable
+    assert not os.path.exists(root)
+
+
+async def test_rmtree_of_a_file_reports_like_shutil(tmp_path: Path, ctx: Any) -> None:
+    (tmp_path / "f").write_bytes(b"")
+    ours: list[Any] = []
+    theirs: list[Any] = []
+    await ash.rmtree(tmp_path / "f", onerror=lambda f, p, e: ours.append((f, p, e[0], e[1].errno)), context=ctx)
+    shutil.rmtree(tmp_path / "f", onerror=lambda f, p, e: theirs.append((f, p, e[0], e[1].errno)))
+    assert ours == theirs
+    assert ours[0][0] is os.scandir and ours[0][3] == errno.ENOTDIR
