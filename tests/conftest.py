@@ -37,6 +37,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="asyncio",
         help="event loop every asyncio test runs on (default: asyncio's own)",
     )
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the reliability suite (tests/reliability) at full length, not its bounded version"
+        " (also AIOFILE_LONG_TESTS=1)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

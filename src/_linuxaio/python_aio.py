@@ -258,6 +258,10 @@ def _run(op: Operation, pool: _Pool) -> int:
         # does not wait for such an operation (see _Pool.shutdown).
         with pool.lock:
             pool.streaming.add(op)
+            if not pool.accepting:
+                # A shutdown() that began while this op was "running" waits for
+                # it; it may stop waiting now (it never waits for a stream).
+                pool.work.notify_all()
         try:
             return _run_unpositioned(op)
         finally:
