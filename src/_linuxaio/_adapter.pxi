@@ -11,7 +11,7 @@
 
 #: Inline completions may hold the event loop this long per loop iteration
 #: (ns), per AsyncioContext (its ``_inline_slice_ns``).
-INLINE_SLICE_NS = 500_000
+INLINE_SLICE_NS = 200_000
 
 cdef object _get_running_loop = None
 cdef object _base_submit_future = None

@@ -14,7 +14,7 @@ How an operation reaches the backend (the hot path is compiled:
   coroutine goes on without suspending, as asyncio's own ``sock_recv`` does
   when data is already there.
 * **Time slice.** Inline completions hold the loop, so they are bounded:
-  after ``INLINE_SLICE_NS`` (500 µs) of them in one loop iteration, a
+  after ``INLINE_SLICE_NS`` (200 µs) of them in one loop iteration, a
   coroutine that would go inline yields to the loop once first
   (``submit_future`` callers get the batched path instead); other tasks,
   timers and callbacks of the loop wait at most about that long per adapter.

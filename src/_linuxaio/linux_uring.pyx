@@ -79,6 +79,17 @@ cdef extern from "<unistd.h>" nogil:
 
 from kaio cimport LXA_MAX_RW_COUNT, LXA_ROUTE_KERNEL, RWF_NOWAIT, lxa_fd_route, lxa_iov_advance
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -310,6 +321,9 @@ cdef unsigned _ring_entries(Py_ssize_t max_requests) noexcept:
     while n < <unsigned>max_requests and n < RING_ENTRIES_MAX:
         n <<= 1
     return n
+
+
+include "_wguard.pxi"
 
 
 include "_context.pxi"
@@ -1003,12 +1017,33 @@ cdef class Context(_ContextCore):
         the batching.
         """
         cdef int opcode = op._opcode
+        if opcode == OP_WRITE and not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES:
+            return True  # the write guard may let it run on this thread (see _inline)
         if op._fd < 0 or op._fd >= self._ninline_fds or (self._inline_fds[op._fd] & INLINE_MASK) != INLINE_YES:
             return False
         return opcode == OP_READ or opcode == OP_READINTO or opcode == OP_WRITE
 
     cdef int _inline(self, Operation op) except -1:
-        """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT."""
+        """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT.
+
+        A small buffered write to a regular file on a local file system runs
+        here when the write guard allows it (``_wguard.pxi``): the kernel would
+        hand it to an io-wq worker, and that hop costs more than the write.
+        """
+        cdef int64_t result
+        if (
+            op._opcode == OP_WRITE
+            and not _wguard.unusable
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and lxa_wguard_fd_ok(op._fd) == 1
+        ):
+            result = _guarded_write(op)
+            if result != NOT_WRITTEN:
+                op._state = ST_CLAIMED
+                self._link(op)
+                self._complete(op, result)
+                self._reap_inline()
+                return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         op._state = ST_CLAIMED
         self._link(op)
         try:

@@ -1,4 +1,4 @@
-"""Inline buffered writes and their guard (csrc/lxa_wguard.h), on linux_aio and thread_aio.
+"""Inline buffered writes and their guard (csrc/lxa_wguard.h), on linux_aio, linux_uring and thread_aio.
 
 A small write to a buffered regular file (on linux_aio: one whose file system
 refuses RWF_NOWAIT writes, such as ext4) runs on the loop's thread while
@@ -21,7 +21,7 @@ import pytest
 pytestmark = [
     pytest.mark.asyncio,
     # The backends with a write guard (the ``backend`` fixture of tests/conftest.py, narrowed).
-    pytest.mark.parametrize("backend", ["linux", "thread"], indirect=True),
+    pytest.mark.parametrize("backend", ["linux", "uring", "thread"], indirect=True),
 ]
 
 
