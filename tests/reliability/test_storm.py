@@ -214,4 +214,7 @@ async def test_cancellation_storm_leaves_data_slots_fds_threads_and_memory_sound
     # Every repeat frees what it took: the last repeats do not need more memory than the
     # second one did (the first warms allocator arenas up); 16 MiB is noise, not a leak of
     # ~20,000 operations' buffers per repeat.
-    assert max(sizes[1:]) - sizes[1] < 16 << 20, f"RSS grew over the repeats: {sizes}"
+    # Not under AddressSanitizer: its allocator keeps freed memory in quarantine (256 MiB by
+    # default), so RSS grows there whatever the code does; its own checks catch real misuse.
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        assert max(sizes[1:]) - sizes[1] < 16 << 20, f"RSS grew over the repeats: {sizes}"
