@@ -243,14 +243,15 @@ class FileIOWrapperBase:
         """The fast path of a small write: append ``data`` to a write buffer already started.
 
         Taken only when nothing else can be affected: no task holds the lock,
-        the buffer holds data (so the file is open for writing and the start
-        position is set), nothing was read ahead or prefetched, and ``data``
+        the buffer holds data (so the file was opened for writing and the start
+        position is set), the file is still open, nothing was read ahead or prefetched, and ``data``
         leaves the buffer below its flush size. Otherwise False: the caller
         takes the general path.
         """
         wbuf = self._wbuf
         if (
             wbuf
+            and self.file._fd >= 0  # a failed flush keeps its bytes: the file may be closed
             and len(wbuf) + len(data) < self._buffer_size
             and not self._rbuf
             and self._prefetch is None

@@ -662,8 +662,9 @@ class AIOFile:
         special file) the data goes through read and write instead. Never
         blocks the loop.
 
-        Cancellation: the request in flight completes (at most ``chunk_size``
-        bytes more land); ``dst`` keeps what was copied.
+        Cancellation: the requests in flight complete first (at most
+        ``chunk_size`` bytes more land per range), then the cancellation is
+        delivered; ``dst`` keeps what was copied.
         """
         fd_in = self._live_fd()
         offset = _check_offset(offset)
@@ -712,23 +713,27 @@ async def _copy_between(adapter: Any, fd_in: int, offset: int, fd_out: int, coun
     threads or ring workers: the page-cache copy uses more than one core);
     anything else, and whatever the kernel refuses, goes in order.
     """
+    from .os import settled  # aiofile.os imports this module: not at module level
+
     st = os.fstat(fd_in)
     end = st.st_size if stat.S_ISREG(st.st_mode) and st.st_size > 0 else -1
     if end > offset:
         total = end - offset if count < 0 else min(count, end - offset)
         if total >= 2 * chunk:
             try:
-                return await _copy_ranges(adapter, fd_in, offset, fd_out, total, chunk)
+                return await _copy_ranges(adapter, fd_in, offset, fd_out, total, chunk, settled)
             except OSError as exc:
                 if exc.errno not in _COPY_FALLBACK:
                     raise
-    return await _copy_in_order(adapter, fd_in, offset, fd_out, count, chunk)
+    return await _copy_in_order(adapter, fd_in, offset, fd_out, count, chunk, settled)
 
 
-async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total: int, chunk: int) -> int:
+async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total: int, chunk: int, settled: Any) -> int:
     """``total`` bytes as ranges of ``chunk``, ``COPY_PARALLEL`` at a time; each range loops over short counts.
 
-    Cancellation: the requests in flight complete (their tasks are awaited).
+    Cancellation: every request runs to its end (``settled``) before the
+    cancellation is delivered, so the caller never closes an fd a queued
+    request will still use.
     """
     starts = iter(range(0, total, chunk))
 
@@ -738,7 +743,9 @@ async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total
             want = min(chunk, total - start)
             done = 0
             while done < want:
-                n: int = await adapter.copy_file_range(fd_in, offset + start + done, fd_out, start + done, want - done)
+                n: int = await settled(
+                    adapter.copy_file_range(fd_in, offset + start + done, fd_out, start + done, want - done)
+                )
                 if n == 0:  # the source shrank meanwhile
                     return moved + done
                 done += n
@@ -754,14 +761,16 @@ async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _copy_in_order(adapter: Any, fd_in: int, offset: int, fd_out: int, count: int, chunk: int) -> int:
+async def _copy_in_order(
+    adapter: Any, fd_in: int, offset: int, fd_out: int, count: int, chunk: int, settled: Any
+) -> int:
     copied = 0
     use_range = True
     while count < 0 or copied < count:
         want = chunk if count < 0 else min(chunk, count - copied)
         if use_range:
             try:
-                n: int = await adapter.copy_file_range(fd_in, offset + copied, fd_out, copied, want)
+                n: int = await settled(adapter.copy_file_range(fd_in, offset + copied, fd_out, copied, want))
             except OSError as exc:
                 if exc.errno not in _COPY_FALLBACK or copied:
                     raise
@@ -771,11 +780,11 @@ async def _copy_in_order(adapter: Any, fd_in: int, offset: int, fd_out: int, cou
                 use_range = False  # /proc-like files report size 0 to copy_file_range: read them
                 continue
         else:
-            data = await adapter.read(min(want, 1 << 20), fd_in, offset + copied)
+            data = await settled(adapter.read(min(want, 1 << 20), fd_in, offset + copied))
             n = len(data)
             written = 0
             while written < n:
-                written += await adapter.write(memoryview(data)[written:], fd_out, copied + written)
+                written += await settled(adapter.write(memoryview(data)[written:], fd_out, copied + written))
         if n == 0:
             break
         copied += n

@@ -81,3 +81,14 @@ async def test_copyfile_is_shutils(ctx: Any, source: tuple[Path, bytes], tmp_pat
     assert aiofile.copyfile is aiofile.shutil.copyfile
     assert await aiofile.copyfile(path, dst, context=ctx) == dst
     assert dst.read_bytes() == data
+
+
+async def test_write_after_a_close_whose_flush_failed_is_refused(ctx: Any) -> None:
+    """A close whose flush failed still closes: later writes are refused as on a closed open() file."""
+    f = await aiofile.async_open("/dev/full", "wb", context=ctx)
+    await f.write(b"x")  # buffered
+    with pytest.raises(OSError) as failed:
+        await f.close()  # the flush meets ENOSPC
+    assert failed.value.errno == 28
+    with pytest.raises(ValueError, match="closed file"):
+        await f.write(b"y")
