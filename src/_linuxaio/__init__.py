@@ -7,6 +7,8 @@ General layout:
   backends (kernel AIO, io_uring, C thread pool, pure-Python thread pool),
   each with ``Context`` and ``Operation``.
 * ``*_asyncio``: ``AsyncioContext`` bound to each backend (``asyncio_base``).
+* ``trio_context``: ``TrioContext``, the same over a trio run (any backend);
+  ``adapter_base``: what the two adapters share (slots, back-pressure, lifecycle).
 * this module: backend selection. ``Context``, ``Operation``,
   ``AsyncioContext``, ``variants`` and ``variants_asyncio`` are resolved at
   first access, not at import: importing makes no system call, and the
@@ -201,6 +203,10 @@ def __getattr__(attr: str) -> Any:
         return getattr(_backend_module(selected_backend().name), attr)
     if attr == "AsyncioContext":
         return _backend_module(selected_backend().name, asyncio=True).AsyncioContext
+    if attr == "TrioContext":  # imports trio: only when asked for
+        from .trio_context import TrioContext
+
+        return TrioContext
     if attr == "variants":
         return tuple(_backend_module(n) for n, reason in backend_status().items() if reason is None)
     if attr == "variants_asyncio":

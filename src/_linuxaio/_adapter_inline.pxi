@@ -160,3 +160,23 @@ def _adapter_submit_future(_AdapterCore adapter, op):
     else:
         future.set_result(value)
     return future
+
+
+def _inline_submit(Context ctx, Operation op):
+    """Submit ``op`` alone now, completed inside the call where the backend can: True if it completed.
+
+    The entry point of adapters that do not batch (the trio adapter): what
+    ``Context._inline`` does for the asyncio adapter's inline path, without
+    its time slice (a trio operation ends with a checkpoint that lets the
+    other tasks run). True: ``op`` completed (no callback ran; its value is
+    ready). False: it is in flight; give it a callback with
+    ``Operation.attach_callback``. Raises as ``Context.submit`` does (after
+    close, an operation already submitted) and ``BlockingIOError`` (nothing
+    submitted) when the context is full.
+    """
+    ctx._check_live()
+    if op._state != ST_NEW:
+        raise ValueError(f"operation already submitted: {op!r}")
+    if ctx._in_flight >= ctx._max_requests:
+        raise BlockingIOError(_errno.EAGAIN, "context full")
+    return ctx._inline(op) == INLINE_DONE

@@ -31,29 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import enum
-import errno
 import os
-import sys
 import weakref
-from collections import deque
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
-from . import _args, _loop_close
-from .fsops import FsOpsMixin
+from . import _loop_close
+from .adapter_base import AdapterBase
+from .adapter_base import _State as _State  # re-exported: the compiled adapters import it from here
 
 __all__ = ["AsyncioContextBase"]
 
 
-class _State(enum.Enum):
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-class AsyncioContextBase(FsOpsMixin):
+class AsyncioContextBase(AdapterBase):
     """Awaitable I/O over a backend Context, bound to one event loop.
 
     Args:
@@ -71,10 +62,6 @@ class AsyncioContextBase(FsOpsMixin):
     submitted.
     """
 
-    CONTEXT_CLASS: ClassVar[Any] = None
-    OPERATION_CLASS: ClassVar[Any] = None
-    MAX_REQUESTS_DEFAULT: ClassVar[int] = 512
-
     def __init__(
         self,
         max_requests: int | None = None,
@@ -83,31 +70,10 @@ class AsyncioContextBase(FsOpsMixin):
         context: Any = None,
         **context_kwargs: Any,
     ) -> None:
-        if max_requests is None:
-            max_requests = context.max_requests if context is not None else self.MAX_REQUESTS_DEFAULT
-        max_requests = _args.check_max_requests(max_requests)
-        if context is not None:
-            if context_kwargs:
-                raise TypeError("context_kwargs cannot be combined with context=")
-            if getattr(context, "closed", False):
-                raise ValueError("I/O operation on closed context.")
-            operation_class = sys.modules[type(context).__module__].Operation
-        else:
-            if self.CONTEXT_CLASS is None:
-                raise TypeError("AsyncioContextBase needs context= or a subclass that sets CONTEXT_CLASS")
-            operation_class = self.OPERATION_CLASS
-        self._max_requests = max_requests
-        self._context_kwargs = context_kwargs
-        self._context = context
-        self._owns_context = context is None
-        self._operation_class = operation_class
+        super().__init__(max_requests, context=context, **context_kwargs)
         self._requested_loop = loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader_fd = -1
-        self._state = _State.OPEN
-        self._in_flight = 0
-        self._waiting: deque[tuple[Any, asyncio.Future[Any]]] = deque()
-        self._drained: asyncio.Future[None] | None = None
         self._bound_pid = 0  # the process that bound the loop
         self._parent_pid = 0  # set in a forked child: the process whose loop this adapter was bound to
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -115,29 +81,9 @@ class AsyncioContextBase(FsOpsMixin):
     # -- introspection -----------------------------------------------------------
 
     @property
-    def max_requests(self) -> int:
-        """The most operations handed to the backend at once."""
-        return self._max_requests
-
-    @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop this adapter is bound to, or ``None`` before first use."""
         return self._loop
-
-    @property
-    def context(self) -> Any:
-        """The backend Context (created on first access)."""
-        return self._backend_context()
-
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` or ``aclose()`` has started."""
-        return self._state is not _State.OPEN
-
-    @property
-    def in_flight(self) -> int:
-        """Operations submitted to the backend and not yet completed."""
-        return self._in_flight
 
     # -- operations --------------------------------------------------------------
 
@@ -235,24 +181,12 @@ class AsyncioContextBase(FsOpsMixin):
         if finalizer is not None:
             finalizer.detach()
         _BOUND.discard(self)
-        while self._waiting:
-            _, future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(ValueError("I/O operation on closed context."))
         loop, self._loop = self._loop, None
         if loop is not None:
             _loop_close.cancel(loop, id(self))
             if not loop.is_closed():
                 loop.remove_reader(self._reader_fd)
-        context = self._context
-        if context is None:
-            return
-        if self._owns_context:
-            context.close()  # runs the callbacks of what was in flight
-        else:
-            while self._in_flight and context.process_events():
-                pass
-        self._wake_aclose()
+        self._close_backend(ValueError)
 
     async def aclose(self) -> None:
         """Stop accepting, wait for every submitted and queued operation, then close.
@@ -289,14 +223,6 @@ class AsyncioContextBase(FsOpsMixin):
         )
 
     # -- internals ---------------------------------------------------------------
-
-    def _backend_context(self) -> Any:
-        context = self._context
-        if context is None:
-            if self._state is not _State.OPEN:
-                raise ValueError("I/O operation on closed context.")
-            context = self._context = self.CONTEXT_CLASS(max_requests=self._max_requests, **self._context_kwargs)
-        return context
 
     def _bound_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -346,50 +272,6 @@ class AsyncioContextBase(FsOpsMixin):
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             finalizer.detach()
-
-    def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
-        if not self._context.submit(op):
-            if self._in_flight == 0:
-                raise OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
-            self._waiting.appendleft((op, future))
-            return
-        self._in_flight += 1
-
-    def _on_readable(self) -> None:
-        process_events = self._context.process_events
-        while process_events():
-            pass
-
-    def _on_done(self, op: Any, future: asyncio.Future[Any], result: int) -> None:
-        self._in_flight -= 1
-        if not future.done():
-            try:
-                future.set_result(op.get_value())
-            except OSError as exc:
-                future.set_exception(exc)
-        self._after_completion()
-
-    def _after_completion(self) -> None:
-        """After a completion freed a slot: submit who waits for one, wake ``aclose()`` when idle."""
-        if self._waiting and self._state is not _State.CLOSED:
-            self._submit_waiting()
-        if not self._in_flight and not self._waiting:
-            self._wake_aclose()
-
-    def _submit_waiting(self) -> None:
-        while self._waiting and self._in_flight < self._max_requests:
-            op, future = self._waiting.popleft()
-            if future.done():  # its task was cancelled while it waited: never submitted
-                continue
-            try:
-                self._hand_over(op, future)
-            except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
-                future.set_exception(exc)
-
-    def _wake_aclose(self) -> None:
-        drained = self._drained
-        if drained is not None and not drained.done():
-            drained.set_result(None)
 
 
 #: Adapters bound to a loop in this process and not closed.
