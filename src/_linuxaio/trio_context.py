@@ -22,8 +22,9 @@ back-pressure, lifecycle) and adds what trio needs:
   taken until the backend is done. The adapter asks the backend to withdraw
   the operation (``Context.cancel``: an operation no thread or kernel has
   started completes with ``ECANCELED``). Then: an operation that did not take
-  effect (withdrawn, or a read whose data nobody will see) raises
-  ``trio.Cancelled``; one that took effect (a write, a rename...) returns its
+  effect (withdrawn, or a positional read of a seekable file whose data
+  nobody will see) raises ``trio.Cancelled``; one that took effect (a write, a
+  rename, a read that consumed data from a pipe or socket...) returns its
   result and the cancellation is delivered at the next checkpoint, as trio's
   own ``to_thread.run_sync`` does; an ``openat`` that completed has the fd it
   opened closed and raises ``trio.Cancelled``. An operation still waiting for
@@ -219,6 +220,7 @@ class TrioFuture:
 
             await trio.lowlevel.wait_task_rescheduled(abort)
         else:
+            await trio.lowlevel.checkpoint_if_cancelled()
             await trio.lowlevel.cancel_shielded_checkpoint()
         return self.result()
 
@@ -264,9 +266,9 @@ class TrioFuture:
 
     def _resolve(self) -> None:
         self._state = _FINISHED
-        self._op = None
         if self._raise_cancel is not None:
             self._apply_cancel_policy()
+        self._op = None
         self._wake()
 
     def _apply_cancel_policy(self) -> None:
@@ -277,8 +279,10 @@ class TrioFuture:
                 adapter = self._adapter
                 assert adapter is not None
                 adapter._close_orphan_fd(self._result)
-        elif self._policy == _DELIVER and not (isinstance(exc, OSError) and exc.errno == errno.ECANCELED):
-            return  # it took effect: returned; the cancellation comes at the next checkpoint
+        elif not (isinstance(exc, OSError) and exc.errno == errno.ECANCELED) and (
+            self._policy == _DELIVER or (exc is None and not _positional(self._op))
+        ):
+            return  # it took effect (a read of a pipe consumed data): returned; Cancelled at the next checkpoint
         self._exception = outcome.capture(self._raise_cancel).error
         self._result = None
 
@@ -624,6 +628,18 @@ class TrioContext(AdapterBase):
                     return
         finally:
             self._driving = False
+
+
+def _positional(op: Any) -> bool:
+    """Is ``op`` a read whose data nobody loses if it is dropped (a seekable fd: nothing consumed)?"""
+    fd = getattr(op, "fileno", -1)
+    if not isinstance(fd, int) or fd < 0:
+        return True  # not an fd read (statx...): nothing consumed
+    try:
+        os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return False  # a pipe, FIFO, socket or tty: the data it read is gone from there
+    return True
 
 
 def _consume(future: TrioFuture) -> None:

@@ -15,7 +15,6 @@ fd is closed by ``close_fd`` the same way.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import locale
 import os
@@ -26,6 +25,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
+from . import _aio
 from ._binary import DEFAULT_BUFFER_SIZE, BinaryFileWrapper
 from ._defaults import as_asyncio_context, get_default_context
 from ._file import AIOFile, Opener, _finish_uncancellable
@@ -93,10 +93,10 @@ class _AiofilesConventions:
                 self._owned = None
                 adapter, fd, finalizer = owned
                 finalizer.detach()
-                await _finish_uncancellable(asyncio.ensure_future(_close_fd(adapter, fd)))
+                await _finish_uncancellable(_aio.ensure_future(_close_fd(adapter, fd)))
             after, self._after_closed = self._after_closed, None
             if after is not None and self.file.closed:  # type: ignore[attr-defined]
-                await _finish_uncancellable(asyncio.ensure_future(after()))
+                await _finish_uncancellable(_aio.ensure_future(after()))
 
 
 async def _close_fd(adapter: Any, fd: int) -> None:
@@ -204,10 +204,10 @@ def open(
             try:
                 st = await settled(ctx.statx(b"", _AT_EMPTY_PATH, dir_fd=fd))  # before fd may be closed
             except BaseException:
-                await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
+                await _finish_uncancellable(_aio.ensure_future(_close_fd(ctx, fd)))
                 raise
             if stat.S_ISDIR(st.st_mode):
-                await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
+                await _finish_uncancellable(_aio.ensure_future(_close_fd(ctx, fd)))
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(file))
         return await adopt_fd(ctx, fd, file, mode, encoding, errors, newline, buffer_size, context=adapter)
 
@@ -236,7 +236,7 @@ async def adopt_fd(
         afp._filename = name  # then: name is the path (or the fd), as the builtin's
         made = await _make(afp, afp.mode.binary, encoding, errors, newline, buffer_size)
     except BaseException:
-        await _finish_uncancellable(asyncio.ensure_future(_close_fd(ctx, fd)))
+        await _finish_uncancellable(_aio.ensure_future(_close_fd(ctx, fd)))
         raise
     made._own_fd(ctx, fd)
     made._given_name = os.fspath(name) if isinstance(name, os.PathLike) else name

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Generator, Iterable
 from itertools import accumulate
 from typing import Any
 
+from . import _aio
 from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
 from ._mode import reported_mode
 
@@ -110,7 +111,7 @@ class FileIOWrapperBase:
         if buffer_size < 0:
             raise ValueError("buffer size must be >= 0")
         self.file = afp
-        self._lock = asyncio.Lock()
+        self._lock = _aio.Lock()
         self._buffer_size = buffer_size
         self._explicit_offset = offset
         self._raw = offset or 0
@@ -202,7 +203,7 @@ class FileIOWrapperBase:
         """
         closing = self._closing
         if closing is None:
-            closing = self._closing = asyncio.ensure_future(self._close_now())
+            closing = self._closing = _aio.ensure_future(self._close_now())
         elif closing.done():
             return
         await _finish_uncancellable(closing)
@@ -255,7 +256,7 @@ class FileIOWrapperBase:
             and len(wbuf) + len(data) < self._buffer_size
             and not self._rbuf
             and self._prefetch is None
-            and not self._lock._locked  # type: ignore[attr-defined]
+            and not self._lock._locked
         ):
             wbuf += data
             return True
@@ -313,8 +314,8 @@ class FileIOWrapperBase:
         while len(writing) > keep:
             future, data, offset, size = writing[0]
             try:
-                count = await asyncio.shield(future)
-            except asyncio.CancelledError:
+                count = await _aio.shield(future)
+            except _aio.cancelled_errors():
                 if future.done() and not future.cancelled() and future.exception() is not None:
                     del writing[0]
                 raise
@@ -809,7 +810,7 @@ class BinaryFileWrapper(FileIOWrapperBase):
         lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
         while True:
             rbuf, rpos = self._rbuf, self._rpos
-            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:  # type: ignore[attr-defined]
+            if not lock._locked and rbuf.find(b"\n", rpos) >= 0:
                 if b"\r" in rbuf:
                     end = rbuf.find(b"\n", rpos) + 1
                     self._rpos = end

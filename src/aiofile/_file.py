@@ -28,8 +28,9 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
 
-from _linuxaio.asyncio_base import AsyncioContextBase
+from _linuxaio.adapter_base import AdapterBase
 
+from . import _aio
 from ._defaults import as_asyncio_context, get_default_context
 from ._mode import FileMode, parse_mode
 
@@ -241,15 +242,14 @@ class AIOFile:
             if isinstance(self._filename, int):
                 self._adopt(self._filename, initial=_tell_fd(self._filename))
                 return self._fd
-            loop = asyncio.get_running_loop()
-            started = loop.run_in_executor(self._executor, self._open_blocking)
+            started = _aio.run_in_executor(self._executor, self._open_blocking)
             started.add_done_callback(self._opened)
             self._opening = started
         opening = self._opening
         assert opening is not None
         self._open_waiters += 1
         try:
-            await asyncio.shield(opening)
+            await _aio.shield(opening)
             # The done callback may not have run yet (a finished future is
             # awaited without yielding): settle here, wanted by this caller.
             self._settle_open(opening, wanted=True)
@@ -315,7 +315,7 @@ class AIOFile:
                 return
             # An open is in flight: let it land, then close what it produced.
             try:
-                await asyncio.shield(self._opening)
+                await _aio.shield(self._opening)
             except Exception:  # noqa: BLE001 - the opener reports it; closing has nothing to do
                 pass
             if self._fd < 0:
@@ -325,7 +325,7 @@ class AIOFile:
             self._clones -= 1
             return
         if self._closing is None:
-            self._closing = asyncio.ensure_future(self._close_now())
+            self._closing = _aio.ensure_future(self._close_now())
         await _finish_uncancellable(self._closing)
 
     async def _close_now(self) -> None:
@@ -340,11 +340,11 @@ class AIOFile:
             self._file_obj = None
             return
         while self._pending:
-            self._idle = asyncio.get_running_loop().create_future()
+            self._idle = _aio.create_future()
             await self._idle
         self._idle = None
         if self._closefd:
-            await asyncio.get_running_loop().run_in_executor(self._executor, os.close, fd)
+            await _aio.run_in_executor(self._executor, os.close, fd)
         self._file_obj = None
 
     def __del__(self) -> None:
@@ -407,7 +407,7 @@ class AIOFile:
                 # in flight to count, and no loop pass before the caller sees it.
                 return future
         else:
-            future = asyncio.ensure_future(getattr(adapter, name)(*args))
+            future = _aio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
 
     def _adapter_operations(self) -> tuple[Any, Any, Any]:
@@ -425,7 +425,7 @@ class AIOFile:
         cancels it: ``_pending`` drops only when the backend has completed
         the operation, whatever happens to the task awaiting the result.
         """
-        outer = future.get_loop().create_future()
+        outer: asyncio.Future[Any] = _aio.create_future(future)
         self._pending += 1
         future.add_done_callback(partial(self._settle, outer))
         return outer
@@ -697,8 +697,7 @@ class AIOFile:
         """
         length = _check_offset(length, "length")
         fd = self._live_fd()
-        loop = asyncio.get_running_loop()
-        return self._track(loop.run_in_executor(self._executor, os.ftruncate, fd, length))
+        return self._track(_aio.run_in_executor(self._executor, os.ftruncate, fd, length))
 
 
 #: copy_file_range(2) refusals after which the copy goes through read and write.
@@ -736,10 +735,13 @@ async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total
     request will still use.
     """
     starts = iter(range(0, total, chunk))
+    stop: list[bool] = []  # set when one worker failed: the others take no new range
 
     async def worker() -> int:
         moved = 0
         for start in starts:
+            if stop:
+                break
             want = min(chunk, total - start)
             done = 0
             while done < want:
@@ -752,13 +754,14 @@ async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total
             moved += done
         return moved
 
-    tasks = [asyncio.ensure_future(worker()) for _ in range(COPY_PARALLEL)]
+    tasks = [_aio.ensure_future(worker()) for _ in range(COPY_PARALLEL)]
     try:
-        return sum(await asyncio.gather(*tasks))
+        return sum(await _aio.gather(*tasks))
     finally:
+        stop.append(True)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _aio.gather(*tasks, return_exceptions=True)
 
 
 async def _copy_in_order(
@@ -797,7 +800,7 @@ def _direct_submission(adapter: Any) -> tuple[Any, Any]:
     Only our own adapters are driven that way; any other object (duck-typed,
     e.g. a ``Mock``) gets its awaitable methods called.
     """
-    if not isinstance(adapter, AsyncioContextBase):
+    if not isinstance(adapter, AdapterBase):
         return None, None
     submit_future = adapter.submit_future
     operation_class = getattr(adapter, "OPERATION_CLASS", None)
@@ -859,16 +862,5 @@ def _check_offset(offset: Any, name: str = "offset") -> int:
     return offset
 
 
-async def _finish_uncancellable(task: asyncio.Future[None]) -> None:
-    """Await ``task`` to the end; a cancellation of the caller is re-raised afterwards."""
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
+#: Await a future to the end; a cancellation of the caller is delivered afterwards (asyncio or trio).
+_finish_uncancellable = _aio.finish_uncancellable

@@ -7,10 +7,10 @@ a character split across chunks to the next chunk (no re-reads).
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 from typing import Any
 
+from . import _aio
 from ._file import AIOFile
 
 __all__ = ["ENCODING_MAP", "LineReader", "Reader", "Writer", "unicode_reader"]
@@ -49,7 +49,7 @@ class Reader:
         self.offset = offset
         self.chunk_size = chunk_size
         self.encoding = self.file.encoding
-        self._lock = asyncio.Lock()
+        self._lock = _aio.Lock()
         self._binary = self.file.mode.binary
         self._decoder = None if self._binary else codecs.getincrementaldecoder(self.encoding)()
 
@@ -96,7 +96,7 @@ class Writer:
     def __init__(self, aio_file: Any, offset: int = 0) -> None:
         self.file = _aiofile(aio_file)
         self.offset = offset
-        self._lock = asyncio.Lock()
+        self._lock = _aio.Lock()
 
     async def __call__(self, data: Any) -> None:
         if isinstance(data, str):
@@ -138,7 +138,7 @@ class LineReader:
         self._empty: Any = b"" if binary else ""
         self._buffer: Any = self._empty
         self._pos = 0
-        self._lock = asyncio.Lock()
+        self._lock = _aio.Lock()
 
     async def readline(self) -> Any:
         """The next line including ``line_sep``; empty at EOF."""

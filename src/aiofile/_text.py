@@ -470,7 +470,7 @@ class TextFileWrapper(FileIOWrapperBase):
             if self._batch is not None:
                 self._end_batch()  # another iterator's
             dchars, dpos = self._dchars, self._dpos
-            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:  # type: ignore[attr-defined]
+            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
                 if dchars is not checked and not _only_lf_breaks(dchars):
                     end = dchars.find("\n", dpos) + 1
                     self._dpos = end
@@ -489,7 +489,7 @@ class TextFileWrapper(FileIOWrapperBase):
                     self._dpos = end
                 # else the caller moved on meanwhile, which stopped the batch
                 continue
-            elif not lf_lines and not lock._locked:  # type: ignore[attr-defined]
+            elif not lf_lines and not lock._locked:
                 end = self._line_end(dchars, dpos)[0]
                 if end > 0:
                     self._dpos = end
@@ -531,7 +531,7 @@ class TextFileWrapper(FileIOWrapperBase):
             and self._snapshot is None
             and self._pending is None
             and not self._dchars
-            and not self._lock._locked  # type: ignore[attr-defined]
+            and not self._lock._locked
         ):
             # The fast path: encode straight into the binary layer's write buffer.
             length = len(text)

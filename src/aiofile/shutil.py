@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from _linuxaio.fsops import parse_dirents
 
+from . import _aio
 from . import os as aos
 from ._file import _finish_uncancellable
 
@@ -85,25 +86,25 @@ async def _all(coros: Iterable[Awaitable[Any]]) -> list[Any]:
 
     On the first error (or our cancellation) cancel the rest, wait for them, raise.
     """
-    tasks = [asyncio.ensure_future(c) for c in coros]
+    tasks = [_aio.ensure_future(c) for c in coros]
     if not tasks:
         return []
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await _aio.wait(tasks, first_exception=True)
         failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
         if failed is not None:
-            raise failed.exception()  # type: ignore[misc]
+            raise failed.exception()
         return [t.result() for t in tasks]
     except BaseException:
         for t in tasks:
             t.cancel()
         # Their operations must have finished before our caller closes the fds they use.
-        await _finish_uncancellable(asyncio.ensure_future(_wait_all(tasks)))
+        await _finish_uncancellable(_aio.ensure_future(_wait_all(tasks)))
         raise
 
 
-async def _wait_all(tasks: Iterable[asyncio.Future[Any]]) -> None:
-    await asyncio.wait(tasks)
+async def _wait_all(tasks: Iterable[Any]) -> None:
+    await _aio.wait(tasks)
 
 
 class _Window:
@@ -127,8 +128,7 @@ class _Window:
         self._queued: set[asyncio.Future[Any]] = set()
 
     def submit_group(self, name: str, arglists: list[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in arglists]
+        futures: list[Any] = [_aio.create_future() for _ in arglists]
         group = deque(zip(futures, [name] * len(arglists), arglists, strict=True))
         while self._free > 0 and group:
             done, _, args = group.popleft()
@@ -177,14 +177,14 @@ class _Window:
         if not futures:
             return
         try:
-            await asyncio.wait(futures)
-        except asyncio.CancelledError:
+            await _aio.wait(futures)
+        except _aio.cancelled_errors():
             for future in futures:
                 if future in self._queued:
                     future.cancel()
             running = [f for f in futures if not f.done()]
             if running:
-                await _finish_uncancellable(asyncio.ensure_future(_wait_all(running)))
+                await _finish_uncancellable(_aio.ensure_future(_wait_all(running)))
             raise
 
 
@@ -286,7 +286,7 @@ async def _copyfile(
         opening = aos._future(ctx, "openat", dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, aos.AT_FDCWD)
         try:
             await _finish_uncancellable(opening)  # a cancelled open would leave an empty dst behind
-        except asyncio.CancelledError:
+        except _aio.cancelled_errors():
             if not opening.cancelled() and opening.exception() is None:
                 await aos.settled(aos._submit(ctx, "close_fd", opening.result()))
                 await aos.settled(_remove_quietly(ctx, dst))
@@ -412,7 +412,7 @@ async def copytree(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    gate = asyncio.Semaphore(limit)
+    gate = _aio.semaphore(limit)
     return await _copytree(
         src, dst, symlinks, ignore, copy_function, ignore_dangling_symlinks, dirs_exist_ok, gate, progress, context
     )
@@ -425,7 +425,7 @@ async def _call_copy(
         await copy_function(src, dst, progress=progress, context=context)
         return
     result = copy_function(src, dst)
-    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+    if asyncio.iscoroutine(result) or _aio.is_future(result):
         await result
 
 
@@ -437,7 +437,7 @@ async def _copytree(
     copy_function: Any,
     ignore_dangling_symlinks: bool,
     dirs_exist_ok: bool,
-    gate: asyncio.Semaphore,
+    gate: Any,
     progress: Progress | None,
     context: Any,
 ) -> Any:

@@ -16,7 +16,6 @@ after the cleanup finished.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import errno
 import io
@@ -26,6 +25,7 @@ import tempfile as _tempfile
 from collections.abc import Generator
 from typing import Any
 
+from . import _aio
 from ._aiofiles_open import AiofilesContextManager, Position, adopt_fd
 from ._binary import DEFAULT_BUFFER_SIZE
 from ._defaults import as_asyncio_context, get_default_context
@@ -133,7 +133,7 @@ def TemporaryFile(  # noqa: N802 - tempfile's name
             try:
                 await ctx.unlinkat(name)
             except BaseException:
-                await _finish_uncancellable(asyncio.ensure_future(ctx.close_fd(fd)))
+                await _finish_uncancellable(_aio.ensure_future(ctx.close_fd(fd)))
                 raise
         return await adopt_fd(ctx, fd, fd, mode, encoding, errors, newline, buffer_size, context=context)
 
@@ -178,7 +178,7 @@ def NamedTemporaryFile(  # noqa: N802 - tempfile's name
         try:
             made = await adopt_fd(ctx, fd, name, mode, encoding, errors, newline, buffer_size, context=context)
         except BaseException:
-            await _finish_uncancellable(asyncio.ensure_future(remove()))
+            await _finish_uncancellable(_aio.ensure_future(remove()))
             raise
         if delete and delete_on_close:
             made._after_closed = remove
@@ -198,7 +198,7 @@ class _NamedManager(AiofilesContextManager):
             await super().__aexit__(*exc)
         finally:
             if self._removal is not None:
-                await _finish_uncancellable(asyncio.ensure_future(self._removal()))
+                await _finish_uncancellable(_aio.ensure_future(self._removal()))
 
 
 class TemporaryDirectory:
@@ -257,7 +257,7 @@ class TemporaryDirectory:
         """Remove the directory and everything in it (runs to the end even if cancelled)."""
         if self.name is None:
             return
-        await _finish_uncancellable(asyncio.ensure_future(self._remove()))
+        await _finish_uncancellable(_aio.ensure_future(self._remove()))
 
     async def _remove(self) -> None:
         from .shutil import rmtree

@@ -32,6 +32,7 @@ from typing import Any
 
 from _linuxaio.fsops import FsOpsMixin, parse_dirents
 
+from .. import _aio
 from .._defaults import as_asyncio_context, get_default_context
 from .._file import _finish_uncancellable
 from . import path
@@ -89,7 +90,7 @@ async def settled(awaitable: Awaitable[Any]) -> Any:
     still runs in the pool, so closing its fd first would let it act on
     whatever file reuses the number.
     """
-    task = awaitable if isinstance(awaitable, asyncio.Future) else asyncio.ensure_future(awaitable)
+    task = awaitable if _aio.is_future(awaitable) else _aio.ensure_future(awaitable)
     await _finish_uncancellable(task)
     return task.result()
 
@@ -114,7 +115,8 @@ def _submit(ctx: Any, name: str, *args: Any) -> Awaitable[Any]:
 def _future(ctx: Any, name: str, *args: Any) -> asyncio.Future[Any]:
     """``_submit``, always as a future (a coroutine of a duck-typed context runs as a task)."""
     awaitable = _submit(ctx, name, *args)
-    return awaitable if isinstance(awaitable, asyncio.Future) else asyncio.ensure_future(awaitable)
+    future: asyncio.Future[Any] = awaitable if _aio.is_future(awaitable) else _aio.ensure_future(awaitable)
+    return future
 
 
 def _dir_fd(dir_fd: int | None) -> int:
@@ -592,7 +594,7 @@ async def _islinks(paths: list[Any], context: Any) -> list[bool]:
             pending.append(_submit(ctx, "statx", p, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, AT_FDCWD))
         except (OSError, ValueError):  # what islink answers False for
             pending.append(_false())
-    results = await asyncio.gather(*pending, return_exceptions=True)
+    results = await _aio.gather(*pending, return_exceptions=True)
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, (OSError, ValueError)):
             raise r
