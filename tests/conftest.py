@@ -8,12 +8,21 @@ loop policy for the session, so the loops pytest-asyncio creates for async
 tests and fixtures, and those tests create themselves (``asyncio.run``,
 ``asyncio.new_event_loop``), are uvloop loops. ``--loop asyncio`` (the
 default) leaves asyncio's own loop.
+
+The ``aio`` fixture runs a test under each async library: ``asyncio`` (the
+``--loop`` loop: asyncio's or uvloop, driven by pytest-asyncio) and ``trio``
+(the test coroutine runs in its own ``trio.run``). A test takes part by
+requesting it, directly or through an adapter fixture (``actx``, ``ctx``:
+``backend.adapter(aio)``); one marked ``asyncio_only`` (it uses asyncio's own
+API) runs under asyncio only. ``--aio asyncio`` or ``--aio trio`` keeps one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
+import inspect
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -36,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("asyncio", "uvloop"),
         default="asyncio",
         help="event loop every asyncio test runs on (default: asyncio's own)",
+    )
+    parser.addoption(
+        "--aio",
+        choices=("all", "asyncio", "trio"),
+        default="all",
+        help="async libraries the aio-parametrised tests run under (default: the --loop loop and trio)",
     )
     parser.addoption(
         "--long",
@@ -86,6 +101,16 @@ class Backend:
     def AsyncioContext(self) -> Any:
         return self.asyncio_module.AsyncioContext
 
+    @property
+    def TrioContext(self) -> Any:
+        from _linuxaio.trio_context import TrioContext
+
+        return functools.partial(TrioContext, backend=self.name)
+
+    def adapter(self, aio: str, **kwargs: Any) -> Any:
+        """A new adapter of this backend for the async library ``aio`` (``"asyncio"`` or ``"trio"``)."""
+        return (self.TrioContext if aio == "trio" else self.AsyncioContext)(**kwargs)
+
     def __str__(self) -> str:
         return self.name
 
@@ -108,3 +133,73 @@ def load_backend(request: pytest.FixtureRequest, name: str) -> Backend:
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each backend in turn (skipped, or failed under --require-compiled, when unavailable)."""
     return load_backend(request, request.param)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "aio" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--aio")
+    libraries = ["asyncio", "trio"] if chosen == "all" else [chosen]
+    if metafunc.definition.get_closest_marker("asyncio_only") is not None:
+        libraries = [lib for lib in libraries if lib != "trio"] or ["asyncio"]
+    loop = metafunc.config.getoption("--loop")
+    metafunc.parametrize("aio", libraries, indirect=True, ids=[loop if lib == "asyncio" else lib for lib in libraries])
+
+
+@pytest.fixture
+def aio(request: pytest.FixtureRequest) -> str:
+    """The async library the test runs under: ``"asyncio"`` (the ``--loop`` loop) or ``"trio"``."""
+    return str(request.param)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run a coroutine test parametrised with ``aio="trio"`` in its own ``trio.run``."""
+    callspec = getattr(pyfuncitem, "callspec", None)
+    if callspec is None or callspec.params.get("aio") != "trio":
+        return None
+    function = inspect.unwrap(pyfuncitem.obj)  # pytest-asyncio wraps it for its own loop
+    if not inspect.iscoroutinefunction(function):
+        return None
+    import trio
+
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    trio.run(functools.partial(function, **kwargs))
+    return True
+
+
+class AsyncLib:
+    """The few library calls an ``aio``-parametrised test makes, for asyncio and for trio."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def sleep(self, seconds: float = 0) -> None:
+        """``asyncio.sleep``/``trio.sleep``."""
+        if self.name == "trio":
+            import trio
+
+            await trio.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    def spawn(self, coro: Any) -> Any:
+        """Start ``coro`` as a task: an ``asyncio.Task``, or under trio a future whose ``cancel()`` cancels it.
+
+        Awaiting a cancelled one raises ``asyncio.CancelledError`` under both.
+        """
+        from aiofile import _aio
+
+        return _aio.ensure_future(coro)
+
+    async def gather(self, *awaitables: Any, return_exceptions: bool = False) -> list[Any]:
+        """``asyncio.gather`` (coroutines are started as tasks)."""
+        from aiofile import _aio
+
+        return await _aio.gather(*awaitables, return_exceptions=return_exceptions)
+
+
+@pytest.fixture
+def lib(aio: str) -> AsyncLib:
+    """The test's async library (``aio``): ``sleep``, ``spawn``, ``gather``."""
+    return AsyncLib(aio)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,16 @@ def fd(path: Path) -> Iterator[int]:
 
 
 @pytest.fixture
-async def actx(backend: Any) -> AsyncIterator[Any]:
-    """An ``AsyncioContext`` of the backend under test, closed (and checked idle) after the test."""
-    ctx = backend.AsyncioContext(max_requests=16)
+def actx(backend: Any, aio: str) -> Iterator[Any]:
+    """An adapter of the backend under test for the test's library (``aio``), closed (and checked idle) after it.
+
+    It binds at first use inside the test's loop or trio run; when that ends
+    the adapter is closed (by the loop's close or the run's end) and, closed
+    here anyway, must have no operation left in flight.
+    """
+    ctx = backend.adapter(aio, max_requests=16)
     yield ctx
-    await ctx.aclose()
+    ctx.close()
     assert ctx.in_flight == 0
 
 

@@ -341,6 +341,7 @@ async def test_extra_ops_equal_os(actx: Any, tmp_path: Path) -> None:
     assert (info.value.errno, info.value.filename) == (errno.EINVAL, str(tmp_path / "f"))
 
 
+@pytest.mark.asyncio_only  # asyncio's own API (TrioContext: tests/_linuxaio/test_trio_context.py)
 async def test_cancelled_openat_closes_its_fd(actx: Any, tmp_path: Path) -> None:
     """A FIFO's open blocks in the worker until a writer comes: cancel while it does."""
     fifo = tmp_path / "fifo"

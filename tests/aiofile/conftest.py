@@ -1,18 +1,18 @@
-"""Fixtures for the aiofile tests: an ``AsyncioContext`` of each backend, per test."""
+"""Fixtures for the aiofile tests: an adapter of each backend, per test, for each async library (``aio``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
-import pytest_asyncio
+import pytest
 
 
-@pytest_asyncio.fixture
-async def ctx(backend: Any) -> AsyncIterator[Any]:
-    """``backend.AsyncioContext()`` bound to the test's loop, closed after the test."""
-    context = backend.AsyncioContext()
+@pytest.fixture
+def ctx(backend: Any, aio: str) -> Iterator[Any]:
+    """``backend.adapter(aio)``: an ``AsyncioContext`` or a ``TrioContext`` bound at first use, closed after."""
+    context = backend.adapter(aio)
     try:
         yield context
     finally:
-        await context.aclose()
+        context.close()

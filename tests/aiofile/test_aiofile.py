@@ -73,7 +73,7 @@ async def test_text_mode_encodes_and_decodes(tmp_path: Path, ctx: Any) -> None:
     assert path.read_bytes() == "héllo".encode("utf-16")
 
 
-async def test_lifecycle(tmp_path: Path, ctx: Any) -> None:
+async def test_lifecycle(lib: Any, tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     afp = AIOFile(path, "w", context=ctx)
     assert afp.closed and afp.name == str(path) and repr(afp) == f"<AIOFile: {str(path)!r}>"
@@ -81,7 +81,7 @@ async def test_lifecycle(tmp_path: Path, ctx: Any) -> None:
         afp.fileno()
     with pytest.raises(ValueError):
         await afp.read()
-    results = await asyncio.gather(afp.open(), afp.open(), afp.open())
+    results = await lib.gather(afp.open(), afp.open(), afp.open())
     assert sum(isinstance(r, int) for r in results) == 1  # one caller opened it
     fd = afp.fileno()
     assert not afp.closed and afp.mode.writable and not afp.mode.readable
@@ -218,6 +218,7 @@ async def test_clone_is_a_reference(tmp_path: Path, ctx: Any) -> None:
         os.fstat(fd)
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_truncate_runs_in_executor(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"0123456789")
@@ -289,6 +290,7 @@ async def test_o_direct_with_aligned_buffers(tmp_path: Path, ctx: Any) -> None:
     assert path.read_bytes() == source[:]
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cancelled_open_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x")
@@ -312,6 +314,7 @@ async def test_cancelled_open_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     assert set(os.listdir("/proc/self/fd")) <= before
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x" * (4 << 20))
@@ -330,6 +333,7 @@ async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Pa
         os.fstat(fd)
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_close_of_a_pipe_does_not_wait_for_a_blocked_read(tmp_path: Path, ctx: Any) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

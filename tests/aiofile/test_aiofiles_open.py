@@ -162,6 +162,7 @@ def test_std_streams_in_a_child() -> None:
     assert done.stderr == b"err\n"
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cancelled_open_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"x")
@@ -190,6 +191,7 @@ def test_stdin_bytes_in_a_child() -> None:
     assert done.stdout == b"fed\0cba"
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_no_executor_for_open_read_write_close(tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any) -> Any:
         raise AssertionError("run_in_executor called")

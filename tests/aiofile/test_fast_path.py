@@ -67,6 +67,7 @@ async def _engine_passes(ctx: Any, path: Path) -> int:
         os.close(fd)
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_aiofile_read_bytes_adds_no_loop_pass(ctx: Any, cached_file: Path) -> None:
     _no_slice(ctx)
     engine = await _engine_passes(ctx, cached_file)
@@ -82,6 +83,7 @@ async def test_aiofile_read_bytes_adds_no_loop_pass(ctx: Any, cached_file: Path)
     assert passes == 0
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_async_open_seek_read_adds_no_loop_pass(ctx: Any, cached_file: Path) -> None:
     _no_slice(ctx)
     engine = await _engine_passes(ctx, cached_file)

@@ -277,6 +277,7 @@ async def test_default_context_is_used(tmp_path: Path) -> None:
     assert aiofile.get_default_context().in_flight == 0
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cancelled_listing_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     make_tree(tmp_path)
     await aos.listdir(tmp_path, context=ctx)  # start any companion pool first

@@ -260,6 +260,7 @@ async def test_disk_usage(tmp_path: Path, ctx: Any) -> None:
         await ash.disk_usage(tmp_path / "missing", context=ctx)
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cancelled_copytree_leaves_no_partial_file(tmp_path: Path, ctx: Any) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -278,6 +279,7 @@ async def test_cancelled_copytree_leaves_no_partial_file(tmp_path: Path, ctx: An
         assert (tmp_path / "dst" / name).read_bytes() == payloads[name], name  # whole files only
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cancelled_rmtree_leaves_a_consistent_tree(tmp_path: Path, ctx: Any) -> None:
     root = tmp_path / "t"
     for d in range(10):

@@ -62,6 +62,7 @@ async def test_named_temporary_file_delete_false_and_bytes(tmp_path: Path, ctx: 
         atf.NamedTemporaryFile(dir=os.fsencode(tmp_path), suffix="x", context=ctx)
 
 
+@pytest.mark.asyncio_only  # asyncio's own API
 async def test_cleanup_when_body_raises_or_is_cancelled(tmp_path: Path, ctx: Any) -> None:
     names: list[Any] = []
     with pytest.raises(RuntimeError):

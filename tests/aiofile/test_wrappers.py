@@ -437,15 +437,15 @@ async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any) -> None:
         os.fstat(fd)
 
 
-async def test_cancelled_read_keeps_the_position(tmp_path: Path, ctx: Any) -> None:
+async def test_cancelled_read_keeps_the_position(lib: Any, tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     data = os.urandom(300_000)
     path.write_bytes(data)
     async with async_open(path, "rb", buffering=1000, context=ctx) as f:
         assert await f.read(10) == data[:10]
         for _ in range(20):
-            task = asyncio.ensure_future(f.read(50_000))
-            await asyncio.sleep(0)
+            task = lib.spawn(f.read(50_000))
+            await lib.sleep(0)
             task.cancel()
             try:
                 await task
@@ -456,13 +456,13 @@ async def test_cancelled_read_keeps_the_position(tmp_path: Path, ctx: Any) -> No
         assert await f.read(20) == data[10:30]
 
 
-async def test_close_finishes_when_cancelled(tmp_path: Path, ctx: Any) -> None:
+async def test_close_finishes_when_cancelled(lib: Any, tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     f = await async_open(path, "wb", context=ctx)
     await f.write(b"x" * 1000)
     fd = f.fileno()
-    task = asyncio.ensure_future(f.close())
-    await asyncio.sleep(0)
+    task = lib.spawn(f.close())
+    await lib.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -631,7 +631,7 @@ async def test_text_truncate_flush_sync_and_newlines(tmp_path: Path, ctx: Any) -
         assert path.read_bytes() == b"one\r\n2\n"
 
 
-async def test_cancelled_text_read_keeps_the_position(tmp_path: Path, ctx: Any) -> None:
+async def test_cancelled_text_read_keeps_the_position(lib: Any, tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     text = "".join(f"{i} é€\n" for i in range(20_000))
     path.write_text(text)
@@ -639,8 +639,8 @@ async def test_cancelled_text_read_keeps_the_position(tmp_path: Path, ctx: Any) 
         assert await f.read(3) == text[:3]
         for _ in range(20):
             position = f.tell()
-            task = asyncio.ensure_future(f.read(40_000))
-            await asyncio.sleep(0)
+            task = lib.spawn(f.read(40_000))
+            await lib.sleep(0)
             task.cancel()
             try:
                 await task
@@ -651,13 +651,13 @@ async def test_cancelled_text_read_keeps_the_position(tmp_path: Path, ctx: Any) 
         assert await f.read(10) == text[3:13]
 
 
-async def test_cancelled_write_leaves_a_consistent_position(tmp_path: Path, ctx: Any) -> None:
+async def test_cancelled_write_leaves_a_consistent_position(lib: Any, tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     payload = bytearray(b"x" * (8 << 20))  # not bytes: written directly, awaited by write()
     async with async_open(path, "wb", context=ctx) as f:
         await f.write(b"head")
-        task = asyncio.ensure_future(f.write(payload))
-        await asyncio.sleep(0)
+        task = lib.spawn(f.write(payload))
+        await lib.sleep(0)
         task.cancel()
         try:
             await task
