@@ -61,6 +61,19 @@ def our_asyncio_context(backend: str) -> Any:
     return module.AsyncioContext()
 
 
+def our_trio_context(backend: str) -> Any:
+    """A new ``TrioContext`` of our backend ``backend`` (no fallback)."""
+    from _linuxaio.trio_context import TrioContext
+
+    return TrioContext(backend=backend)
+
+
+def our_context(participant: Participant) -> Any:
+    """The adapter of our ``participant``: a ``TrioContext`` for the trio rows, else an ``AsyncioContext``."""
+    backend = _backend(participant)
+    return our_trio_context(backend) if participant.trio else our_asyncio_context(backend)
+
+
 async def close_context(ctx: Any) -> None:
     """Close an asyncio context: ``aclose()`` when it has one (ours), else ``close()`` (caio)."""
     aclose = getattr(ctx, "aclose", None)
@@ -218,14 +231,15 @@ class AiofilesIO(PositionalIO):
 class AiofileIO(PositionalIO):
     """Our ``aiofile.AIOFile`` (positional ``read(size, offset)``/``write(data, offset)``) on one backend."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, make_context: Callable[[str], Any] = our_asyncio_context) -> None:
         self.backend = backend
+        self.make_context = make_context
 
     async def open(self, cell: Cell, path: str) -> None:
         from aiofile import AIOFile  # type: ignore[attr-defined,unused-ignore]
 
         await super().open(cell, path)
-        self.ctx = our_asyncio_context(self.backend)
+        self.ctx = self.make_context(self.backend)
         mode = "r+b" if cell.kind == "write" else "rb"
         if cell.kind == "direct":
             self.afp = AIOFile(path, mode, context=self.ctx, opener=direct_opener)
@@ -346,6 +360,10 @@ def positional(participant: Participant) -> PositionalIO:
         return EngineIO(lambda: module.AsyncioContext(**kwargs))
     if family == "aiofile":
         return AiofileIO(_backend(participant))
+    if family == "trio-aiofile":
+        return AiofileIO(_backend(participant), our_trio_context)
+    if family in ("trio-open_file", "anyio-open_file"):
+        return TrioFileIO(family)
     if family == "aiofile-open":
         return AsyncOpenIO(_backend(participant))
     if family == "aiofile-public":
@@ -357,6 +375,52 @@ def positional(participant: Participant) -> PositionalIO:
     if family == "sync":
         return SyncIO()
     raise ValueError(f"{participant.id} has no positional I/O")
+
+
+class TrioFileIO(PositionalIO):
+    """``trio.open_file``/``anyio.open_file`` under trio: no positional API, so seek then the call (two thread
+    trips), one file per in-flight slot, as aiofiles runs."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+
+    async def open(self, cell: Cell, path: str) -> None:
+        await super().open(cell, path)
+        opener = _trio_opener(self.family)
+        mode = "r+b" if cell.kind == "write" else "rb"
+        self.files = [await opener(path, mode) for _ in range(cell.depth)]
+
+    def op(self, worker: int) -> Op:
+        f, block, kind = self.files[worker], self.cell.block, self.cell.kind
+
+        async def read(off: int) -> Any:
+            await f.seek(off)
+            return await f.read(block)
+
+        async def write(off: int) -> Any:
+            await f.seek(off)
+            return await f.write(self.payload)
+
+        return write if kind == "write" else read
+
+    async def datasync(self) -> None:
+        import trio
+
+        await trio.to_thread.run_sync(os.fdatasync, self.files[0].fileno())
+
+    async def close(self) -> None:
+        for f in self.files:
+            await f.aclose()
+
+
+def _trio_opener(family: str) -> Callable[..., Any]:
+    if family == "anyio-open_file":
+        import anyio
+
+        return anyio.open_file
+    import trio
+
+    return trio.open_file
 
 
 # -- file objects (W6) -------------------------------------------------------------------
@@ -383,11 +447,11 @@ class FileObjects:
 class AiofileObjects(FileObjects):
     """``aiofile.async_open`` (text mode for lines, binary for the copy) on one backend."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, make_context: Callable[[str], Any] = our_asyncio_context) -> None:
         from aiofile import async_open  # type: ignore[attr-defined,unused-ignore]
 
         self.async_open = async_open
-        self.ctx = our_asyncio_context(backend)
+        self.ctx = make_context(backend)
 
     async def lines(self, path: str, n: int | None) -> int:
         count = 0
@@ -472,10 +536,41 @@ class SyncObjects(FileObjects):
             return copied
 
 
+class TrioFileObjects(FileObjects):
+    """``trio.open_file``/``anyio.open_file`` under trio: ``async for line`` and chunked copy (a thread trip each)."""
+
+    def __init__(self, family: str) -> None:
+        self.opener = _trio_opener(family)
+
+    async def lines(self, path: str, n: int | None) -> int:
+        count = 0
+        async with await self.opener(path) as f:
+            async for _line in f:
+                count += 1
+                if count == n:
+                    break
+        return count
+
+    async def copy(self, src: str, dst: str, n: int | None) -> int:
+        copied = 0
+        async with await self.opener(src, "rb") as s, await self.opener(dst, "wb") as d:
+            while n is None or copied < n * COPY_CHUNK:
+                chunk = await s.read(COPY_CHUNK)
+                if not chunk:
+                    break
+                await d.write(chunk)
+                copied += len(chunk)
+        return copied
+
+
 def file_objects(participant: Participant) -> FileObjects:
     """The ``FileObjects`` of ``participant`` (call inside the running loop)."""
     if participant.family == "aiofile":
         return AiofileObjects(_backend(participant))
+    if participant.family == "trio-aiofile":
+        return AiofileObjects(_backend(participant), our_trio_context)
+    if participant.family in ("trio-open_file", "anyio-open_file"):
+        return TrioFileObjects(participant.family)
     if participant.family == "aiofiles":
         return AiofilesObjects()
     if participant.family == "sync":

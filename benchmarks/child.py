@@ -82,7 +82,7 @@ async def positional_cell(
             # At most half the file's blocks, so neighbours brought in with a
             # read (large folios) rarely serve a later one from the cache.
             n = min(n, offsets.remaining, offsets.blocks // 2)
-        ticker = LagTicker() if cell.lag and not io.synchronous else None
+        ticker = LagTicker() if cell.lag and not io.synchronous and not p.trio else None
         if ticker:
             ticker.start()
             await asyncio.sleep(0)
@@ -233,7 +233,12 @@ def _failure(p: Participant, cell: Cell, exc: BaseException) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """Entry point: run the spec given as JSON in ``argv[0]``, print the results as JSON."""
     spec = json.loads(argv[0])
-    results = asyncio.run(run_spec(spec))
+    if Participant(**spec["participant"]).trio:
+        import trio
+
+        results = trio.run(run_spec, spec)
+    else:
+        results = asyncio.run(run_spec(spec))
     sys.stdout.write(json.dumps(results) + "\n")
     return 0
 

@@ -123,6 +123,12 @@ async def run_positional(
     start = time.perf_counter()
     if depth == 1:
         await body(ops[0])
+    elif asyncio.events._get_running_loop() is None:  # under trio: one task per slot in a nursery
+        import trio
+
+        async with trio.open_nursery() as nursery:
+            for op in ops:
+                nursery.start_soon(body, op)
     else:
         await asyncio.gather(*(body(op) for op in ops))
     return time.perf_counter() - start, lat

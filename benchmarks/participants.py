@@ -45,7 +45,14 @@ PEER_IDS = (
     "to_thread",
     "sync",
     "fio",
+    "trio.open_file",
+    "anyio.open_file",
 )
+#: Participants that run under ``trio.run`` (the child picks the library from this).
+TRIO_FAMILIES = ("trio-aiofile", "trio-open_file", "anyio-open_file")
+#: The workloads the trio rows run: cached reads 1 and 64 in flight, and the file objects.
+TRIO_WORKLOADS = ("W1", "W2", "W6")
+TRIO_ONLY = "trio row: W1, W2 and W6 only"
 #: The helper-level rows (``AIOFile`` of either package, ``async_open`` seek + read) run these workloads.
 HELPER_WORKLOADS = ("W1", "W2", "W4")
 HELPER_ONLY = "helper-level row: W1, W2 and W4 only (the engine rows show the rest)"
@@ -67,7 +74,9 @@ class Participant:
         family: ``ours``, ``aiofile`` (our ``AIOFile`` and file objects), ``aiofile-open`` (our
             ``async_open``: seek, then read/write, one file object per in-flight slot),
             ``aiofile-public`` (the public aiofile's ``AIOFile`` over caio), ``caio``, ``aiofiles``,
-            ``to_thread``, ``sync`` or ``fio``.
+            ``to_thread``, ``sync``, ``fio``; under trio: ``trio-aiofile`` (our ``AIOFile`` and
+            ``async_open`` on a ``TrioContext``), ``trio-open_file`` and ``anyio-open_file``
+            (seek, then the call, one file per in-flight slot; ``async for line``).
         backend: the backend or variant for ``ours``/``aiofile``/``caio`` (else ``None``).
         unavailable: why it cannot run at all here, or ``None``.
     """
@@ -81,7 +90,12 @@ class Participant:
     @property
     def ours(self) -> bool:
         """True for our engine and our ``aiofile``."""
-        return self.family in ("ours", "aiofile", "aiofile-open")
+        return self.family in ("ours", "aiofile", "aiofile-open", "trio-aiofile")
+
+    @property
+    def trio(self) -> bool:
+        """True for the participants that run under ``trio.run``."""
+        return self.family in TRIO_FAMILIES
 
     def reason(self, cell: Cell) -> str | None:
         """Why this participant does not run ``cell``, or ``None`` when it does."""
@@ -89,6 +103,8 @@ class Participant:
             return self.unavailable
         if self.family == "fio":
             return None if cell.kind == "direct" else "fio takes part in W5 only (the O_DIRECT reference)"
+        if self.family in TRIO_FAMILIES:
+            return None if cell.workload in TRIO_WORKLOADS else TRIO_ONLY
         if cell.file_object and self.family in ("ours", "caio", "to_thread", "aiofile-open", "aiofile-public"):
             return FILE_OBJECT_ONLY
         if self.family in ("aiofile-open", "aiofile-public") and cell.workload not in HELPER_WORKLOADS:
@@ -111,6 +127,8 @@ class Participant:
             return "fdatasync via asyncio.to_thread"
         if self.family == "aiofile-open":
             return "seek, then the call, one async_open file object per in-flight slot"
+        if self.family in ("trio-open_file", "anyio-open_file") and not cell.file_object:
+            return "under trio: seek, then the call, one file per in-flight slot"
         return ""
 
 
@@ -188,6 +206,11 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
         stem = OUR_BACKENDS[name]
         why = ours[name] or aiofile_why
         out.append(Participant(f"aiofile-open:{name}", f"async_open seek+io on {stem}", "aiofile-open", name, why))
+    trio_why = None if importlib.util.find_spec("trio") else "trio not installed (pip install -e '.[bench]')"
+    for name in backends:
+        stem = OUR_BACKENDS[name]
+        why = ours[name] or aiofile_why or trio_why
+        out.append(Participant(f"trio-aiofile:{name}", f"aiofile on {stem} under trio", "trio-aiofile", name, why))
     _, caio = _caio_status()
     public = [v for v in PUBLIC_AIOFILE_VARIANTS if f"aiofile-{PUBLIC_AIOFILE_VERSION}:{v}" in peers]
     public_why = _public_aiofile_status() if public else None
@@ -213,6 +236,11 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
     if "fio" in peers:
         why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
         out.append(Participant("fio", "fio libaio iodepth=64", "fio", None, why))
+    if "trio.open_file" in peers:
+        out.append(Participant("trio.open_file", "trio.open_file (trio)", "trio-open_file", None, trio_why))
+    if "anyio.open_file" in peers:
+        why = trio_why or (None if importlib.util.find_spec("anyio") else "anyio not installed")
+        out.append(Participant("anyio.open_file", "anyio.open_file (trio backend)", "anyio-open_file", None, why))
     return out
 
 

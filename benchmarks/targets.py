@@ -51,6 +51,8 @@ _PEOPLE = {
     "fio": "fio (libaio)",
     "to_thread": "asyncio.to_thread",
     "aiofiles": "aiofiles",
+    "trio.open_file": "trio.open_file",
+    "anyio.open_file": "anyio.open_file (trio backend)",
 }
 
 
@@ -74,6 +76,8 @@ def _who(pid: str) -> str:
         return f"caio {backend}"
     if family == "aiofile-open":
         return f"async_open seek+read on {backend}"
+    if family == "trio-aiofile":
+        return f"aiofile on {backend} under trio"
     if family.startswith("aiofile-"):
         return f"public aiofile on caio {backend}"
     return f"{family} on {backend}"
@@ -112,6 +116,11 @@ def targets(participants: list[Participant]) -> list[Target]:
             Target(subject, "W6/lines", "aiofiles", 100.0),
             Target(subject, "W6/copy", "aiofiles", 5.0),
         ]
+    trio_rows = [p.id for p in participants if p.family == "trio-aiofile"] or ["trio-aiofile:linux"]
+    for subject in trio_rows:
+        for peer in ("trio.open_file", "anyio.open_file"):
+            out += [Target(subject, "W1/4k-x1", peer, 5.0), Target(subject, "W2/4k-x64", peer, 5.0)]
+        out.append(Target(subject, "W6/lines", "trio.open_file", 20.0))
     return out
 
 

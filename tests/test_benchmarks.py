@@ -38,7 +38,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
         "--backend",
         "python",
         "--peers",
-        "sync",
+        "sync,trio.open_file,anyio.open_file",
         "--scale",
         "0.001",
         "--duration",
@@ -98,6 +98,14 @@ def test_json_has_every_cell_with_runs_or_a_reason(quick_run: tuple[subprocess.C
             assert entry["runs"], (cell_id, entry["reason"])
         elif not aiofile_built:
             assert "aiofile API not built" in entry["reason"]
+    # The trio rows (ours on a TrioContext, trio.open_file, anyio.open_file) run W1, W2 and W6 only.
+    for pid in ("trio-aiofile:python", "trio.open_file", "anyio.open_file"):
+        for cell_id, cell in CELLS.items():
+            entry = doc["cells"][cell_id]["participants"][pid]
+            if cell.workload in ("W1", "W2", "W6"):
+                assert entry["runs"], (cell_id, pid, entry["reason"])
+            else:
+                assert "trio row" in entry["reason"], (cell_id, pid)
     w2c = doc["cells"]["W2c/4k-x64-cold"]["participants"]["python"]["runs"][0]
     assert {"p50_us", "p99_us", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"} <= set(w2c)
     assert "sync_ms" in doc["cells"]["W4/4k-x64"]["participants"]["python"]["runs"][0]
