@@ -1,4 +1,4 @@
-"""aiofile: asynchronous file objects for asyncio over the ``_linuxaio`` engine.
+"""aiofile: asynchronous file objects for asyncio, trio and anyio over the ``_linuxaio`` engine.
 
 * ``async_open(path, mode, ...)``: file objects that behave like ``open()``'s,
   with ``await`` (``BinaryFileWrapper``, ``TextFileWrapper``).
@@ -7,7 +7,8 @@
   walk it sequentially.
 * Every object runs on any ``_linuxaio`` backend; without ``context=`` the
   running loop's default context is used (created at first I/O, released
-  when the loop closes).
+  when the loop closes); under trio (or anyio on trio), the run's default
+  ``TrioContext`` (released when the run ends).
 """
 
 from typing import Any
