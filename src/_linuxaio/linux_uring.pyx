@@ -38,6 +38,14 @@ Setup flags: ``IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN`` by
 default (``SETUP_FLAGS``; see README/the closing note of issue 15 for the
 measurements). ``sqpoll=True`` adds ``IORING_SETUP_SQPOLL``.
 
+Priority: ``priority=`` of ``read``, ``write``, ``readinto``, ``readv`` and
+``writev`` is the request's ``ioprio`` (``IOPRIO_PRIO_VALUE(class, data)``,
+as ``ioprio_set(2)`` takes it; 0 is the thread's own). The kernel checks it:
+an unknown class or level fails the operation with ``OSError(EINVAL)``, the
+real-time class without ``CAP_SYS_ADMIN``/``CAP_SYS_NICE`` with ``EPERM``. A
+write with a priority never takes the inline write-guard path; an operation
+the pool runs (its opcode missing) goes without it.
+
 Cancellation: ``cancel()`` withdraws an operation still waiting for room in
 the SQ ring (it completes with ``-ECANCELED``, a write leaves the file
 untouched) and sends ``IORING_OP_ASYNC_CANCEL`` for one the kernel holds:
@@ -64,7 +72,7 @@ from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
-from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport F_GETFL, O_CLOEXEC, O_NONBLOCK, fcntl
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -478,6 +486,11 @@ cdef class Context(_ListContext):
         """True if this ring runs operation ``name`` (``"read"``, ``"write"``, ...) itself, not the pool."""
         return bool(self._supported[_OPCODE_OF[name]])
 
+    @property
+    def _enters(self):
+        """Tests: the ``io_uring_enter`` system calls made on this context's ring since it was set up."""
+        return self._ring.enters if self._has_ring else 0
+
     def _force_missing(self, name):
         """Tests: act as if the kernel lacked the opcode of ``name``: such operations go to the pool."""
         self._supported[_OPCODE_OF[name]] = 0
@@ -562,8 +575,10 @@ cdef class Context(_ListContext):
                 left = LXA_MAX_RW_COUNT
             lxu_prep_rw(sqe, _ring_opcode(opcode), op._fd, op._base + done, <uint32_t>left,
                         <uint64_t>(op._offset + done), ud)
-        if not _is_fs(opcode) and not _is_sync(opcode) and self._nowait_stream(op._fd):
-            sqe.rw_flags = RWF_NOWAIT
+        if not _is_fs(opcode) and not _is_sync(opcode):
+            sqe.ioprio = <uint16_t>op._ioprio  # priority=: the kernel checks it (ioprio_check_cap)
+            if self._nowait_stream(op._fd):
+                sqe.rw_flags = RWF_NOWAIT
         op._ext.cancel_sent = False
         op._state = ST_KERNEL
         self._kernel_in_flight += 1
@@ -753,7 +768,12 @@ cdef class Context(_ListContext):
         the batching.
         """
         cdef int opcode = op._opcode
-        if opcode == OP_WRITE and not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES:
+        if (
+            opcode == OP_WRITE
+            and not _wguard.unusable
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and op._ioprio == 0
+        ):
             return True  # the write guard may let it run on this thread (see _inline)
         if op._fd < 0 or op._fd >= self._ninline_fds or (self._inline_fds[op._fd] & INLINE_MASK) != INLINE_YES:
             return False
@@ -771,6 +791,7 @@ cdef class Context(_ListContext):
             op._opcode == OP_WRITE
             and not _wguard.unusable
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and op._ioprio == 0  # a priority is the kernel's to apply (and check)
             and lxa_wguard_fd_ok(op._fd) == 1
         ):
             result = _guarded_write(op)
