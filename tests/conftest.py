@@ -20,9 +20,11 @@ API) runs under asyncio only. ``--aio asyncio`` or ``--aio trio`` keeps one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import importlib
 import inspect
+import os
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -203,3 +205,37 @@ class AsyncLib:
 def lib(aio: str) -> AsyncLib:
     """The test's async library (``aio``): ``sleep``, ``spawn``, ``gather``."""
     return AsyncLib(aio)
+
+
+class FdWatch:
+    """Tells whether a descriptor was really closed, in a process where other threads open files.
+
+    After a close, the number may be reused at once by any thread of the
+    process (a pool worker finishing another test's ``openat``, a kernel
+    worker of a ring), so ``os.fstat(fd)`` raising is not the test: the
+    number must no longer name the file it named while open.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[int, tuple[int, int]] = {}
+
+    def remember(self, fd: int) -> int:
+        """Note which file ``fd`` names now (it must be open); returns ``fd``."""
+        st = os.fstat(fd)
+        self._files[fd] = (st.st_dev, st.st_ino)
+        return fd
+
+    def closed(self, fd: int) -> bool:
+        """True if ``fd`` is closed or now names another file than when remembered."""
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            assert exc.errno == errno.EBADF, exc
+            return True
+        return (st.st_dev, st.st_ino) != self._files[fd]
+
+
+@pytest.fixture
+def fd_watch() -> FdWatch:
+    """An ``FdWatch``: ``remember(fd)`` while open, ``assert fd_watch.closed(fd)`` after."""
+    return FdWatch()

@@ -156,11 +156,19 @@ class AdapterBase(FsOpsMixin):
         while self._waiting and self._in_flight < self._max_requests:
             op, future = self._waiting.popleft()
             if future.done():  # its task was cancelled while it waited: never submitted
+                self._drop_waiter(op)
                 continue
             try:
                 self._hand_over(op, future)
             except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
                 future.set_exception(exc)
+
+    def _drop_waiter(self, op: Any) -> None:
+        """``op`` waited for a slot and its task was cancelled: it is never submitted.
+
+        A compiled adapter core releases its buffers here at once; by default
+        they go when the operation is collected.
+        """
 
     def _wake_aclose(self) -> None:
         drained = self._drained
