@@ -340,6 +340,9 @@ class TrioContext(AdapterBase):
         self._driving = False
         self._batch: list[Any] = []
         self._inline_submit: Any = None
+        #: Drain the eventfd after an inline completion when nothing else is in flight
+        #: (linux_aio signals it for every kernel completion, even one reaped inline).
+        self._quiet_inline = False
         self._companion: TrioContext | None = None
 
     def _backend_classes(self) -> tuple[Any, Any]:
@@ -538,6 +541,8 @@ class TrioContext(AdapterBase):
                 try:
                     if inline(self._context, op):
                         future._op = None
+                        if self._quiet_inline and not self._context.in_flight:
+                            self._mute()
                         return True
                 except BlockingIOError:  # the backend context is smaller than max_requests
                     op.set_callback(partial(self._on_done, op, future))
@@ -552,6 +557,18 @@ class TrioContext(AdapterBase):
             op.set_callback(partial(self._on_done, op, future))
             self._waiting.append((op, future))
         return False
+
+    def _mute(self) -> None:
+        """Take back the eventfd signal of a completion already delivered inline.
+
+        Without it the completion task wakes for nothing after every inline
+        operation (an epoll report, a task switch, an eventfd read and a
+        re-arm); with nothing in flight no other completion can be swallowed.
+        """
+        try:
+            self._context.poll()
+        except BlockingIOError:
+            pass
 
     def _hand_over(self, op: Any, future: Any) -> None:
         if self._driving:  # inside a completion callback: submitted when the callbacks are done
@@ -591,6 +608,8 @@ class TrioContext(AdapterBase):
         inline = getattr(module, "_inline_submit", None)
         if inline is not None and type(context) is getattr(module, "Context", None):
             self._inline_submit = inline
+            # Only a context of our own: with nothing of ours in flight, nothing else can signal it.
+            self._quiet_inline = self._owns_context and getattr(module, "__name__", "").endswith(".linux_aio")
         self._token = token
         self._bound_pid = os.getpid()
         trio.lowlevel.spawn_system_task(self._completions, name=f"{type(self).__name__} completions")

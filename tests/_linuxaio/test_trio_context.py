@@ -370,3 +370,33 @@ def test_given_context_is_left_open(backend: Any) -> None:
         assert not raw.closed
     finally:
         raw.close()
+
+
+def test_an_inline_completion_leaves_no_wake_up_behind(backend: Any, tmp_path: Path) -> None:
+    """With nothing else in flight, a read completed inside its submission leaves the eventfd quiet.
+
+    (linux_aio signals the eventfd for every kernel completion, even one reaped inline: the
+    adapter takes that signal back, so the completion task is not woken for nothing.)
+    """
+    import select
+
+    path = tmp_path / "f"
+    path.write_bytes(b"y" * 8192)
+
+    async def main() -> None:
+        async with make(backend) as ctx:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                for _ in range(5):  # the first reads teach the backend that the file is cached
+                    assert await ctx.read(4096, fd, 0) == b"y" * 4096
+                await trio.testing.wait_all_tasks_blocked()
+                for _ in range(20):
+                    assert await ctx.read(4096, fd, 4096) == b"y" * 4096
+                    if ctx.in_flight == 0:
+                        readable, _, _ = select.select([ctx.context.fileno], [], [], 0)
+                        if backend.name in ("linux", "uring"):
+                            assert readable == [], "the eventfd was left signalled"
+            finally:
+                os.close(fd)
+
+    trio.run(main)
