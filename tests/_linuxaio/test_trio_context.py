@@ -400,3 +400,12 @@ def test_an_inline_completion_leaves_no_wake_up_behind(backend: Any, tmp_path: P
                 os.close(fd)
 
     trio.run(main)
+
+
+def test_package_level_name_and_selected_backend() -> None:
+    import _linuxaio
+
+    assert _linuxaio.TrioContext is TrioContext
+    ctx = TrioContext()
+    assert type(ctx.context).__module__ == f"_linuxaio.{_linuxaio._MODULES[_linuxaio.selected_backend().name]}"
+    ctx.close()
