@@ -102,3 +102,33 @@ async def test_async_open_seek_read_adds_no_loop_pass(ctx: Any, cached_file: Pat
 
 async def _append(out: list[bytes], read: Awaitable[bytes]) -> None:
     out.append(await read)
+
+
+async def test_concurrent_reads_after_a_seek_serialise(ctx: Any, cached_file: Path) -> None:
+    """The lock-free read path never lets two reads of one file object overlap: each gets the next piece."""
+    expected = cached_file.read_bytes()
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        for start in (0, 5, 3 * 4096):
+            f.seek(start)
+            pieces = await asyncio.gather(*(f.read(4096) for _ in range(8)))
+            assert b"".join(pieces) == expected[start : start + 8 * 4096]
+            assert f.tell() == start + 8 * 4096
+
+
+async def test_cancelled_fast_read_consumes_nothing(ctx: Any, cached_file: Path) -> None:
+    """A read(4096) after a seek that is cancelled in flight leaves the position; the next read is right."""
+    expected = cached_file.read_bytes()
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        for i in range(16):
+            start = (i * 7919) % (READS * 4096 - 8192)
+            f.seek(start)
+            task = asyncio.ensure_future(f.read(4096))
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                got = await task
+            except asyncio.CancelledError:
+                assert f.tell() == start
+                got = await f.read(4096)
+            assert got == expected[start : start + 4096]
+            assert await f.read(100) == expected[start + 4096 : start + 4196]
