@@ -24,6 +24,7 @@ import os
 import stat
 import sys
 import warnings
+from asyncio.events import _get_running_loop
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
@@ -125,6 +126,7 @@ class AIOFile:
         self._initial_position = 0
         # (adapter, its submit_future, its Operation class, its start_operation), or Nones for a duck-typed one.
         self._direct: tuple[Any, Any, Any, Any] | None = None
+        self._direct_loop: asyncio.AbstractEventLoop | None = None  # the loop of a default ``_direct``
 
     # -- construction ------------------------------------------------------------
 
@@ -397,10 +399,7 @@ class AIOFile:
         get the operation directly, which submits it at once; any other
         adapter's awaitable method runs in a task of its own.
         """
-        direct = self._direct
-        if direct is None or direct[0] is not self._context or direct[0] is None:
-            direct = self._adapter_operations()
-        adapter, submit_future, operation_class, _ = direct
+        adapter, submit_future, operation_class, _ = self._operations()
         if submit_future is not None:
             future: asyncio.Future[Any] = submit_future(getattr(operation_class, name)(*args))
             if future.done():
@@ -421,9 +420,7 @@ class AIOFile:
         that completed at once raises here. Only for operations whose value
         is never a future (read: bytes, write: int).
         """
-        direct = self._direct
-        if direct is None or direct[0] is not self._context or direct[0] is None:
-            direct = self._adapter_operations()
+        direct = self._operations()
         start = direct[3]
         if start is None:
             return self._submit(op_name, *args)
@@ -437,12 +434,28 @@ class AIOFile:
             return started  # (completed inside submit_future: nothing in flight)
         return self._track(started)
 
+    def _operations(self) -> tuple[Any, Any, Any, Any]:
+        """``_adapter_operations()``, from the cache while it holds.
+
+        The default context is looked up once per running loop (and again if
+        it was closed): a file keeps the one it started with on that loop.
+        """
+        direct = self._direct
+        if direct is not None:
+            adapter = direct[0]
+            if adapter is self._context:
+                return direct
+            if self._context is None and self._direct_loop is _get_running_loop() and not adapter.closed:
+                return direct
+        return self._adapter_operations()
+
     def _adapter_operations(self) -> tuple[Any, Any, Any, Any]:
         """``(adapter, its submit_future, its Operation class, its start_operation)`` (Nones), cached per adapter."""
         adapter = self._adapter()
         direct = self._direct
         if direct is None or direct[0] is not adapter:
             direct = self._direct = (adapter, *_direct_submission(adapter))
+        self._direct_loop = _get_running_loop() if self._context is None else None
         return direct
 
     def _track(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:
