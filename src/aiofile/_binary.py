@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Generator, Iterable
 from itertools import accumulate
 from typing import Any
 
-from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
+from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable, _yield_to_loop
 from ._mode import reported_mode
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
@@ -54,6 +54,10 @@ WRITE_BEHIND = 4
 #: thread when the kernel will not write without blocking) per 256 KiB, not per chunk.
 WRITE_GATHER = 512 * 1024
 WRITE_GATHER_BUFFERS = 64
+
+
+#: ``_read_now``: nothing started, yield to the loop once and try again.
+_AGAIN = object()
 
 
 def _closed_error() -> ValueError:
@@ -662,17 +666,24 @@ class BinaryFileWrapper(FileIOWrapperBase):
             size = _check_limit(size)
             if size < -1:
                 raise ValueError("read length must be non-negative or -1")
-        rbuf, rpos = self._rbuf, self._rpos
         lock = self._lock
-        if not lock._locked:  # type: ignore[attr-defined]
+        while not lock._locked:  # type: ignore[attr-defined]
+            rbuf, rpos = self._rbuf, self._rpos
             available = len(rbuf) - rpos
             if 0 <= size <= available:
                 self._rpos = rpos + size
                 return rbuf[rpos : rpos + size]
-            if 0 < size - available < self._buffer_size and not lock._waiters:
-                data = self._read_now(size, available)
-                if data is not None:
-                    return data
+            if not 0 < size - available < self._buffer_size or lock._waiters:
+                break
+            data = self._read_now(size, available)
+            if data is None:
+                break
+            if data is not _AGAIN:
+                return data  # type: ignore[no-any-return]
+            # The adapter's inline time in this loop iteration is used up: let
+            # the loop run once (as the engine's reads do), then look again.
+            await _yield_to_loop()
+            self._check_readable()
         async with lock:
             await self._prepare_read()
             start = self._position()
@@ -682,12 +693,13 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 self._seek_bytes(start)  # a cancelled or failed read consumes nothing
                 raise
 
-    def _read_now(self, size: int, available: int) -> bytes | None:
+    def _read_now(self, size: int, available: int) -> Any:
         """The fast path of ``read(size)``: one buffer fill, when nothing else is pending; no lock, no await.
 
         Called only when no task holds or waits for the lock and the
         read-ahead holds fewer than ``size`` bytes, ``size - available``
-        being less than a buffer. With no write pending and a regular file,
+        being less than a buffer. ``_AGAIN`` (nothing started) when the
+        adapter asks to yield to the loop first. With no write pending and a regular file,
         it starts the fill that ``_read_unlocked`` would make (the same size
         at the same offset, or takes the pipelined read of it); if the
         backend completed it at once, the read-ahead is updated and the
@@ -714,6 +726,8 @@ class BinaryFileWrapper(FileIOWrapperBase):
             chunk = future.result()
         else:
             chunk = self.file._start("read", fill, self.file._fd, raw)
+            if chunk is None:
+                return _AGAIN
             if type(chunk) is not bytes:
                 self._prefetch = (raw, fill, chunk)  # in flight: the locked path awaits it
                 return None

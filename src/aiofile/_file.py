@@ -23,6 +23,7 @@ import io
 import os
 import stat
 import sys
+import types
 import warnings
 from asyncio.events import _get_running_loop
 from collections.abc import Callable, Generator
@@ -410,8 +411,12 @@ class AIOFile:
             future = asyncio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
 
-    def _start(self, op_name: str, *args: Any) -> Any:
+    def _start(self, op_name: str, *args: Any, yield_first: bool = True) -> Any:
         """Start operation ``op_name`` now: its value if it completed at once, else a future (see ``_track``).
+
+        ``None`` (only with ``yield_first``) when the adapter's inline time
+        in this loop iteration is used up: nothing was submitted; yield to
+        the loop once and call again, as the engine's own coroutines do.
 
         The fast path of ``read_bytes``/``write_bytes`` and the file objects:
         an adapter's ``start_operation`` returns the operation itself when it
@@ -428,8 +433,10 @@ class AIOFile:
         started = start(op)
         if started is op:
             return op.get_value()
-        if started is None:  # the adapter's inline time is used up: take its queued path
-            started = direct[1](op)
+        if started is None:
+            if yield_first:
+                return None  # nothing submitted: the caller yields to the loop once and calls again
+            started = direct[1](op)  # the adapter's queued path
         if started.done():
             return started  # (completed inside submit_future: nothing in flight)
         return self._track(started)
@@ -562,6 +569,10 @@ class AIOFile:
             return await self._read_rest([], size, offset)
         # The fast path: one read, which the backend may complete at once.
         chunk = self._start("read", size, fd, offset if self._seekable else 0)
+        while chunk is None:  # the adapter's inline time in this loop iteration is used up
+            await _yield_to_loop()
+            fd = self._live_fd()
+            chunk = self._start("read", size, fd, offset if self._seekable else 0)
         if type(chunk) is not bytes:
             chunk = await chunk
         if len(chunk) == size or not chunk:
@@ -668,6 +679,10 @@ class AIOFile:
                 fd = self._live_fd()
             # The backend may complete the write at once (a guarded small buffered write).
             count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
+            while count is None:  # the adapter's inline time in this loop iteration is used up
+                await _yield_to_loop()
+                fd = self._live_fd()
+                count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
             if type(count) is not int:
                 count = await count
             if count <= 0:
@@ -854,6 +869,12 @@ async def _copy_in_order(
             break
         copied += n
     return copied
+
+
+@types.coroutine
+def _yield_to_loop() -> Generator[None, None, None]:
+    """Let the loop run one iteration (``asyncio.sleep(0)`` without its checks)."""
+    yield
 
 
 def _direct_submission(adapter: Any) -> tuple[Any, Any, Any]:
