@@ -148,6 +148,17 @@ def _adapter_start(_AdapterCore adapter, op):
     return _start(adapter, op, True)
 
 
+def _adapter_start_operation(_AdapterCore adapter, op):
+    """``AsyncioContextBase.start_operation`` (compiled fast path): ``op`` if it completed, a future, or None.
+
+    ``None``: this loop iteration's inline time is used up and ``op`` was
+    not submitted (yield to the loop once and call again, or use
+    ``submit_future``).
+    """
+    started = _start(adapter, op, True)
+    return None if started is _YIELD_FIRST else started
+
+
 def _adapter_submit_future(_AdapterCore adapter, op):
     """``AsyncioContextBase.submit_future`` for linux_aio operations (compiled fast path)."""
     started = _start(adapter, op, False)

@@ -162,6 +162,21 @@ class AsyncioContextBase(AdapterBase):
             self._waiting.append((op, future))
         return future
 
+    def start_operation(self, op: Any) -> Any:
+        """Submit ``op`` if it may go now, for callers that avoid a future when it completes at once.
+
+        Returns ``op`` itself when it has already completed (its
+        ``get_value()`` is the result or raises the error), else a future as
+        ``submit_future`` gives, or ``None`` when the adapter asks the caller
+        to yield to the loop first (its inline time in this loop iteration
+        is used up): ``op`` was then not submitted; call again after
+        yielding, or hand it to ``submit_future``. Raises as
+        ``submit_future``. This default returns ``submit_future(op)``;
+        adapters that complete operations inside the submission (the
+        compiled backends) return ``op`` for them, with no future at all.
+        """
+        return self.submit_future(op)
+
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:

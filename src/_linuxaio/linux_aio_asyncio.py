@@ -33,3 +33,5 @@ class AsyncioContext(linux_aio._AdapterCore, InlineAsyncioContext):
     #: ``AsyncioContextBase.submit_future``, compiled (``linux_aio._adapter_submit_future``):
     #: the same checks and semantics, with inline completion and no per-operation partial.
     submit_future = linux_aio._adapter_submit_future
+    #: ``AsyncioContextBase.start_operation``, compiled (``linux_aio._adapter_start_operation``).
+    start_operation = linux_aio._adapter_start_operation

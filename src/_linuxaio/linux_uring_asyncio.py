@@ -37,3 +37,5 @@ class AsyncioContext(linux_uring._AdapterCore, InlineAsyncioContext):
     _YIELD_FIRST = linux_uring._YIELD_FIRST
     #: ``AsyncioContextBase.submit_future``, compiled (``linux_uring._adapter_submit_future``).
     submit_future = linux_uring._adapter_submit_future
+    #: ``AsyncioContextBase.start_operation``, compiled (``linux_uring._adapter_start_operation``).
+    start_operation = linux_uring._adapter_start_operation

@@ -36,3 +36,5 @@ class AsyncioContext(thread_aio._AdapterCore, InlineAsyncioContext):
     _YIELD_FIRST = thread_aio._YIELD_FIRST
     #: ``AsyncioContextBase.submit_future``, compiled (``thread_aio._adapter_submit_future``).
     submit_future = thread_aio._adapter_submit_future
+    #: ``AsyncioContextBase.start_operation``, compiled (``thread_aio._adapter_start_operation``).
+    start_operation = thread_aio._adapter_start_operation

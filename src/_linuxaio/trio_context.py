@@ -423,6 +423,15 @@ class TrioContext(AdapterBase):
                 future.set_result(value)
         return future
 
+    def start_operation(self, op: Any) -> TrioFuture:
+        """``submit_future(op)``: a future even when ``op`` completed inside the submission.
+
+        ``AsyncioContextBase.start_operation`` may return the completed ``op``
+        itself so that the caller skips the ``await``; under trio that ``await``
+        is the operation's checkpoint, so it is always there to take.
+        """
+        return self.submit_future(op)
+
     # -- the file-system operations (FsOpsMixin's coroutines call these) ----------
 
     async def _fs_run(self, name: str, *args: Any) -> Any:

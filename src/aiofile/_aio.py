@@ -249,14 +249,16 @@ def run_in_executor(executor: Any, function: Callable[..., Any], *args: Any) -> 
 class Lock:
     """An ``asyncio.Lock`` or a ``trio.Lock``, chosen at first use (objects may be built outside any loop).
 
-    ``_locked`` is a plain attribute, as ``asyncio.Lock``'s, for fast paths that only peek.
+    ``_locked`` and ``_waiters`` are plain attributes, as ``asyncio.Lock``'s, for fast paths
+    that only peek: held, and how many tasks are waiting to take it.
     """
 
-    __slots__ = ("_lock", "_locked")
+    __slots__ = ("_lock", "_locked", "_waiters")
 
     def __init__(self) -> None:
         self._lock: Any = None
         self._locked = False
+        self._waiters = 0
 
     def _get(self) -> Any:
         lock = self._lock
@@ -276,7 +278,11 @@ class Lock:
 
     async def acquire(self) -> None:
         """Wait for the lock and take it."""
-        await (self._lock or self._get()).acquire()
+        self._waiters += 1
+        try:
+            await (self._lock or self._get()).acquire()
+        finally:
+            self._waiters -= 1
         self._locked = True
 
     def release(self) -> None:
@@ -285,7 +291,11 @@ class Lock:
         self._lock.release()
 
     async def __aenter__(self) -> None:
-        await (self._lock or self._get()).acquire()
+        self._waiters += 1
+        try:
+            await (self._lock or self._get()).acquire()
+        finally:
+            self._waiters -= 1
         self._locked = True
 
     async def __aexit__(self, *exc: object) -> None:

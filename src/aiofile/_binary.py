@@ -36,7 +36,7 @@ from itertools import accumulate
 from typing import Any
 
 from . import _aio
-from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
+from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable, _yield_to_loop
 from ._mode import reported_mode
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
@@ -55,6 +55,10 @@ WRITE_BEHIND = 4
 #: thread when the kernel will not write without blocking) per 256 KiB, not per chunk.
 WRITE_GATHER = 512 * 1024
 WRITE_GATHER_BUFFERS = 64
+
+
+#: ``_read_now``: nothing started, yield to the loop once and try again.
+_AGAIN = object()
 
 
 def _closed_error() -> ValueError:
@@ -289,7 +293,8 @@ class FileIOWrapperBase:
 
     def _seek_bytes(self, position: int) -> None:
         """Move the logical position to byte ``position`` (no I/O)."""
-        self._drop_prefetch()
+        if self._prefetch is not None:
+            self._drop_prefetch()
         if self._wbuf:
             self._detached.append((self._wstart, self._wbuf))
             self._wbuf = bytearray()
@@ -630,6 +635,10 @@ class BinaryFileWrapper(FileIOWrapperBase):
         No I/O: buffered writes are kept and written before the next read or
         on ``flush()``/``close()``. Raises like ``open()``'s ``seek``.
         """
+        afp = self.file
+        if type(offset) is int and whence == 0 and offset >= 0 and afp._seekable and afp._fd >= 0:
+            self._seek_bytes(offset)  # the common case, checked at once
+            return offset
         self._check_open()
         offset = _as_index(offset)
         if whence not in (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END):
@@ -651,15 +660,32 @@ class BinaryFileWrapper(FileIOWrapperBase):
         Raises like ``open()``'s: ``io.UnsupportedOperation`` if not readable,
         ``ValueError`` for a size below -1.
         """
-        self._check_readable()
-        size = _check_limit(size)
-        if size < -1:
-            raise ValueError("read length must be non-negative or -1")
-        rbuf, rpos = self._rbuf, self._rpos
-        if 0 <= size <= len(rbuf) - rpos and not self._lock.locked():
-            self._rpos = rpos + size
-            return rbuf[rpos : rpos + size]
-        async with self._lock:
+        afp = self.file
+        if afp._fd < 0 or not afp._mode.readable:
+            self._check_readable()
+        if type(size) is not int or size < 0:
+            size = _check_limit(size)
+            if size < -1:
+                raise ValueError("read length must be non-negative or -1")
+        lock = self._lock
+        while not lock._locked:
+            rbuf, rpos = self._rbuf, self._rpos
+            available = len(rbuf) - rpos
+            if 0 <= size <= available:
+                self._rpos = rpos + size
+                return rbuf[rpos : rpos + size]
+            if not 0 < size - available < self._buffer_size or lock._waiters:
+                break
+            data = self._read_now(size, available)
+            if data is None:
+                break
+            if data is not _AGAIN:
+                return data  # type: ignore[no-any-return]
+            # The adapter's inline time in this loop iteration is used up: let
+            # the loop run once (as the engine's reads do), then look again.
+            await _yield_to_loop()
+            self._check_readable()
+        async with lock:
             await self._prepare_read()
             start = self._position()
             try:
@@ -667,6 +693,63 @@ class BinaryFileWrapper(FileIOWrapperBase):
             except BaseException:
                 self._seek_bytes(start)  # a cancelled or failed read consumes nothing
                 raise
+
+    def _read_now(self, size: int, available: int) -> Any:
+        """The fast path of ``read(size)``: one buffer fill, when nothing else is pending; no lock, no await.
+
+        Called only when no task holds or waits for the lock and the
+        read-ahead holds fewer than ``size`` bytes, ``size - available``
+        being less than a buffer. ``_AGAIN`` (nothing started) when the
+        adapter asks to yield to the loop first. With no write pending and a regular file,
+        it starts the fill that ``_read_unlocked`` would make (the same size
+        at the same offset, or takes the pipelined read of it); if the
+        backend completed it at once, the read-ahead is updated and the
+        bytes returned. Otherwise the read in flight is left as the
+        pipelined read (``_prefetch``), which the locked path then awaits,
+        and ``None`` is returned; ``None`` too when any condition does not
+        hold. The position does not move unless bytes are returned, so a
+        failure here consumes nothing.
+        """
+        if not self._regular_seekable or self._wbuf or self._detached or self._writing or self._gather:
+            return None
+        raw = self._raw
+        wanted = size - available
+        bufsize = self._buffer_size
+        fill = bufsize if self._sequential_end == raw else min(bufsize, -(-wanted // PAGE) * PAGE)
+        prefetch = self._prefetch
+        if prefetch is not None:
+            if prefetch[0] != raw or prefetch[1] != fill or not prefetch[2].done():
+                return None  # the locked path drops or awaits it
+            future = prefetch[2]
+            if future.cancelled() or future.exception() is not None:
+                return None  # the locked path raises it
+            self._prefetch = None
+            chunk = future.result()
+        else:
+            chunk = self.file._start("read", fill, self.file._fd, raw)
+            if chunk is None:
+                return _AGAIN
+            if type(chunk) is not bytes:
+                self._prefetch = (raw, fill, chunk)  # in flight: the locked path awaits it
+                return None
+        end = raw + len(chunk)
+        if len(chunk) == fill and self._sequential_end == raw:
+            # Sequential reading: pipeline the next chunk (as _read_raw does).
+            self._prefetch = (end, fill, self.file._read_once(fill, end))
+        self._sequential_end = end
+        if available:
+            rbuf = self._rbuf
+            chunk = rbuf[self._rpos :] + chunk
+        self._rbuf = chunk
+        self._rpos = 0
+        self._raw = end
+        if len(chunk) < size:
+            # A short read: at EOF, everything there is; else the locked path reads on.
+            if chunk and not self.file._at_eof(end):
+                return None
+            size = len(chunk)
+        self._rpos = size
+        return chunk[:size]
 
     async def _read_unlocked(self, size: int) -> bytes:
         rbuf, rpos = self._rbuf, self._rpos

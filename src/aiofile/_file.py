@@ -23,7 +23,9 @@ import io
 import os
 import stat
 import sys
+import types
 import warnings
+from asyncio.events import _get_running_loop
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
@@ -124,7 +126,9 @@ class AIOFile:
         self._seekable = True
         self._regular = True
         self._initial_position = 0
-        self._direct: tuple[Any, Any, Any] | None = None  # (adapter, submit_future, Operation)
+        # (adapter, its submit_future, its Operation class, its start_operation), or Nones for a duck-typed one.
+        self._direct: tuple[Any, Any, Any, Any] | None = None
+        self._direct_loop: asyncio.AbstractEventLoop | None = None  # the loop of a default ``_direct``
 
     # -- construction ------------------------------------------------------------
 
@@ -396,10 +400,7 @@ class AIOFile:
         get the operation directly, which submits it at once; any other
         adapter's awaitable method runs in a task of its own.
         """
-        direct = self._direct
-        if direct is None or direct[0] is not self._context or direct[0] is None:
-            direct = self._adapter_operations()
-        adapter, submit_future, operation_class = direct
+        adapter, submit_future, operation_class, _ = self._operations()
         if submit_future is not None:
             future: asyncio.Future[Any] = submit_future(getattr(operation_class, name)(*args))
             if future.done():
@@ -410,12 +411,58 @@ class AIOFile:
             future = _aio.ensure_future(getattr(adapter, name)(*args))
         return self._track(future)
 
-    def _adapter_operations(self) -> tuple[Any, Any, Any]:
-        """``(adapter, its submit_future or None, its Operation class or None)``, cached per adapter."""
+    def _start(self, op_name: str, *args: Any, yield_first: bool = True) -> Any:
+        """Start operation ``op_name`` now: its value if it completed at once, else a future (see ``_track``).
+
+        ``None`` (only with ``yield_first``) when the adapter's inline time
+        in this loop iteration is used up: nothing was submitted; yield to
+        the loop once and call again, as the engine's own coroutines do.
+
+        The fast path of ``read_bytes``/``write_bytes`` and the file objects:
+        an adapter's ``start_operation`` returns the operation itself when it
+        completed inside the submission (a cached read, a guarded small
+        write), so no future, task or callback is made. A failed operation
+        that completed at once raises here. Only for operations whose value
+        is never a future (read: bytes, write: int).
+        """
+        direct = self._operations()
+        start = direct[3]
+        if start is None:
+            return self._submit(op_name, *args)
+        op = getattr(direct[2], op_name)(*args)
+        started = start(op)
+        if started is op:
+            return op.get_value()
+        if started is None:
+            if yield_first:
+                return None  # nothing submitted: the caller yields to the loop once and calls again
+            started = direct[1](op)  # the adapter's queued path
+        if started.done():
+            return started  # (completed inside submit_future: nothing in flight)
+        return self._track(started)
+
+    def _operations(self) -> tuple[Any, Any, Any, Any]:
+        """``_adapter_operations()``, from the cache while it holds.
+
+        The default context is looked up once per running loop (and again if
+        it was closed): a file keeps the one it started with on that loop.
+        """
+        direct = self._direct
+        if direct is not None:
+            adapter = direct[0]
+            if adapter is self._context:
+                return direct
+            if self._context is None and self._direct_loop is _get_running_loop() and not adapter.closed:
+                return direct
+        return self._adapter_operations()
+
+    def _adapter_operations(self) -> tuple[Any, Any, Any, Any]:
+        """``(adapter, its submit_future, its Operation class, its start_operation)`` (Nones), cached per adapter."""
         adapter = self._adapter()
         direct = self._direct
         if direct is None or direct[0] is not adapter:
             direct = self._direct = (adapter, *_direct_submission(adapter))
+        self._direct_loop = _get_running_loop() if self._context is None else None
         return direct
 
     def _track(self, future: asyncio.Future[Any]) -> asyncio.Future[Any]:
@@ -480,7 +527,7 @@ class AIOFile:
 
     def _writev_once(self, buffers: list[bytes], offset: int) -> asyncio.Future[int]:
         """One vectored write; an adapter without ``writev`` (duck-typed) gets the buffers joined."""
-        adapter, submit_future, _ = self._adapter_operations()
+        adapter, submit_future, _, _ = self._adapter_operations()
         if submit_future is None and not hasattr(adapter, "writev"):
             return self._write_once(b"".join(buffers), offset)
         return self._submit("writev", buffers, self._live_fd(), offset if self._seekable else 0)
@@ -509,15 +556,34 @@ class AIOFile:
         Cancellation: the read in flight completes in the background (its
         buffer is kept alive); nothing changes in the file; ``self`` stays usable.
         """
-        self._check_readable()
-        size = _check_size(size)
-        offset = _check_offset(offset)
-        if size == 0:
-            return b""
-        if size < 0:
-            return await self._read_all(offset)
-        parts = []
-        got = 0
+        fd = self._fd
+        if fd < 0 or not self._mode.readable:
+            self._check_readable()
+        if type(size) is not int or size <= 0:
+            size = int(_check_size(size))
+        if type(offset) is not int or offset < 0:
+            offset = _check_offset(offset)
+        if size <= 0:
+            return await self._read_all(offset) if size else b""
+        if size > MAX_TRANSFER:
+            return await self._read_rest([], size, offset)
+        # The fast path: one read, which the backend may complete at once.
+        chunk = self._start("read", size, fd, offset if self._seekable else 0)
+        while chunk is None:  # the adapter's inline time in this loop iteration is used up
+            await _yield_to_loop()
+            fd = self._live_fd()
+            chunk = self._start("read", size, fd, offset if self._seekable else 0)
+        if type(chunk) is not bytes:
+            chunk = await chunk
+        if len(chunk) == size or not chunk:
+            return chunk  # type: ignore[no-any-return]
+        if self._seekable and self._at_eof(offset + len(chunk)):
+            return chunk  # type: ignore[no-any-return]
+        return await self._read_rest([chunk], size, offset)
+
+    async def _read_rest(self, parts: list[bytes], size: int, offset: int) -> bytes:
+        """``read_bytes`` after the ``parts`` read so far: read on until ``size`` bytes or EOF."""
+        got = sum(map(len, parts))
         while got < size:
             request = min(size - got, MAX_TRANSFER)
             chunk = await self._read_once(request, offset + got)
@@ -597,14 +663,28 @@ class AIOFile:
         Cancellation: the write in flight may still land; the rest is not
         written; ``self`` stays usable.
         """
-        self._check_writable()
-        view = _bytes_view(data)
-        offset = _check_offset(offset)
+        fd = self._fd
+        if fd < 0 or not self._mode.writable:
+            self._check_writable()
+        view = data if type(data) is bytes else _bytes_view(data)  # bytes: no view needed
+        if type(offset) is not int or offset < 0:
+            offset = _check_offset(offset)
         total = len(view)
         written = 0
         while written < total:
-            chunk = view if written == 0 and total <= MAX_TRANSFER else view[written : written + MAX_TRANSFER]
-            count = await self._write_once(chunk, offset + written)
+            if written == 0 and total <= MAX_TRANSFER:
+                chunk = view
+            else:
+                chunk = memoryview(view)[written : written + MAX_TRANSFER]
+                fd = self._live_fd()
+            # The backend may complete the write at once (a guarded small buffered write).
+            count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
+            while count is None:  # the adapter's inline time in this loop iteration is used up
+                await _yield_to_loop()
+                fd = self._live_fd()
+                count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
+            if type(count) is not int:
+                count = await count
             if count <= 0:
                 if count < 0:  # a duck-typed context reporting -errno (aiofile 3.x)
                     raise OSError(-count, os.strerror(-count), self.name)
@@ -794,14 +874,20 @@ async def _copy_in_order(
     return copied
 
 
-def _direct_submission(adapter: Any) -> tuple[Any, Any]:
-    """``(submit_future, Operation class)`` of an adapter that takes operations, else ``(None, None)``.
+@types.coroutine
+def _yield_to_loop() -> Generator[None, None, None]:
+    """Let the loop run one iteration (``asyncio.sleep(0)`` without its checks)."""
+    yield
+
+
+def _direct_submission(adapter: Any) -> tuple[Any, Any, Any]:
+    """``(submit_future, Operation class, start_operation)`` of an adapter that takes operations, else Nones.
 
     Only our own adapters are driven that way; any other object (duck-typed,
     e.g. a ``Mock``) gets its awaitable methods called.
     """
     if not isinstance(adapter, AdapterBase):
-        return None, None
+        return None, None, None
     submit_future = adapter.submit_future
     operation_class = getattr(adapter, "OPERATION_CLASS", None)
     if operation_class is None:
@@ -809,8 +895,8 @@ def _direct_submission(adapter: Any) -> tuple[Any, Any]:
         module = sys.modules.get(type(adapter.context).__module__)
         operation_class = getattr(module, "Operation", None)
         if operation_class is None:
-            return None, None
-    return submit_future, operation_class
+            return None, None, None
+    return submit_future, operation_class, getattr(adapter, "start_operation", submit_future)
 
 
 def _mode_of(fp: Any) -> str:

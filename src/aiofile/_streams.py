@@ -12,6 +12,7 @@ from typing import Any
 
 from . import _aio
 from ._file import AIOFile
+from ._lines import AsyncLines, LineBatch
 
 __all__ = ["ENCODING_MAP", "LineReader", "Reader", "Writer", "unicode_reader"]
 
@@ -56,18 +57,22 @@ class Reader:
     async def read_chunk(self) -> bytes | str:
         """The next chunk (``b""``/``""`` at EOF)."""
         async with self._lock:
-            if self._binary:
-                data = await self.file.read_bytes(self.chunk_size, self.offset)
-                self.offset += len(data)
-                return data
-            decoder = self._decoder
-            assert decoder is not None  # text mode
-            while True:
-                data = await self.file.read_bytes(self.chunk_size, self.offset)
-                self.offset += len(data)
-                text: str = decoder.decode(data, not data)
-                if text or not data:
-                    return text
+            return await self._read_chunk_unlocked()
+
+    async def _read_chunk_unlocked(self) -> bytes | str:
+        """``read_chunk``'s body, for a caller that holds this reader's lock or owns the reader."""
+        if self._binary:
+            data = await self.file.read_bytes(self.chunk_size, self.offset)
+            self.offset += len(data)
+            return data
+        decoder = self._decoder
+        assert decoder is not None  # text mode
+        while True:
+            data = await self.file.read_bytes(self.chunk_size, self.offset)
+            self.offset += len(data)
+            text: str = decoder.decode(data, not data)
+            if text or not data:
+                return text
 
     def __aiter__(self) -> Reader:
         return self
@@ -121,7 +126,7 @@ class LineReader:
 
     CHUNK_SIZE = 4192
 
-    __slots__ = ("_buffer", "_empty", "_lock", "_pos", "_reader", "_sep")
+    __slots__ = ("_batch", "_buffer", "_empty", "_lock", "_pos", "_reader", "_sep")
 
     def __init__(
         self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE, line_sep: str | bytes = "\n"
@@ -139,9 +144,21 @@ class LineReader:
         self._buffer: Any = self._empty
         self._pos = 0
         self._lock = _aio.Lock()
+        # While ``async for`` hands out the lines of ``_buffer`` in memory: their LineBatch
+        # (``_pos`` is then stale; every other method folds it in first).
+        self._batch: Any = None
+
+    def _end_batch(self) -> None:
+        batch = self._batch
+        if batch is not None:
+            self._batch = None
+            self._pos = batch.position()
+            batch.stop()
 
     async def readline(self) -> Any:
         """The next line including ``line_sep``; empty at EOF."""
+        if self._batch is not None:
+            self._end_batch()
         buffer, pos, sep = self._buffer, self._pos, self._sep
         end = buffer.find(sep, pos)
         if end >= 0 and not self._lock.locked():
@@ -163,10 +180,46 @@ class LineReader:
                 self._buffer = buffer[pos:] + chunk
                 self._pos = 0
 
-    def __aiter__(self) -> LineReader:
-        return self
+    def __aiter__(self) -> Any:
+        """The lines from the current offset (``async for line in reader``)."""
+        return AsyncLines(self._next_lines)
+
+    async def _next_lines(self, lines: Any) -> Any:
+        """``async for``'s step when its batch is used up: the next line, and the complete lines after it as a batch.
+
+        With a one-character ``line_sep``, the complete lines in memory (of
+        the buffer, or of the buffer and the next chunk, read here) become
+        ``lines.batch``, handed out in memory (in C when built). Cancellation:
+        as ``readline``.
+        """
+        if self._batch is not None:
+            self._end_batch()
+        sep = self._sep
+        if len(sep) != 1:
+            line = await self.readline()
+            if not line:
+                raise StopAsyncIteration
+            return line
+        async with self._lock:
+            while True:
+                buffer, pos = self._buffer, self._pos
+                end = buffer.rfind(sep, pos) + 1
+                if end:
+                    batch = LineBatch(buffer, pos, end, sep)
+                    self._batch = lines.batch = batch
+                    return batch.take()
+                chunk = await self._reader._read_chunk_unlocked()
+                if not chunk:  # EOF: the rest is the last line
+                    self._buffer, self._pos = self._empty, 0
+                    if not buffer[pos:]:
+                        raise StopAsyncIteration
+                    return buffer[pos:]
+                self._buffer = buffer[pos:] + chunk
+                self._pos = 0
 
     async def __anext__(self) -> Any:
+        if self._batch is not None:
+            self._end_batch()
         buffer, pos = self._buffer, self._pos
         end = buffer.find(self._sep, pos)
         if end >= 0 and not self._lock.locked():

@@ -16,7 +16,7 @@ stays empty in text mode):
 * ``_pending``: a ``seek()`` to a cookie that needs bytes fed to the decoder
   is completed by the next read (``seek`` itself does no I/O).
 * ``_batch``: while ``async for`` hands out the lines of a chunk, the
-  ``_LineBatch`` that knows the position (``_dpos`` is then stale). Every
+  ``LineBatch`` (``aiofile._lines``) that knows the position (``_dpos`` is then stale). Every
   method that reads or moves ``_dpos`` first folds it in and stops it
   (``_end_batch``), except ``tell``, which only asks it; a stopped batch
   gives ``async for`` no more lines, and it resumes from ``_dpos``.
@@ -27,14 +27,12 @@ from __future__ import annotations
 import codecs
 import io
 import os
-from collections.abc import AsyncIterator
-from itertools import accumulate
-from operator import length_hint
 from typing import Any
 
 from . import _cookie
 from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _as_index, _check_limit
 from ._file import AIOFile
+from ._lines import AsyncLines, LineBatch
 from ._mode import check_text_args
 
 __all__ = ["TextFileWrapper"]
@@ -42,50 +40,6 @@ __all__ = ["TextFileWrapper"]
 #: Codecs (``codecs.lookup(name).name``) whose encoding of a string does not
 #: depend on what was encoded before it.
 _STATELESS_CODECS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252"})
-
-#: What ``str.splitlines`` splits on besides "\n".
-_OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_OTHER_ASCII_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
-
-
-def _only_lf_breaks(text: str) -> bool:
-    """True if ``str.splitlines`` would split ``text`` at "\n" only (one fast scan per character)."""
-    others = _OTHER_ASCII_LINE_BREAKS if text.isascii() else _OTHER_LINE_BREAKS
-    return not any(map(text.__contains__, others))
-
-
-class _LineBatch:
-    """The complete lines of one decoded chunk that ``async for`` is handing out.
-
-    While a batch is the file's ``_batch``, the text position is not kept in
-    ``_dpos`` line by line: it is ``start`` plus the lengths of the lines
-    the iterator ``rest`` has given out, computed when asked (``position``).
-    ``stop`` ends the iteration early (the file has moved on).
-    """
-
-    __slots__ = ("_ends", "end", "lines", "rest", "start")
-
-    def __init__(self, lines: list[str], start: int, end: int) -> None:
-        self.lines = lines
-        self.rest = iter(lines)
-        self.start = start
-        self.end = end  # where the last line ends
-        self._ends: list[int] | None = None
-
-    def position(self) -> int:
-        """Where the last line handed out ends (``start`` before the first)."""
-        # A list iterator's length hint is exact: the lines not handed out yet.
-        used = len(self.lines) - length_hint(self.rest)
-        if not used:
-            return self.start
-        ends = self._ends
-        if ends is None:
-            ends = self._ends = list(accumulate(map(len, self.lines), initial=self.start))
-        return ends[used]
-
-    def stop(self) -> None:
-        """Make ``rest`` give out nothing more (``position`` is meaningless afterwards)."""
-        self.lines.clear()  # a list iterator checks the length at each step
 
 
 class TextFileWrapper(FileIOWrapperBase):
@@ -151,7 +105,7 @@ class TextFileWrapper(FileIOWrapperBase):
         )
         self._dchars = ""
         self._dpos = 0
-        self._batch: _LineBatch | None = None
+        self._batch: Any = None  # a LineBatch while ``async for`` hands out its lines
         self._snapshot: tuple[int, int, bytes] | None = None
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
@@ -454,51 +408,41 @@ class TextFileWrapper(FileIOWrapperBase):
         self._dpos = len(self._dchars) - (len(line) - end)
         return line[:end]
 
-    async def _lines(self) -> AsyncIterator[str]:
-        # The hot loop of ``async for``. With lines ending at "\n" only,
-        # ``str.splitlines`` splits a chunk exactly when it holds none of the
-        # other characters it splits on; the lines are then handed out from a
-        # ``_LineBatch`` that tracks the position, so each line costs a step
-        # of a list iterator and a yield. After each yield the caller may have
-        # read, seeked or written, which stops the batch: then the loop goes
-        # on from ``_dpos``.
-        lock = self._lock  # ``lock._locked``: ``lock.locked()`` without the call
-        lf_lines = self._lf_lines
-        # ``_dchars`` is empty while a seek is pending, so no check for it here.
-        checked: str | None = None  # the last chunk found free of other line breaks
-        while True:
-            if self._batch is not None:
-                self._end_batch()  # another iterator's
-            dchars, dpos = self._dchars, self._dpos
-            if lf_lines and not lock._locked and dchars.find("\n", dpos) >= 0:
-                if dchars is not checked and not _only_lf_breaks(dchars):
-                    end = dchars.find("\n", dpos) + 1
-                    self._dpos = end
-                    yield dchars[dpos:end]
-                    continue
-                checked = dchars
-                lines = (dchars[dpos:] if dpos else dchars).splitlines(True)
-                end = len(dchars)
-                if lines[-1][-1:] != "\n":
-                    end -= len(lines.pop())  # an incomplete last line stays decoded
-                self._batch = batch = _LineBatch(lines, dpos, end)
-                for line in batch.rest:
-                    yield line
-                if self._batch is batch:  # every line handed out
-                    self._batch = None
-                    self._dpos = end
-                # else the caller moved on meanwhile, which stopped the batch
-                continue
-            elif not lf_lines and not lock._locked:
+    def __aiter__(self) -> Any:
+        """Lines from the current position (``async for line in f``); the position follows."""
+        return AsyncLines(self._next_lines)
+
+    async def _next_lines(self, lines: Any) -> str:
+        """``async for``'s step when its batch is used up or stopped: the next line, and a new batch.
+
+        With lines ending at "\n" only (``newline=None`` or ``"\n"``), the
+        complete lines of the decoded chunk become ``lines.batch``, which
+        hands them out in memory (C when built) with the position tracked
+        (``_batch``; ``tell()`` asks it, every other method folds it into
+        ``_dpos`` and stops it, and ``async for`` then goes on from there).
+        Otherwise, or when the chunk holds no complete line, one line at a
+        time. Cancellation: as ``readline``.
+        """
+        if self._batch is not None:
+            self._end_batch()  # ours, used up, or another iterator's
+        dchars, dpos = self._dchars, self._dpos
+        if not self._lock._locked:
+            if self._lf_lines:
+                # ``_dchars`` is empty while a seek is pending, so no check for it here.
+                end = dchars.rfind("\n", dpos) + 1  # an incomplete last line stays decoded
+                if end:
+                    batch = LineBatch(dchars, dpos, end, "\n")
+                    self._batch = lines.batch = batch
+                    return batch.take()  # type: ignore[no-any-return]
+            else:
                 end = self._line_end(dchars, dpos)[0]
                 if end > 0:
                     self._dpos = end
-                    yield dchars[dpos:end]
-                    continue
-            line = await self.readline()
-            if not line:
-                return
-            yield line
+                    return dchars[dpos:end]
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
 
     async def __anext__(self) -> str:
         if self._batch is not None:

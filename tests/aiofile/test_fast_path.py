@@ -104,3 +104,75 @@ async def test_async_open_seek_read_adds_no_loop_pass(ctx: Any, cached_file: Pat
 
 async def _append(out: list[bytes], read: Awaitable[bytes]) -> None:
     out.append(await read)
+
+
+@pytest.mark.asyncio_only  # asyncio's own API
+async def test_concurrent_reads_after_a_seek_serialise(ctx: Any, cached_file: Path) -> None:
+    """The lock-free read path never lets two reads of one file object overlap: each gets the next piece."""
+    expected = cached_file.read_bytes()
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        for start in (0, 5, 3 * 4096):
+            f.seek(start)
+            pieces = await asyncio.gather(*(f.read(4096) for _ in range(8)))
+            assert b"".join(pieces) == expected[start : start + 8 * 4096]
+            assert f.tell() == start + 8 * 4096
+
+
+@pytest.mark.asyncio_only  # asyncio's own API
+async def test_cancelled_fast_read_consumes_nothing(ctx: Any, cached_file: Path) -> None:
+    """A read(4096) after a seek that is cancelled in flight leaves the position; the next read is right."""
+    expected = cached_file.read_bytes()
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        for i in range(16):
+            start = (i * 7919) % (READS * 4096 - 8192)
+            f.seek(start)
+            task = asyncio.ensure_future(f.read(4096))
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                got = await task
+            except asyncio.CancelledError:
+                assert f.tell() == start
+                got = await f.read(4096)
+            assert got == expected[start : start + 4096]
+            assert await f.read(100) == expected[start + 4096 : start + 4196]
+
+
+async def test_helpers_yield_when_the_inline_slice_is_used_up(ctx: Any, cached_file: Path, tmp_path: Path) -> None:
+    """With no inline time left in a loop iteration the helpers yield and retry: same bytes, nothing lost."""
+    if not hasattr(ctx, "_inline_slice_ns"):
+        pytest.skip(f"{type(ctx).__module__} has no inline time slice")
+    ctx._inline_slice_ns = 0  # one inline operation per loop iteration, the others yield first
+    expected = cached_file.read_bytes()
+    out = tmp_path / "out"
+    out.write_bytes(b"\0" * len(expected))
+    async with AIOFile(cached_file, "rb", context=ctx) as afp, AIOFile(out, "r+b", context=ctx) as dst:
+
+        async def copy_block(i: int) -> None:
+            data = await afp.read_bytes(4096, i * 4096)
+            assert data == expected[i * 4096 : (i + 1) * 4096]
+            assert await dst.write_bytes(data, i * 4096) == 4096
+
+        await asyncio.gather(*(copy_block(i) for i in range(READS)))
+    assert out.read_bytes() == expected
+    async with async_open(cached_file, "rb", context=ctx) as f:
+        got = []
+        for i in range(READS):
+            f.seek((READS - 1 - i) * 4096)
+            got.append(await f.read(4096))
+        assert b"".join(reversed(got)) == expected
+
+
+async def test_read_after_close_while_yielding_raises(ctx: Any, cached_file: Path) -> None:
+    if not hasattr(ctx, "_inline_slice_ns"):
+        pytest.skip(f"{type(ctx).__module__} has no inline time slice")
+    ctx._inline_slice_ns = 0
+    afp = await AIOFile(cached_file, "rb", context=ctx)
+    f = await async_open(cached_file, "rb", context=ctx)
+    reads = [asyncio.ensure_future(afp.read_bytes(4096, i * 4096)) for i in range(8)]
+    reads += [asyncio.ensure_future(f.read(4096)) for _ in range(8)]
+    await asyncio.sleep(0)  # each read ran to its first yield (or completed)
+    await asyncio.gather(afp.close(), f.close())
+    outcomes = await asyncio.gather(*reads, return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, (bytes, ValueError)), outcome
