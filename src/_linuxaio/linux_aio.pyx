@@ -1033,7 +1033,10 @@ cdef class Context(_ContextCore):
         An operation already submitted (in flight or completed, here or on
         another context, or earlier in this call) is skipped and not counted,
         as caio 0.12 does. When the context is full the rest are left
-        untouched. Operations the kernel takes go to it in one
+        untouched: the count says how many went, as caio's ``io_submit``
+        does, and a call that could queue none of its new operations raises
+        ``ContextFullError`` (the ``OverflowError`` caio raised for
+        ``EAGAIN``). Operations the kernel takes go to it in one
         ``io_submit``; one the kernel refuses fails alone (its callback gets
         ``-errno``), the others proceed.
         """
@@ -1047,6 +1050,9 @@ cdef class Context(_ContextCore):
                 raise ArgumentTypeError(f"expected a linux_aio.Operation, not {type(item).__name__}")
         room = self._max_requests - self._in_flight
         if room <= 0 or n == 0:
+            for i in range(n):
+                if (<Operation>ops[i])._state == ST_NEW:
+                    _raise_full(0, self._max_requests)
             return 0
         kernel = []
         had_ready = bool(self._ready)

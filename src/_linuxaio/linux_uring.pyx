@@ -750,7 +750,7 @@ cdef class Context(_ContextCore):
             return 0
         while True:
             if lxu_sq_pending(&self._ring) == 0 and wait_nr == 0 and not lxu_needs_enter(&self._ring):
-                if not (self._ring.setup_flags & IORING_SETUP_DEFER_TASKRUN):
+                if not (self._ring.setup_flags & IORING_SETUP_DEFER_TASKRUN) and not self._backlog:
                     return 0
             if wait_nr:
                 with nogil:
@@ -771,6 +771,8 @@ cdef class Context(_ContextCore):
                     break
                 i += 1
             del self._backlog[:i]
+            if i == 0:
+                return 0  # SQPOLL: its thread has not consumed the ring yet; the next reap comes back
             wait_nr = 0
 
     # -- completions ---------------------------------------------------------------------
@@ -885,12 +887,15 @@ cdef class Context(_ContextCore):
         An operation already submitted (in flight or completed, here or on
         another context, or earlier in this call) is skipped and not counted,
         as caio 0.12 does. When the context is full the rest are left
-        untouched. The accepted operations reach the kernel in one
-        ``io_uring_enter``; one the kernel refuses fails alone (its callback
-        gets ``-errno``).
+        untouched and, once the accepted ones are on their way,
+        ``ContextFullError`` is raised (the ``OverflowError`` caio raised for
+        a full ring; its ``accepted`` says how many went). The accepted
+        operations reach the kernel in one ``io_uring_enter``; one the
+        kernel refuses fails alone (its callback gets ``-errno``).
         """
         cdef Py_ssize_t n = len(ops), i, accepted = 0, room
         cdef Operation op
+        cdef bint full = False
         self._check_live()
         for i in range(n):
             item = ops[i]
@@ -898,6 +903,9 @@ cdef class Context(_ContextCore):
                 raise ArgumentTypeError(f"expected a linux_uring.Operation, not {type(item).__name__}")
         room = self._max_requests - self._in_flight
         if room <= 0 or n == 0:
+            for i in range(n):
+                if (<Operation>ops[i])._state == ST_NEW:
+                    _raise_full(0, self._max_requests)
             return 0
         had_ready = bool(self._ready)
         for i in range(n):
@@ -905,6 +913,7 @@ cdef class Context(_ContextCore):
             if op._state != ST_NEW:
                 continue  # already submitted: skipped, not counted
             if accepted == room:
+                full = True
                 break
             op._state = ST_CLAIMED
             self._link(op)
@@ -919,6 +928,8 @@ cdef class Context(_ContextCore):
         self._enter(0)
         if self._ready and not had_ready:
             lxa_eventfd_signal(self._efd)  # completions made here: wake the reader
+        if full:
+            _raise_full(accepted, self._max_requests)
         return accepted
 
     def cancel(self, *ops):
