@@ -13,7 +13,9 @@ default) leaves asyncio's own loop.
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
+import os
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -108,3 +110,37 @@ def load_backend(request: pytest.FixtureRequest, name: str) -> Backend:
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each backend in turn (skipped, or failed under --require-compiled, when unavailable)."""
     return load_backend(request, request.param)
+
+
+class FdWatch:
+    """Tells whether a descriptor was really closed, in a process where other threads open files.
+
+    After a close, the number may be reused at once by any thread of the
+    process (a pool worker finishing another test's ``openat``, a kernel
+    worker of a ring), so ``os.fstat(fd)`` raising is not the test: the
+    number must no longer name the file it named while open.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[int, tuple[int, int]] = {}
+
+    def remember(self, fd: int) -> int:
+        """Note which file ``fd`` names now (it must be open); returns ``fd``."""
+        st = os.fstat(fd)
+        self._files[fd] = (st.st_dev, st.st_ino)
+        return fd
+
+    def closed(self, fd: int) -> bool:
+        """True if ``fd`` is closed or now names another file than when remembered."""
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            assert exc.errno == errno.EBADF, exc
+            return True
+        return (st.st_dev, st.st_ino) != self._files[fd]
+
+
+@pytest.fixture
+def fd_watch() -> FdWatch:
+    """An ``FdWatch``: ``remember(fd)`` while open, ``assert fd_watch.closed(fd)`` after."""
+    return FdWatch()

@@ -65,6 +65,11 @@ cdef class _AdapterCore:
     def __cinit__(self, *args, **kwargs):
         self._inline_slice_ns = INLINE_SLICE_NS
 
+    def _drop_waiter(self, op):
+        """``AsyncioContextBase._drop_waiter``: a waiter skipped for its cancelled task gives its buffers back now."""
+        if type(op) is Operation:
+            (<Operation>op)._discard()
+
     def _end_slice(self):
         """The loop iteration ended: the next one gets a fresh inline slice."""
         self._slice_start = 0
@@ -110,15 +115,19 @@ cdef class _DiscardIfCancelled:
         op, self.op = self.op, None
         if op is None or not future.cancelled() or op._state != ST_NEW:
             return
-        # Still new, so never submitted and never will be: the adapter skips a
-        # waiter whose future is done, and one taken from the queue before the
-        # cancellation was handed over (or its batch flushed) before this
-        # callback, which the cancellation scheduled, could run.
+        # Only an operation this callback takes out of the queue itself is
+        # certain never to be submitted. One that is no longer there was
+        # either skipped by AsyncioContextBase._submit_waiting (its future was
+        # done: _drop_waiter discarded it there) or handed over
+        # before the cancellation, into a batch that may still be waiting for
+        # its flush (e.g. while the reader delivers REAP_PER_ITERATION
+        # completions per loop iteration): discarding that one would make
+        # the batch's submit skip it and miscount the slots of the others.
         try:
             waiting.remove((op, future))
         except ValueError:
-            pass  # already dropped by AsyncioContextBase._submit_waiting
-        op._discard()  # its buffers go back now
+            return
+        op._discard()  # never submitted: its buffers go back now
 
 
 cdef int _guard_waiting(_AdapterCore adapter, Operation op, object future) except -1:

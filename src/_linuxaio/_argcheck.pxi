@@ -26,9 +26,14 @@ cdef inline int64_t _size_arg(object size, str name) except -1:
 
 
 cdef inline int _priority_arg(object priority) except -1:
-    if type(priority) is not int:
-        _args.check_priority(priority)
-    return 0
+    """``priority`` checked as an ioprio value (``_args.check_priority``)."""
+    cdef int overflow = 0
+    cdef long long value
+    if type(priority) is int:
+        value = PyLong_AsLongLongAndOverflow(priority, &overflow)
+        if not overflow and 0 <= value <= 0xFFFF:
+            return <int>value
+    return _args.check_priority(priority)
 
 
 cdef int _get_buffer(object obj, Py_buffer *view, bint writable, str name) except -1:

@@ -71,9 +71,22 @@ def check_offset(offset: object) -> int:
     return check_size(offset, "offset")
 
 
+#: The largest ``priority``: an ``ioprio`` value is 16 bits (``IOPRIO_PRIO_VALUE(class, data)``).
+MAX_PRIORITY = 0xFFFF
+
+
 def check_priority(priority: object) -> int:
-    """Accepted for caio compatibility; must be an integer; otherwise ignored."""
-    return as_int(priority, "priority")
+    """An I/O priority as ``ioprio_set(2)`` encodes it, in ``[0, 0xFFFF]`` (0: the thread's own).
+
+    ``linux_uring`` hands it to the kernel with the request (``sqe.ioprio``);
+    the kernel refuses an unknown class or level (``EINVAL``) and the
+    real-time class without ``CAP_SYS_ADMIN``/``CAP_SYS_NICE`` (``EPERM``).
+    The other backends check it and ignore it, as caio 0.12 does.
+    """
+    value = as_int(priority, "priority")
+    if not 0 <= value <= MAX_PRIORITY:
+        raise ValueError(f"priority must be an ioprio value in [0, {MAX_PRIORITY:#x}], got {value}")
+    return value
 
 
 def readable_view(obj: object, name: str = "payload") -> memoryview:

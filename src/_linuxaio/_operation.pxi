@@ -228,8 +228,10 @@ cdef class Operation:
         cdef int64_t size = _size_arg(nbytes, "nbytes")
         cdef int cfd = _fd_arg(fd)
         cdef int64_t off = _size_arg(offset, "offset")
-        _priority_arg(priority)
-        return Operation._new(OP_READ, cfd, off, size)
+        cdef int prio = _priority_arg(priority)
+        cdef Operation op = Operation._new(OP_READ, cfd, off, size)
+        op._ioprio = prio
+        return op
 
     @classmethod
     def write(cls, payload, fd, offset=0, priority=0):
@@ -240,7 +242,7 @@ cdef class Operation:
         op._opcode = OP_WRITE
         op._fd = _fd_arg(fd)
         op._offset = _size_arg(offset, "offset")
-        _priority_arg(priority)
+        op._ioprio = _priority_arg(priority)
         op._nbytes = op._view.len
         op._base = <char *>op._view.buf
         op._payload = payload
@@ -259,7 +261,7 @@ cdef class Operation:
         op._opcode = OP_READINTO
         op._fd = _fd_arg(fd)
         op._offset = _size_arg(offset, "offset")
-        _priority_arg(priority)
+        op._ioprio = _priority_arg(priority)
         op._nbytes = op._view.len
         op._base = <char *>op._view.buf
         op._payload = buffer
@@ -271,11 +273,12 @@ cdef class Operation:
         items, views = _args.writable_views(buffers) if writable else _args.readable_views(buffers)
         cdef int cfd = _fd_arg(fd)
         cdef int64_t off = _size_arg(offset, "offset")
-        _priority_arg(priority)
+        cdef int prio = _priority_arg(priority)
         cdef Py_ssize_t n = len(views), i
         if n > 0x7fffffff:
             raise ValueError(f"too many buffers ({n})")
         cdef Operation op = Operation._new(opcode, cfd, off, 0)
+        op._ioprio = prio
         cdef int64_t total = 0
         op._payload = items
         # Calloc(1, ...) so that zero buffers still give valid pointers.

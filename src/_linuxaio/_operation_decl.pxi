@@ -33,6 +33,7 @@ cdef class Operation:
     cdef object _names           # fs ops: the caller's path arguments for OSError (filename[, None, filename2])
     cdef object _keep            # fs ops: the encoded NUL-terminated paths the kernel reads, until completion
     cdef int64_t _offs[2]        # copy_file_range: the offsets the kernel reads and advances
+    cdef int _ioprio             # read/write: priority= (an ioprio value; linux_uring's sqe.ioprio)
     cdef object __weakref__
 
     cdef int _release_buffers(self) except -1

@@ -1,7 +1,19 @@
 # The inline buffered-write guard (csrc/lxa_wguard.h), shared by the compiled
 # backends: one guard per module, used with the GIL held. Included at module
-# level; the module cimports lxa_wguard's names and sets _inline_call around
-# the submissions that may write on the caller's thread (its Context._inline).
+# level; the module sets _inline_call around the submissions that may write on
+# the caller's thread (its Context._inline).
+
+from lxa_wguard cimport (
+    LXA_WGUARD_MAX_BYTES,
+    lxa_pwrite_all,
+    lxa_wguard,
+    lxa_wguard_allow,
+    lxa_wguard_done,
+    lxa_wguard_fd_ok,
+    lxa_wguard_init,
+    lxa_wguard_now_ns,
+    lxa_wguard_set_test_threshold,
+)
 
 cdef lxa_wguard _wguard
 lxa_wguard_init(&_wguard)

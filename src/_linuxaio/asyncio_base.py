@@ -392,6 +392,7 @@ class AsyncioContextBase(FsOpsMixin):
         while self._waiting and self._in_flight < self._max_requests:
             op, future = self._waiting.popleft()
             if future.done():  # its task was cancelled while it waited: never submitted
+                self._drop_waiter(op)
                 continue
             try:
                 self._hand_over(op, future)
@@ -399,6 +400,13 @@ class AsyncioContextBase(FsOpsMixin):
                 future.set_exception(exc)
             if self._waiting and self._waiting[0][0] is op:
                 break  # the backend context is full (one smaller than max_requests): a completion resumes this
+
+    def _drop_waiter(self, op: Any) -> None:
+        """``op`` waited for a slot and its task was cancelled: it is never submitted.
+
+        A compiled adapter core releases its buffers here at once; by default
+        they go when the operation is collected.
+        """
 
     def _wake_aclose(self) -> None:
         drained = self._drained

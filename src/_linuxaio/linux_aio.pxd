@@ -33,47 +33,29 @@ include "_operation_decl.pxi"
 include "_context_decl.pxi"
 
 
-cdef class Context(_ContextCore):
+include "_list_context_decl.pxi"
+
+
+cdef class Context(_ListContext):
     cdef aio_context_t _ctx
     cdef lxa_aio_ring *_ring
     cdef unsigned _kernel_nr
-    cdef unsigned long _fork_gen
-    cdef Py_ssize_t _kernel_in_flight   # owned by the kernel context
-    cdef Py_ssize_t _thread_in_flight   # owned by the thread pool
-    cdef list _ready                    # completed, callbacks pending
-    cdef list _backlog                  # waiting for room in the kernel queue
-    cdef list _one                      # scratch batch of submit_inline (always empty outside it)
+    cdef list _one                      # scratch batch of submit and submit_inline (always empty outside them)
     cdef iocb **_iocbs                  # scratch: one io_submit batch
     cdef io_event *_events              # scratch: one reap
     cdef Py_ssize_t _events_cap
     cdef fd_entry *_fds
     cdef int _nfds
-    cdef PyObject *_head                # intrusive list of in-flight operations
-    cdef int _setup_errno               # io_setup failed in a forked child: its errno
 
-    cdef int _check_live(self) except -1
-    cdef int _after_fork(self) except -1
     cdef int _route(self, Operation op) except -1
     cdef fd_entry *_fd_entry(self, int fd) noexcept
     cdef int _start(self, Operation op, list kernel) except -1
     cdef int _start_or_fail(self, Operation op, list kernel) except -1
-    cdef int _to_thread(self, Operation op) except -1
     cdef bint _write_here(self, Operation op) except -1
     cdef int _kernel_submit(self, list ops) except -1
-    cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_kernel_event(self, Operation op, int64_t res, list resubmit) except -1
     cdef Py_ssize_t _reap_kernel(self, list resubmit, bint wait, long limit) except -1
-    cdef int _take_thread_done(self) except -1
-    cdef int _run_callbacks(self, list done) except -1
-    cdef bint _completes_inline(self, Operation op) noexcept
-    cdef int _inline(self, Operation op) except -1
-    cdef int _link(self, Operation op) except -1
-    cdef int _unlink(self, Operation op) except -1
     cdef int _route_read(self, fd_entry *entry, Operation op) except -1
     cdef int _learn_refusal(self, Operation op) except -1
-    cdef int _release(self) except -1
-    cdef int _abandon(self) except -1
     cdef bint _still_positional(self, Operation op) except -1
     cdef int _note_read(self, Operation op, bint would_block) except -1
-    cdef Py_ssize_t _reap_inline(self) except -1
-    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1

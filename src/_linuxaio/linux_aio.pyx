@@ -118,17 +118,6 @@ from kaio cimport (
     lxa_ring_reap,
 )
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
-from lxa_wguard cimport (
-    LXA_WGUARD_MAX_BYTES,
-    lxa_pwrite_all,
-    lxa_wguard,
-    lxa_wguard_allow,
-    lxa_wguard_done,
-    lxa_wguard_fd_ok,
-    lxa_wguard_init,
-    lxa_wguard_now_ns,
-    lxa_wguard_set_test_threshold,
-)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -136,13 +125,6 @@ from lxa_pool cimport (
     LXA_OP_PREADV,
     LXA_OP_PWRITE,
     LXA_OP_PWRITEV,
-    lxa_pool_cancel,
-    lxa_pool_create,
-    lxa_pool_destroy,
-    lxa_pool_pending,
-    lxa_pool_shutdown,
-    lxa_pool_submit,
-    lxa_pool_take_done,
 )
 
 from . import _args
@@ -304,13 +286,6 @@ include "_adapter.pxi"
 include "_adapter_inline.pxi"
 
 
-cdef inline int64_t _combine(int64_t done, int64_t res) noexcept:
-    """The result of an operation that moved ``done`` bytes before a step that returned ``res``."""
-    if res >= 0:
-        return done + res
-    return done if done > 0 else res
-
-
 cdef void _prep_iocb(Operation op, int resfd) noexcept:
     """(Re)build the kernel request for what is left of ``op``."""
     cdef int opcode = op._opcode
@@ -343,7 +318,15 @@ cdef enum:
 include "_context.pxi"
 
 
-cdef class Context(_ContextCore):
+_MODULE = "linux_aio"
+_KERNEL_WHAT = "kernel context"
+_SETUP_CALL = "io_setup"
+# caio's linux_aio returns io_submit's count when the context is full (raises when none went).
+cdef bint _COUNT_WHEN_FULL = True
+include "_list_context.pxi"
+
+
+cdef class Context(_ListContext):
     """linux aio context: kernel AIO (``io_submit``) with a thread pool for what would block.
 
     Args:
@@ -370,113 +353,22 @@ cdef class Context(_ContextCore):
     """
 
     def __cinit__(self):
-        self._efd = -1
         self._ctx = 0
 
     def __init__(self, max_requests=DEFAULT_MAX_REQUESTS, pool_size=DEFAULT_POOL_SIZE, deferred=False, sqpoll=False):
-        # Range checks on the Python ints: a huge value is a ValueError, not an OverflowError.
-        max_requests = _args.check_max_requests(max_requests)
-        pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
-        cdef int rc
-        if self._efd >= 0:
-            raise RuntimeError("Context.__init__ called twice")
-        cdef Py_ssize_t nreq = max_requests
-        cdef Py_ssize_t npool = pool_size
-        self._max_requests = nreq
-        self._pool_size = <unsigned>npool
-        self._deferred = bool(deferred)
-        self._kernel_nr = <unsigned>min(nreq, KERNEL_QUEUE_MAX)
-        self._ready = []
-        self._backlog = []
+        self._init_list(max_requests, pool_size, deferred, MAX_POOL_SIZE)
+        self._kernel_nr = <unsigned>min(self._max_requests, KERNEL_QUEUE_MAX)
         self._one = []
-        self._fork_gen = lxa_fork_gen()
-        self._iocbs = <iocb **>PyMem_Malloc(nreq * sizeof(iocb *))
+        self._iocbs = <iocb **>PyMem_Malloc(self._max_requests * sizeof(iocb *))
         self._events_cap = self._kernel_nr
         self._events = <io_event *>PyMem_Malloc(self._events_cap * sizeof(io_event))
         if self._iocbs == NULL or self._events == NULL:
             raise MemoryError()
-        rc = lxa_eventfd_open()
-        if rc < 0:
-            _raise_errno(rc, "eventfd")
-        self._efd = rc
-        rc = _acquire_kernel(self._kernel_nr, &self._ctx)
-        if rc < 0:
-            c_close(self._efd)
-            self._efd = -1
-            self._closed = True
-            _raise_errno(rc, "io_setup")
-        self._ring = lxa_ring_of(self._ctx)
-
-    def __del__(self):
-        try:
-            if not self._closed and self._efd >= 0:
-                warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
-        finally:
-            if self._in_flight:
-                self._abandon()
-
-    cdef int _abandon(self) except -1:
-        """A dropped context with operations in flight: a reaper frees everything once they finished.
-
-        Operations do not keep their context alive (``_context`` is
-        borrowed), so this runs when the owner forgets an unclosed context.
-        The kernel context, the pool, the eventfd, the scratch event buffer
-        and the linked operations (with their buffers) go to a ``_Reaper``,
-        which waits for the kernel and the pool without the GIL (on a daemon
-        thread) and then releases them. Callbacks never run.
-        """
-        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
-        cdef PyObject *p = self._head
-        cdef Operation op
-        self._closed = True
-        if self._fork_gen == lxa_fork_gen():
-            reaper.ctx, self._ctx = self._ctx, 0
-            reaper.kernel_nr = self._kernel_nr
-            reaper.kernel_in_flight = self._kernel_in_flight
-            reaper.pool, self._pool = self._pool, NULL
-        # else: a forked child; the parent's kernel context and threads are not ours
-        reaper.events, self._events = self._events, NULL
-        reaper.events_cap = self._events_cap
-        reaper.efd, self._efd = self._efd, -1
-        self._ring = NULL
-        self._kernel_in_flight = self._thread_in_flight = 0
-        ops = []
-        while p != NULL:  # the link references move to the reaper's list
-            op = <Operation>p
-            p = op._next
-            op._prev = op._next = NULL
-            op._context = NULL
-            op._callback = op._adapter = op._future = None
-            ops.append(op)
-            Py_DECREF(op)
-        self._head = NULL
-        self._in_flight = 0
-        self._ready = []
-        self._backlog = []
-        reaper.ops = ops
-        if reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0):
-            reaper.run()  # nothing to wait for: quick
-            return 0
-        try:
-            _run_reaper(reaper.run, "linux_aio-reaper")
-        except BaseException:
-            reaper.pool = NULL  # cannot wait: leak rather than free memory the kernel or a worker uses
-            reaper.ctx = 0
-            reaper.events = NULL
-            reaper.ops = None
-            for item in ops:
-                Py_INCREF(item)
-            raise
-        return 0
+        self._open_kernel()
 
     def __dealloc__(self):
-        # In-flight operations were handed to a reaper by __del__ (_abandon).
-        if self._pool != NULL:
-            if self._fork_gen == lxa_fork_gen():
-                with nogil:
-                    lxa_pool_shutdown(self._pool)
-                lxa_pool_destroy(self._pool)
-            self._pool = NULL
+        # In-flight operations were handed to a reaper by __del__ (_abandon);
+        # the pool and the eventfd are _ListContext.__dealloc__'s.
         if self._ctx != 0:
             if self._fork_gen == lxa_fork_gen():
                 if self._kernel_in_flight:  # never reuse a context with requests of ours in it
@@ -485,15 +377,63 @@ cdef class Context(_ContextCore):
                 else:
                     _release_kernel(self._ctx, self._kernel_nr)
             self._ctx = 0
-        if self._efd >= 0:
-            c_close(self._efd)
-            self._efd = -1
         PyMem_Free(self._iocbs)
         self._iocbs = NULL
         PyMem_Free(self._events)
         self._events = NULL
         PyMem_Free(self._fds)
         self._fds = NULL
+
+    # -- the kernel context (hooks of _ListContext) ---------------------------------------
+
+    cdef int _new_kernel(self) except -1:
+        cdef int rc = _acquire_kernel(self._kernel_nr, &self._ctx)
+        if rc < 0:
+            self._ctx = 0
+            _raise_errno(rc, "io_setup")
+        self._ring = lxa_ring_of(self._ctx)
+        return 0
+
+    cdef int _drop_kernel(self) noexcept:
+        self._ctx = 0  # a forked child: the parent's context is not ours
+        self._ring = NULL
+        return 0
+
+    cdef int _kernel_release(self) noexcept:
+        if self._ctx != 0:
+            _release_kernel(self._ctx, self._kernel_nr)
+            self._ctx = 0
+            self._ring = NULL
+        return 0
+
+    cdef bint _kernel_has_more(self) noexcept:
+        return self._kernel_in_flight > 0 and self._ring != NULL and lxa_ring_pending(self._ring) != 0
+
+    cdef object _new_reaper(self):
+        """The kernel context and the event scratch go to a reaper (``_abandon``)."""
+        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
+        if self._fork_gen == lxa_fork_gen():
+            reaper.ctx, self._ctx = self._ctx, 0
+            reaper.kernel_nr = self._kernel_nr
+            reaper.kernel_in_flight = self._kernel_in_flight
+        # else: a forked child; the parent's kernel context is not ours
+        reaper.events, self._events = self._events, NULL
+        reaper.events_cap = self._events_cap
+        self._ring = NULL
+        return reaper
+
+    cdef int _finish_kernel(self) except -1:
+        """``close()``: wait (without the GIL) for every kernel request, the backlog included."""
+        cdef list resubmit
+        while self._kernel_in_flight or self._backlog:
+            resubmit = []
+            if self._backlog:
+                self._kernel_submit([])
+            if self._kernel_in_flight:
+                self._reap_kernel(resubmit, True, 0)
+            if resubmit:
+                self._kernel_submit(resubmit)
+        return 0
 
     # -- introspection -------------------------------------------------------------------
 
@@ -507,106 +447,11 @@ cdef class Context(_ContextCore):
         """True when completions are consumed from the kernel's ring in user space."""
         return self._ring != NULL
 
-    def pending(self):
-        """True if ``process_events()`` has completions to deliver right now (no system call).
-
-        Without a user-space ring (``uses_ring`` False) kernel completions
-        are not visible until reaped: only the eventfd tells of them.
-        """
-        if self._closed:
-            return False
-        if self._fork_gen != lxa_fork_gen():
-            return True
-        if self._ready:
-            return True
-        return self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)
-
     def _without_ring(self):
         """Tests: reap with io_getevents(2) from now on, as where the ring cannot be used."""
         self._ring = NULL
 
-    # -- bookkeeping ---------------------------------------------------------------------
-
-    cdef int _check_live(self) except -1:
-        if self._closed:
-            raise ContextClosedError("I/O operation on closed context.")
-        if self._fork_gen != lxa_fork_gen():
-            self._after_fork()
-        if self._ctx == 0 and self._setup_errno:  # io_setup failed in this forked child
-            code = self._setup_errno
-            raise OSError(code, f"linux_aio: no kernel context in this forked child (io_setup: {os.strerror(code)})")
-        return 0
-
-    cdef int _link(self, Operation op) except -1:
-        """The context owns ``op`` (a strong reference) until its callback ran."""
-        Py_INCREF(op)
-        op._context = <PyObject *>self
-        op._prev = NULL
-        op._next = self._head
-        if self._head != NULL:
-            (<Operation>self._head)._prev = <PyObject *>op
-        self._head = <PyObject *>op
-        self._in_flight += 1
-        return 0
-
-    cdef int _unlink(self, Operation op) except -1:
-        if op._prev != NULL:
-            (<Operation>op._prev)._next = op._next
-        else:
-            self._head = op._next
-        if op._next != NULL:
-            (<Operation>op._next)._prev = op._prev
-        op._prev = op._next = NULL
-        op._context = NULL
-        self._in_flight -= 1
-        Py_DECREF(op)
-        return 0
-
-    cdef int _complete(self, Operation op, int64_t result) except -1:
-        op._result = _combine(op._done, result)
-        op._state = ST_READY
-        self._ready.append(op)
-        return 0
-
-    cdef int _after_fork(self) except -1:
-        """In a forked child: drop the parent's kernel context, ring, pool and eventfd."""
-        cdef PyObject *p = self._head
-        cdef Operation op
-        cdef int rc
-        self._fork_gen = lxa_fork_gen()
-        # The parent's kernel requests and threads do not exist here; their
-        # buffers in this process are copies nobody fills.
-        while p != NULL:
-            op = <Operation>p
-            p = op._next
-            if op._state != ST_READY:
-                op._result = -ECANCELED
-                op._state = ST_READY
-                self._ready.append(op)
-        self._kernel_in_flight = 0
-        self._thread_in_flight = 0
-        self._backlog = []
-        if self._pool != NULL:  # its threads are gone; the jobs it held were failed above
-            lxa_pool_destroy(self._pool)  # allowed in a forked child (lxa_pool.h)
-            self._pool = NULL
-        self._ctx = 0
-        self._ring = NULL
-        try:
-            _replace_eventfd(self._efd)
-        except OSError:
-            self._closed = True
-            raise
-        rc = _acquire_kernel(self._kernel_nr, &self._ctx)
-        if rc < 0:
-            self._ctx = 0
-            self._setup_errno = <int>-rc
-            if self._ready:
-                lxa_eventfd_signal(self._efd)
-            _raise_errno(rc, "io_setup after fork")
-        self._ring = lxa_ring_of(self._ctx)
-        if self._ready:
-            lxa_eventfd_signal(self._efd)
-        return 0
+    # -- descriptors ---------------------------------------------------------------------
 
     cdef fd_entry *_fd_entry(self, int fd) noexcept:
         """The cached route of ``fd``, or NULL: not cached (fd >= FD_TABLE_MAX, or no memory).
@@ -801,7 +646,7 @@ cdef class Context(_ContextCore):
         """Hand an accepted operation to the kernel batch or to the pool."""
         cdef int rc
         if _is_fs(op._opcode):
-            return self._to_thread(op)  # one system call on the pool: kernel AIO has no such command
+            return self._to_pool(op)  # one system call on the pool: kernel AIO has no such command
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
             if rc < 0:
@@ -809,7 +654,7 @@ cdef class Context(_ContextCore):
         if self._route(op) == LXA_ROUTE_THREAD:
             if _inline_call and op._opcode == OP_WRITE and self._write_here(op):
                 return 0
-            return self._to_thread(op)
+            return self._to_pool(op)
         _prep_iocb(op, self._efd)
         op._state = ST_QUEUED
         kernel.append(op)
@@ -851,23 +696,6 @@ cdef class Context(_ContextCore):
                 return self._complete(op, -ENOMEM)
             raise
 
-    cdef int _to_thread(self, Operation op) except -1:
-        """Hand what is left of ``op`` to the pool; it signals our eventfd when done."""
-        cdef int rc
-        if self._pool == NULL:
-            rc = lxa_pool_create(&self._pool, self._pool_size, self._efd)
-            if rc < 0:
-                self._pool = NULL
-                return self._complete(op, rc)
-        op._fill_job()
-        op._job.user = <void *>op
-        rc = lxa_pool_submit(self._pool, &op._job)
-        if rc < 0:
-            return self._complete(op, rc)
-        op._state = ST_THREAD
-        self._thread_in_flight += 1
-        return 0
-
     cdef int _kernel_submit(self, list ops) except -1:
         """io_submit the backlog then ``ops``, in order, in as few calls as the kernel allows.
 
@@ -905,7 +733,7 @@ cdef class Context(_ContextCore):
                 if self._kernel_in_flight == 0:
                     # Nothing of ours will free a slot: the pool serves these.
                     for j in range(k, n):
-                        self._to_thread(<Operation>ops[j])
+                        self._to_pool(<Operation>ops[j])
                 else:
                     self._backlog = ops[k:]
                 return 0
@@ -916,7 +744,7 @@ cdef class Context(_ContextCore):
             if op._ext.nowait and (r == -EOPNOTSUPP or r == -EINVAL):
                 if r == -EOPNOTSUPP:
                     self._learn_refusal(op)
-                self._to_thread(op)
+                self._to_pool(op)
             else:
                 self._complete(op, r)
         return 0
@@ -929,12 +757,12 @@ cdef class Context(_ContextCore):
             if res == -EAGAIN:
                 if not _is_write(op._opcode):
                     self._note_read(op, True)
-                return self._to_thread(op)
+                return self._to_pool(op)
             if op._opcode == OP_READ or op._opcode == OP_READINTO or op._opcode == OP_READV:
                 self._note_read(op, False)
             if res == -EOPNOTSUPP:
                 self._learn_refusal(op)
-                return self._to_thread(op)
+                return self._to_pool(op)
             if res > 0:
                 # A short RWF_NOWAIT transfer stopped at the first page that
                 # was not cached (or at end of file): continue from there.
@@ -987,116 +815,21 @@ cdef class Context(_ContextCore):
                 break
         return total
 
-    cdef int _take_thread_done(self) except -1:
-        cdef lxa_job *job
-        cdef lxa_job *nxt
-        cdef Operation op
-        if self._thread_in_flight == 0 or self._pool == NULL:
-            return 0
-        job = lxa_pool_take_done(self._pool)
-        while job != NULL:
-            nxt = job.next
-            op = <Operation>job.user
-            self._thread_in_flight -= 1
-            self._complete(op, job.result)
-            job = nxt
+    # -- the protocol (_ListContext.submit/cancel) -----------------------------------------
+
+    cdef int _begin(self, Operation op) except -1:
+        return self._start_or_fail(op, self._one)
+
+    cdef int _submit_batch(self) except -1:
+        """The batch ``_begin`` made (after the backlog) in as few ``io_submit`` calls as the kernel allows."""
+        cdef list kernel = self._one  # kept empty between calls
+        try:
+            if kernel or self._backlog:
+                self._kernel_submit(kernel)
+        finally:
+            del kernel[:]
         return 0
 
-    cdef int _run_callbacks(self, list done) except -1:
-        cdef Operation op
-        first_error = None
-        for item in done:
-            op = <Operation>item
-            op._finish()
-            op._state = ST_DONE
-            callback = op._callback
-            op._callback = None
-            self._unlink(op)  # `done` still holds op
-            try:
-                if callback is not None:
-                    callback(op._result)
-                elif op._adapter is not None:
-                    _resolve(op)
-            except BaseException as exc:  # re-raised below, after every callback ran
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
-        return 0
-
-    # -- the protocol --------------------------------------------------------------------
-
-    def submit(self, *ops):
-        """Start ``ops`` in order; return how many were accepted.
-
-        Raises ``TypeError`` for a foreign object before any operation starts.
-        An operation already submitted (in flight or completed, here or on
-        another context, or earlier in this call) is skipped and not counted,
-        as caio 0.12 does. When the context is full the rest are left
-        untouched: the count says how many went, as caio's ``io_submit``
-        does, and a call that could queue none of its new operations raises
-        ``ContextFullError`` (the ``OverflowError`` caio raised for
-        ``EAGAIN``). Operations the kernel takes go to it in one
-        ``io_submit``; one the kernel refuses fails alone (its callback gets
-        ``-errno``), the others proceed.
-        """
-        cdef Py_ssize_t n = len(ops), i, accepted = 0, room
-        cdef Operation op
-        cdef list kernel
-        self._check_live()
-        for i in range(n):
-            item = ops[i]
-            if type(item) is not Operation:
-                raise ArgumentTypeError(f"expected a linux_aio.Operation, not {type(item).__name__}")
-        room = self._max_requests - self._in_flight
-        if room <= 0 or n == 0:
-            for i in range(n):
-                if (<Operation>ops[i])._state == ST_NEW:
-                    _raise_full(0, self._max_requests)
-            return 0
-        kernel = []
-        had_ready = bool(self._ready)
-        for i in range(n):
-            op = <Operation>ops[i]
-            if op._state != ST_NEW:
-                continue  # already submitted: skipped, not counted
-            if accepted == room:
-                break
-            op._state = ST_CLAIMED
-            self._link(op)
-            self._start_or_fail(op, kernel)
-            accepted += 1
-        if kernel or self._backlog:
-            self._kernel_submit(kernel)
-        if self._ready and not had_ready:
-            lxa_eventfd_signal(self._efd)  # completions made here: wake the reader
-        return accepted
-
-    def cancel(self, *ops):
-        """Withdraw operations not started yet (backlog or pool queue); they complete with ``-ECANCELED``.
-
-        Returns how many were withdrawn. Requests the kernel already holds are
-        not cancellable for files and finish normally.
-        """
-        cdef Operation op
-        cdef int count = 0
-        self._check_live()
-        for item in ops:
-            if type(item) is not Operation:
-                continue
-            op = <Operation>item
-            if op._context != <PyObject *>self:
-                continue
-            if op._state == ST_QUEUED and op in self._backlog:
-                self._backlog.remove(op)
-                self._complete(op, -ECANCELED)
-                count += 1
-            elif op._state == ST_THREAD and self._pool != NULL:
-                if lxa_pool_cancel(self._pool, &op._job) == 0:
-                    count += 1  # delivered by the pool with -ECANCELED
-        if count:
-            lxa_eventfd_signal(self._efd)
-        return count
 
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
         """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
@@ -1104,7 +837,7 @@ cdef class Context(_ContextCore):
         Completions left over by the limit (ready, or still in the kernel's
         ring) keep the eventfd readable: it is signalled again for them.
         """
-        cdef list resubmit, done
+        cdef list resubmit
         cdef int rounds
         if self._closed:
             return 0
@@ -1120,38 +853,12 @@ cdef class Context(_ContextCore):
                 self._reap_kernel(resubmit, False, 0)
             elif len(self._ready) < limit:
                 self._reap_kernel(resubmit, False, limit - len(self._ready))
-            self._take_thread_done()
+            self._take_pool_done()
             if resubmit or self._backlog:
                 self._kernel_submit(resubmit)
-            if limit > 0 or not (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring)):
+            if limit > 0 or not self._kernel_has_more():
                 break
-        done = self._ready
-        if not done:
-            return 0
-        if 0 < limit < len(done):  # the rest stay first in line
-            self._ready = done[limit:]
-            done = done[:limit]
-        else:
-            self._ready = []
-        if limit > 0 and (self._ready or (self._kernel_in_flight and self._ring != NULL and lxa_ring_pending(self._ring))):
-            lxa_eventfd_signal(self._efd)  # drained above: the rest must still wake a reader
-        self._run_callbacks(done)
-        return len(done)
-
-    def submit_inline(self, Operation op not None):
-        """Submit one operation and deliver what the kernel finished inside ``io_submit``.
-
-        Returns True if ``op`` itself has completed (its callback, if any, has
-        run); False if it is in flight (see ``Operation.attach_callback``).
-        Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
-        the context is full.
-        """
-        self._check_live()
-        if op._state != ST_NEW:
-            raise ValueError(f"operation already submitted: {op!r}")
-        if self._in_flight >= self._max_requests:
-            raise BlockingIOError(_errno.EAGAIN, "context full")
-        return self._inline(op) == INLINE_DONE
+        return self._run_ready(limit)
 
     cdef bint _completes_inline(self, Operation op) noexcept:
         """Will the kernel most likely finish ``op`` inside ``io_submit``?
@@ -1196,115 +903,31 @@ cdef class Context(_ContextCore):
             self._reap_inline()
         return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
 
-    def reap(self):
-        """Deliver kernel completions already in the ring, without touching the eventfd.
-
-        For a caller that has just submitted (see ``pending()``): it saves the
-        eventfd read; the eventfd stays readable and the next
-        ``process_events()`` (from the reader) drains it, finding nothing or
-        what arrived since. Returns how many callbacks ran.
-        """
-        if self._closed or self._fork_gen != lxa_fork_gen():
-            return self.process_events()
-        return self._reap_inline()
-
     cdef Py_ssize_t _reap_inline(self) except -1:
-        cdef list done
         if self._kernel_in_flight:
             # Continuations of short transfers join the backlog, submitted first.
             self._reap_kernel(self._backlog, False, 0)
             if self._backlog:
                 self._kernel_submit(self._one)
-        done = self._ready
-        if not done:
-            return 0
-        self._ready = []
-        self._run_callbacks(done)
-        return len(done)
-
-    def close(self):
-        """Stop accepting, finish in-flight operations, run their callbacks, release everything.
-
-        Idempotent. Blocks the calling thread (without the GIL) until the
-        kernel and the pool are done with every operation, except a pool
-        transfer on a pipe, FIFO, socket or tty: it may block for ever, so it
-        is not waited for: the pool completes it with ``-ECANCELED`` (or the
-        count a long write already moved).
-        """
-        cdef list resubmit
-        cdef lxa_pool *pool
-        if self._closed:
-            return
-        if self._fork_gen != lxa_fork_gen():
-            try:
-                self._after_fork()
-            except OSError:
-                pass
-        self._closed = True
-        try:
-            lxa_eventfd_drain(self._efd)
-            while self._kernel_in_flight or self._backlog:
-                resubmit = []
-                if self._backlog:
-                    self._kernel_submit([])
-                if self._kernel_in_flight:
-                    self._reap_kernel(resubmit, True, 0)
-                if resubmit:
-                    self._kernel_submit(resubmit)
-            pool = self._pool
-            if pool != NULL:
-                # Never waits for a transfer on a pipe or socket: the pool
-                # completes those with -ECANCELED (lxa_pool.h).
-                with nogil:
-                    lxa_pool_shutdown(pool)
-                self._take_thread_done()
-            done, self._ready = self._ready, []
-            self._run_callbacks(done)
-        finally:
-            self._release()
-
-    cdef int _release(self) except -1:
-        if self._pool != NULL and self._thread_in_flight == 0:
-            with nogil:
-                lxa_pool_shutdown(self._pool)  # idempotent; destroy is only allowed after it
-            lxa_pool_destroy(self._pool)
-            self._pool = NULL
-        if self._ctx != 0 and self._kernel_in_flight == 0:
-            _release_kernel(self._ctx, self._kernel_nr)
-            self._ctx = 0
-            self._ring = NULL
-        if self._efd >= 0 and self._in_flight == 0:
-            c_close(self._efd)
-            self._efd = -1
-        return 0
+        return self._run_ready(0)
 
 
 @cython.final
-cdef class _Reaper:
-    """Finishes a dropped context: waits for its kernel requests and pool, then frees everything."""
+cdef class _Reaper(_ListReaper):
+    """A dropped context's kernel context: waits for its requests, then reuses or destroys it."""
 
     cdef aio_context_t ctx
     cdef unsigned kernel_nr
-    cdef Py_ssize_t kernel_in_flight
-    cdef lxa_pool *pool
     cdef io_event *events
     cdef Py_ssize_t events_cap
-    cdef int efd
-    cdef list ops
 
-    def __cinit__(self):
-        self.efd = -1
-
-    def run(self):
+    cdef int _finish_kernel(self) except -1:
         cdef aio_context_t ctx = self.ctx
-        cdef lxa_pool *pool = self.pool
         cdef io_event *events = self.events
         cdef long cap = <long>self.events_cap
         cdef Py_ssize_t pending = self.kernel_in_flight
         cdef long n
-        cdef Operation op
         self.ctx = 0
-        self.pool = NULL
         self.events = NULL
         with nogil:
             while ctx != 0 and pending > 0 and events != NULL:
@@ -1313,11 +936,6 @@ cdef class _Reaper:
                     pending -= n
                 elif n != -EINTR:
                     break
-            if pool != NULL:
-                lxa_pool_shutdown(pool)
-        if pool != NULL:
-            lxa_pool_take_done(pool)  # the jobs belong to the operations released below
-            lxa_pool_destroy(pool)
         if ctx != 0:
             if pending > 0:
                 with nogil:
@@ -1325,18 +943,9 @@ cdef class _Reaper:
             else:
                 _release_kernel(ctx, self.kernel_nr)
         PyMem_Free(events)
-        if self.efd >= 0:
-            c_close(self.efd)
-            self.efd = -1
-        ops, self.ops = self.ops, None
-        if ops:
-            for item in ops:
-                op = <Operation>item
-                if op._state == ST_READY:  # completed before the context was dropped
-                    op._finish()
-                else:
-                    op._release_buffers()
-                    Py_XDECREF(op._rbuf)
-                    op._rbuf = NULL
-                    op._result = -ECANCELED
-                op._state = ST_DONE
+        return 0
+
+    cdef int _leak_kernel(self) noexcept:
+        self.ctx = 0
+        self.events = NULL
+        return 0

@@ -17,46 +17,28 @@ include "_operation_decl.pxi"
 include "_context_decl.pxi"
 
 
-cdef class Context(_ContextCore):
+include "_list_context_decl.pxi"
+
+
+cdef class Context(_ListContext):
     cdef lxu_ring _ring
     cdef bint _has_ring
     cdef bint _sqpoll
     cdef unsigned _entries
-    cdef unsigned long _fork_gen
-    cdef int _setup_errno               # the ring could not be set up again in a forked child
-    cdef Py_ssize_t _kernel_in_flight   # operations whose CQE has not been reaped
     cdef Py_ssize_t _cancels_pending    # IORING_OP_ASYNC_CANCEL CQEs not reaped yet
     cdef Py_ssize_t _cancels_ok         # ... of which found their request (res 0)
-    cdef list _ready                    # completed, callbacks pending
-    cdef list _backlog                  # waiting for room in the SQ ring
     cdef lxu_cqe *_cqes                 # scratch: one reap
     cdef unsigned _cqes_cap
     cdef unsigned char *_inline_fds     # per fd: 0 unknown, 1 completes inline, 2 does not
     cdef int _ninline_fds
-    cdef PyObject *_head                # intrusive list of in-flight operations
     cdef unsigned char _supported[256]  # IORING_REGISTER_PROBE answer (test hook may clear entries)
 
-    cdef int _check_live(self) except -1
-    cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1
-    cdef int _after_fork(self) except -1
-    cdef int _setup(self) except -1
     cdef int _queue(self, Operation op) except -1
-    cdef int _to_pool(self, Operation op) except -1
-    cdef int _take_pool_done(self) except -1
     cdef int _prep(self, Operation op) except -1
     cdef int _enter(self, unsigned wait_nr) except -1
-    cdef int _complete(self, Operation op, int64_t result) except -1
     cdef int _on_cqe(self, Operation op, int64_t res) except -1
     cdef Py_ssize_t _reap(self, long limit) except -1
-    cdef int _run_callbacks(self, list done) except -1
-    cdef bint _completes_inline(self, Operation op) noexcept
-    cdef int _inline(self, Operation op) except -1
     cdef int _note_inline(self, int fd, bint inline) except -1
     cdef unsigned char *_fd_slot(self, int fd) noexcept
     cdef bint _nowait_stream(self, int fd) noexcept
-    cdef int _link(self, Operation op) except -1
-    cdef int _unlink(self, Operation op) except -1
     cdef int _cancel_op(self, Operation op) except -1
-    cdef int _release(self) except -1
-    cdef int _abandon(self) except -1
-    cdef Py_ssize_t _reap_inline(self) except -1

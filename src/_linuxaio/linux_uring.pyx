@@ -38,6 +38,14 @@ Setup flags: ``IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN`` by
 default (``SETUP_FLAGS``; see README/the closing note of issue 15 for the
 measurements). ``sqpoll=True`` adds ``IORING_SETUP_SQPOLL``.
 
+Priority: ``priority=`` of ``read``, ``write``, ``readinto``, ``readv`` and
+``writev`` is the request's ``ioprio`` (``IOPRIO_PRIO_VALUE(class, data)``,
+as ``ioprio_set(2)`` takes it; 0 is the thread's own). The kernel checks it:
+an unknown class or level fails the operation with ``OSError(EINVAL)``, the
+real-time class without ``CAP_SYS_ADMIN``/``CAP_SYS_NICE`` with ``EPERM``. A
+write with a priority never takes the inline write-guard path; an operation
+the pool runs (its opcode missing) goes without it.
+
 Cancellation: ``cancel()`` withdraws an operation still waiting for room in
 the SQ ring (it completes with ``-ECANCELED``, a write leaves the file
 untouched) and sends ``IORING_OP_ASYNC_CANCEL`` for one the kernel holds:
@@ -64,7 +72,7 @@ from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
-from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport F_GETFL, O_CLOEXEC, O_NONBLOCK, fcntl
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -79,17 +87,6 @@ cdef extern from "<unistd.h>" nogil:
 
 from kaio cimport LXA_MAX_RW_COUNT, LXA_ROUTE_KERNEL, RWF_NOWAIT, lxa_fd_route, lxa_iov_advance
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
-from lxa_wguard cimport (
-    LXA_WGUARD_MAX_BYTES,
-    lxa_pwrite_all,
-    lxa_wguard,
-    lxa_wguard_allow,
-    lxa_wguard_done,
-    lxa_wguard_fd_ok,
-    lxa_wguard_init,
-    lxa_wguard_now_ns,
-    lxa_wguard_set_test_threshold,
-)
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
     LXA_OP_FSYNC,
@@ -97,12 +94,6 @@ from lxa_pool cimport (
     LXA_OP_PREADV,
     LXA_OP_PWRITE,
     LXA_OP_PWRITEV,
-    lxa_pool_create,
-    lxa_pool_destroy,
-    lxa_pool_pending,
-    lxa_pool_shutdown,
-    lxa_pool_submit,
-    lxa_pool_take_done,
 )
 from lxu_ring cimport (
     IORING_FEAT_NODROP,
@@ -290,13 +281,6 @@ include "_operation.pxi"
 include "_adapter.pxi"
 
 
-cdef inline int64_t _combine(int64_t done, int64_t res) noexcept:
-    """The result of an operation that moved ``done`` bytes before a step that returned ``res``."""
-    if res >= 0:
-        return done + res
-    return done if done > 0 else res
-
-
 cdef inline int _ring_opcode(int opcode) noexcept:
     if opcode == OP_READ or opcode == OP_READINTO:
         return LXU_OP_READ
@@ -329,7 +313,15 @@ include "_wguard.pxi"
 include "_context.pxi"
 
 
-cdef class Context(_ContextCore):
+_MODULE = "linux_uring"
+_KERNEL_WHAT = "ring"
+_SETUP_CALL = "io_uring_setup"
+# caio's linux_uring raises when the ring is full (after the operations before it went).
+cdef bint _COUNT_WHEN_FULL = False
+include "_list_context.pxi"
+
+
+cdef class Context(_ListContext):
     """linux_uring context: one io_uring per context.
 
     Args:
@@ -356,7 +348,6 @@ cdef class Context(_ContextCore):
     """
 
     def __cinit__(self):
-        self._efd = -1
         self._ring.fd = -1
 
     def __init__(
@@ -368,37 +359,17 @@ cdef class Context(_ContextCore):
         *,
         ring_entries=None,
     ):
-        max_requests = _args.check_max_requests(max_requests)
-        pool_size = _args.check_pool_size(pool_size, MAX_POOL_SIZE)
-        cdef int rc
-        if self._efd >= 0:
-            raise RuntimeError("Context.__init__ called twice")
-        self._max_requests = max_requests
-        self._pool_size = <unsigned>pool_size
+        self._init_list(max_requests, pool_size, deferred, MAX_POOL_SIZE)
         if ring_entries is None:
-            self._entries = _ring_entries(max_requests)
+            self._entries = _ring_entries(self._max_requests)
         else:
             if type(ring_entries) is not int or not 1 <= ring_entries <= 32768:
                 raise ValueError(f"ring_entries must be an int in [1, 32768], not {ring_entries!r}")
             self._entries = <unsigned>ring_entries
         self._sqpoll = bool(sqpoll)
-        self._deferred = bool(deferred)
-        self._ready = []
-        self._backlog = []
-        self._fork_gen = lxa_fork_gen()
-        rc = lxa_eventfd_open()
-        if rc < 0:
-            _raise_errno(rc, "eventfd")
-        self._efd = rc
-        try:
-            self._setup()
-        except BaseException:
-            c_close(self._efd)
-            self._efd = -1
-            self._closed = True
-            raise
+        self._open_kernel()
 
-    cdef int _setup(self) except -1:
+    cdef int _new_kernel(self) except -1:
         """A fresh ring with our eventfd registered and its opcodes probed."""
         cdef unsigned flags = SETUP_FLAGS
         cdef int rc
@@ -423,82 +394,71 @@ cdef class Context(_ContextCore):
                 raise MemoryError()
         return 0
 
-    def __del__(self):
-        try:
-            if not self._closed and self._efd >= 0:
-                warnings.warn(f"unclosed context {self!r}", ResourceWarning, source=self, stacklevel=2)
-        finally:
-            if self._in_flight:
-                self._abandon()
-
-    cdef int _abandon(self) except -1:
-        """A dropped context with operations in flight: a reaper cancels and finishes them, then frees all."""
-        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
-        cdef PyObject *p = self._head
-        cdef Operation op
-        self._closed = True
-        if self._fork_gen == lxa_fork_gen() and self._has_ring:
-            reaper.ring = self._ring
-            reaper.has_ring = True
-            reaper.kernel_in_flight = self._kernel_in_flight
-            reaper.pool, self._pool = self._pool, NULL
-        elif self._has_ring:
-            lxu_ring_forget(&self._ring)
-        self._has_ring = False
-        self._ring.fd = -1
-        reaper.cqes, self._cqes = self._cqes, NULL
-        reaper.cqes_cap = self._cqes_cap
-        reaper.efd, self._efd = self._efd, -1
-        self._kernel_in_flight = 0
-        ops = []
-        while p != NULL:
-            op = <Operation>p
-            p = op._next
-            op._prev = op._next = NULL
-            op._context = NULL
-            op._callback = op._adapter = op._future = None
-            ops.append(op)
-            Py_DECREF(op)
-        self._head = NULL
-        self._in_flight = 0
-        self._ready = []
-        self._backlog = []
-        reaper.ops = ops
-        if reaper.kernel_in_flight == 0 and (reaper.pool == NULL or lxa_pool_pending(reaper.pool) == 0):
-            reaper.run()
-            return 0
-        try:
-            _run_reaper(reaper.run, "linux_uring-reaper")  # streams are cancelled first (IORING_ASYNC_CANCEL_ANY)
-        except BaseException:
-            reaper.has_ring = False  # cannot wait: leak rather than free memory the kernel uses
-            reaper.pool = NULL
-            reaper.cqes = NULL
-            reaper.ops = None
-            for item in ops:
-                Py_INCREF(item)
-            raise
-        return 0
-
     def __dealloc__(self):
-        if self._pool != NULL:
-            if self._fork_gen == lxa_fork_gen():
-                with nogil:
-                    lxa_pool_shutdown(self._pool)
-                lxa_pool_destroy(self._pool)
-            self._pool = NULL
+        # The pool and the eventfd are _ListContext.__dealloc__'s.
         if self._has_ring:
             if self._fork_gen == lxa_fork_gen():
                 lxu_ring_exit(&self._ring)
             else:
                 lxu_ring_forget(&self._ring)
             self._has_ring = False
-        if self._efd >= 0:
-            c_close(self._efd)
-            self._efd = -1
         PyMem_Free(self._cqes)
         self._cqes = NULL
         PyMem_Free(self._inline_fds)
         self._inline_fds = NULL
+
+    # -- the ring (hooks of _ListContext) --------------------------------------------------
+
+    cdef int _drop_kernel(self) noexcept:
+        if self._has_ring:
+            lxu_ring_forget(&self._ring)  # never writes to the parent's ring memory
+            self._has_ring = False
+        return 0
+
+    cdef int _kernel_release(self) noexcept:
+        if self._has_ring:
+            lxu_ring_exit(&self._ring)
+            self._has_ring = False
+        return 0
+
+    cdef bint _kernel_has_more(self) noexcept:
+        return self._kernel_in_flight > 0 and (lxu_cq_ready(&self._ring) > 0 or lxu_needs_enter(&self._ring))
+
+    cdef object _new_reaper(self):
+        """The ring and the CQE scratch go to a reaper (``_abandon``); it cancels what the ring holds."""
+        cdef _Reaper reaper = _Reaper.__new__(_Reaper)
+        if self._fork_gen == lxa_fork_gen() and self._has_ring:
+            reaper.ring = self._ring
+            reaper.has_ring = True
+            reaper.kernel_in_flight = self._kernel_in_flight
+        elif self._has_ring:
+            lxu_ring_forget(&self._ring)
+        self._has_ring = False
+        self._ring.fd = -1
+        reaper.cqes, self._cqes = self._cqes, NULL
+        reaper.cqes_cap = self._cqes_cap
+        return reaper
+
+    cdef int _finish_kernel(self) except -1:
+        """``close()``: the backlog is cancelled, transfers on streams too; wait for the rest."""
+        cdef PyObject *p
+        cdef Operation op
+        cdef uint64_t dev = 0, ino = 0
+        for item in self._backlog:
+            self._complete(<Operation>item, -ECANCELED)
+        self._backlog = []
+        if self._kernel_in_flight:
+            p = self._head
+            while p != NULL:
+                op = <Operation>p
+                p = op._next
+                if op._state == ST_KERNEL and lxa_fd_route(op._fd, &dev, &ino) != LXA_ROUTE_KERNEL:
+                    self._cancel_op(op)  # a stream may never complete: do not wait for it
+            self._enter(0)
+        while self._kernel_in_flight and self._has_ring:
+            if self._reap(0) == 0:
+                self._enter(1)
+        return 0
 
     # -- introspection -------------------------------------------------------------------
 
@@ -528,6 +488,11 @@ cdef class Context(_ContextCore):
         """True if this ring runs operation ``name`` (``"read"``, ``"write"``, ...) itself, not the pool."""
         return bool(self._supported[_OPCODE_OF[name]])
 
+    @property
+    def _enters(self):
+        """Tests: the ``io_uring_enter`` system calls made on this context's ring since it was set up."""
+        return self._ring.enters if self._has_ring else 0
+
     def _force_missing(self, name):
         """Tests: act as if the kernel lacked the opcode of ``name``: such operations go to the pool."""
         self._supported[_OPCODE_OF[name]] = 0
@@ -537,94 +502,7 @@ cdef class Context(_ContextCore):
         """True if the ring has a kernel SQ polling thread (caio 0.12's ``sqpoll=``)."""
         return self._sqpoll
 
-    def pending(self):
-        """True if ``process_events()`` has completions to deliver right now (no system call)."""
-        if self._closed:
-            return False
-        if self._fork_gen != lxa_fork_gen():
-            return True
-        if self._ready:
-            return True
-        return self._kernel_in_flight > 0 and (lxu_cq_ready(&self._ring) > 0 or lxu_needs_enter(&self._ring))
-
-    # -- bookkeeping ---------------------------------------------------------------------
-
-    cdef int _check_live(self) except -1:
-        if self._closed:
-            raise ContextClosedError("I/O operation on closed context.")
-        if self._fork_gen != lxa_fork_gen():
-            self._after_fork()
-        if not self._has_ring and self._setup_errno:
-            code = self._setup_errno
-            raise OSError(code, f"linux_uring: no ring in this forked child (io_uring_setup: {os.strerror(code)})")
-        return 0
-
-    cdef int _link(self, Operation op) except -1:
-        """The context owns ``op`` (a strong reference) until its callback ran."""
-        Py_INCREF(op)
-        op._context = <PyObject *>self
-        op._prev = NULL
-        op._next = self._head
-        if self._head != NULL:
-            (<Operation>self._head)._prev = <PyObject *>op
-        self._head = <PyObject *>op
-        self._in_flight += 1
-        return 0
-
-    cdef int _unlink(self, Operation op) except -1:
-        if op._prev != NULL:
-            (<Operation>op._prev)._next = op._next
-        else:
-            self._head = op._next
-        if op._next != NULL:
-            (<Operation>op._next)._prev = op._prev
-        op._prev = op._next = NULL
-        op._context = NULL
-        self._in_flight -= 1
-        Py_DECREF(op)
-        return 0
-
-    cdef int _complete(self, Operation op, int64_t result) except -1:
-        op._result = _combine(op._done, result)
-        op._state = ST_READY
-        self._ready.append(op)
-        return 0
-
-    cdef int _after_fork(self) except -1:
-        """In a forked child: drop the parent's ring, pool and eventfd; set up fresh ones."""
-        cdef PyObject *p = self._head
-        cdef Operation op
-        self._fork_gen = lxa_fork_gen()
-        while p != NULL:
-            op = <Operation>p
-            p = op._next
-            if op._state != ST_READY:
-                op._result = -ECANCELED
-                op._state = ST_READY
-                self._ready.append(op)
-        self._kernel_in_flight = 0
-        self._backlog = []
-        if self._pool != NULL:
-            lxa_pool_destroy(self._pool)  # allowed in a forked child (lxa_pool.h)
-            self._pool = NULL
-        if self._has_ring:
-            lxu_ring_forget(&self._ring)  # never writes to the parent's ring memory
-            self._has_ring = False
-        try:
-            _replace_eventfd(self._efd)
-        except OSError:
-            self._closed = True
-            raise
-        try:
-            self._setup()
-        except OSError as exc:
-            self._setup_errno = exc.errno or EINVAL
-            if self._ready:
-                lxa_eventfd_signal(self._efd)
-            raise
-        if self._ready:
-            lxa_eventfd_signal(self._efd)
-        return 0
+    # -- descriptors ---------------------------------------------------------------------
 
     cdef unsigned char *_fd_slot(self, int fd) noexcept:
         """The per-descriptor byte (inline state | kind), or NULL (fd out of the table's range, no memory)."""
@@ -674,22 +552,6 @@ cdef class Context(_ContextCore):
 
     # -- starting operations -------------------------------------------------------------
 
-    cdef int _to_pool(self, Operation op) except -1:
-        """Run ``op`` on the C pool (its opcode is missing here); it signals our eventfd when done."""
-        cdef int rc
-        if self._pool == NULL:
-            rc = lxa_pool_create(&self._pool, self._pool_size, self._efd)
-            if rc < 0:
-                self._pool = NULL
-                return self._complete(op, rc)
-        op._fill_job()
-        op._job.user = <void *>op
-        rc = lxa_pool_submit(self._pool, &op._job)
-        if rc < 0:
-            return self._complete(op, rc)
-        op._state = ST_THREAD
-        return 0
-
     cdef int _prep(self, Operation op) except -1:
         """Put ``op`` in an SQE; 0 if the SQ ring is full (nothing done)."""
         cdef io_uring_sqe *sqe = lxu_get_sqe(&self._ring)
@@ -715,8 +577,10 @@ cdef class Context(_ContextCore):
                 left = LXA_MAX_RW_COUNT
             lxu_prep_rw(sqe, _ring_opcode(opcode), op._fd, op._base + done, <uint32_t>left,
                         <uint64_t>(op._offset + done), ud)
-        if not _is_fs(opcode) and not _is_sync(opcode) and self._nowait_stream(op._fd):
-            sqe.rw_flags = RWF_NOWAIT
+        if not _is_fs(opcode) and not _is_sync(opcode):
+            sqe.ioprio = <uint16_t>op._ioprio  # priority=: the kernel checks it (ioprio_check_cap)
+            if self._nowait_stream(op._fd):
+                sqe.rw_flags = RWF_NOWAIT
         op._ext.cancel_sent = False
         op._state = ST_KERNEL
         self._kernel_in_flight += 1
@@ -827,40 +691,6 @@ cdef class Context(_ContextCore):
                 total += 1
         return total
 
-    cdef int _take_pool_done(self) except -1:
-        cdef lxa_job *job
-        cdef lxa_job *nxt
-        if self._pool == NULL:
-            return 0
-        job = lxa_pool_take_done(self._pool)
-        while job != NULL:
-            nxt = job.next
-            self._complete(<Operation>job.user, job.result)
-            job = nxt
-        return 0
-
-    cdef int _run_callbacks(self, list done) except -1:
-        cdef Operation op
-        first_error = None
-        for item in done:
-            op = <Operation>item
-            op._finish()
-            op._state = ST_DONE
-            callback = op._callback
-            op._callback = None
-            self._unlink(op)
-            try:
-                if callback is not None:
-                    callback(op._result)
-                elif op._adapter is not None:
-                    _resolve(op)
-            except BaseException as exc:
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
-        return 0
-
     cdef int _cancel_op(self, Operation op) except -1:
         """IORING_OP_ASYNC_CANCEL for an operation the kernel holds (its CQE still comes)."""
         cdef io_uring_sqe *sqe
@@ -878,98 +708,39 @@ cdef class Context(_ContextCore):
         self._cancels_pending += 1
         return 1
 
-    # -- the protocol --------------------------------------------------------------------
+    # -- the protocol (_ListContext.submit/cancel) -----------------------------------------
 
-    def submit(self, *ops):
-        """Start ``ops`` in order; return how many were accepted.
+    cdef int _begin(self, Operation op) except -1:
+        """``_queue``; an internal failure (MemoryError) fails ``op`` alone with ``-ENOMEM``."""
+        try:
+            return self._queue(op)
+        except MemoryError:
+            if op._state == ST_CLAIMED:
+                return self._complete(op, -ENOMEM)
+            raise
 
-        Raises ``TypeError`` for a foreign object before any operation starts.
-        An operation already submitted (in flight or completed, here or on
-        another context, or earlier in this call) is skipped and not counted,
-        as caio 0.12 does. When the context is full the rest are left
-        untouched and, once the accepted ones are on their way,
-        ``ContextFullError`` is raised (the ``OverflowError`` caio raised for
-        a full ring; its ``accepted`` says how many went). The accepted
-        operations reach the kernel in one ``io_uring_enter``; one the
-        kernel refuses fails alone (its callback gets ``-errno``).
+    cdef int _submit_batch(self) except -1:
+        return self._enter(0)
+
+    cdef int _cancel_kernel(self, Operation op) except -1:
+        self._cancel_op(op)
+        return 0  # counted by _cancel_wait, from the kernel's answer
+
+    cdef Py_ssize_t _cancel_wait(self) except -1:
+        """The kernel answers a cancel at once (found, running, or gone): wait for those answers.
+
+        So the count is what will complete with ``-ECANCELED``. Completions
+        reaped meanwhile wait in the ready list.
         """
-        cdef Py_ssize_t n = len(ops), i, accepted = 0, room
-        cdef Operation op
-        cdef bint full = False
-        self._check_live()
-        for i in range(n):
-            item = ops[i]
-            if type(item) is not Operation:
-                raise ArgumentTypeError(f"expected a linux_uring.Operation, not {type(item).__name__}")
-        room = self._max_requests - self._in_flight
-        if room <= 0 or n == 0:
-            for i in range(n):
-                if (<Operation>ops[i])._state == ST_NEW:
-                    _raise_full(0, self._max_requests)
-            return 0
-        had_ready = bool(self._ready)
-        for i in range(n):
-            op = <Operation>ops[i]
-            if op._state != ST_NEW:
-                continue  # already submitted: skipped, not counted
-            if accepted == room:
-                full = True
-                break
-            op._state = ST_CLAIMED
-            self._link(op)
-            accepted += 1
-            try:
-                self._queue(op)
-            except MemoryError:
-                if op._state == ST_CLAIMED:
-                    self._complete(op, -ENOMEM)
-                else:
-                    raise
-        self._enter(0)
-        if self._ready and not had_ready:
-            lxa_eventfd_signal(self._efd)  # completions made here: wake the reader
-        if full:
-            _raise_full(accepted, self._max_requests)
-        return accepted
-
-    def cancel(self, *ops):
-        """Cancel operations of this context; return how many cancellations were made.
-
-        One waiting for room in the SQ ring is withdrawn (it completes with
-        ``-ECANCELED``); for one the kernel holds, ``IORING_OP_ASYNC_CANCEL``
-        is sent: it completes with ``-ECANCELED`` if the kernel could stop it
-        (a transfer waiting on a pipe or socket), else with its own result.
-        Its buffer lives until then.
-        """
-        cdef Operation op
-        cdef int count = 0
-        self._check_live()
-        for item in ops:
-            if type(item) is not Operation:
-                continue
-            op = <Operation>item
-            if op._context != <PyObject *>self:
-                continue
-            if op._state == ST_QUEUED and op in self._backlog:
-                self._backlog.remove(op)
-                self._complete(op, -ECANCELED)
-                lxa_eventfd_signal(self._efd)
-                count += 1
-            elif op._state == ST_KERNEL:
-                self._cancel_op(op)
-        # The kernel answers a cancel at once (found, running, or gone):
-        # wait for those answers so the count is what will complete with
-        # -ECANCELED. Completions reaped meanwhile wait in the ready list.
+        cdef Py_ssize_t found
         self._cancels_ok = 0
         self._enter(0)
         while self._cancels_pending > 0 and self._has_ring:
             if self._reap(0) == 0 and self._cancels_pending > 0:
                 self._enter(1)
-        count += self._cancels_ok
+        found = self._cancels_ok
         self._cancels_ok = 0
-        if self._ready:
-            lxa_eventfd_signal(self._efd)
-        return count
+        return found
 
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
         """``process_events`` without waiting: at most ``limit`` callbacks (0: all there are).
@@ -977,7 +748,6 @@ cdef class Context(_ContextCore):
         Completions left over by the limit keep the eventfd readable (it is
         signalled again for them).
         """
-        cdef list done
         if self._closed:
             return 0
         if self._fork_gen != lxa_fork_gen():
@@ -992,33 +762,7 @@ cdef class Context(_ContextCore):
         self._take_pool_done()
         if self._backlog:
             self._enter(0)
-        done = self._ready
-        if not done:
-            return 0
-        if 0 < limit < len(done):
-            self._ready = done[limit:]
-            done = done[:limit]
-        else:
-            self._ready = []
-        if limit > 0 and (self._ready or lxu_cq_ready(&self._ring)):
-            lxa_eventfd_signal(self._efd)
-        self._run_callbacks(done)
-        return len(done)
-
-    def submit_inline(self, Operation op not None):
-        """Submit one operation and deliver what the kernel finished inside ``io_uring_enter``.
-
-        Returns True if ``op`` itself has completed (its callback, if any, has
-        run); False if it is in flight (see ``Operation.attach_callback``).
-        Raises as ``submit``, and ``BlockingIOError`` (nothing submitted) if
-        the context is full.
-        """
-        self._check_live()
-        if op._state != ST_NEW:
-            raise ValueError(f"operation already submitted: {op!r}")
-        if self._in_flight >= self._max_requests:
-            raise BlockingIOError(_errno.EAGAIN, "context full")
-        return self._inline(op) == INLINE_DONE
+        return self._run_ready(limit)
 
     cdef bint _completes_inline(self, Operation op) noexcept:
         """Will the kernel most likely finish ``op`` inside ``io_uring_enter``?
@@ -1028,7 +772,12 @@ cdef class Context(_ContextCore):
         the batching.
         """
         cdef int opcode = op._opcode
-        if opcode == OP_WRITE and not _wguard.unusable and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES:
+        if (
+            opcode == OP_WRITE
+            and not _wguard.unusable
+            and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and op._ioprio == 0
+        ):
             return True  # the write guard may let it run on this thread (see _inline)
         if op._fd < 0 or op._fd >= self._ninline_fds or (self._inline_fds[op._fd] & INLINE_MASK) != INLINE_YES:
             return False
@@ -1046,6 +795,7 @@ cdef class Context(_ContextCore):
             op._opcode == OP_WRITE
             and not _wguard.unusable
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+            and op._ioprio == 0  # a priority is the kernel's to apply (and check)
             and lxa_wguard_fd_ok(op._fd) == 1
         ):
             result = _guarded_write(op)
@@ -1057,13 +807,7 @@ cdef class Context(_ContextCore):
                 return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         op._state = ST_CLAIMED
         self._link(op)
-        try:
-            self._queue(op)
-        except MemoryError:
-            if op._state == ST_CLAIMED:
-                self._complete(op, -ENOMEM)
-            else:
-                raise
+        self._begin(op)
         if self._has_ring and lxu_sq_pending(&self._ring):
             # What completes inside the call is reaped below: no eventfd wake-up for it.
             lxu_eventfd_mute(&self._ring, 1)
@@ -1081,114 +825,33 @@ cdef class Context(_ContextCore):
             self._note_inline(op._fd, False)
         return INLINE_IN_FLIGHT
 
-    def reap(self):
-        """Deliver completions already in the CQ ring, without touching the eventfd.
-
-        Returns how many callbacks ran.
-        """
-        if self._closed or self._fork_gen != lxa_fork_gen():
-            return self._deliver_ready(0)
-        return self._reap_inline()
-
     cdef Py_ssize_t _reap_inline(self) except -1:
-        cdef list done
         if self._kernel_in_flight:
             self._reap(0)
             if self._backlog:
                 self._enter(0)
-        done = self._ready
-        if not done:
-            return 0
-        self._ready = []
-        self._run_callbacks(done)
-        return len(done)
-
-    def close(self):
-        """Stop accepting, finish in-flight operations, run their callbacks, release everything.
-
-        Idempotent. Blocks the calling thread (without the GIL) until the
-        kernel is done with every operation on a file; a transfer on a pipe,
-        FIFO, socket or tty is cancelled (``IORING_OP_ASYNC_CANCEL``) and
-        completes with ``-ECANCELED`` (or the count it already moved).
-        """
-        cdef PyObject *p
-        cdef Operation op
-        cdef uint64_t dev = 0, ino = 0
-        if self._closed:
-            return
-        if self._fork_gen != lxa_fork_gen():
-            try:
-                self._after_fork()
-            except OSError:
-                pass
-        self._closed = True
-        try:
-            lxa_eventfd_drain(self._efd)
-            for item in self._backlog:
-                self._complete(<Operation>item, -ECANCELED)
-            self._backlog = []
-            if self._kernel_in_flight:
-                p = self._head
-                while p != NULL:
-                    op = <Operation>p
-                    p = op._next
-                    if op._state == ST_KERNEL and lxa_fd_route(op._fd, &dev, &ino) != LXA_ROUTE_KERNEL:
-                        self._cancel_op(op)  # a stream may never complete: do not wait for it
-                self._enter(0)
-            while self._kernel_in_flight and self._has_ring:
-                if self._reap(0) == 0:
-                    self._enter(1)
-            if self._pool != NULL:
-                with nogil:
-                    lxa_pool_shutdown(self._pool)
-                self._take_pool_done()
-            done, self._ready = self._ready, []
-            self._run_callbacks(done)
-        finally:
-            self._release()
-
-    cdef int _release(self) except -1:
-        if self._pool != NULL:
-            with nogil:
-                lxa_pool_shutdown(self._pool)
-            lxa_pool_destroy(self._pool)
-            self._pool = NULL
-        if self._has_ring and self._kernel_in_flight == 0:
-            lxu_ring_exit(&self._ring)
-            self._has_ring = False
-        if self._efd >= 0 and self._in_flight == 0:
-            c_close(self._efd)
-            self._efd = -1
-        return 0
+        return self._run_ready(0)
 
 
 include "_adapter_inline.pxi"
 
 
 @cython.final
-cdef class _Reaper:
-    """Finishes a dropped context: cancels what its ring holds, waits for the CQEs, frees everything."""
+cdef class _Reaper(_ListReaper):
+    """A dropped context's ring: cancels what it holds, waits for the CQEs, then exits it."""
 
     cdef lxu_ring ring
     cdef bint has_ring
-    cdef Py_ssize_t kernel_in_flight
-    cdef lxa_pool *pool
     cdef lxu_cqe *cqes
     cdef unsigned cqes_cap
-    cdef int efd
-    cdef list ops
 
     def __cinit__(self):
-        self.efd = -1
         self.ring.fd = -1
 
-    def run(self):
-        cdef lxa_pool *pool = self.pool
+    cdef int _finish_kernel(self) except -1:
         cdef Py_ssize_t pending = self.kernel_in_flight
         cdef unsigned n, i
         cdef io_uring_sqe *sqe
-        cdef Operation op
-        self.pool = NULL
         if self.has_ring:
             with nogil:
                 if pending > 0:
@@ -1214,25 +877,11 @@ cdef class _Reaper:
                     Py_INCREF(item)
                 self.ops = None
             self.has_ring = False
-        if pool != NULL:
-            with nogil:
-                lxa_pool_shutdown(pool)
-            lxa_pool_take_done(pool)
-            lxa_pool_destroy(pool)
         PyMem_Free(self.cqes)
         self.cqes = NULL
-        if self.efd >= 0:
-            c_close(self.efd)
-            self.efd = -1
-        ops, self.ops = self.ops, None
-        if ops:
-            for item in ops:
-                op = <Operation>item
-                if op._state == ST_READY:
-                    op._finish()
-                else:
-                    op._release_buffers()
-                    Py_XDECREF(op._rbuf)
-                    op._rbuf = NULL
-                    op._result = -ECANCELED
-                op._state = ST_DONE
+        return 0
+
+    cdef int _leak_kernel(self) noexcept:
+        self.has_ring = False
+        self.cqes = NULL
+        return 0

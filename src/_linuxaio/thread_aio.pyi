@@ -160,6 +160,7 @@ class _AdapterCore:
     _flush_handle: Any
     _reap_handle: Any
     _inline_slice_ns: int
+    def _drop_waiter(self, op: Operation) -> None: ...
     def _end_slice(self) -> None: ...
 
 _YIELD_FIRST: object

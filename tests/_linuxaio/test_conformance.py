@@ -555,6 +555,37 @@ async def test_bad_arguments_raise_before_submission(actx: Any, fd: int, call: A
     await _still_usable(actx, fd)
 
 
+#: IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4), as ioprio_set(2) encodes it.
+BEST_EFFORT_4 = (2 << 13) | 4
+
+
+async def test_a_valid_priority_is_accepted_everywhere(actx: Any, fd: int) -> None:
+    # linux_uring hands it to the kernel with the request; the others accept it and ignore it.
+    assert await actx.write(b"prioritised", fd, 0, BEST_EFFORT_4) == 11
+    assert await actx.read(11, fd, 0, BEST_EFFORT_4) == b"prioritised"
+    assert os.pread(fd, 12, 0) == b"prioritised"
+
+
+@pytest.mark.parametrize(
+    ("priority", "exc"), [(-1, ValueError), (0x10000, ValueError), (1.5, TypeError), ("1", TypeError)]
+)
+def test_an_out_of_range_priority_raises_before_submission(backend: Any, fd: int, priority: Any, exc: type) -> None:
+    op = backend.Operation
+    makers = [
+        lambda: op.read(1, fd, 0, priority),
+        lambda: op.write(b"x", fd, 0, priority),
+        lambda: op.readinto(bytearray(1), fd, 0, priority),
+        lambda: op.readv([bytearray(1)], fd, 0, priority),
+        lambda: op.writev([b"x"], fd, 0, priority),
+        lambda: op.fsync(fd, priority),
+        lambda: op.fdsync(fd, priority),
+    ]
+    for make in makers:
+        with pytest.raises(exc, match="priority"):
+            make()
+    assert os.pread(fd, 1, 0) == b""
+
+
 async def test_closed_fd_gives_ebadf(actx: Any, path: Path, fd: int) -> None:
     await _still_usable(actx, fd)  # binds the adapter first: its eventfd must not reuse the number
     dead = os.open(path, os.O_RDONLY)

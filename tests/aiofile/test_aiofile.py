@@ -73,7 +73,7 @@ async def test_text_mode_encodes_and_decodes(tmp_path: Path, ctx: Any) -> None:
     assert path.read_bytes() == "héllo".encode("utf-16")
 
 
-async def test_lifecycle(tmp_path: Path, ctx: Any) -> None:
+async def test_lifecycle(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     afp = AIOFile(path, "w", context=ctx)
     assert afp.closed and afp.name == str(path) and repr(afp) == f"<AIOFile: {str(path)!r}>"
@@ -83,15 +83,13 @@ async def test_lifecycle(tmp_path: Path, ctx: Any) -> None:
         await afp.read()
     results = await asyncio.gather(afp.open(), afp.open(), afp.open())
     assert sum(isinstance(r, int) for r in results) == 1  # one caller opened it
-    fd = afp.fileno()
+    fd = fd_watch.remember(afp.fileno())
     assert not afp.closed and afp.mode.writable and not afp.mode.readable
     assert os.get_inheritable(fd) is False
     await afp.close()
     await afp.close()  # idempotent
     assert afp.closed
-    with pytest.raises(OSError) as info:
-        os.fstat(fd)
-    assert info.value.errno == errno.EBADF
+    assert fd_watch.closed(fd)
     with pytest.raises(ValueError, match="closed file"):
         afp.fileno()
     with pytest.raises(ValueError, match="closed file"):
@@ -207,15 +205,14 @@ async def test_from_fp_uses_its_fd_and_encoding(tmp_path: Path, ctx: Any) -> Non
         os.fstat(fp.fileno())  # still open: the file object owns it
 
 
-async def test_clone_is_a_reference(tmp_path: Path, ctx: Any) -> None:
+async def test_clone_is_a_reference(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     afp = await AIOFile(tmp_path / "f", "w", context=ctx)
     assert await afp.clone() is afp
-    fd = afp.fileno()
+    fd = fd_watch.remember(afp.fileno())
     await afp.close()
     os.fstat(fd)  # a clone keeps it open
     await afp.close()
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
 
 
 async def test_truncate_runs_in_executor(tmp_path: Path, ctx: Any) -> None:
@@ -230,17 +227,16 @@ async def test_truncate_runs_in_executor(tmp_path: Path, ctx: Any) -> None:
     assert path.read_bytes() == b""
 
 
-async def test_fd_argument_and_closefd(tmp_path: Path, ctx: Any) -> None:
+async def test_fd_argument_and_closefd(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
-    fd = os.open(path, os.O_RDONLY)
+    fd = fd_watch.remember(os.open(path, os.O_RDONLY))
     async with AIOFile(fd, "rb", context=ctx, closefd=False) as afp:
         assert await afp.read() == b"abc"
     os.fstat(fd)  # not ours to close
     async with AIOFile(fd, "rb", context=ctx) as afp:
         assert afp.name == fd
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
 
 
 async def test_raw_context_is_wrapped(tmp_path: Path, backend: Any) -> None:
@@ -312,11 +308,11 @@ async def test_cancelled_open_leaks_no_fd(tmp_path: Path, ctx: Any) -> None:
     assert set(os.listdir("/proc/self/fd")) <= before
 
 
-async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Path, ctx: Any) -> None:
+async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x" * (4 << 20))
     afp = await AIOFile(path, "rb", context=ctx)
-    fd = afp.fileno()
+    fd = fd_watch.remember(afp.fileno())
     reading = asyncio.ensure_future(afp.read_bytes(4 << 20, 0))
     await asyncio.sleep(0)
     reading.cancel()
@@ -326,17 +322,16 @@ async def test_close_waits_for_operations_and_survives_cancellation(tmp_path: Pa
     with pytest.raises(asyncio.CancelledError):
         await closing
     assert afp.closed and afp._pending == 0  # it waited for the read
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
 
 
-async def test_close_of_a_pipe_does_not_wait_for_a_blocked_read(tmp_path: Path, ctx: Any) -> None:
+async def test_close_of_a_pipe_does_not_wait_for_a_blocked_read(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     writer_fd = os.open(fifo, os.O_RDWR)  # keeps the FIFO open without blocking
     try:
         afp = await AIOFile(fifo, "rb", context=ctx)
-        fd = afp.fileno()
+        fd = fd_watch.remember(afp.fileno())
         reading = asyncio.ensure_future(afp.read_bytes(5, 0))
         await asyncio.sleep(0.05)  # the read now waits in the backend for data
         reading.cancel()
@@ -350,8 +345,7 @@ async def test_close_of_a_pipe_does_not_wait_for_a_blocked_read(tmp_path: Path, 
             if afp._pending == 0:
                 break
             await asyncio.sleep(0.01)
-        with pytest.raises(OSError):
-            os.fstat(fd)
+        assert fd_watch.closed(fd)
     finally:
         os.close(writer_fd)
 
@@ -372,11 +366,10 @@ async def test_closed_context_is_an_error(tmp_path: Path, backend: Any) -> None:
             await afp.read()
 
 
-async def test_forgotten_file_is_closed_with_a_warning(tmp_path: Path, ctx: Any) -> None:
+async def test_forgotten_file_is_closed_with_a_warning(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     afp = await AIOFile(tmp_path / "f", "w", context=ctx)
-    fd = afp.fileno()
+    fd = fd_watch.remember(afp.fileno())
     with pytest.warns(ResourceWarning, match="unclosed file"):  # noqa: PT031 - the drop must be inside
         del afp
         gc.collect()
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)

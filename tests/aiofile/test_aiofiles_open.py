@@ -190,7 +190,9 @@ def test_stdin_bytes_in_a_child() -> None:
     assert done.stdout == b"fed\0cba"
 
 
-async def test_no_executor_for_open_read_write_close(tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_executor_for_open_read_write_close(
+    tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch, fd_watch: Any
+) -> None:
     def refuse(*args: Any) -> Any:
         raise AssertionError("run_in_executor called")
 
@@ -200,11 +202,10 @@ async def test_no_executor_for_open_read_write_close(tmp_path: Path, ctx: Any, m
         await f.write("data")
         await f.seek(0)
         assert await f.read() == "data"
-    fd = os.open(p, os.O_RDONLY)
+    fd = fd_watch.remember(os.open(p, os.O_RDONLY))
     async with aiofiles.open(fd, "rb", context=ctx) as f:  # closefd=True: closed by close_fd
         assert await f.read() == b"data"
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
     async with aiofiles.tempfile.NamedTemporaryFile(dir=tmp_path, context=ctx) as t:
         await t.write(b"x")
     assert await aiofiles.os.listdir(tmp_path, context=ctx) == ["f"]

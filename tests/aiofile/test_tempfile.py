@@ -15,16 +15,15 @@ import aiofile as aiofiles
 from aiofile import tempfile as atf
 
 
-async def test_temporary_file_is_unnamed_and_gone(tmp_path: Path, ctx: Any) -> None:
+async def test_temporary_file_is_unnamed_and_gone(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     async with atf.TemporaryFile(dir=tmp_path, context=ctx) as f:
         assert await f.write(b"hello") == 5
         await f.seek(0)
         assert await f.read() == b"hello"
         assert isinstance(f.name, int) and f.name == f.fileno()
         assert os.listdir(tmp_path) == []  # O_TMPFILE or unlinked at once
-        fd = f.fileno()
-    with pytest.raises(OSError):
-        os.fstat(fd)
+        fd = fd_watch.remember(f.fileno())
+    assert fd_watch.closed(fd)
 
 
 async def test_temporary_file_text_mode(tmp_path: Path, ctx: Any) -> None:

@@ -44,7 +44,7 @@ async def test_mode_errors_match_open(tmp_path: Path, mode: Any, kwargs: dict[st
     assert str(ours.value) == str(expected.value)
 
 
-async def test_open_forms(tmp_path: Path, ctx: Any) -> None:
+async def test_open_forms(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     path.write_text("héllo", encoding="latin-1")
     for spec in (str(path), path, os.fsencode(path)):
@@ -61,12 +61,11 @@ async def test_open_forms(tmp_path: Path, ctx: Any) -> None:
     with open(path, encoding="latin-1") as fp:
         async with async_open(fp, context=ctx) as f:
             assert await f.read() == "héllo"  # the file object's encoding
-    fd = os.open(path, os.O_RDONLY)
+    fd = fd_watch.remember(os.open(path, os.O_RDONLY))
     f = await async_open(fd, "rb", context=ctx)  # await without async with
     assert await f.read(2) == b"h\xe9"
     await f.close()
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
 
 
 async def test_attributes_and_close(tmp_path: Path, ctx: Any) -> None:
@@ -307,10 +306,10 @@ async def test_buffered_writes_need_flush(tmp_path: Path, ctx: Any) -> None:
     assert path.read_bytes() == b"abcdef"
 
 
-async def test_failed_write_raises(tmp_path: Path, ctx: Any) -> None:
+async def test_failed_write_raises(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"")
-    fd = os.open(path, os.O_RDONLY)  # a read-only fd used for writing
+    fd = fd_watch.remember(os.open(path, os.O_RDONLY))  # a read-only fd used for writing
     f = await async_open(fd, "wb", context=ctx)
     await f.write(b"data")  # buffered
     with pytest.raises(OSError) as info:
@@ -319,8 +318,7 @@ async def test_failed_write_raises(tmp_path: Path, ctx: Any) -> None:
     with pytest.raises(OSError):
         await f.close()  # the data is still pending: close reports it, and closes
     assert f.closed
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
 
 
 async def test_truncate(tmp_path: Path, ctx: Any) -> None:
@@ -422,7 +420,7 @@ async def test_fifo_text(tmp_path: Path, ctx: Any) -> None:
         thread.join()
 
 
-async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any) -> None:
+async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"0123456789")
     async with async_open(path, "rb", context=ctx) as f:
@@ -432,9 +430,8 @@ async def test_clone_has_its_own_position(tmp_path: Path, ctx: Any) -> None:
             assert await g.read(2) == b"01"
             assert f.tell() == 3 and await f.read(1) == b"3"
         assert not f.closed
-        fd = f.fileno()
-    with pytest.raises(OSError):
-        os.fstat(fd)
+        fd = fd_watch.remember(f.fileno())
+    assert fd_watch.closed(fd)
 
 
 async def test_cancelled_read_keeps_the_position(tmp_path: Path, ctx: Any) -> None:
@@ -456,19 +453,18 @@ async def test_cancelled_read_keeps_the_position(tmp_path: Path, ctx: Any) -> No
         assert await f.read(20) == data[10:30]
 
 
-async def test_close_finishes_when_cancelled(tmp_path: Path, ctx: Any) -> None:
+async def test_close_finishes_when_cancelled(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
     path = tmp_path / "f"
     f = await async_open(path, "wb", context=ctx)
     await f.write(b"x" * 1000)
-    fd = f.fileno()
+    fd = fd_watch.remember(f.fileno())
     task = asyncio.ensure_future(f.close())
     await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert f.closed
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert fd_watch.closed(fd)
     assert path.read_bytes() == b"x" * 1000
 
 

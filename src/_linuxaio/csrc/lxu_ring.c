@@ -30,9 +30,12 @@ static int sys_setup(unsigned entries, struct io_uring_params *p)
     return rc < 0 ? -errno : (int)rc;
 }
 
-static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags)
+static int sys_enter(struct lxu_ring *ring, unsigned to_submit, unsigned min_complete, unsigned flags)
 {
-    long rc = syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, (size_t)0);
+    long rc;
+
+    ring->enters++;
+    rc = syscall(__NR_io_uring_enter, ring->fd, to_submit, min_complete, flags, NULL, (size_t)0);
     return rc < 0 ? -errno : (int)rc;
 }
 
@@ -218,7 +221,7 @@ int lxu_submit(struct lxu_ring *ring, unsigned wait_nr)
         if (lxu_needs_enter(ring))
             flags |= IORING_ENTER_GETEVENTS;
         for (;;) {
-            rc = sys_enter(ring->fd, pending, wait_nr, flags);
+            rc = sys_enter(ring, pending, wait_nr, flags);
             if (rc != -EINTR)
                 break;
         }
@@ -229,7 +232,7 @@ int lxu_submit(struct lxu_ring *ring, unsigned wait_nr)
     if (pending == 0 && flags == 0)
         return 0;
     for (;;) {
-        rc = sys_enter(ring->fd, pending, wait_nr, flags);
+        rc = sys_enter(ring, pending, wait_nr, flags);
         if (rc != -EINTR)
             return rc;
     }
@@ -242,7 +245,7 @@ int lxu_get_events(struct lxu_ring *ring, unsigned wait_nr)
     if (ring->fd < 0)
         return -EBADF;
     for (;;) {
-        rc = sys_enter(ring->fd, 0, wait_nr, IORING_ENTER_GETEVENTS);
+        rc = sys_enter(ring, 0, wait_nr, IORING_ENTER_GETEVENTS);
         if (rc != -EINTR)
             return rc;
         if (wait_nr == 0)

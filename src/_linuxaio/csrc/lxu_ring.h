@@ -122,6 +122,8 @@ struct lxu_ring {
     size_t cq_map_len;
     void *sqe_map;
     size_t sqe_map_len;
+
+    unsigned long enters; /* io_uring_enter system calls made since lxu_ring_init (tests) */
 };
 
 /* Create a ring of `entries` SQEs (rounded up by the kernel to a power of

@@ -56,6 +56,7 @@ cdef extern from "lxu_ring.h" nogil:
         unsigned features
         unsigned sq_entries
         unsigned cq_entries
+        unsigned long enters
 
     int lxu_ring_init(lxu_ring *ring, unsigned entries, unsigned cq_entries, unsigned flags, unsigned sq_thread_idle_ms)
     void lxu_ring_exit(lxu_ring *ring)
