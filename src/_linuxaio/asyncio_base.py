@@ -42,6 +42,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from . import _args, _loop_close
+from .abstract import ContextFullError
 from .fsops import FsOpsMixin
 
 __all__ = ["AsyncioContextBase"]
@@ -118,6 +119,13 @@ class AsyncioContextBase(FsOpsMixin):
     def max_requests(self) -> int:
         """The most operations handed to the backend at once."""
         return self._max_requests
+
+    @property
+    def deferred(self) -> bool:
+        """What caio 0.12's ``deferred=`` keyword asked of the backend Context (``False`` by default)."""
+        if self._context is not None:
+            return bool(getattr(self._context, "deferred", False))
+        return bool(self._context_kwargs.get("deferred", False))
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -363,7 +371,11 @@ class AsyncioContextBase(FsOpsMixin):
             finalizer.detach()
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
-        if not self._context.submit(op):
+        try:
+            accepted = self._context.submit(op)
+        except ContextFullError:  # a context smaller than max_requests: op waits its turn
+            accepted = 0
+        if not accepted:
             if self._in_flight == 0:
                 raise OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
             self._waiting.appendleft((op, future))
@@ -401,6 +413,8 @@ class AsyncioContextBase(FsOpsMixin):
                 self._hand_over(op, future)
             except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
                 future.set_exception(exc)
+            if self._waiting and self._waiting[0][0] is op:
+                break  # the backend context is full (one smaller than max_requests): a completion resumes this
 
     def _drop_waiter(self, op: Any) -> None:
         """``op`` waited for a slot and its task was cancelled: it is never submitted.
