@@ -2,7 +2,7 @@
 # and Python surface all of them have, and the eventfd replacement after
 # fork. Included at module level by a backend's .pyx before its Context
 # class; declared by _context_decl.pxi. The including module provides:
-# lxa_eventfd_open, lxa_eventfd_drain, dup3, O_CLOEXEC, c_close, _errno, os.
+# lxa_eventfd_open, lxa_eventfd_drain, lxa_eventfd_signal, dup3, O_CLOEXEC, c_close, _errno, os.
 
 from libc.errno cimport errno as _c_errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -10,7 +10,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import sys
 import threading
 
-from .abstract import PROCESS_EVENTS_DEFAULT, PROCESS_EVENTS_LIMIT, Fileno
+from .abstract import PROCESS_EVENTS_DEFAULT, PROCESS_EVENTS_LIMIT, ContextFullError, Fileno
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -38,6 +38,11 @@ cdef Py_ssize_t _events_limit(object max_requests) except -1:
     return limit
 
 
+cdef int _raise_full(Py_ssize_t accepted, Py_ssize_t max_requests) except -1:
+    """``submit()``'s end when an operation found no room: ``ContextFullError`` (caio 0.12 raises there)."""
+    raise ContextFullError(accepted, max_requests)
+
+
 cdef class _ContextCore:
     """Fields and Python surface shared by the compiled backends' ``Context`` classes."""
 
@@ -51,6 +56,16 @@ cdef class _ContextCore:
 
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1:
         raise NotImplementedError
+
+    cdef Py_ssize_t _deliver_counted(self, Py_ssize_t limit, bint waiting) except -1:
+        """``_deliver_ready`` for ``process_events``/``flush``: counted, so a waiter on another thread sees them."""
+        cdef Py_ssize_t n = self._deliver_ready(limit)
+        self._delivered += n
+        if n and self._waiters and not waiting and not self._closed:
+            # A thread waiting in process_events(min_requests=...) counts
+            # these as caio 0.12 does; the signal they came with is drained.
+            lxa_eventfd_signal(self._efd)
+        return n
 
     @property
     def fileno(self):
@@ -91,8 +106,8 @@ cdef class _ContextCore:
         cdef pollfd pfd
         if min_requests is 0 and timeout is 0:  # the common call: no waiting
             if max_requests is 0:
-                return self._deliver_ready(0)
-            return self._deliver_ready(_events_limit(max_requests))
+                return self._deliver_counted(0, False)
+            return self._deliver_counted(_events_limit(max_requests), False)
         limit = _events_limit(max_requests)
         wanted = _args.as_int(min_requests, "min_requests")
         if wanted < 0:
@@ -102,28 +117,47 @@ cdef class _ContextCore:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
         wait = timeout
-        total = self._deliver_ready(limit)
+        base = self._delivered
+        total = self._deliver_counted(limit, False)
         if wanted == 0 or wait == 0:
             return total
         if wait > 0:
             deadline = _monotonic() + wait
-        while total < wanted and not self._closed:
-            ms = -1
-            if wait > 0:
-                left = deadline - _monotonic()
-                if left <= 0:
-                    break
-                ms = <int>(left * 1000) + 1
-            pfd.fd = self._efd
-            pfd.events = POLLIN
-            pfd.revents = 0
-            with nogil:
-                rc = poll(&pfd, 1, ms)
-            if rc < 0 and _c_errno != _errno.EINTR:
-                raise OSError(_c_errno, os.strerror(_c_errno))
-            if rc > 0 and not self._closed:
-                total += self._deliver_ready(limit - total if limit else 0)
+        # Callbacks run by other threads meanwhile (flush, process_events)
+        # count too, as in caio 0.12: the wait ends, returning only ours.
+        self._waiters += 1
+        try:
+            while self._delivered - base < wanted and not self._closed:
+                ms = -1
+                if wait > 0:
+                    left = deadline - _monotonic()
+                    if left <= 0:
+                        break
+                    ms = <int>(left * 1000) + 1
+                pfd.fd = self._efd
+                pfd.events = POLLIN
+                pfd.revents = 0
+                with nogil:
+                    rc = poll(&pfd, 1, ms)
+                if rc < 0 and _c_errno != _errno.EINTR:
+                    raise OSError(_c_errno, os.strerror(_c_errno))
+                if rc > 0 and not self._closed:
+                    total += self._deliver_counted(limit - total if limit else 0, True)
+        finally:
+            self._waiters -= 1
         return total
+
+    def flush(self):
+        """Run the callbacks of the completed operations here; return how many ran (caio 0.12's ``linux_uring`` method).
+
+        caio's ``submit`` on io_uring only fills the ring and ``flush()``
+        hands it to the kernel; here ``submit`` already does, so ``flush()``
+        is ``process_events()`` with no limit. Every backend has it, so code
+        written for caio's io_uring runs on whichever backend is selected.
+        """
+        if self._closed:
+            return 0
+        return self._deliver_counted(0, False)
 
     def poll(self):
         """Read and reset the completion signal (caio 0.12's ``poll``); never blocks.

@@ -14,7 +14,10 @@ cdef class _ContextCore:
     cdef lxa_pool *_pool             # the C thread pool (created lazily by some backends)
     cdef bint _closed
     cdef bint _deferred              # caio 0.12's keyword: accepted, recorded, no effect here
+    cdef Py_ssize_t _delivered       # callbacks run by process_events()/flush(), on any thread
+    cdef int _waiters                # threads waiting in process_events(min_requests > 0)
     cdef object __weakref__
 
     cdef int _check_live(self) except -1
     cdef Py_ssize_t _deliver_ready(self, Py_ssize_t limit) except -1
+    cdef Py_ssize_t _deliver_counted(self, Py_ssize_t limit, bint waiting) except -1

@@ -12,8 +12,9 @@
 # its kernel interface (see the declaration). The including module provides:
 # Operation and its ST_* states, _resolve, lxa_fork_gen, lxa_eventfd_*,
 # ECANCELED, EINVAL, Py_INCREF/Py_DECREF/Py_XDECREF, warnings,
-# and the strings _MODULE ("linux_aio"), _KERNEL_WHAT ("kernel context") and
-# _SETUP_CALL ("io_setup") for its messages.
+# the strings _MODULE ("linux_aio"), _KERNEL_WHAT ("kernel context") and
+# _SETUP_CALL ("io_setup") for its messages, and the flag _COUNT_WHEN_FULL
+# (submit on a full context: return the count, or raise ContextFullError).
 
 from lxa_pool cimport (
     lxa_job,
@@ -441,12 +442,18 @@ cdef class _ListContext(_ContextCore):
         An operation already submitted (in flight or completed, here or on
         another context, or earlier in this call) is skipped and not counted,
         as caio 0.12 does. When the context is full the rest are left
-        untouched. The accepted operations reach the kernel in one system call
-        (``io_submit``, ``io_uring_enter``); one the kernel refuses fails alone
-        (its callback gets ``-errno``), the others proceed.
+        untouched and, as caio does, ``linux_uring`` raises
+        ``ContextFullError`` once the accepted ones are on their way (the
+        ``OverflowError`` caio raised for a full ring; its ``accepted`` says
+        how many went), while ``linux_aio`` returns the count as caio's
+        ``io_submit`` does and raises only when none went. The accepted
+        operations reach the kernel in one system call (``io_submit``,
+        ``io_uring_enter``); one the kernel refuses fails alone (its callback
+        gets ``-errno``), the others proceed.
         """
         cdef Py_ssize_t n = len(ops), i, accepted = 0, room
         cdef Operation op
+        cdef bint full = False
         self._check_live()
         for i in range(n):
             item = ops[i]
@@ -454,6 +461,9 @@ cdef class _ListContext(_ContextCore):
                 raise ArgumentTypeError(f"expected a {_MODULE}.Operation, not {type(item).__name__}")
         room = self._max_requests - self._in_flight
         if room <= 0 or n == 0:
+            for i in range(n):
+                if (<Operation>ops[i])._state == ST_NEW:
+                    _raise_full(0, self._max_requests)
             return 0
         had_ready = bool(self._ready)
         try:
@@ -462,6 +472,7 @@ cdef class _ListContext(_ContextCore):
                 if op._state != ST_NEW:
                     continue  # already submitted: skipped, not counted
                 if accepted == room:
+                    full = not _COUNT_WHEN_FULL
                     break
                 op._state = ST_CLAIMED
                 self._link(op)
@@ -471,6 +482,8 @@ cdef class _ListContext(_ContextCore):
             self._submit_batch()
         if self._ready and not had_ready:
             lxa_eventfd_signal(self._efd)  # completions made here: wake the reader
+        if full:
+            _raise_full(accepted, self._max_requests)
         return accepted
 
     def cancel(self, *ops):

@@ -35,9 +35,12 @@ Contract of a context:
   the ``deferred``/``sqpoll`` attributes say what is in effect.
 * ``submit(*ops)`` validates every op first (``TypeError``, nothing
   submitted), skips those already submitted, then queues the others in order
-  until the context is full and returns how many it queued; those left for
-  lack of room are untouched and may be submitted later (caio's python and
-  thread backends raise ``RuntimeError`` there instead).
+  and returns how many it queued. When the context is full, those left for
+  lack of room are untouched and may be submitted later; as in caio 0.12,
+  ``submit`` then raises ``ContextFullError`` (a ``BlockingIOError`` with
+  ``EAGAIN``, and the ``OverflowError``/``RuntimeError`` caio raised), whose
+  ``accepted`` says how many it queued, except on ``linux_aio``, which returns
+  that count as caio's ``io_submit`` does and raises only when it queued none.
 * ``fileno`` is an ``int`` attribute (as in caio 0.12), the eventfd that is
   readable when completions are pending; calling it (``fileno()``, this
   package's earlier form) returns the same number. It is a hint: the reader
@@ -65,6 +68,7 @@ Contract of a context:
 from __future__ import annotations
 
 import abc
+import errno
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -76,6 +80,7 @@ __all__ = [
     "ArgumentTypeError",
     "Callback",
     "ContextClosedError",
+    "ContextFullError",
     "ContextProtocol",
     "Fileno",
     "OperationInFlightError",
@@ -112,6 +117,23 @@ class ContextClosedError(ValueError, RuntimeError):
 
     Also a ``RuntimeError``, which caio 0.12's thread pools raised after ``close()``.
     """
+
+
+class ContextFullError(BlockingIOError, OverflowError, RuntimeError):
+    """``submit()`` found no room for an operation: ``BlockingIOError(EAGAIN)``.
+
+    The operations before it were queued (``accepted`` says how many); it and
+    the rest are untouched and may be submitted again once operations have
+    completed. Also an ``OverflowError`` (caio 0.12's ``linux_aio`` and
+    ``linux_uring``) and a ``RuntimeError`` (its ``thread_aio`` and
+    ``python_aio``), so ``except`` clauses written for caio catch it.
+    """
+
+    def __init__(self, accepted: int, max_requests: int) -> None:
+        message = f"context full (max_requests={max_requests}): {accepted} operations queued, the rest untouched"
+        super().__init__(errno.EAGAIN, message)
+        #: How many operations of the call were queued before the context was full.
+        self.accepted = accepted
 
 
 class Fileno(int):

@@ -35,6 +35,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 from . import _args
+from .abstract import ContextFullError
 from .fsops import FsOpsMixin
 
 __all__ = ["AdapterBase"]
@@ -94,6 +95,13 @@ class AdapterBase(FsOpsMixin):
         return self._max_requests
 
     @property
+    def deferred(self) -> bool:
+        """What caio 0.12's ``deferred=`` keyword asked of the backend Context (``False`` by default)."""
+        if self._context is not None:
+            return bool(getattr(self._context, "deferred", False))
+        return bool(self._context_kwargs.get("deferred", False))
+
+    @property
     def context(self) -> Any:
         """The backend Context (created on first access)."""
         return self._backend_context()
@@ -124,7 +132,11 @@ class AdapterBase(FsOpsMixin):
 
     def _hand_over(self, op: Any, future: Any) -> None:
         """Submit ``op`` (its callback set) now, or queue it first in line if the backend is full."""
-        if not self._context.submit(op):
+        try:
+            accepted = self._context.submit(op)
+        except ContextFullError:  # a context smaller than max_requests: op waits its turn
+            accepted = 0
+        if not accepted:
             if self._in_flight == 0:
                 raise OSError(errno.EAGAIN, "the backend context accepted no operation: " + os.strerror(errno.EAGAIN))
             self._waiting.appendleft((op, future))
@@ -162,6 +174,8 @@ class AdapterBase(FsOpsMixin):
                 self._hand_over(op, future)
             except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
                 future.set_exception(exc)
+            if self._waiting and self._waiting[0][0] is op:
+                break  # the backend context is full (one smaller than max_requests): a completion resumes this
 
     def _drop_waiter(self, op: Any) -> None:
         """``op`` waited for a slot and its task was cancelled: it is never submitted.

@@ -40,6 +40,7 @@ from collections.abc import Generator
 from threading import get_ident
 from typing import Any, ClassVar
 
+from .abstract import ContextFullError
 from .asyncio_base import AsyncioContextBase, _State
 
 __all__ = ["REAP_PER_ITERATION", "InlineAsyncioContext"]
@@ -216,6 +217,8 @@ class InlineAsyncioContext(AsyncioContextBase):
     def _submit_batch(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:
             accepted = self._context.submit(*[op for op, _ in batch])
+        except ContextFullError as exc:  # the rest wait their turn (below)
+            accepted = exc.accepted
         except Exception as exc:  # noqa: BLE001 - nothing in the batch started: each awaiting task gets it
             self._in_flight -= len(batch)
             for op, future in batch:

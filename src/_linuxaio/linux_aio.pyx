@@ -321,6 +321,8 @@ include "_context.pxi"
 _MODULE = "linux_aio"
 _KERNEL_WHAT = "kernel context"
 _SETUP_CALL = "io_setup"
+# caio's linux_aio returns io_submit's count when the context is full (raises when none went).
+cdef bint _COUNT_WHEN_FULL = True
 include "_list_context.pxi"
 
 

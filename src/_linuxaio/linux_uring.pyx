@@ -316,6 +316,8 @@ include "_context.pxi"
 _MODULE = "linux_uring"
 _KERNEL_WHAT = "ring"
 _SETUP_CALL = "io_uring_setup"
+# caio's linux_uring raises when the ring is full (after the operations before it went).
+cdef bint _COUNT_WHEN_FULL = False
 include "_list_context.pxi"
 
 
@@ -612,7 +614,7 @@ cdef class Context(_ListContext):
             return 0
         while True:
             if lxu_sq_pending(&self._ring) == 0 and wait_nr == 0 and not lxu_needs_enter(&self._ring):
-                if not (self._ring.setup_flags & IORING_SETUP_DEFER_TASKRUN):
+                if not (self._ring.setup_flags & IORING_SETUP_DEFER_TASKRUN) and not self._backlog:
                     return 0
             if wait_nr:
                 with nogil:
@@ -633,6 +635,8 @@ cdef class Context(_ListContext):
                     break
                 i += 1
             del self._backlog[:i]
+            if i == 0:
+                return 0  # SQPOLL: its thread has not consumed the ring yet; the next reap comes back
             wait_nr = 0
 
     # -- completions ---------------------------------------------------------------------

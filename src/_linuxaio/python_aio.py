@@ -37,6 +37,7 @@ from .abstract import (
     AbstractOperation,
     ArgumentTypeError,
     ContextClosedError,
+    ContextFullError,
     Fileno,
     OperationInFlightError,
 )
@@ -319,6 +320,7 @@ class _Pool:
         self.completed = threading.Condition(self.lock)  # process_events(min_requests=...) waits here
         self.queue: collections.deque[Operation] = collections.deque()
         self.done: list[Operation] = []
+        self.taken = 0  # completions taken by _process, on any thread (waiters count them)
         self.threads: list[threading.Thread] = []
         self.idle = 0
         self.running: set[Operation] = set()
@@ -497,26 +499,30 @@ class Context(AbstractContext):
         return Fileno(self._live_pool().notifier.fileno())
 
     def submit(self, *ops: Operation) -> int:
-        """Queue ``ops`` in order until the context is full; return how many were queued.
+        """Queue ``ops`` in order; return how many were queued.
 
         Raises ``TypeError`` for a foreign object before any operation is
         queued. An operation already submitted (in flight or completed, here
         or on another context, or earlier in this call) is skipped and not
-        counted, as in caio 0.12. Operations left for lack of room are untouched.
+        counted, as in caio 0.12. When the context is full the rest are left
+        untouched and ``ContextFullError`` is raised (the ``RuntimeError``
+        caio raised; its ``accepted`` says how many were queued).
         """
         pool = self._live_pool()
         for op in ops:
             if not isinstance(op, Operation):
                 raise ArgumentTypeError(f"expected a python_aio.Operation, not {type(op).__name__}")
         accepted = 0
+        full = False
         with pool.lock:
             room = self._max_requests - pool.in_flight
             for op in ops:
-                if accepted >= room:
-                    break
                 with _CLAIM:  # one submitter wins an operation, whichever context it uses
                     if op._state != _State.NEW:
                         continue
+                    if accepted >= room:
+                        full = True
+                        break
                     op._state = _State.QUEUED
                 pool.queue.append(op)
                 accepted += 1
@@ -524,6 +530,8 @@ class Context(AbstractContext):
                 pool.in_flight += accepted
                 pool.start_workers()
                 pool.work.notify(accepted)
+        if full:
+            raise ContextFullError(accepted, self._max_requests)
         return accepted
 
     def cancel(self, *ops: Operation) -> int:
@@ -564,6 +572,21 @@ class Context(AbstractContext):
         if wanted and wait != 0:
             _wait_for_completions(pool, wanted, wait)
         return _process(pool, limit)
+
+    def flush(self) -> int:
+        """Run the callbacks of the completed operations here; return how many ran (caio 0.12's ``linux_uring`` method).
+
+        caio's ``submit`` on io_uring only fills the ring and ``flush()``
+        hands it to the kernel; here ``submit`` already does, so ``flush()``
+        is ``process_events()`` with no limit. Every backend has it, so code
+        written for caio's io_uring runs on whichever backend is selected.
+        """
+        if self._closed:
+            return 0
+        pool = self._pool
+        if pool.pid != os.getpid():
+            pool.after_fork()
+        return _process(pool)
 
     def poll(self) -> int:
         """Read and reset the completion signal (caio's ``poll``); never blocks.
@@ -650,7 +673,9 @@ def _wait_for_completions(pool: _Pool, wanted: int, timeout: float) -> None:
     """Wait until ``wanted`` completions are queued, the pool closes or ``timeout`` (< 0: never) ends."""
     deadline = None if timeout < 0 else time.monotonic() + timeout
     with pool.completed:
-        while len(pool.done) < wanted and not pool.closed:
+        # Completions another thread takes meanwhile count too, as in caio 0.12.
+        base = pool.taken
+        while len(pool.done) + pool.taken - base < wanted and not pool.closed:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return
@@ -667,6 +692,9 @@ def _process(pool: _Pool, limit: int | None = None) -> int:
         pool.in_flight -= len(done)
         if pool.done:  # the rest waits for the next call: keep the signal up
             pool.notifier.signal()
+        if done:
+            pool.taken += len(done)
+            pool.completed.notify_all()
     first_error: BaseException | None = None
     for op in done:
         op._state = _State.DONE

@@ -292,7 +292,9 @@ cdef class Context(_ContextCore):
         queued. An operation already submitted (in flight or completed, here
         or on another context, or earlier in this call) is skipped and not
         counted, as caio 0.12 does. When the context is full the rest are
-        left untouched.
+        left untouched and ``ContextFullError`` is raised (the
+        ``RuntimeError`` caio raised; its ``accepted`` says how many were
+        queued).
         """
         self._check_live()
         cdef Py_ssize_t accepted = 0
@@ -306,7 +308,7 @@ cdef class Context(_ContextCore):
             if op._state != ST_NEW:
                 continue  # already submitted: skipped, not counted
             if self._in_flight >= self._max_requests:
-                break
+                _raise_full(accepted, self._max_requests)
             try:
                 self._submit_one(op)
             except OSError:

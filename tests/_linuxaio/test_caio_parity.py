@@ -11,6 +11,7 @@ failure (XPASS) the moment the compiled backend catches up and the mark must go.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import select
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 import _linuxaio
-from _linuxaio.abstract import Fileno, OperationInFlightError
+from _linuxaio.abstract import ContextFullError, Fileno, OperationInFlightError
 
 
 def pending_on_compiled(request: pytest.FixtureRequest, backend: Any, reason: str) -> None:
@@ -75,6 +76,28 @@ async def test_asyncio_context_takes_deferred(request: pytest.FixtureRequest, ba
     async with backend.AsyncioContext(max_requests=4, deferred=True) as actx:
         assert await actx.write(b"deferred", fd, 0) == 8
         assert await actx.read(8, fd, 0) == b"deferred"
+        assert actx.deferred is True  # caio's adapter attribute
+    async with backend.AsyncioContext(max_requests=4) as actx:
+        assert actx.deferred is False
+    ctx = backend.Context(max_requests=4, deferred=True)
+    try:
+        assert backend.AsyncioContext(context=ctx).deferred is True  # the given context's
+    finally:
+        ctx.close()
+
+
+def test_sqpoll_batch_larger_than_the_ring_completes(backend: Any, fd: int) -> None:
+    # With an io_uring SQ polling thread the kernel takes SQEs on its own
+    # time: operations that found the ring full wait in a backlog, which the
+    # reaping must move on even when every SQE already went (4000 fsyncs on
+    # a 4096-entry ring used to leave 1952 stranded). No effect elsewhere.
+    ctx = backend.Context(max_requests=4096, sqpoll=True)
+    try:
+        ops = [backend.Operation.fsync(fd) for _ in range(4000)]
+        assert run(ctx, *ops) == [0] * 4000
+        assert ctx.in_flight == 0
+    finally:
+        ctx.close()
 
 
 # -- fileno ------------------------------------------------------------------------------------
@@ -146,18 +169,23 @@ def test_process_events_argument_errors(request: pytest.FixtureRequest, backend:
         ctx.close()
 
 
-def test_process_events_waits_without_the_gil(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
-    """A waiter with no time limit returns once a completion arrives; meanwhile this thread runs."""
-    ctx = backend.Context(max_requests=4)
-    result: list[Any] = []
+def waiter_thread(ctx: Any, result: list[Any]) -> threading.Thread:
+    """A thread (not started) that appends what ``ctx.process_events(min_requests=1, timeout=-1)`` gives."""
 
     def wait() -> None:
         try:
             result.append(ctx.process_events(min_requests=1, timeout=-1))
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:  # noqa: BLE001 - reported by the caller's assertions
             result.append(exc)
 
-    waiter = threading.Thread(target=wait)
+    return threading.Thread(target=wait, daemon=True)
+
+
+def test_process_events_waits_without_the_gil(request: pytest.FixtureRequest, backend: Any, fd: int) -> None:
+    """A waiter with no time limit returns once a completion arrives; meanwhile this thread runs."""
+    ctx = backend.Context(max_requests=4)
+    result: list[Any] = []
+    waiter = waiter_thread(ctx, result)
     try:
         waiter.start()
         op = backend.Operation.write(b"wake", fd, 0)
@@ -173,6 +201,39 @@ def test_process_events_waits_without_the_gil(request: pytest.FixtureRequest, ba
             ctx.submit(backend.Operation.fsync(fd))  # let it go before failing
             waiter.join(10)
         ctx.close()
+
+
+def test_process_events_waiter_counts_completions_taken_by_another_thread(backend: Any, fd: int) -> None:
+    """caio 0.12: a waiter's ``min_requests`` counts callbacks another thread ran (``flush``/``process_events``).
+
+    It then returns how many it ran itself (possibly 0) instead of waiting
+    for ever for completions that are gone.
+    """
+    ctx = backend.Context(max_requests=4)
+    result: list[Any] = []
+    ran: list[int] = []
+    waiter = waiter_thread(ctx, result)
+    waiter.start()
+    try:
+        # One write at a time, taken here by flush(), until the waiter has
+        # returned: whenever it began waiting, a completion taken here after
+        # that ends its wait.
+        for i in range(200):
+            op = backend.Operation.write(b"t", fd, i)
+            op.set_callback(ran.append)
+            assert ctx.submit(op) == 1
+            while len(ran) <= i:  # taken here, or by the waiter
+                select.select([fileno_of(ctx)], [], [], 0.05)
+                ctx.flush()
+            waiter.join(0.05)
+            if not waiter.is_alive():
+                break
+        assert not waiter.is_alive(), "the waiter never counted the completions taken by this thread"
+        assert len(result) == 1 and isinstance(result[0], int)
+        assert ran == [1] * len(ran) and result[0] <= len(ran)
+    finally:
+        ctx.close()  # ends a waiter still there
+        waiter.join(10)
 
 
 # -- poll -------------------------------------------------------------------------------------------
@@ -274,6 +335,85 @@ def test_submit_still_rejects_foreign_objects_first(backend: Any, fd: int) -> No
         assert run(ctx, op) == [1]  # nothing of the rejected call was submitted
     finally:
         ctx.close()
+
+
+# -- a full context ---------------------------------------------------------------------------------
+
+
+def test_full_context_raises_as_caio_does(backend: Any, fd: int) -> None:
+    os.pwrite(fd, b"abcdef", 0)
+    ctx = backend.Context(max_requests=2)
+    try:
+        ops = [backend.Operation.read(1, fd, i) for i in range(5)]
+        results: dict[int, int] = {}
+        for i, op in enumerate(ops):
+            op.set_callback(lambda res, i=i: results.__setitem__(i, res))
+        if backend.name == "linux":  # caio's linux_aio: io_submit's count
+            assert ctx.submit(*ops) == 2
+        else:  # caio's uring OverflowError, thread/python RuntimeError: one exception that is all three
+            with pytest.raises(ContextFullError) as caught:
+                ctx.submit(*ops)
+            error = caught.value
+            assert error.accepted == 2
+            assert isinstance(error, BlockingIOError) and error.errno == errno.EAGAIN
+            assert isinstance(error, OverflowError) and isinstance(error, RuntimeError)
+        # Nothing fits now: every backend raises (caio's linux_aio: io_submit's EAGAIN).
+        with pytest.raises(ContextFullError) as caught:
+            ctx.submit(*ops[2:])
+        assert caught.value.accepted == 0
+        # Operations already submitted are skipped, not "refused": no error for them.
+        assert ctx.submit(*ops[:2]) == 0
+        while len(results) < 2:
+            wait_ready(ctx)
+            ctx.process_events()
+        # The refused ones were left untouched: they go now, with their callbacks.
+        assert ctx.submit(*ops[2:4]) == 2
+        while len(results) < 4:
+            wait_ready(ctx)
+            ctx.process_events()
+        assert run(ctx, ops[4]) == [1]
+        assert [op.get_value() for op in ops] == [b"a", b"b", b"c", b"d", b"e"]
+    finally:
+        ctx.close()
+
+
+async def test_adapter_over_a_smaller_context_queues_the_rest(backend: Any, path: Any, fd: int) -> None:
+    # The adapter takes the count a full context reports (``accepted``) and
+    # queues the rest for back-pressure: nothing fails for it.
+    ctx = backend.Context(max_requests=2)
+    try:
+        actx = backend.AsyncioContext(max_requests=16, context=ctx)
+        writes = [actx.write(bytes([65 + i]) * 10, fd, 10 * i) for i in range(20)]
+        assert await asyncio.gather(*writes) == [10] * 20
+        reads = [actx.read(10, fd, 10 * i) for i in range(20)]
+        assert await asyncio.gather(*reads) == [bytes([65 + i]) * 10 for i in range(20)]
+        await actx.aclose()
+    finally:
+        ctx.close()
+    assert path.read_bytes() == b"".join(bytes([65 + i]) * 10 for i in range(20))
+
+
+# -- flush (caio's linux_uring method) -----------------------------------------------------------------
+
+
+def test_flush_runs_every_completed_callback(backend: Any, fd: int) -> None:
+    ctx = backend.Context(max_requests=8)
+    try:
+        results: list[int] = []
+        ops = [backend.Operation.write(b"f", fd, i) for i in range(4)]
+        for op in ops:
+            op.set_callback(results.append)
+        assert ctx.submit(*ops) == 4
+        ran = 0
+        while ran < 4:
+            wait_ready(ctx)
+            ran += ctx.flush()
+        assert ran == 4 and results == [1, 1, 1, 1]
+        assert ctx.flush() == 0
+    finally:
+        ctx.close()
+    assert ctx.flush() == 0  # after close: nothing left, no error
+    assert os.pread(fd, 8, 0) == b"ffff"
 
 
 # -- the exception types caio code catches ---------------------------------------------------------
