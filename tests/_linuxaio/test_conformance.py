@@ -553,7 +553,7 @@ BEST_EFFORT_4 = (2 << 13) | 4
 
 
 async def test_a_valid_priority_is_accepted_everywhere(actx: Any, fd: int) -> None:
-    # linux_uring hands it to the kernel with the request; the others accept it and ignore it.
+    # linux_uring and linux_aio hand it to the kernel with the request; the others accept it and ignore it.
     assert await actx.write(b"prioritised", fd, 0, BEST_EFFORT_4) == 11
     assert await actx.read(11, fd, 0, BEST_EFFORT_4) == b"prioritised"
     assert os.pread(fd, 12, 0) == b"prioritised"
