@@ -559,6 +559,25 @@ async def test_a_valid_priority_is_accepted_everywhere(actx: Any, fd: int) -> No
     assert os.pread(fd, 12, 0) == b"prioritised"
 
 
+#: Backends that hand priority= to the kernel with the request (the kernel checks it).
+KERNEL_PRIORITY = ("linux", "uring")
+
+
+@pytest.mark.parametrize("priority", [1, 5 << 13], ids=["class-none-with-a-level", "unknown-class"])
+async def test_a_priority_the_kernel_refuses(backend: Any, actx: Any, fd: int, priority: int) -> None:
+    os.pwrite(fd, b"original", 0)
+    if backend.name in KERNEL_PRIORITY:
+        for call in (lambda: actx.write(b"replaced", fd, 0, priority), lambda: actx.read(8, fd, 0, priority)):
+            with pytest.raises(OSError) as info:
+                await call()
+            assert info.value.errno == errno.EINVAL
+        assert os.pread(fd, 9, 0) == b"original"
+    else:  # ignored, as caio 0.12 ignores it
+        assert await actx.write(b"replaced", fd, 0, priority) == 8
+        assert await actx.read(8, fd, 0, priority) == b"replaced"
+    await _still_usable(actx, fd)
+
+
 @pytest.mark.parametrize(
     ("priority", "exc"), [(-1, ValueError), (0x10000, ValueError), (1.5, TypeError), ("1", TypeError)]
 )
