@@ -45,6 +45,7 @@ PEER_IDS = (
     "to_thread",
     "sync",
     "fio",
+    "fio:uring",
 )
 #: The helper-level rows (``AIOFile`` of either package, ``async_open`` seek + read) run these workloads.
 HELPER_WORKLOADS = ("W1", "W2", "W4")
@@ -62,13 +63,14 @@ class Participant:
 
     Attributes:
         id: stable key (``linux``, ``aiofile:linux``, ``caio:thread``, ``aiofiles``, ``to_thread``,
-            ``sync``, ``fio``).
+            ``sync``, ``fio``, ``fio:uring``).
         label: the name the tables show.
         family: ``ours``, ``aiofile`` (our ``AIOFile`` and file objects), ``aiofile-open`` (our
             ``async_open``: seek, then read/write, one file object per in-flight slot),
             ``aiofile-public`` (the public aiofile's ``AIOFile`` over caio), ``caio``, ``aiofiles``,
             ``to_thread``, ``sync`` or ``fio``.
-        backend: the backend or variant for ``ours``/``aiofile``/``caio`` (else ``None``).
+        backend: the backend or variant for ``ours``/``aiofile``/``caio``, fio's ``--ioengine`` when not
+            libaio (else ``None``).
         unavailable: why it cannot run at all here, or ``None``.
     """
 
@@ -213,13 +215,17 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
     if "fio" in peers:
         why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
         out.append(Participant("fio", "fio libaio iodepth=64", "fio", None, why))
+    if "fio:uring" in peers:
+        why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
+        out.append(Participant("fio:uring", "fio io_uring iodepth=64", "fio", "io_uring", why))
     return out
 
 
 def parse_peers(text: str | None) -> set[str]:
     """``--peers``: ``all`` (default), ``none``, or a comma list of peer ids.
 
-    ``caio`` means every caio variant, ``aiofile-3.12.3`` every variant of the public aiofile.
+    ``caio`` means every caio variant, ``aiofile-3.12.3`` every variant of the public aiofile,
+    ``fio`` both fio engines (``fio`` is libaio, ``fio:uring`` io_uring).
     """
     if text is None or text.strip() == "all":
         return set(PEER_IDS)
@@ -229,8 +235,8 @@ def parse_peers(text: str | None) -> set[str]:
     for item in (t.strip() for t in text.split(",")):
         if not item:
             continue
-        if item in ("caio", f"aiofile-{PUBLIC_AIOFILE_VERSION}"):
-            chosen.update(p for p in PEER_IDS if p.startswith(item + ":"))
+        if item in ("caio", f"aiofile-{PUBLIC_AIOFILE_VERSION}", "fio"):
+            chosen.update(p for p in PEER_IDS if p.startswith(item + ":") or p == item)
         elif item in PEER_IDS:
             chosen.add(item)
         else:

@@ -49,6 +49,7 @@ _PEOPLE = {
     "public-best": "public aiofile on caio's best backend",
     "sync": "synchronous stdlib",
     "fio": "fio (libaio)",
+    "fio:uring": "fio (io_uring)",
     "to_thread": "asyncio.to_thread",
     "aiofiles": "aiofiles",
 }
@@ -87,6 +88,8 @@ def targets(participants: list[Participant]) -> list[Target]:
         Target("linux", "W3/1m-x1", "sync", 0.8),
         Target("linux", "W4/4k-x64", "caio:linux-deferred", 1.3),
         Target("linux", "W5/4k-x64-direct", "fio", 0.8),
+        Target("uring", "W5/4k-x64-direct", "fio:uring", 0.8),
+        Target("linux", "W5/4k-x64-direct", "fio:uring", 0.8),
         Target("linux", "W2c/4k-x64-cold", "caio:linux", 3.0, ("lag_p99_ms", 1.0)),
         Target("thread", "W2/4k-x64", "caio:thread", 3.0),
         Target("thread", "W2/4k-x64", "to_thread", 1.5),
