@@ -151,14 +151,19 @@ async def file_object_cell(
             os.unlink(dst)
 
 
-def fio_cell(cell: Cell, path: str, size: int, n: int | None, duration: float) -> dict[str, Any]:
-    """W5 by fio (libaio, O_DIRECT): a timed warm-up run calibrates ``n``, then ``--number_ios=n``."""
+def fio_cell(
+    cell: Cell, path: str, size: int, n: int | None, duration: float, engine: str = "libaio"
+) -> dict[str, Any]:
+    """W5 by fio (``engine``: libaio or io_uring; O_DIRECT).
+
+    A timed warm-up run calibrates ``n``, then ``--number_ios=n``.
+    """
     base = [
         "fio",
         "--name=w5",
         f"--filename={path}",
         "--readonly",
-        "--ioengine=libaio",
+        f"--ioengine={engine}",
         f"--iodepth={cell.depth}",
         "--direct=1",
         "--rw=randread",
@@ -203,7 +208,7 @@ async def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             if p.family == "fio":
                 result = await asyncio.to_thread(
-                    fio_cell, cell, paths[cell.file], sizes[cell.file], n, spec["duration"]
+                    fio_cell, cell, paths[cell.file], sizes[cell.file], n, spec["duration"], p.backend or "libaio"
                 )
             elif cell.file_object:
                 result = await file_object_cell(p, cell, paths, sizes, n, spec["duration"], spec["whole_file_s"])

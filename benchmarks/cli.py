@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--peers",
         help="peers to include: all (default), none, or a comma list of caio, caio:linux, "
-        "caio:linux-deferred, caio:uring, caio:thread, caio:python, aiofiles, to_thread, sync, fio, "
-        "trio.open_file, anyio.open_file",
+        "caio:linux-deferred, caio:uring, caio:thread, caio:python, aiofiles, to_thread, sync, "
+        "fio (both engines), fio:uring, trio.open_file, anyio.open_file",
     )
     ap.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help=f"directory for the data files (default {DEFAULT_DATA})"

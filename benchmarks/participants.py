@@ -45,6 +45,7 @@ PEER_IDS = (
     "to_thread",
     "sync",
     "fio",
+    "fio:uring",
     "trio.open_file",
     "anyio.open_file",
 )
@@ -69,7 +70,7 @@ class Participant:
 
     Attributes:
         id: stable key (``linux``, ``aiofile:linux``, ``caio:thread``, ``aiofiles``, ``to_thread``,
-            ``sync``, ``fio``).
+            ``sync``, ``fio``, ``fio:uring``).
         label: the name the tables show.
         family: ``ours``, ``aiofile`` (our ``AIOFile`` and file objects), ``aiofile-open`` (our
             ``async_open``: seek, then read/write, one file object per in-flight slot),
@@ -77,7 +78,8 @@ class Participant:
             ``to_thread``, ``sync``, ``fio``; under trio: ``trio-aiofile`` (our ``AIOFile`` and
             ``async_open`` on a ``TrioContext``), ``trio-open_file`` and ``anyio-open_file``
             (seek, then the call, one file per in-flight slot; ``async for line``).
-        backend: the backend or variant for ``ours``/``aiofile``/``caio`` (else ``None``).
+        backend: the backend or variant for ``ours``/``aiofile``/``caio``, fio's ``--ioengine`` when not
+            libaio (else ``None``).
         unavailable: why it cannot run at all here, or ``None``.
     """
 
@@ -236,6 +238,9 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
     if "fio" in peers:
         why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
         out.append(Participant("fio", "fio libaio iodepth=64", "fio", None, why))
+    if "fio:uring" in peers:
+        why = None if shutil.which("fio") else "fio not installed (optional: apt-get install fio)"
+        out.append(Participant("fio:uring", "fio io_uring iodepth=64", "fio", "io_uring", why))
     if "trio.open_file" in peers:
         out.append(Participant("trio.open_file", "trio.open_file (trio)", "trio-open_file", None, trio_why))
     if "anyio.open_file" in peers:
@@ -247,7 +252,8 @@ def discover(backends: list[str], peers: set[str]) -> list[Participant]:
 def parse_peers(text: str | None) -> set[str]:
     """``--peers``: ``all`` (default), ``none``, or a comma list of peer ids.
 
-    ``caio`` means every caio variant, ``aiofile-3.12.3`` every variant of the public aiofile.
+    ``caio`` means every caio variant, ``aiofile-3.12.3`` every variant of the public aiofile,
+    ``fio`` both fio engines (``fio`` is libaio, ``fio:uring`` io_uring).
     """
     if text is None or text.strip() == "all":
         return set(PEER_IDS)
@@ -257,8 +263,8 @@ def parse_peers(text: str | None) -> set[str]:
     for item in (t.strip() for t in text.split(",")):
         if not item:
             continue
-        if item in ("caio", f"aiofile-{PUBLIC_AIOFILE_VERSION}"):
-            chosen.update(p for p in PEER_IDS if p.startswith(item + ":"))
+        if item in ("caio", f"aiofile-{PUBLIC_AIOFILE_VERSION}", "fio"):
+            chosen.update(p for p in PEER_IDS if p.startswith(item + ":") or p == item)
         elif item in PEER_IDS:
             chosen.add(item)
         else:

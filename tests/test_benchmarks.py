@@ -307,3 +307,10 @@ def test_a_crashing_cell_is_rerun_alone_and_spares_the_others(monkeypatch: pytes
     assert results["W1/4k-x1"]["value"] == 1.0
     assert results["W6/lines"]["value"] == 1.0
     assert results["W5/4k-x64-direct"]["error"] == "child exited with -11: Fatal Python error: Segmentation fault"
+
+
+def test_fio_peer_means_both_fio_engines() -> None:
+    from benchmarks.participants import parse_peers
+
+    assert parse_peers("fio") == {"fio", "fio:uring"}
+    assert parse_peers("fio:uring") == {"fio:uring"}

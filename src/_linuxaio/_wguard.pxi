@@ -12,6 +12,7 @@ from lxa_wguard cimport (
     lxa_wguard_fd_ok,
     lxa_wguard_init,
     lxa_wguard_now_ns,
+    lxa_wguard_set_test_slow_ns,
     lxa_wguard_set_test_threshold,
 )
 
@@ -58,3 +59,12 @@ def _set_write_guard_threshold(pages):
     lxa_wguard_set_test_threshold(&_wguard, -1 if pages is None else int(pages))
 
 
+
+
+def _set_write_guard_slow_write_ns(ns):
+    """Test hook: an inline write slower than ``ns`` trips the guard (``None``: the built-in 250 µs).
+
+    On a loaded machine any write may be preempted past 250 µs; a test of the
+    threshold raises this so that the threshold alone decides where writes go.
+    """
+    lxa_wguard_set_test_slow_ns(&_wguard, -1 if ns is None else int(ns))

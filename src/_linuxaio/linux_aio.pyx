@@ -28,6 +28,15 @@ the reference behaviour). How an operation travels:
   at the kernel's 0x7ffff000-byte cap.
 * ``fsync``/``fdsync`` use ``IOCB_CMD_FSYNC``/``IOCB_CMD_FDSYNC``, which the
   kernel always runs on a worker (it never blocks ``io_submit``).
+* ``priority=`` of ``read``, ``write``, ``readinto``, ``readv`` and ``writev``
+  (an ioprio value, ``IOPRIO_PRIO_VALUE(class, data)``) rides with the
+  request: ``aio_reqprio`` with ``IOCB_FLAG_IOPRIO``, so the kernel checks and
+  applies it; an unknown class or level fails the operation with
+  ``OSError(EINVAL)``, the real-time class without ``CAP_SYS_ADMIN``/
+  ``CAP_SYS_NICE`` with ``EPERM``. 0 sets neither (the thread's own
+  priority). A write with a priority never takes the inline write guard;
+  what the pool runs (the reads of uncached pages of a buffered file, the
+  writes a file system refuses ``RWF_NOWAIT`` for) goes without it.
 * File-system operations (``openat``, ``close_fd``, ``statx``, ``renameat``,
   ``unlinkat``, ``mkdirat``, ``linkat``, ``symlinkat``, ``fallocate``,
   ``ftruncate``, ``fadvise``, ``copy_file_range``, ``getdents``) have no
@@ -82,7 +91,7 @@ cdef extern from "<errno.h>":
     enum:
         ECANCELED
         EOPNOTSUPP
-from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint16_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport O_CLOEXEC
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -291,20 +300,20 @@ cdef void _prep_iocb(Operation op, int resfd) noexcept:
     cdef int opcode = op._opcode
     cdef int64_t done = op._done
     if opcode == OP_FSYNC:
-        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op, 0)
         op._ext.nowait = False
     elif opcode == OP_FDSYNC:
-        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FDSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op)
+        lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_FDSYNC, op._fd, NULL, 0, 0, 0, resfd, <uint64_t><uintptr_t><void *>op, 0)
         op._ext.nowait = False
     elif opcode == OP_READV or opcode == OP_WRITEV:
         lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_PREADV if opcode == OP_READV else IOCB_CMD_PWRITEV, op._fd,
                       op._iov_cur, <uint64_t>op._iovcnt_cur, op._offset + done, RWF_NOWAIT, resfd,
-                      <uint64_t><uintptr_t><void *>op)
+                      <uint64_t><uintptr_t><void *>op, <uint16_t>op._ioprio)
         op._ext.nowait = True
     else:
         lxa_iocb_prep(&op._ext.iocb, IOCB_CMD_PWRITE if opcode == OP_WRITE else IOCB_CMD_PREAD, op._fd,
                       op._base + done, <uint64_t>(op._nbytes - done), op._offset + done, RWF_NOWAIT, resfd,
-                      <uint64_t><uintptr_t><void *>op)
+                      <uint64_t><uintptr_t><void *>op, <uint16_t>op._ioprio)
         op._ext.nowait = True
 
 
@@ -673,6 +682,8 @@ cdef class Context(_ListContext):
         cdef int64_t result
         if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
             return False
+        if op._ioprio != 0:  # a priority is the kernel's to apply (and check): never written here
+            return False
         if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
             entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
         if entry.writes_thread != WRITES_INLINE_OK:
@@ -702,6 +713,9 @@ cdef class Context(_ListContext):
         The kernel accepts a prefix; the first refused request gets the error
         (io_submit(2)), so it is completed alone (or handed to the pool when
         it was refused only because of RWF_NOWAIT) and the rest go again.
+        An EINVAL for a request with a priority is the priority's: the kernel
+        checks it (``aio_prep_rw``) before the RWF_* flags, so it fails the
+        operation rather than sending it to the pool.
         EAGAIN means the kernel queue is full: the rest wait in the backlog.
         """
         cdef Py_ssize_t n, k, j, base
@@ -741,7 +755,7 @@ cdef class Context(_ListContext):
             k += 1
             if op._ext.nowait and not _is_write(op._opcode):
                 self._note_read(op, False)  # a refused probe must not leave the fd waiting for it
-            if op._ext.nowait and (r == -EOPNOTSUPP or r == -EINVAL):
+            if op._ext.nowait and (r == -EOPNOTSUPP or (r == -EINVAL and op._ioprio == 0)):
                 if r == -EOPNOTSUPP:
                     self._learn_refusal(op)
                 self._to_pool(op)
@@ -882,6 +896,7 @@ cdef class Context(_ListContext):
                 entry.writes_thread != WRITES_INLINE_NO
                 and not _wguard.unusable
                 and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
+                and op._ioprio == 0
             )
         return _is_write(opcode) and not entry.writes_thread
 

@@ -561,10 +561,29 @@ BEST_EFFORT_4 = (2 << 13) | 4
 
 
 async def test_a_valid_priority_is_accepted_everywhere(actx: Any, fd: int) -> None:
-    # linux_uring hands it to the kernel with the request; the others accept it and ignore it.
+    # linux_uring and linux_aio hand it to the kernel with the request; the others accept it and ignore it.
     assert await actx.write(b"prioritised", fd, 0, BEST_EFFORT_4) == 11
     assert await actx.read(11, fd, 0, BEST_EFFORT_4) == b"prioritised"
     assert os.pread(fd, 12, 0) == b"prioritised"
+
+
+#: Backends that hand priority= to the kernel with the request (the kernel checks it).
+KERNEL_PRIORITY = ("linux", "uring")
+
+
+@pytest.mark.parametrize("priority", [1, 5 << 13], ids=["class-none-with-a-level", "unknown-class"])
+async def test_a_priority_the_kernel_refuses(backend: Any, actx: Any, fd: int, priority: int) -> None:
+    os.pwrite(fd, b"original", 0)
+    if backend.name in KERNEL_PRIORITY:
+        for call in (lambda: actx.write(b"replaced", fd, 0, priority), lambda: actx.read(8, fd, 0, priority)):
+            with pytest.raises(OSError) as info:
+                await call()
+            assert info.value.errno == errno.EINVAL
+        assert os.pread(fd, 9, 0) == b"original"
+    else:  # ignored, as caio 0.12 ignores it
+        assert await actx.write(b"replaced", fd, 0, priority) == 8
+        assert await actx.read(8, fd, 0, priority) == b"replaced"
+    await _still_usable(actx, fd)
 
 
 @pytest.mark.parametrize(

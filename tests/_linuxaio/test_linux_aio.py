@@ -347,6 +347,130 @@ async def test_o_direct_readinto_through_the_adapter(LA: Any, tmp_path: Path) ->
         os.close(fd)
 
 
+# -- priority ----------------------------------------------------------------------------
+
+
+def _ioprio(klass: int, data: int) -> int:
+    """IOPRIO_PRIO_VALUE(class, data), as ioprio_set(2) encodes it."""
+    return (klass << 13) | data
+
+
+VALID_PRIORITIES = pytest.mark.parametrize(
+    "priority", [_ioprio(2, 0), _ioprio(2, 7), _ioprio(3, 0)], ids=["be-0", "be-7", "idle"]
+)
+REFUSED_PRIORITIES = pytest.mark.parametrize(
+    "priority", [_ioprio(0, 1), _ioprio(5, 0)], ids=["class-none-with-a-level", "unknown-class"]
+)
+
+
+@VALID_PRIORITIES
+def test_priority_rides_with_the_request(L: Any, ctx: Any, tmp_path: Path, priority: int) -> None:
+    path = tmp_path / "prio.bin"
+    data = os.urandom(8 * PAGE)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        buf = bytearray(64)
+        ops = [
+            L.Operation.read(100, fd, 10, priority),
+            L.Operation.readinto(buf, fd, 200, priority),
+            L.Operation.readv([bytearray(3), bytearray(5)], fd, 300, priority),
+            L.Operation.write(b"new bytes", fd, 4000, priority),
+            L.Operation.writev([b"ab", b"cd"], fd, 5000, priority),
+        ]
+        assert run_raw(ctx, *ops) == [100, 64, 8, 9, 4]
+        assert ops[0].get_value() == data[10:110]
+        assert buf == data[200:264]
+        assert os.pread(fd, 9, 4000) == b"new bytes"
+        assert os.pread(fd, 4, 5000) == b"abcd"
+    finally:
+        os.close(fd)
+
+
+@VALID_PRIORITIES
+def test_o_direct_read_with_a_priority(L: Any, ctx: Any, tmp_path: Path, priority: int) -> None:
+    path = tmp_path / "direct.bin"
+    data = os.urandom(16 * PAGE)
+    path.write_bytes(data)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+    except OSError as exc:  # a file system without O_DIRECT (e.g. some tmpfs)
+        pytest.skip(f"O_DIRECT unsupported here: {exc}")
+    try:
+        bufs = [mmap.mmap(-1, PAGE) for _ in range(4)]
+        ops = [L.Operation.readinto(b, fd, (2 * i + 1) * PAGE, priority) for i, b in enumerate(bufs)]
+        assert run_raw(ctx, *ops) == [PAGE] * 4
+        assert [b[:] for b in bufs] == [data[(2 * i + 1) * PAGE : (2 * i + 2) * PAGE] for i in range(4)]
+        for b in bufs:
+            b.close()
+    finally:
+        os.close(fd)
+
+
+@REFUSED_PRIORITIES
+def test_a_priority_the_kernel_refuses_fails_the_operation_with_einval(
+    L: Any, ctx: Any, tmp_path: Path, priority: int
+) -> None:
+    # io_submit refuses the iocb (EINVAL): the operation fails; it is not
+    # taken for an RWF_NOWAIT refusal and run by the pool without the priority.
+    path = tmp_path / "prio.bin"
+    data = os.urandom(2 * PAGE)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        ops = [
+            L.Operation.read(10, fd, 0),
+            L.Operation.read(10, fd, 0, priority),
+            L.Operation.write(b"never", fd, 0, priority),
+            L.Operation.readinto(bytearray(8), fd, 0, priority),
+            L.Operation.writev([b"nev", b"er"], fd, 0, priority),
+            L.Operation.read(10, fd, 20),
+        ]
+        einval = -errno.EINVAL
+        assert run_raw(ctx, *ops) == [10, einval, einval, einval, einval, 10]
+        for op in ops[1:5]:
+            with pytest.raises(OSError) as info:
+                op.get_value()
+            assert info.value.errno == errno.EINVAL
+        # A small write with a priority never takes the inline write-guard path.
+        done: list[int] = []
+        inline = L.Operation.write(b"never", fd, 0, priority)
+        inline.set_callback(done.append)
+        if not ctx.submit_inline(inline):
+            while not done:
+                select.select([ctx.fileno()], [], [], 5.0)
+                ctx.process_events()
+        with pytest.raises(OSError) as info:
+            inline.get_value()
+        assert info.value.errno == errno.EINVAL
+        assert os.pread(fd, 2 * PAGE + 1, 0) == data
+    finally:
+        os.close(fd)
+
+
+@REFUSED_PRIORITIES
+async def test_a_refused_priority_is_an_oserror_through_the_adapter(LA: Any, tmp_path: Path, priority: int) -> None:
+    path = tmp_path / "prio.bin"
+    data = os.urandom(PAGE)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext(max_requests=8) as actx:
+            assert await actx.read(10, fd, 0) == data[:10]
+            for call in (
+                lambda: actx.write(b"never", fd, 0, priority),
+                lambda: actx.read(10, fd, 0, priority),
+                lambda: actx.write(bytearray(b"never"), fd, 100, priority),
+            ):
+                with pytest.raises(OSError) as info:
+                    await call()
+                assert info.value.errno == errno.EINVAL
+            assert await actx.write(b"ok", fd, 0, _ioprio(2, 4)) == 2
+        assert os.pread(fd, PAGE + 1, 0) == b"ok" + data[2:]
+    finally:
+        os.close(fd)
+
+
 # -- batches ------------------------------------------------------------------------------
 
 

@@ -27,9 +27,16 @@ pytestmark = [
 
 @pytest.fixture
 def guarded(backend: Any) -> Iterator[tuple[Any, Any]]:
-    """(backend module, its asyncio module); the real threshold restored after the test."""
+    """(backend module, its asyncio module); the real threshold and slow-write trip restored after the test.
+
+    A write is "slow" (and trips the guard to the pool for 100 ms) only past
+    a second here: on a loaded machine a preempted 4 KiB write takes longer
+    than the built-in 250 µs, and these tests are about the threshold.
+    """
+    backend.module._set_write_guard_slow_write_ns(1_000_000_000)
     yield backend.module, backend.asyncio_module
     backend.module._set_write_guard_threshold(None)
+    backend.module._set_write_guard_slow_write_ns(None)
 
 
 @pytest.fixture

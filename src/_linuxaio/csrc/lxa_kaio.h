@@ -158,10 +158,14 @@ static inline void lxa_iov_advance(struct iovec **iov, int *iovcnt, uint64_t don
 }
 
 /* Fill an iocb for one operation. rw_flags carries RWF_* (e.g. RWF_NOWAIT);
- * every iocb signals `resfd` (IOCB_FLAG_RESFD) on completion. */
+ * every iocb signals `resfd` (IOCB_FLAG_RESFD) on completion. A nonzero
+ * `ioprio` (IOPRIO_PRIO_VALUE(class, data), as ioprio_set(2) takes it) goes
+ * in aio_reqprio with IOCB_FLAG_IOPRIO, so the kernel checks and applies it
+ * (io_submit fails the iocb with EINVAL/EPERM if it refuses it); 0 sets
+ * neither: the request runs at the submitting thread's own priority. */
 static inline void lxa_iocb_prep(struct iocb *cb, uint16_t opcode, int fd, void *buf,
                                  uint64_t nbytes, int64_t offset, int rw_flags,
-                                 int resfd, uint64_t data)
+                                 int resfd, uint64_t data, uint16_t ioprio)
 {
     memset(cb, 0, sizeof(*cb));
     cb->aio_data = data;
@@ -173,6 +177,10 @@ static inline void lxa_iocb_prep(struct iocb *cb, uint16_t opcode, int fd, void 
     cb->aio_rw_flags = rw_flags;
     cb->aio_flags = IOCB_FLAG_RESFD;
     cb->aio_resfd = (uint32_t)resfd;
+    if (ioprio) {
+        cb->aio_flags |= IOCB_FLAG_IOPRIO;
+        cb->aio_reqprio = (int16_t)ioprio; /* the ABI field is __s16; the kernel masks class and data */
+    }
 }
 
 /* cachestat(2) (Linux 6.5): how much of a file range is in the page cache,

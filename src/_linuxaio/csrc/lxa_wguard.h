@@ -48,6 +48,7 @@ typedef struct lxa_wguard {
     int64_t headroom_pages;      /* background threshold - (dirty + writeback), less inline charges */
     int64_t tripped_until_ns;    /* a slow inline write: pool only until then */
     int64_t test_threshold;      /* >= 0: replaces nr_dirty_background_threshold (tests) */
+    int64_t slow_ns;             /* LXA_WGUARD_SLOW_NS, or what a test set */
     uint64_t inline_writes;      /* counters, for tests and diagnostics */
     uint64_t pool_writes;
     uint64_t samples;
@@ -66,6 +67,7 @@ static inline void lxa_wguard_init(lxa_wguard *g)
     memset(g, 0, sizeof(*g));
     g->vmstat_fd = -1;
     g->test_threshold = -1;
+    g->slow_ns = LXA_WGUARD_SLOW_NS;
 }
 
 /* In a forked child: the descriptor is inherited (and CLOEXEC); reading it is
@@ -144,7 +146,7 @@ pool:
 /* After an inline write that started at `started`: trip the guard if it was slow. */
 static inline void lxa_wguard_done(lxa_wguard *g, int64_t started, int64_t now)
 {
-    if (now - started > LXA_WGUARD_SLOW_NS) {
+    if (now - started > g->slow_ns) {
         g->tripped_until_ns = now + LXA_WGUARD_COOLDOWN_NS;
         g->trips++;
     }
@@ -156,6 +158,15 @@ static inline void lxa_wguard_set_test_threshold(lxa_wguard *g, int64_t pages)
 {
     g->test_threshold = pages;
     g->next_sample_ns = 0;
+    g->tripped_until_ns = 0;
+}
+
+/* Test hook: an inline write trips the guard when slower than `ns` (< 0:
+ * LXA_WGUARD_SLOW_NS again). On a loaded machine a preempted write is
+ * "slow"; tests of the threshold raise this so that only the threshold decides. */
+static inline void lxa_wguard_set_test_slow_ns(lxa_wguard *g, int64_t ns)
+{
+    g->slow_ns = ns < 0 ? LXA_WGUARD_SLOW_NS : ns;
     g->tripped_until_ns = 0;
 }
 

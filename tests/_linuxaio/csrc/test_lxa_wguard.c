@@ -61,6 +61,13 @@ int main(void)
     /* A fast one does not. */
     lxa_wguard_done(&g, now, now + 1000);
     CHECK(g.trips == 1);
+    /* The test hook moves the limit: a 1 ms write is slow only under the default. */
+    lxa_wguard_set_test_slow_ns(&g, 1000000000LL);
+    lxa_wguard_done(&g, now, now + 1000000);
+    CHECK(g.trips == 1);
+    lxa_wguard_set_test_slow_ns(&g, -1);
+    lxa_wguard_done(&g, now, now + 1000000);
+    CHECK(g.trips == 2);
 
     /* lxa_pwrite_all: everything lands; errors are -errno. */
     char path[] = "/tmp/lxa_wguard_XXXXXX";
