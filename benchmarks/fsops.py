@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                     assert isinstance(cell, list)
                     cell.append(value)
             print(f"repeat {repeat + 1} ({', '.join(rows)}): {participant} done", file=sys.stderr)
-    shutil.rmtree(args.data / "trash", ignore_errors=True)
-    print(f"`python -m benchmarks.fsops --repeats {args.repeats}`, median seconds (x = to_thread time / this time)\n")
+    print(
+        f"`python -m benchmarks.fsops --repeats {args.repeats}`, median seconds "
+        "(x = to_thread time / this time; then the lowest and highest ratio within one repeat)\n"
+    )
     print("| participant | " + " | ".join(ROWS) + " |")
     print("|---|" + "---|" * len(ROWS))
     base = {r: results["to_thread"].get(r) for r in ROWS}
@@ -219,11 +221,17 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(value, list) and value:
                 median = statistics.median(value)
                 ref = base[row]
-                ratio = f" ({statistics.median(ref) / median:.2f}x)" if isinstance(ref, list) and ref else ""
+                ratio = ""
+                if isinstance(ref, list) and ref:
+                    # And the range of the ratios within each repeat (same machine state for both).
+                    each = [r / v for r, v in zip(ref, value, strict=False)]
+                    ratio = f" ({statistics.median(ref) / median:.2f}x; {min(each):.2f}-{max(each):.2f})"
                 cells.append(f"{median:.3f}{ratio}")
             else:
                 cells.append(str(value or "n/a"))
         print(f"| {participant} | " + " | ".join(cells) + " |")
+    sys.stdout.flush()
+    shutil.rmtree(args.data / "trash", ignore_errors=True)
     return 0
 
 
