@@ -33,6 +33,7 @@ from lxa_fsops cimport (
     SYS_symlinkat,
     SYS_unlinkat,
     SYS_readlinkat,
+    SYS_faccessat,
     SYS_faccessat2,
     SYS_fchmodat,
     SYS_fchmodat2,
@@ -677,13 +678,14 @@ cdef class Operation:
 
     @classmethod
     def faccessat(cls, path, mode, flags=0, dir_fd=AT_FDCWD):
-        """faccessat2(2) (``AT_EACCESS`` 0x200, ``AT_SYMLINK_NOFOLLOW``); value: ``bool``, as ``os.access``
-        (never raises: a failure is ``False``)."""
+        """faccessat(2), faccessat2(2) with ``flags`` (``AT_EACCESS`` 0x200, ``AT_SYMLINK_NOFOLLOW``);
+        value: ``bool``, as ``os.access`` (never raises: a failure is ``False``)."""
         cdef bytes p = _fs_path(path)
         cdef int cmode = _fs_int(mode)
         cdef int cflags = _fs_int(flags)
         cdef int cdir = _fs_int(dir_fd)
-        cdef Operation op = Operation._fs_new(OP_FACCESSAT, SYS_faccessat2)
+        # faccessat(2) has no flags argument; faccessat2(2) (Linux >= 5.8) only where they are needed.
+        cdef Operation op = Operation._fs_new(OP_FACCESSAT, SYS_faccessat2 if cflags else SYS_faccessat)
         op._keep = p
         op._job.args[0] = cdir
         op._job.args[1] = _addr(<char *>p)

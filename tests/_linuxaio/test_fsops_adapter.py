@@ -646,3 +646,18 @@ async def test_listdirat_errors_equal_os(actx: Any, tmp_path: Path) -> None:
         assert (info.value.errno, info.value.filename) == (expected, str(path))
     with pytest.raises(ValueError):
         await actx.listdirat(tmp_path, nbytes=100)
+
+
+async def test_faccessat_with_and_without_flags_equals_os_access(actx: Any, tmp_path: Path) -> None:
+    """No flags: faccessat(2); AT_EACCESS / AT_SYMLINK_NOFOLLOW: faccessat2(2). Answers as os.access."""
+    (tmp_path / "f").write_bytes(b"")
+    os.symlink("missing", tmp_path / "dangling")
+    for path, mode, flags in (
+        (tmp_path / "f", os.R_OK | os.W_OK, 0),
+        (tmp_path / "f", os.X_OK | os.R_OK, 0),
+        (tmp_path / "f", os.R_OK, 0x200),
+        (tmp_path / "dangling", os.F_OK, 0),
+        (tmp_path / "dangling", os.F_OK, AT_SYMLINK_NOFOLLOW),
+    ):
+        expected = os.access(path, mode, effective_ids=bool(flags & 0x200), follow_symlinks=not flags & 0x100)
+        assert await actx.faccessat(path, mode, flags) is expected, (path, mode, flags)

@@ -17,6 +17,7 @@ cdef extern from "<sys/syscall.h>":
     long SYS_copy_file_range
     long SYS_getdents64
     long SYS_readlinkat
+    long SYS_faccessat
     long SYS_fchmodat
     long SYS_fchmod
     long SYS_utimensat
