@@ -73,6 +73,8 @@ async def _bounded(paths: list[str], call: Any) -> None:
 
 async def run_row(participant: str, row: str, root: Path) -> float:
     """Seconds for one run of ``row`` by ``participant`` (setup excluded)."""
+    if participant == "aiofiles" and row in ("copytree", "rmtree"):
+        raise NotImplementedError(f"aiofiles has no {row}")  # before the setup copy, which would stay
     flat = [str(root / "flat" / n) for n in sorted(os.listdir(root / "flat"))]
     ctx: Any = None
     if participant.startswith("aiofile:"):
@@ -132,8 +134,6 @@ async def run_row(participant: str, row: str, root: Path) -> float:
             await asyncio.to_thread(shutil.copytree, root / "tree", dst)
         elif participant == "sync":
             shutil.copytree(root / "tree", dst)
-        else:
-            raise NotImplementedError("aiofiles has no copytree")
     elif row == "rmtree":
         if ctx is not None:
             await ash.rmtree(dst, limit=IN_FLIGHT, context=ctx)
@@ -141,9 +141,11 @@ async def run_row(participant: str, row: str, root: Path) -> float:
             await asyncio.to_thread(shutil.rmtree, dst)
         elif participant == "sync":
             shutil.rmtree(dst)
-        else:
-            raise NotImplementedError("aiofiles has no rmtree")
     elapsed = time.perf_counter() - start
+    if row == "copytree":
+        # Kept until every copytree of the run is measured (see main): a deletion here would
+        # slow the next participant's copytree (ext4 skips inodes freed in the last minute).
+        dst.rename(root / "trash" / f"{dst.name}-{time.time_ns()}")
     shutil.rmtree(dst, ignore_errors=True)
     if ctx is not None:
         await ctx.aclose()
@@ -151,6 +153,7 @@ async def run_row(participant: str, row: str, root: Path) -> float:
 
 
 def child(participant: str, rows: list[str], root: Path) -> None:
+    (root / "trash").mkdir(exist_ok=True)
     out: dict[str, Any] = {}
     for row in rows:
         try:
@@ -165,22 +168,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "aiofile-bench-fs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--rows", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, ROWS, args.data)
+        child(args.child, args.rows.split(",") if args.rows else ROWS, args.data)
         return 0
     make_data(args.data)
+    shutil.rmtree(args.data / "trash", ignore_errors=True)
     results: dict[str, dict[str, list[float] | str]] = {p: {} for p in PARTICIPANTS}
-    for repeat in range(args.repeats):
-        # A shuffled order, not a rotation: a rotation keeps each participant's predecessor, and
-        # on ext4 the predecessor decides the copytree row (the inode allocator skips inodes
-        # freed in the last minute, so creating files right after another child's rmtree costs
-        # 2-5x more CPU in the kernel; the one after "aiofiles", which deletes nothing, runs clean).
+    # Two phases: every row that deletes nothing first (copytree's copies are kept in
+    # <data>/trash), then rmtree. On ext4 the inode allocator skips inodes freed in the last
+    # minute, so a copytree right after a deletion costs 2-5x more CPU in the kernel: with the
+    # deletions after the last copytree, every participant's copytree runs under the same
+    # conditions (other processes on the machine excepted). Orders are shuffled per repeat.
+    phases = [[r for r in ROWS if r != "rmtree"], ["rmtree"]]
+    runs = [(rows, repeat) for rows in phases for repeat in range(args.repeats)]
+    for rows, repeat in runs:
         order = PARTICIPANTS[:]
         random.Random(repeat).shuffle(order)
         for participant in order:
+            command = [sys.executable, "-m", "benchmarks.fsops", "--child", participant, "--data", str(args.data)]
             done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.fsops", "--child", participant, "--data", str(args.data)],
+                [*command, "--rows", ",".join(rows)],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -195,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                     cell = results[participant].setdefault(row, [])
                     assert isinstance(cell, list)
                     cell.append(value)
-            print(f"repeat {repeat + 1}: {participant} done", file=sys.stderr)
-    print(f"`python -m benchmarks.fsops --repeats {args.repeats}`, median seconds (x = to_thread time / this time)\n")
+            print(f"repeat {repeat + 1} ({', '.join(rows)}): {participant} done", file=sys.stderr)
+    print(
+        f"`python -m benchmarks.fsops --repeats {args.repeats}`, median seconds "
+        "(x = to_thread time / this time; then the lowest and highest ratio within one repeat)\n"
+    )
     print("| participant | " + " | ".join(ROWS) + " |")
     print("|---|" + "---|" * len(ROWS))
     base = {r: results["to_thread"].get(r) for r in ROWS}
@@ -207,11 +219,17 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(value, list) and value:
                 median = statistics.median(value)
                 ref = base[row]
-                ratio = f" ({statistics.median(ref) / median:.2f}x)" if isinstance(ref, list) and ref else ""
+                ratio = ""
+                if isinstance(ref, list) and ref:
+                    # And the range of the ratios within each repeat (same machine state for both).
+                    each = [r / v for r, v in zip(ref, value, strict=False)]
+                    ratio = f" ({statistics.median(ref) / median:.2f}x; {min(each):.2f}-{max(each):.2f})"
                 cells.append(f"{median:.3f}{ratio}")
             else:
                 cells.append(str(value or "n/a"))
         print(f"| {participant} | " + " | ".join(cells) + " |")
+    sys.stdout.flush()
+    shutil.rmtree(args.data / "trash", ignore_errors=True)
     return 0
 
 

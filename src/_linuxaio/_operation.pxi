@@ -15,7 +15,8 @@
 # -- file-system operations: argument checks and values ----------------------------------
 
 from cpython.number cimport PyNumber_Index
-from libc.stdint cimport uint32_t
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcpy
 
 from lxa_fsops cimport (
     SYS_close,
@@ -31,9 +32,34 @@ from lxa_fsops cimport (
     SYS_statx,
     SYS_symlinkat,
     SYS_unlinkat,
+    SYS_readlinkat,
+    SYS_faccessat,
+    SYS_faccessat2,
+    SYS_fchmodat,
+    SYS_fchmodat2,
+    SYS_fchmod,
+    SYS_utimensat,
+    SYS_statfs,
+    SYS_fstatfs,
+    SYS_sendfile,
+    SYS_getcwd,
+    statfs,
     statx,
 )
-from lxa_pool cimport LXA_OP_SYSCALL
+from lxa_pool cimport (
+    LXA_COPY_CHMOD,
+    LXA_COPY_DATA,
+    LXA_COPY_MODE,
+    LXA_COPY_STAT_FIRST,
+    LXA_COPY_TIMES,
+    LXA_COPY_UNSUITABLE,
+    LXA_OP_COPY_FILE,
+    LXA_OP_LIST_DIR,
+    LXA_OP_SYSCALL,
+    LXA_OP_UNLINKAT_MANY,
+)
+
+from struct import Struct as _Struct, error as _StructError
 
 from .abstract import ArgumentTypeError, ContextClosedError, OperationInFlightError
 
@@ -75,6 +101,28 @@ cdef object _stat_result(const statx *st):
         <object>a * 1000000000 + an, <object>m * 1000000000 + mn, <object>c * 1000000000 + cn,
         st.stx_blksize, st.stx_blocks, os.makedev(st.stx_rdev_major, st.stx_rdev_minor),
     ))
+
+
+cdef object _statvfs_result(const statfs *st):
+    """The ``os.statvfs_result`` ``os.statvfs`` gives: glibc's statvfs(3) conversion of statfs(2)."""
+    cdef uint64_t fsid = 0
+    memcpy(&fsid, &st.f_fsid, sizeof(fsid))  # both 8 bytes: glibc copies it so
+    cdef long flags = st.f_flags ^ _ST_VALID if st.f_flags & _ST_VALID else 0
+    return os.statvfs_result((
+        st.f_bsize, st.f_frsize if st.f_frsize else st.f_bsize, st.f_blocks, st.f_bfree, st.f_bavail,
+        st.f_files, st.f_ffree, st.f_ffree, flags, st.f_namelen, fsid,
+    ))
+
+
+cdef enum:
+    _ST_VALID = 0x20          # statfs(2): f_flags is filled in
+    _AT_SYMLINK_NOFOLLOW = 0x100
+    _AT_EMPTY_PATH = 0x1000
+    _PATH_BUF = 4096          # PATH_MAX: readlink/getcwd buffers (os.readlink reads at most this much too)
+    _EOPNOTSUPP = 95
+
+#: struct timespec[2] of utimensat(2) (time_t and long: 64-bit on the machines we build for).
+_TIMESPECS = _Struct("@qqqq")
 
 
 @cython.freelist(64)
@@ -139,6 +187,41 @@ cdef class Operation:
             if self._result == 0 and rbuf != NULL:
                 self._payload = _stat_result(<const statx *>PyBytes_AS_STRING(<object>rbuf))
             Py_XDECREF(rbuf)
+        elif self._opcode == OP_STATVFS:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result == 0 and rbuf != NULL:
+                self._payload = _statvfs_result(<const statfs *>PyBytes_AS_STRING(<object>rbuf))
+            Py_XDECREF(rbuf)
+        elif self._opcode == OP_READLINKAT or self._opcode == OP_GETCWD:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result >= 0 and rbuf != NULL:
+                # getcwd(2) counts the NUL; readlinkat(2) does not write one.
+                raw = PyBytes_AS_STRING(<object>rbuf)[:self._result - 1 if self._opcode == OP_GETCWD else self._result]
+                self._payload = raw if self._offs[0] else os.fsdecode(raw)
+            Py_XDECREF(rbuf)
+        elif self._opcode == OP_UNLINKAT_MANY:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result >= 0 and rbuf != NULL:
+                self._payload = memoryview(<object>rbuf).cast("i").tolist()
+            Py_XDECREF(rbuf)
+        elif self._opcode == OP_LISTDIRAT:
+            rbuf, self._rbuf = self._rbuf, NULL
+            if self._result >= 0 and rbuf != NULL:
+                if self._result < self._nbytes:
+                    _PyBytes_Resize(&rbuf, <Py_ssize_t>self._result)  # we hold the only reference
+                self._payload = (self._offs[0], <object>rbuf, bool(self._offs[1]))
+                Py_DECREF(<object>rbuf)
+            else:
+                Py_XDECREF(rbuf)
+        elif self._opcode == OP_COPYFILEAT:
+            if self._result < 0 and self._result != -ECANCELED and _copy_step(self) == LXA_COPY_UNSUITABLE:
+                self._result = 0  # nothing was done: the value None says "copy it another way"
+                self._payload = None
+            elif self._result >= 0:
+                self._payload = self._result
+        elif self._opcode == OP_FACCESSAT:
+            if self._result != -ECANCELED:
+                self._result = 1 if self._result == 0 else 0  # os.access: any failure is False
         elif self._opcode == OP_READ or self._opcode == OP_GETDENTS:
             rbuf, self._rbuf = self._rbuf, NULL
             if self._result > 0 and rbuf != NULL:
@@ -198,14 +281,26 @@ cdef class Operation:
         cdef int opcode = self._opcode
         if self._result < 0:
             code = <int>-self._result
+            if opcode == OP_FCHMODAT and code == _EOPNOTSUPP and self._offs[0]:
+                # What os.chmod(..., follow_symlinks=False) raises where the kernel cannot do it.
+                if self._offs[1]:
+                    return NotImplementedError("chmod: cannot use dir_fd and follow_symlinks together on this platform")
+                return NotImplementedError("chmod: follow_symlinks unavailable on this platform")
+            if opcode == OP_COPYFILEAT and self._names is not None:
+                return _copy_error(code, _copy_step(self), self._names)
             if self._names is not None:  # as os.stat/os.rename raise it: filename[, None, filename2]
                 return OSError(code, os.strerror(code), *self._names)
             return OSError(code, os.strerror(code))
-        if opcode == OP_READ or opcode == OP_STATX or opcode == OP_GETDENTS:
+        if (opcode == OP_READ or opcode == OP_STATX or opcode == OP_GETDENTS or opcode == OP_STATVFS
+                or opcode == OP_READLINKAT or opcode == OP_GETCWD):
+            return self._payload
+        if opcode == OP_FACCESSAT:
+            return self._result == 1
+        if opcode == OP_UNLINKAT_MANY or opcode == OP_COPYFILEAT or opcode == OP_LISTDIRAT:
             return self._payload
         if opcode == OP_FSYNC or opcode == OP_FDSYNC:
             return None
-        if _is_fs(opcode) and opcode != OP_OPENAT and opcode != OP_COPY_FILE_RANGE:
+        if _is_fs(opcode) and opcode != OP_OPENAT and opcode != OP_COPY_FILE_RANGE and opcode != OP_SENDFILE:
             return None
         return self._result
 
@@ -565,6 +660,241 @@ cdef class Operation:
         op._job.args[2] = <long>n
         return op
 
+    # -- beyond the table: what aiofile.os needs that has no ring opcode (the pool runs these on
+    # every compiled backend, linux_uring included; values and errors as the os function's)
+
+    @classmethod
+    def readlinkat(cls, path, dir_fd=AT_FDCWD):
+        """readlinkat(2); value: the target, ``bytes`` for a ``bytes`` path else ``str`` (as ``os.readlink``)."""
+        cdef bytes p = _fs_path(path)
+        cdef int cdir = _fs_int(dir_fd)
+        name = os.fspath(path)
+        cdef Operation op = _fs_buffer(OP_READLINKAT, SYS_readlinkat, _PATH_BUF)
+        op._keep = p
+        op._names = (name,)
+        op._offs[0] = isinstance(name, bytes)
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = _addr(op._base)
+        op._job.args[3] = _PATH_BUF
+        return op
+
+    @classmethod
+    def faccessat(cls, path, mode, flags=0, dir_fd=AT_FDCWD):
+        """faccessat(2), faccessat2(2) with ``flags`` (``AT_EACCESS`` 0x200, ``AT_SYMLINK_NOFOLLOW``);
+        value: ``bool``, as ``os.access`` (never raises: a failure is ``False``)."""
+        cdef bytes p = _fs_path(path)
+        cdef int cmode = _fs_int(mode)
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        # faccessat(2) has no flags argument; faccessat2(2) (Linux >= 5.8) only where they are needed.
+        cdef Operation op = Operation._fs_new(OP_FACCESSAT, SYS_faccessat2 if cflags else SYS_faccessat)
+        op._keep = p
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cmode
+        op._job.args[3] = cflags
+        return op
+
+    @classmethod
+    def fchmodat(cls, path, mode, flags=0, dir_fd=AT_FDCWD):
+        """fchmodat(2); ``b""`` with ``AT_EMPTY_PATH`` (0x1000): fchmod(2) of ``dir_fd``;
+        ``AT_SYMLINK_NOFOLLOW``: fchmodat2(2) (Linux >= 6.6), ``NotImplementedError`` for a
+        symlink as ``os.chmod(..., follow_symlinks=False)``. Value: ``None``."""
+        cdef bytes p = _fs_path(path)
+        cdef int cmode = _fs_int(mode)
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Operation op
+        if not p and cflags & _AT_EMPTY_PATH:
+            op = Operation._fs_new(OP_FCHMODAT, SYS_fchmod)
+            op._names = (cdir,)  # os.chmod(fd) names the fd
+            op._fd = cdir
+            op._job.args[0] = cdir
+            op._job.args[1] = cmode
+            return op
+        if cflags & _AT_SYMLINK_NOFOLLOW:
+            op = Operation._fs_new(OP_FCHMODAT, SYS_fchmodat2)
+            op._offs[0] = 1
+            op._offs[1] = cdir != AT_FDCWD
+            op._job.args[3] = cflags
+        else:
+            op = Operation._fs_new(OP_FCHMODAT, SYS_fchmodat)
+        op._keep = p
+        op._names = (os.fspath(path),)
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cmode
+        return op
+
+    @classmethod
+    def utimensat(cls, path, times_ns=None, flags=0, dir_fd=AT_FDCWD):
+        """utimensat(2): ``times_ns`` ``(atime_ns, mtime_ns)`` or ``None`` (now); ``b""`` with
+        ``AT_EMPTY_PATH``: ``dir_fd`` itself. Value: ``None``; errors name no file, as ``os.utime``'s."""
+        cdef bytes p = _fs_path(path)
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef object times = None
+        if times_ns is not None:
+            atime, mtime = times_ns
+            atime = PyNumber_Index(atime)
+            mtime = PyNumber_Index(mtime)
+            a_s, a_ns = divmod(atime, 1000000000)
+            m_s, m_ns = divmod(mtime, 1000000000)
+            try:
+                times = _TIMESPECS.pack(a_s, a_ns, m_s, m_ns)
+            except _StructError:
+                raise OverflowError("timestamp out of range for platform time_t") from None
+        cdef Operation op = Operation._fs_new(OP_UTIMENSAT, SYS_utimensat)
+        op._keep = (p, times)
+        op._job.args[0] = cdir
+        if not p and cflags & _AT_EMPTY_PATH:
+            op._job.args[1] = 0  # NULL path: the fd itself (futimens(3))
+            cflags &= ~_AT_EMPTY_PATH
+        else:
+            op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = _addr(<char *>times) if times is not None else 0
+        op._job.args[3] = cflags
+        return op
+
+    @classmethod
+    def statvfs(cls, path):
+        """statvfs(3) of a path or an fd; value: the ``os.statvfs_result`` ``os.statvfs`` gives."""
+        cdef Operation op
+        cdef bytes p
+        if isinstance(path, int) and not isinstance(path, bool):
+            op = _fs_buffer(OP_STATVFS, SYS_fstatfs, sizeof(statfs))
+            op._fd = _fs_fd(path)
+            op._names = (path,)
+            op._job.args[0] = op._fd
+        else:
+            p = _fs_path(path)
+            op = _fs_buffer(OP_STATVFS, SYS_statfs, sizeof(statfs))
+            op._keep = p
+            op._names = (os.fspath(path),)
+            op._job.args[0] = _addr(<char *>p)
+        op._job.args[1] = _addr(op._base)
+        return op
+
+    @classmethod
+    def sendfile(cls, out_fd, in_fd, offset, count):
+        """sendfile(2) (``offset=None``: from ``in_fd``'s position, advanced); value: bytes sent."""
+        cdef int cout = _fs_fd(out_fd)
+        cdef int cin = _fs_fd(in_fd)
+        cdef int64_t off = -1 if offset is None else _fs_length(offset, "offset")
+        cdef int64_t n = _fs_length(count, "count")
+        cdef Operation op = Operation._fs_new(OP_SENDFILE, SYS_sendfile)
+        op._fd = cin
+        op._nbytes = n
+        op._offs[0] = off
+        op._offset = off if off >= 0 else 0
+        op._job.args[0] = cout
+        op._job.args[1] = cin
+        op._job.args[2] = _addr(&op._offs[0]) if off >= 0 else 0
+        op._job.args[3] = <long>n
+        return op
+
+    @classmethod
+    def getcwd(cls, as_bytes=False):
+        """getcwd(2); value: ``str`` (``bytes`` with ``as_bytes``), as ``os.getcwd``/``os.getcwdb``."""
+        cdef Operation op = _fs_buffer(OP_GETCWD, SYS_getcwd, _PATH_BUF)
+        op._offs[0] = bool(as_bytes)
+        op._job.args[0] = _addr(op._base)
+        op._job.args[1] = _PATH_BUF
+        return op
+
+    # -- several calls in one pool job: bulk tree work (aiofile.shutil's rmtree, copytree) -----
+
+    @classmethod
+    def unlinkat_many(cls, names, flags=0, dir_fd=AT_FDCWD):
+        """unlinkat(2) of each of ``names`` (paths relative to ``dir_fd``), in order, in one pool job.
+
+        Value: a list of one errno per name (0: removed); the operation itself
+        fails only if it never ran. The callback's result is how many failed.
+        """
+        cdef list encoded = [_fs_path(name) for name in names]
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef Py_ssize_t n = len(encoded), i
+        cdef Operation op = _fs_buffer(OP_UNLINKAT_MANY, -1, n * sizeof(int))
+        pointers = PyBytes_FromStringAndSize(NULL, (n if n else 1) * sizeof(char *))
+        cdef char **table = <char **>PyBytes_AS_STRING(pointers)
+        for i in range(n):
+            table[i] = <char *>(<bytes>encoded[i])
+        op._keep = (encoded, pointers)
+        op._fd = cdir
+        op._nbytes = n
+        op._job.opcode = LXA_OP_UNLINKAT_MANY
+        op._job.fd = cdir
+        op._job.buf = table
+        op._job.len = <size_t>n
+        op._job.args[0] = cflags
+        op._job.args[1] = _addr(op._base)
+        return op
+
+    @classmethod
+    def copyfileat(cls, src, dst, flags=0, src_dir_fd=AT_FDCWD, dst_dir_fd=AT_FDCWD):
+        """``shutil.copyfile`` of one regular file in one pool job (open both, ``copy_file_range``
+        or read/write, then with ``flags`` 1 the permission bits as ``copymode``, 2 the times as
+        ``copystat``, then close). The metadata is ``src``'s after the copy, or with ``flags`` 4
+        before it (what ``shutil.copytree``'s ``copy2`` of a ``DirEntry`` copies).
+
+        Value: the bytes copied; ``None`` if ``src`` is not a regular file, or
+        ``dst`` cannot be opened or is not a regular file other than ``src``
+        (nothing was changed: copy it another way, which reports the stdlib's
+        error). A failure while copying removes ``dst`` and raises ``OSError``
+        naming ``src`` and ``dst``; a failure of the metadata keeps ``dst`` and
+        raises what ``os.utime``/``os.chmod`` raise.
+        """
+        cdef bytes a = _fs_path(src)
+        cdef bytes b = _fs_path(dst)
+        cdef int cflags = _fs_int(flags)
+        cdef int adir = _fs_int(src_dir_fd)
+        cdef int bdir = _fs_int(dst_dir_fd)
+        cdef Operation op = Operation._fs_new(OP_COPYFILEAT, -1)
+        op._keep = (a, b)
+        op._names = (os.fspath(src), None, os.fspath(dst))
+        op._job.opcode = LXA_OP_COPY_FILE
+        op._job.args[0] = adir
+        op._job.args[1] = _addr(<char *>a)
+        op._job.args[2] = bdir
+        op._job.args[3] = _addr(<char *>b)
+        op._job.args[4] = cflags & (LXA_COPY_MODE | LXA_COPY_TIMES | LXA_COPY_STAT_FIRST)
+        op._job.args[5] = _addr(&op._offs[0])
+        return op
+
+    @classmethod
+    def listdirat(cls, path, flags=0, dir_fd=AT_FDCWD, nbytes=65536, keep_open=False):
+        """Open directory ``path`` (``O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags``, e.g. ``O_NOFOLLOW``)
+        and read its raw ``linux_dirent64`` records, up to ``nbytes``, in one pool job.
+
+        Value: ``(fd, records, at_end)``. ``at_end``: the whole directory is in
+        ``records``; then ``fd`` is -1 (closed by the job) unless ``keep_open``.
+        Otherwise ``fd`` is the open directory, positioned after ``records``:
+        the caller goes on with ``getdents`` and closes it. A failure (of the
+        open or of a read: the fd is closed then) raises the ``OSError`` that
+        ``os.scandir`` raises.
+        """
+        cdef bytes p = _fs_path(path)
+        cdef int cflags = _fs_int(flags)
+        cdef int cdir = _fs_int(dir_fd)
+        cdef int64_t n = _fs_length(nbytes, "nbytes")
+        if n > 0x7FFFFFFF or n < 4096:
+            raise ValueError(f"nbytes must be in [4096, 2**31) ({n})")
+        cdef Operation op = _fs_buffer(OP_LISTDIRAT, -1, <Py_ssize_t>n)
+        op._keep = p
+        op._names = (os.fspath(path),)
+        op._nbytes = n
+        op._job.opcode = LXA_OP_LIST_DIR
+        op._job.buf = op._base
+        op._job.len = <size_t>n
+        op._job.args[0] = cdir
+        op._job.args[1] = _addr(<char *>p)
+        op._job.args[2] = cflags
+        op._job.args[3] = _addr(&op._offs[0])
+        op._job.args[4] = 1 if keep_open else 0
+        return op
+
     @property
     def opcode(self):
         """What the operation does (an ``OpCode`` value)."""
@@ -668,6 +998,31 @@ cdef class Operation:
 # An operation in flight is never cleared: its context (or the pool) holds
 # a reference the collector cannot see, so it is never garbage; the state
 # check keeps that true even for a context that is itself being collected.
+
+cdef inline int64_t _copy_step(Operation op) noexcept:
+    """copyfileat: which part failed (LXA_COPY_*), written by the pool job into ``_offs[0]``."""
+    return op._offs[0]
+
+
+cdef object _copy_error(int code, int64_t step, tuple names):
+    """copyfileat's failure as the stdlib's copy raises it: the data copy names src and dst
+    (shutil's sendfile copy sets both), chmod names dst, utime and close name nothing."""
+    if step == LXA_COPY_DATA:
+        return OSError(code, os.strerror(code), *names)
+    if step == LXA_COPY_CHMOD:
+        return OSError(code, os.strerror(code), names[2])
+    return OSError(code, os.strerror(code))
+
+
+cdef Operation _fs_buffer(int opcode, long sysno, Py_ssize_t size):
+    """An fs operation whose result the kernel writes into a fresh bytes object (``_rbuf``)."""
+    cdef Operation op = Operation._fs_new(opcode, sysno)
+    data = PyBytes_FromStringAndSize(NULL, size)
+    Py_INCREF(data)
+    op._rbuf = <PyObject *>data
+    op._base = PyBytes_AS_STRING(data)
+    return op
+
 
 cdef inquiry _generated_operation_clear = NULL
 

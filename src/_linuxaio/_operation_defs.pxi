@@ -25,6 +25,19 @@ cdef enum:
     OP_FADVISE = 26
     OP_COPY_FILE_RANGE = 27
     OP_GETDENTS = 28
+    # Beyond the shared table: calls aiofile.os needs that have no ring opcode
+    # (the pool runs them on every compiled backend, linux_uring included).
+    OP_READLINKAT = 29
+    OP_FACCESSAT = 30
+    OP_FCHMODAT = 31
+    OP_UTIMENSAT = 32
+    OP_STATVFS = 33
+    OP_SENDFILE = 34
+    OP_GETCWD = 35
+    # Several calls in one pool job, for bulk tree work (rmtree, copytree).
+    OP_UNLINKAT_MANY = 36
+    OP_COPYFILEAT = 37
+    OP_LISTDIRAT = 38
 
 #: os.AT_FDCWD (Python has no such constant) and statx(2)'s basic fields.
 AT_FDCWD = -100
@@ -45,7 +58,10 @@ _OP_NAMES = {
     OP_READV: "readv", OP_WRITEV: "writev", OP_OPENAT: "openat", OP_CLOSE_FD: "close_fd", OP_STATX: "statx",
     OP_RENAMEAT: "renameat", OP_UNLINKAT: "unlinkat", OP_MKDIRAT: "mkdirat", OP_LINKAT: "linkat",
     OP_SYMLINKAT: "symlinkat", OP_FALLOCATE: "fallocate", OP_FTRUNCATE: "ftruncate", OP_FADVISE: "fadvise",
-    OP_COPY_FILE_RANGE: "copy_file_range", OP_GETDENTS: "getdents",
+    OP_COPY_FILE_RANGE: "copy_file_range", OP_GETDENTS: "getdents", OP_READLINKAT: "readlinkat",
+    OP_FACCESSAT: "faccessat", OP_FCHMODAT: "fchmodat", OP_UTIMENSAT: "utimensat", OP_STATVFS: "statvfs",
+    OP_SENDFILE: "sendfile", OP_GETCWD: "getcwd", OP_UNLINKAT_MANY: "unlinkat_many", OP_COPYFILEAT: "copyfileat",
+    OP_LISTDIRAT: "listdirat",
 }
 
 
@@ -72,6 +88,16 @@ class OpCode(int):
     FADVISE = OP_FADVISE
     COPY_FILE_RANGE = OP_COPY_FILE_RANGE
     GETDENTS = OP_GETDENTS
+    READLINKAT = OP_READLINKAT
+    FACCESSAT = OP_FACCESSAT
+    FCHMODAT = OP_FCHMODAT
+    UTIMENSAT = OP_UTIMENSAT
+    STATVFS = OP_STATVFS
+    SENDFILE = OP_SENDFILE
+    GETCWD = OP_GETCWD
+    UNLINKAT_MANY = OP_UNLINKAT_MANY
+    COPYFILEAT = OP_COPYFILEAT
+    LISTDIRAT = OP_LISTDIRAT
 
 
 cdef inline bint _is_write(int opcode) noexcept:

@@ -27,6 +27,7 @@ import errno
 import operator
 import os
 import platform
+import stat
 from typing import Any
 
 __all__ = ["AT_FDCWD", "STATX_BASIC_STATS", "FsOpCode", "FsOperations", "run_fs"]
@@ -68,6 +69,9 @@ class FsOpCode(enum.IntEnum):
     STATVFS = 33
     SENDFILE = 34
     GETCWD = 35
+    UNLINKAT_MANY = 36
+    COPYFILEAT = 37
+    LISTDIRAT = 38
 
 
 FS_OPCODES: frozenset[int] = frozenset(FsOpCode)
@@ -271,6 +275,41 @@ class FsOperations:
         """getcwd(3); value: ``str`` (``bytes`` with ``as_bytes``)."""
         return cls._fs(FsOpCode.GETCWD, -1, bool(as_bytes))
 
+    # -- several calls in one job: bulk tree work ---------------------------------------------
+
+    @classmethod
+    def unlinkat_many(cls, names: Any, flags: int = 0, dir_fd: int = AT_FDCWD) -> Any:
+        """unlinkat(2) of each of ``names`` relative to ``dir_fd``, in order; value: one errno per name (0: removed)."""
+        checked = [_path(name) for name in names]
+        return cls._fs(FsOpCode.UNLINKAT_MANY, _int(dir_fd), checked, _int(flags), _dir_fd(dir_fd))
+
+    @classmethod
+    def listdirat(
+        cls, path: Any, flags: int = 0, dir_fd: int = AT_FDCWD, nbytes: int = 65536, keep_open: bool = False
+    ) -> Any:
+        """Open a directory and read its raw records in one job; value: ``(fd, records, at_end)``
+        (see the compiled backends' ``Operation.listdirat``)."""
+        n = _length(nbytes, "nbytes")
+        if not 4096 <= n < 1 << 31:
+            raise ValueError(f"nbytes must be in [4096, 2**31) ({n})")
+        return cls._fs(FsOpCode.LISTDIRAT, _int(dir_fd), _path(path), _int(flags), _dir_fd(dir_fd), n, bool(keep_open))
+
+    @classmethod
+    def copyfileat(
+        cls, src: Any, dst: Any, flags: int = 0, src_dir_fd: int = AT_FDCWD, dst_dir_fd: int = AT_FDCWD
+    ) -> Any:
+        """One regular file copied in one job (``flags``: 1 mode, 2 times); value: bytes copied, or
+        ``None`` when nothing was done (see the compiled backends' ``Operation.copyfileat``)."""
+        return cls._fs(
+            FsOpCode.COPYFILEAT,
+            _int(src_dir_fd),
+            _path(src),
+            _path(dst),
+            _int(flags),
+            _dir_fd(src_dir_fd),
+            _dir_fd(dst_dir_fd),
+        )
+
 
 _libc: Any = None
 
@@ -385,6 +424,8 @@ def _call(code: FsOpCode, fd: int, args: tuple[Any, ...]) -> tuple[int, Any]:
     elif code == FsOpCode.UTIMENSAT:
         path, times_ns, flags, dir_fd = args
         follow = not flags & _AT_SYMLINK_NOFOLLOW
+        if flags & _AT_EMPTY_PATH and not os.fsencode(path) and dir_fd is not None:
+            path, dir_fd, follow = dir_fd, None, True  # the fd itself: futimens(3)
         if times_ns is None:
             os.utime(path, dir_fd=dir_fd, follow_symlinks=follow)
         else:
@@ -397,7 +438,126 @@ def _call(code: FsOpCode, fd: int, args: tuple[Any, ...]) -> tuple[int, Any]:
         return sent, sent
     elif code == FsOpCode.GETCWD:
         return 0, os.getcwdb() if args[0] else os.getcwd()
+    elif code == FsOpCode.UNLINKAT_MANY:
+        names, flags, dir_fd = args
+        errors = [_unlink_errno(name, flags, dir_fd) for name in names]
+        return sum(1 for e in errors if e), errors
+    elif code == FsOpCode.LISTDIRAT:
+        listing = _listdirat(*args)
+        return len(listing[1]), listing
+    elif code == FsOpCode.COPYFILEAT:
+        done = _copyfileat(*args)
+        return done or 0, done
     return 0, None
+
+
+_LIST_DIR_SLACK = 1024  # as the compiled pool: stop reading with less room than this left
+
+
+def _listdirat(path: Any, flags: int, dir_fd: int | None, nbytes: int, keep_open: bool) -> tuple[int, bytes, bool]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | flags, dir_fd=dir_fd)
+    chunks: list[bytes] = []
+    used, at_end = 0, False
+    try:
+        while nbytes - used >= _LIST_DIR_SLACK:
+            data = _getdents(fd, nbytes - used)
+            if not data:
+                at_end = True
+                break
+            chunks.append(data)
+            used += len(data)
+    except OSError as exc:
+        os.close(fd)
+        raise OSError(exc.errno, exc.strerror, path) from None
+    if at_end and not keep_open:
+        os.close(fd)
+        fd = -1
+    return fd, b"".join(chunks), at_end
+
+
+def _unlink_errno(name: Any, flags: int, dir_fd: int | None) -> int:
+    try:
+        if flags & _AT_REMOVEDIR:
+            os.rmdir(name, dir_fd=dir_fd)
+        else:
+            os.unlink(name, dir_fd=dir_fd)
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return 0
+
+
+_COPY_MODE, _COPY_TIMES, _COPY_STAT_FIRST = 1, 2, 4
+_COPY_FALLBACK = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM})
+
+
+def _copy_data(fd_in: int, fd_out: int, size: int) -> int:
+    total = 0
+    while 0 < size > total:
+        try:
+            n = os.copy_file_range(fd_in, fd_out, size - total)
+        except OSError as exc:
+            if total == 0 and exc.errno in _COPY_FALLBACK:
+                break
+            raise
+        if n == 0:
+            return total
+        total += n
+    if total:
+        return total
+    while data := os.read(fd_in, 1 << 16):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd_out, view) :]
+        total += len(data)
+    return total
+
+
+def _copyfileat(src: Any, dst: Any, flags: int, src_dir_fd: int | None, dst_dir_fd: int | None) -> int | None:
+    """The compiled pool's copy job (lxa_copy_file) with ``os`` calls; ``None``: nothing done."""
+    try:
+        fd_in = os.open(src, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=src_dir_fd)
+    except OSError:
+        return None
+    try:
+        sst = os.fstat(fd_in)
+        if not stat.S_ISREG(sst.st_mode):
+            return None
+        try:
+            fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o666, dir_fd=dst_dir_fd)
+        except OSError:
+            return None
+        try:
+            dst_st = os.fstat(fd_out)
+            if not stat.S_ISREG(dst_st.st_mode) or (dst_st.st_dev, dst_st.st_ino) == (sst.st_dev, sst.st_ino):
+                return None
+            try:
+                if dst_st.st_size:
+                    os.ftruncate(fd_out, 0)
+                copied = _copy_data(fd_in, fd_out, sst.st_size)
+            except OSError as exc:
+                os.close(fd_out)
+                fd_out = -1
+                try:
+                    os.unlink(dst, dir_fd=dst_dir_fd)
+                except OSError:
+                    pass
+                raise OSError(exc.errno, exc.strerror, src, None, dst) from None
+            if flags & (_COPY_MODE | _COPY_TIMES) and not flags & _COPY_STAT_FIRST:
+                sst = os.fstat(fd_in)
+            if flags & _COPY_TIMES:
+                os.utime(fd_out, ns=(sst.st_atime_ns, sst.st_mtime_ns))
+            mode = stat.S_IMODE(sst.st_mode)
+            if flags & _COPY_MODE and mode != stat.S_IMODE(dst_st.st_mode):
+                try:
+                    os.chmod(fd_out, mode)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, dst) from None
+        finally:
+            if fd_out >= 0:
+                os.close(fd_out)
+    finally:
+        os.close(fd_in)
+    return copied
 
 
 def _renameat2(old: Any, new: Any, flags: int, old_dir_fd: int | None, new_dir_fd: int | None) -> None:

@@ -4,7 +4,9 @@
 backend's ``Operation`` of the same name (the engine's fs-op table: ``openat``,
 ``close_fd``, ``statx``, ``renameat``, ``unlinkat``, ``mkdirat``, ``linkat``,
 ``symlinkat``, ``fallocate``, ``ftruncate``, ``fadvise``, ``copy_file_range``,
-``getdents``), submits it through the adapter (``submit_future``: the same
+``getdents``; and beyond it ``readlinkat``, ``faccessat``, ``fchmodat``,
+``utimensat``, ``statvfs``, ``sendfile``, ``getcwd``, which have no ring
+opcode and run on the pool of every backend), submits it through the adapter (``submit_future``: the same
 eventfd completion path, the same ``max_requests`` back-pressure as reads and
 writes) and returns ``get_value()``. A failure raises the ``OSError`` that the
 matching ``os`` function raises (``FileNotFoundError`` with ``filename`` ...).
@@ -72,6 +74,10 @@ class FsOpsMixin:
     def closed(self) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    @property
+    def context(self) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
     # -- plumbing ----------------------------------------------------------------
 
     def _fs_build(self, name: str, *args: Any) -> tuple[Any, Any]:
@@ -109,8 +115,24 @@ class FsOpsMixin:
         return await self._fs_future(name, *args)
 
     def fs_path_of(self, name: str) -> str:
-        """Where operation ``name`` runs: ``"backend"`` (this adapter's engine) or ``"python_aio"`` (companion)."""
-        return "backend" if getattr(self._operation_class, name, None) is not None else "python_aio"
+        """Where operation ``name`` runs on this adapter.
+
+        ``"ring"``: an io_uring request (``linux_uring``, an opcode its kernel
+        has); ``"pool"``: the backend's own pool (the C pool of a compiled
+        backend, the worker threads of ``python_aio``), completing through the
+        adapter's eventfd; ``"python_aio"``: the companion adapter (a compiled
+        backend built without that constructor).
+        """
+        if getattr(self._operation_class, name, None) is None:
+            return "python_aio"
+        supports = getattr(self.context, "supports", None)
+        if supports is not None:
+            try:
+                if supports(name):
+                    return "ring"
+            except KeyError:  # no ring opcode for it at all
+                pass
+        return "pool"
 
     # -- the fs-op table ---------------------------------------------------------------
 
@@ -208,7 +230,7 @@ class FsOpsMixin:
         result: bytes = await self._fs_run("getdents", fd, nbytes)
         return result
 
-    # -- beyond the table (python_aio ops; the companion runs them on compiled backends) ---
+    # -- beyond the table: no ring opcode exists for these; every backend runs them on its pool ---
 
     async def readlinkat(self, path: Any, dir_fd: int = AT_FDCWD) -> Any:
         """readlinkat(2); resolves to what ``os.readlink`` returns. Cancellation: harmless."""
@@ -242,6 +264,47 @@ class FsOpsMixin:
     async def getcwd(self, as_bytes: bool = False) -> Any:
         """getcwd(3); resolves to ``str`` (``bytes`` with ``as_bytes``). Cancellation: harmless."""
         return await self._fs_run("getcwd", as_bytes)
+
+    # -- several calls in one pool job: bulk tree work (aiofile.os listings, aiofile.shutil) ---
+
+    async def unlinkat_many(self, names: Any, flags: int = 0, dir_fd: int = AT_FDCWD) -> list[int]:
+        """unlinkat(2) of each name relative to ``dir_fd``, in one job; resolves to one errno per name
+        (0: removed). Cancellation: the removals may still happen."""
+        result: list[int] = await self._fs_run("unlinkat_many", names, flags, dir_fd)
+        return result
+
+    async def copyfileat(
+        self, src: Any, dst: Any, flags: int = 0, src_dir_fd: int = AT_FDCWD, dst_dir_fd: int = AT_FDCWD
+    ) -> int | None:
+        """One regular file copied in one job (``flags``: 1 mode, 2 times, 4 times from before the
+        copy); resolves to the bytes copied, or ``None`` if it was not a file this job copies
+        (nothing done). Cancellation: the copy still completes (whole, or removed on failure)."""
+        result: int | None = await self._fs_run("copyfileat", src, dst, flags, src_dir_fd, dst_dir_fd)
+        return result
+
+    async def listdirat(
+        self, path: Any, flags: int = 0, dir_fd: int = AT_FDCWD, nbytes: int = 65536, keep_open: bool = False
+    ) -> tuple[int, bytes, bool]:
+        """Open a directory and read its raw records in one job; resolves to ``(fd, records, at_end)``
+        (``fd`` -1: closed, the listing is whole; else the caller continues and closes it).
+
+        Cancellation: the job still completes; an fd it left open is then closed for you.
+        """
+        inner = self._fs_future("listdirat", path, flags, dir_fd, nbytes, keep_open)
+        try:
+            result: tuple[int, bytes, bool] = await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            inner.add_done_callback(self._fs_close_listing_orphan)
+            raise
+        return result
+
+    def _fs_close_listing_orphan(self, future: asyncio.Future[Any]) -> None:
+        """A ``listdirat`` whose awaiter was cancelled completed: close the fd it left open."""
+        if future.cancelled() or future.exception() is not None or future.result()[0] < 0:
+            return
+        done: asyncio.Future[Any] = future.get_loop().create_future()
+        done.set_result(future.result()[0])
+        self._fs_close_orphan(done)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

@@ -68,10 +68,12 @@ _CLOSED_MESSAGE = "I/O operation on closed context."
 _DELIVER = 0  # the operation took effect: its outcome is returned (Cancelled at the next checkpoint)
 _DISCARD = 1  # it did not take effect that anyone can see (a read): trio.Cancelled now
 _CLOSE_FD = 2  # openat: close the fd it opened, trio.Cancelled now
+_CLOSE_LISTING = 3  # listdirat: close the directory fd it left open (if any), trio.Cancelled now
 
 #: Per file-system operation, what a cancelled awaiter gets (default: ``_DELIVER``).
 _FS_POLICY = {
     "openat": _CLOSE_FD,
+    "listdirat": _CLOSE_LISTING,
     "statx": _DISCARD,
     "readlinkat": _DISCARD,
     "faccessat": _DISCARD,
@@ -274,11 +276,13 @@ class TrioFuture:
     def _apply_cancel_policy(self) -> None:
         # The parked task's scope was cancelled while the operation ran.
         exc = self._exception
-        if self._policy == _CLOSE_FD:
+        if self._policy in (_CLOSE_FD, _CLOSE_LISTING):
             if exc is None:
                 adapter = self._adapter
                 assert adapter is not None
-                adapter._close_orphan_fd(self._result)
+                fd = self._result if self._policy == _CLOSE_FD else self._result[0]
+                if fd >= 0:
+                    adapter._close_orphan_fd(fd)
         elif not (isinstance(exc, OSError) and exc.errno == errno.ECANCELED) and (
             self._policy == _DELIVER or (exc is None and not _positional(self._op))
         ):
@@ -456,6 +460,17 @@ class TrioContext(AdapterBase):
         """
         fd: int = await self._fs_run("openat", path, flags, mode, dir_fd)
         return fd
+
+    async def listdirat(
+        self, path: Any, flags: int = 0, dir_fd: int = AT_FDCWD, nbytes: int = 65536, keep_open: bool = False
+    ) -> tuple[int, bytes, bool]:
+        """Open a directory and read its raw records in one job: ``(fd, records, at_end)``.
+
+        Cancellation: a job that completes after the task's scope was
+        cancelled has the fd it left open closed, and ``trio.Cancelled`` is raised.
+        """
+        result: tuple[int, bytes, bool] = await self._fs_run("listdirat", path, flags, dir_fd, nbytes, keep_open)
+        return result
 
     def _fs_companion(self) -> TrioContext:
         """A python_aio adapter of the same run for the operations this backend lacks (closed with this one)."""

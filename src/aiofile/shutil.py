@@ -18,11 +18,17 @@ file that reports no data, as ``/proc`` files do) through ``read``/``write``
 of the context. Extended attributes are not copied by ``copystat`` (the
 stdlib copies them on Linux).
 
-Cancellation: a cancelled ``copyfile`` (alone or inside ``copytree``/``move``)
-removes the destination file it was writing, so no truncated copy stays; the
-operation in flight completes first (the fds are closed after it). Files
-copied or removed before the cancellation stay copied or removed, as an
-interrupted ``shutil`` call leaves them.
+Bulk work: ``copytree`` copies each regular file in one pool job
+(``copyfileat``: open both, copy, mode and times, close); ``rmtree`` removes
+the files of a directory ``UNLINK_BATCH`` per job (``unlinkat_many``) and
+opens and reads each subdirectory in one job (``listdirat``).
+
+Cancellation: a cancelled ``copyfile`` (alone or inside ``move``) removes the
+destination file it was writing, so no truncated copy stays; the operation in
+flight completes first (the fds are closed after it). Inside ``copytree`` a
+file's copy job in flight completes (a whole file; one that fails removes its
+file) and queued ones never start. Files copied or removed before the
+cancellation stay copied or removed, as an interrupted ``shutil`` call leaves them.
 """
 
 from __future__ import annotations
@@ -70,6 +76,10 @@ COPY_CHUNK = 1 << 30  # bytes per copy_file_range request
 RW_CHUNK = 1 << 20  # bytes per read/write when copy_file_range cannot be used
 _FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM})
 _AT_REMOVEDIR = 0x200
+UNLINK_BATCH = 128  # names per unlinkat_many job in rmtree
+_DT_REG = 8
+#: copyfileat flags: copymode, copystat's times, metadata from the stat taken before the copy.
+_COPY_MODE, _COPY_TIMES, _COPY_STAT_FIRST = 1, 2, 4
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 Progress = Callable[[Any, int], Any]
@@ -412,10 +422,22 @@ async def copytree(
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    gate = _aio.semaphore(limit)
+    gate = _Gate(_aio.semaphore(limit), _Window(_ctx(context), limit))
     return await _copytree(
         src, dst, symlinks, ignore, copy_function, ignore_dangling_symlinks, dirs_exist_ok, gate, progress, context
     )
+
+
+class _Gate(NamedTuple):
+    """copytree's bounds: ``limit`` copies at once by tasks (``copy_function`` calls) and ``limit``
+    ``copyfileat`` jobs at once (regular files with our own copy functions)."""
+
+    tasks: Any  # an asyncio.Semaphore, or a trio.Semaphore under trio
+    window: _Window
+
+
+#: copytree: the copy functions whose work one copyfileat job does for a regular file.
+_FAST_COPY_FLAGS: dict[Any, int] = {}
 
 
 async def _call_copy(
@@ -437,14 +459,16 @@ async def _copytree(
     copy_function: Any,
     ignore_dangling_symlinks: bool,
     dirs_exist_ok: bool,
-    gate: Any,
+    gate: _Gate,
     progress: Progress | None,
     context: Any,
 ) -> Any:
+    window = gate.window
     entries = [entry async for entry in aos.scandir(src, context=context)]
     ignored = set(ignore(os.fspath(src), [e.name for e in entries])) if ignore is not None else set()
     await aos.makedirs(dst, exist_ok=dirs_exist_ok, context=context)
     use_entry = copy_function in (copy2, copy)
+    fast_flags = _FAST_COPY_FLAGS.get(copy_function)
 
     async def one(entry: aos.DirEntry) -> list[Any]:
         srcname = os.path.join(src, entry.name)
@@ -473,7 +497,7 @@ async def _copytree(
                     context,
                 )
             else:
-                async with gate:
+                async with gate.tasks:
                     await _call_copy(copy_function, srcobj, dstname, progress, context)
         except Error as err:
             return list(err.args[0])
@@ -481,8 +505,44 @@ async def _copytree(
             return [(srcname, dstname, str(why))]
         return []
 
+    async def fast(items: list[aos.DirEntry], flags: int) -> list[list[Any]]:
+        """Regular files, each copied by one ``copyfileat`` pool job (through the window, no task
+        each); one the job declines (nothing done: a special or same file...) goes the way above."""
+        names = [(os.path.join(src, e.name), os.path.join(dst, e.name)) for e in items]
+        futures = window.submit_group("copyfileat", [(a, b, flags, aos.AT_FDCWD, aos.AT_FDCWD) for a, b in names])
+        await window.finish(futures)
+        found: list[list[Any]] = []
+        declined: list[int] = []
+        for i, ((srcname, dstname), future) in enumerate(zip(names, futures, strict=True)):
+            exc = future.exception()
+            if exc is not None:
+                if not isinstance(exc, OSError):
+                    raise exc
+                found.append([(srcname, dstname, str(exc))])
+                continue
+            copied = future.result()
+            if copied is None:
+                declined.append(i)
+            elif progress is not None:
+                progress(dstname, copied)
+            found.append([])
+        for i, more in zip(declined, await _all(one(items[i]) for i in declined), strict=True):
+            found[i] = more
+        return found
+
+    kept = [e for e in entries if e.name not in ignored]
+    regular = [e for e in kept if fast_flags is not None and e._d_type == _DT_REG]
+    results: list[list[Any]] = []
+    if regular:
+        rest = [e for e in kept if fast_flags is None or e._d_type != _DT_REG]
+        fast_found, *rest_found = await _all([fast(regular, fast_flags or 0), *(one(e) for e in rest)])
+        by_entry = dict(zip(map(id, regular), fast_found, strict=True))
+        by_entry.update(zip(map(id, rest), rest_found, strict=True))
+        results = [by_entry[id(e)] for e in kept]
+    else:
+        results = await _all(one(e) for e in kept)
     errors: list[Any] = []
-    for found in await _all(one(e) for e in entries if e.name not in ignored):
+    for found in results:
         errors.extend(found)
     try:
         await copystat(src, dst, context=context)
@@ -491,6 +551,15 @@ async def _copytree(
     if errors:
         raise Error(errors)
     return dst
+
+
+_FAST_COPY_FLAGS.update(
+    {
+        copy2: _COPY_MODE | _COPY_TIMES | _COPY_STAT_FIRST,
+        copy: _COPY_MODE | _COPY_STAT_FIRST,
+        copyfile: 0,
+    }
+)
 
 
 def _handler(ignore_errors: bool, onerror: Any, onexc: Any) -> Callable[[Any, Any, BaseException], None]:
@@ -558,15 +627,26 @@ async def rmtree(
             progress(path, 0)
 
 
-async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window, progress: Progress | None) -> None:
-    """Empty the directory open as ``fd`` (``path`` names it in errors).
+async def _rmtree_fd(
+    ctx: Any,
+    fd: int,
+    path: Any,
+    handle: Any,
+    window: _Window,
+    progress: Progress | None,
+    listed: tuple[bytes, bool] = (b"", False),
+) -> None:
+    """Empty the directory open as ``fd`` (``path`` names it in errors); ``listed``: the records
+    already read from it and whether that was all of it.
 
     Files are unlinked through ``window`` (no task each); each subdirectory
-    is emptied by a task of its own, then removed through ``window`` too.
+    is opened and read by one ``listdirat`` job, emptied by a task of its
+    own, then removed through ``window`` too.
     """
-    records: list[tuple[int, bytes]] = []
+    data, at_end = listed
+    records = [(dtype, name) for _, dtype, name in parse_dirents(data) if name not in (b".", b"..")]
     try:
-        while chunk := await aos.settled(aos._submit(ctx, "getdents", fd, aos.LISTING_CHUNK)):
+        while not at_end and (chunk := await aos.settled(aos._submit(ctx, "getdents", fd, aos.LISTING_CHUNK))):
             records.extend((dtype, name) for _, dtype, name in parse_dirents(chunk) if name not in (b".", b".."))
     except OSError as exc:
         exc.filename = path
@@ -579,17 +659,25 @@ async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window,
     async def subdir(dtype: int, name: Any) -> None:
         # DT_DIR, or DT_UNKNOWN: try it as a directory, never through a symlink.
         full = join(path, name)
+        listed: tuple[bytes, bool] = (b"", False)
         try:
-            # Not settled: a cancelled openat closes what it opens by itself (read-only, harmless).
-            sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
+            # Open and read in one job. Not settled: a cancelled listdirat closes what it opened
+            # by itself (read-only, harmless). A failure other than "not a directory" is rare:
+            # the open and the read are then done apart, so the error is reported as shutil
+            # reports it (os.open, or os.scandir for the read).
+            sub, *rest = await ctx.listdirat(name, os.O_NOFOLLOW, fd, aos.LISTING_CHUNK, True)
+            listed = (rest[0], rest[1])
         except OSError as exc:
-            if exc.errno not in (errno.ENOTDIR, errno.ELOOP) or dtype == 4:
+            if exc.errno in (errno.ENOTDIR, errno.ELOOP) and dtype != 4:
+                await unlink_files([os.fsencode(name)])  # not a directory after all
+                return
+            try:
+                sub = await ctx.openat(name, _DIR_FLAGS, 0, fd)
+            except OSError as exc:
                 handle(os.open, full, exc)
                 return
-            await unlink_files([name])  # not a directory after all
-            return
         try:
-            await _rmtree_fd(ctx, sub, full, handle, window, progress)
+            await _rmtree_fd(ctx, sub, full, handle, window, progress, listed)
         finally:
             await aos.settled(aos._submit(ctx, "close_fd", sub))
         (removing,) = window.submit_group("unlinkat", [(name, _AT_REMOVEDIR, fd)])
@@ -599,24 +687,33 @@ async def _rmtree_fd(ctx: Any, fd: int, path: Any, handle: Any, window: _Window,
         elif progress is not None:
             progress(full, 0)
 
-    async def unlink_files(names: list[Any]) -> None:
-        futures = window.submit_group("unlinkat", [(name, 0, fd) for name in names])
+    async def unlink_files(names: list[bytes]) -> None:
+        # UNLINK_BATCH names per pool job (unlinkat_many): one hand-off and one completion
+        # for many files; the directory's own lock serialises them in the kernel anyway.
+        batches = [names[i : i + UNLINK_BATCH] for i in range(0, len(names), UNLINK_BATCH)]
+        futures = window.submit_group("unlinkat_many", [(batch, 0, fd) for batch in batches])
         await window.finish(futures)
-        for name, future in zip(names, futures, strict=True):
+        for batch, future in zip(batches, futures, strict=True):
             exc = future.exception()
-            if exc is not None:
-                handle(os.unlink, join(path, name), exc)
-            elif progress is not None:
-                progress(join(path, name), 0)
+            # The job fails as a whole only if it never ran (e.g. its context closed): every name then.
+            codes = [exc.errno or errno.EIO] * len(batch) if isinstance(exc, OSError) else future.result()
+            if progress is None and not any(codes):
+                continue
+            for raw, code in zip(batch, codes, strict=True):
+                name = raw if as_bytes else fsdecode(raw)
+                if code:
+                    # As shutil: the exception names the entry as unlinked (relative to the fd).
+                    handle(os.unlink, join(path, name), OSError(code, os.strerror(code), name))
+                elif progress is not None:
+                    progress(join(path, name), 0)
 
-    files: list[Any] = []
+    files: list[bytes] = []  # as listed: unlinked without a decode/encode round trip
     dirs: list[Awaitable[None]] = []
     for dtype, raw in records:
-        name: Any = raw if as_bytes else fsdecode(raw)
         if dtype in (4, 0):
-            dirs.append(subdir(dtype, name))
+            dirs.append(subdir(dtype, raw if as_bytes else fsdecode(raw)))
         else:
-            files.append(name)
+            files.append(raw)
     await _all([unlink_files(files), *dirs] if files else dirs)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import select
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -44,6 +46,12 @@ TABLE = (
     "copy_file_range",
     "getdents",
 )
+#: Beyond the table: no ring opcode exists for these.
+EXTRA = ("readlinkat", "faccessat", "fchmodat", "utimensat", "statvfs", "sendfile", "getcwd")
+#: Several calls in one pool job (bulk tree work).
+BULK = ("unlinkat_many", "copyfileat", "listdirat")
+#: The table's calls linux_uring submits as ring requests.
+RING = set(TABLE) - {"copy_file_range", "getdents"}
 
 
 def needs_fs_ops(backend: Any) -> None:
@@ -61,14 +69,102 @@ def test_at_fdcwd_exported() -> None:
 
 
 def test_which_path_each_call_takes(backend: Any) -> None:
-    """Per backend: each table op runs on the backend's own engine or on the companion pool."""
+    """Per backend, where each fs call runs: ring requests on linux_uring (the opcodes its kernel
+    has), the backend's own pool for everything else; never the companion python_aio adapter."""
     ctx = backend.AsyncioContext()
-    paths = {name: ctx.fs_path_of(name) for name in TABLE}
-    own = {name for name in TABLE if hasattr(backend.Operation, name)}
-    assert {n for n, p in paths.items() if p == "backend"} == own
-    if backend.name == "python":
-        assert own == set(TABLE)
+    names = TABLE + EXTRA + BULK
+    paths = {name: ctx.fs_path_of(name) for name in names}
+    if backend.name == "uring":
+        raw = ctx.context
+        expected = {name: "ring" if name in RING and raw.supports(name) else "pool" for name in names}
+    else:
+        expected = dict.fromkeys(names, "pool")
+    assert paths == expected
     ctx.close()
+
+
+def test_extra_ops_run_on_the_pool(backend: Any, tmp_path: Path) -> None:
+    """The calls beyond the table, as raw operations of each backend: values equal to os's, and on
+    linux_uring none of them is a ring request (kernel_in_flight stays 0: the pool has them)."""
+    (tmp_path / "f").write_bytes(b"abc")
+    os.symlink("f", tmp_path / "s")
+    (tmp_path / "g").write_bytes(b"abc")
+    out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    src = os.open(tmp_path / "g", os.O_RDONLY)  # not f: reading it would move f's atime
+    op_class = backend.Operation
+    try:
+        ops = [
+            op_class.readlinkat(tmp_path / "s"),
+            op_class.faccessat(tmp_path / "f", os.W_OK),
+            op_class.faccessat(tmp_path / "missing", os.F_OK),
+            op_class.fchmodat(tmp_path / "f", 0o640),
+            op_class.utimensat(tmp_path / "f", (1_500_000_000_111_222_333, 1_600_000_000_444_555_666)),
+            op_class.statvfs(tmp_path),
+            op_class.statvfs(src),
+            op_class.sendfile(out, src, 1, 10),
+            op_class.getcwd(),
+            op_class.getcwd(True),
+        ]
+        with backend.Context() as raw:
+            results: dict[int, int] = {}
+            for i, op in enumerate(ops):
+                op.set_callback(lambda res, i=i: results.__setitem__(i, res))
+            assert raw.submit(*ops) == len(ops)
+            if backend.name == "uring":
+                assert raw.kernel_in_flight == 0
+            while len(results) < len(ops):
+                select.select([raw.fileno()], [], [], 5.0)
+                raw.process_events()
+        values = [op.get_value() for op in ops]
+    finally:
+        os.close(out)
+        os.close(src)
+    st = os.stat(tmp_path / "f")
+    assert values[:5] == ["f", True, False, None, None]
+    assert values[7:] == [2, os.getcwd(), os.getcwdb()]
+    for ours in values[5:7]:  # the free counts move on a shared disk: the others are fixed
+        theirs = os.statvfs(tmp_path)
+        for field in ("f_bsize", "f_frsize", "f_blocks", "f_files", "f_flag", "f_namemax", "f_fsid"):
+            assert getattr(ours, field) == getattr(theirs, field), field
+        assert ours.f_favail == ours.f_ffree  # as glibc's statvfs fills it
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert (st.st_atime_ns, st.st_mtime_ns) == (1_500_000_000_111_222_333, 1_600_000_000_444_555_666)
+    assert (tmp_path / "out").read_bytes() == b"bc"
+    assert results[2] == 0 and results[1] == 1  # faccessat's callback result: the bool as an int
+
+
+def test_extra_ops_errors_equal_os(backend: Any, tmp_path: Path) -> None:
+    """Each extra op's failure is the exception the os function raises (type, errno, filename)."""
+    (tmp_path / "f").write_bytes(b"abc")
+    os.symlink("f", tmp_path / "s")
+    missing = str(tmp_path / "missing")
+    op_class = backend.Operation
+    cases = [
+        (op_class.readlinkat(tmp_path / "f"), lambda: os.readlink(tmp_path / "f")),
+        (op_class.readlinkat(missing), lambda: os.readlink(missing)),
+        (op_class.fchmodat(missing, 0o600), lambda: os.chmod(missing, 0o600)),
+        (op_class.fchmodat(b"", 0o600, AT_EMPTY_PATH, 999), lambda: os.chmod(999, 0o600)),
+        (
+            op_class.fchmodat(tmp_path / "s", 0o600, AT_SYMLINK_NOFOLLOW),
+            lambda: os.chmod(tmp_path / "s", 0o600, follow_symlinks=False),
+        ),
+        (op_class.utimensat(missing, (1, 2)), lambda: os.utime(missing, ns=(1, 2))),
+        (op_class.utimensat(b"", None, AT_EMPTY_PATH, 999), lambda: os.utime(999)),
+        (op_class.statvfs(missing), lambda: os.statvfs(missing)),
+        (op_class.statvfs(999), lambda: os.statvfs(999)),
+        (op_class.sendfile(999, 998, 0, 1), lambda: os.sendfile(999, 998, 0, 1)),
+    ]
+    with backend.Context() as raw:
+        run_raw(raw, *(op for op, _ in cases))
+    for op, call in cases:
+        with pytest.raises(Exception) as theirs:
+            call()
+        with pytest.raises(Exception) as ours:
+            op.get_value()
+        assert type(ours.value) is type(theirs.value)
+        assert ours.value.args == theirs.value.args
+        if isinstance(theirs.value, OSError):
+            assert (ours.value.filename, ours.value.filename2) == (theirs.value.filename, theirs.value.filename2)
 
 
 # -- Operation constructors of the backend itself ------------------------------------------
@@ -397,3 +493,170 @@ async def test_adapters_of_one_loop_share_one_companion(backend: Any, tmp_path: 
         assert stat_fields(await ctx.statx(tmp_path)) == stat_fields(os.stat(tmp_path))
         await ctx.aclose()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+# -- several calls in one pool job (rmtree/copytree's bulk work), every backend -----------------
+
+
+async def test_unlinkat_many_one_errno_per_name(actx: Any, tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "d").mkdir()
+    dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        codes = await actx._fs_future("unlinkat_many", ["a", b"b", "missing", "d", Path("c")], 0, dfd)
+        assert codes == [0, 0, errno.ENOENT, errno.EISDIR, 0]
+        assert await actx._fs_future("unlinkat_many", ["d", "d"], AT_REMOVEDIR, dfd) == [0, errno.ENOENT]
+        assert await actx._fs_future("unlinkat_many", [], 0, dfd) == []
+    finally:
+        os.close(dfd)
+    assert os.listdir(tmp_path) == []
+
+
+def test_unlinkat_many_checks_arguments_first(backend: Any) -> None:
+    with pytest.raises(TypeError):
+        backend.Operation.unlinkat_many(["a", 3])
+    with pytest.raises(ValueError):
+        backend.Operation.unlinkat_many(["a", "b\0"])
+    with pytest.raises(TypeError):
+        backend.Operation.unlinkat_many(["a"], "0")
+
+
+async def test_copyfileat_copies_like_shutil(actx: Any, tmp_path: Path) -> None:
+    """Data, then copymode (flag 1) and copystat's times (flag 2) as shutil.copy2 leaves them."""
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(200_000))
+    os.chmod(src, 0o640)
+    os.utime(src, ns=(1_000_000_005, 3_000_000_007))
+    assert await actx._fs_future("copyfileat", src, tmp_path / "ours", 3) == 200_000
+    shutil.copy2(src, tmp_path / "theirs")  # copystat stats src after the copy, as flag 4 unset does
+    ours, theirs = os.stat(tmp_path / "ours"), os.stat(tmp_path / "theirs")
+    assert (tmp_path / "ours").read_bytes() == src.read_bytes()
+    assert (ours.st_mode, ours.st_mtime_ns, ours.st_atime_ns) == (
+        theirs.st_mode,
+        theirs.st_mtime_ns,
+        theirs.st_atime_ns,
+    )
+    # Flag 4: the times src had before this copy read it (shutil.copytree's copy2 of a DirEntry).
+    os.utime(src, ns=(1_000_000_005, 3_000_000_007))
+    assert await actx._fs_future("copyfileat", src, tmp_path / "first", 7) == 200_000
+    assert os.stat(tmp_path / "first").st_atime_ns == 1_000_000_005
+    # No flags: data only, into an existing longer file (truncated), mode of a new file.
+    (tmp_path / "old").write_bytes(b"z" * 300_000)
+    assert await actx._fs_future("copyfileat", src, tmp_path / "old", 0) == 200_000
+    assert (tmp_path / "old").read_bytes() == src.read_bytes()
+    (tmp_path / "empty").write_bytes(b"")
+    assert await actx._fs_future("copyfileat", tmp_path / "empty", tmp_path / "e2", 0) == 0
+    assert (tmp_path / "e2").read_bytes() == b""
+
+
+async def test_copyfileat_reads_proc_files(actx: Any, tmp_path: Path) -> None:
+    """A file that reports size 0 but has data (procfs) is read to its end."""
+    copied = await actx._fs_future("copyfileat", "/proc/self/mounts", tmp_path / "m", 0)
+    assert copied > 0 and copied == len((tmp_path / "m").read_bytes())
+
+
+async def test_copyfileat_declines_what_it_does_not_copy(actx: Any, tmp_path: Path) -> None:
+    """None, and nothing changed on disk, where the stdlib would fail or do something else."""
+    (tmp_path / "f").write_bytes(b"data")
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    os.link(tmp_path / "f", tmp_path / "hard")
+    os.symlink("f", tmp_path / "soft")
+    before = sorted(os.listdir(tmp_path))
+    cases = [
+        ("missing", "x"),  # no source
+        ("d", "x"),  # a directory
+        ("fifo", "x"),  # a FIFO: never opened for blocking I/O
+        ("f", "d"),  # target is a directory
+        ("f", "fifo"),  # target is a FIFO
+        ("f", "hard"),  # the same file (a hard link)
+        ("f", "soft"),  # the same file (through a symlink)
+        ("f", "f"),
+        ("f", "nodir/x"),
+    ]
+    for src, dst in cases:
+        assert await actx._fs_future("copyfileat", tmp_path / src, tmp_path / dst, 3) is None, (src, dst)
+    assert sorted(os.listdir(tmp_path)) == before
+    assert (tmp_path / "f").read_bytes() == b"data"
+
+
+async def test_copyfileat_relative_to_dir_fds(actx: Any, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "f").write_bytes(b"hello")
+    sfd = os.open(tmp_path / "a", os.O_RDONLY | os.O_DIRECTORY)
+    dfd = os.open(tmp_path / "b", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert await actx._fs_future("copyfileat", "f", "g", 0, sfd, dfd) == 5
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    assert (tmp_path / "b" / "g").read_bytes() == b"hello"
+
+
+def _names(data: bytes) -> list[bytes]:
+    return [name for _, _, name in parse_dirents(data) if name not in (b".", b"..")]
+
+
+async def test_listdirat_reads_a_directory_in_one_job(actx: Any, tmp_path: Path) -> None:
+    for i in range(20):
+        (tmp_path / f"f{i}").write_bytes(b"")
+    fd, data, at_end = await actx.listdirat(tmp_path)
+    assert (fd, at_end) == (-1, True)  # read whole: the job closed it
+    assert sorted(_names(data)) == sorted(os.fsencode(n) for n in os.listdir(tmp_path))
+    fd, data, at_end = await actx.listdirat(str(tmp_path), keep_open=True)
+    try:
+        assert at_end and fd >= 0 and os.path.samestat(os.fstat(fd), os.stat(tmp_path))
+        assert await actx.getdents(fd) == b""
+    finally:
+        await actx.close_fd(fd)
+
+
+async def test_listdirat_leaves_a_long_directory_open_to_continue(actx: Any, tmp_path: Path) -> None:
+    names = {f"a-rather-long-file-name-{i:04d}" for i in range(300)}  # > 4096 bytes of records
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    dfd = os.open(tmp_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd, data, at_end = await actx.listdirat(tmp_path.name, 0, dfd, 4096)
+    finally:
+        os.close(dfd)
+    assert not at_end and fd >= 0 and 0 < len(data) <= 4096
+    got = _names(data)
+    try:
+        while chunk := await actx.getdents(fd):
+            got += _names(chunk)
+    finally:
+        await actx.close_fd(fd)
+    assert sorted(got) == sorted(os.fsencode(n) for n in names)
+
+
+async def test_listdirat_errors_equal_os(actx: Any, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"")
+    os.symlink(".", tmp_path / "link")
+    for path, flags, expected in (
+        (tmp_path / "missing", 0, errno.ENOENT),
+        (tmp_path / "f", 0, errno.ENOTDIR),
+        (tmp_path / "link", os.O_NOFOLLOW, errno.ENOTDIR),  # O_DIRECTORY|O_NOFOLLOW on a symlink
+    ):
+        with pytest.raises(OSError) as info:
+            await actx.listdirat(path, flags)
+        assert (info.value.errno, info.value.filename) == (expected, str(path))
+    with pytest.raises(ValueError):
+        await actx.listdirat(tmp_path, nbytes=100)
+
+
+async def test_faccessat_with_and_without_flags_equals_os_access(actx: Any, tmp_path: Path) -> None:
+    """No flags: faccessat(2); AT_EACCESS / AT_SYMLINK_NOFOLLOW: faccessat2(2). Answers as os.access."""
+    (tmp_path / "f").write_bytes(b"")
+    os.symlink("missing", tmp_path / "dangling")
+    for path, mode, flags in (
+        (tmp_path / "f", os.R_OK | os.W_OK, 0),
+        (tmp_path / "f", os.X_OK | os.R_OK, 0),
+        (tmp_path / "f", os.R_OK, 0x200),
+        (tmp_path / "dangling", os.F_OK, 0),
+        (tmp_path / "dangling", os.F_OK, AT_SYMLINK_NOFOLLOW),
+    ):
+        expected = os.access(path, mode, effective_ids=bool(flags & 0x200), follow_symlinks=not flags & 0x100)
+        assert await actx.faccessat(path, mode, flags) is expected, (path, mode, flags)

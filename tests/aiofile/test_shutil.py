@@ -306,3 +306,82 @@ async def test_rmtree_of_a_file_reports_like_shutil(tmp_path: Path, ctx: Any) ->
     shutil.rmtree(tmp_path / "f", onerror=lambda f, p, e: theirs.append((f, p, e[0], e[1].errno)))
     assert ours == theirs
     assert ours[0][0] is os.scandir and ours[0][3] == errno.ENOTDIR
+
+
+def times(base: Path) -> dict[str, tuple[int, int, int]]:
+    """Mode, atime and mtime (ns) of every regular file under ``base``."""
+    found = {}
+    for dirpath, _, filenames in os.walk(base):
+        for n in filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISREG(st.st_mode):
+                found[os.path.relpath(os.path.join(dirpath, n), base)] = (st.st_mode, st.st_atime_ns, st.st_mtime_ns)
+    return found
+
+
+@pytest.mark.parametrize("copy_function", ["copy2", "copy", "copyfile"])
+async def test_copytree_metadata_equals_shutil(tmp_path: Path, ctx: Any, copy_function: str) -> None:
+    """Each regular file is one copyfileat job: modes and both times as shutil.copytree leaves them
+    (atime older than mtime: reading the source moves its atime, so which stat is copied shows)."""
+    for base in ("ours", "theirs"):
+        root = tmp_path / base / "src"
+        (root / "d").mkdir(parents=True)
+        for i, mode in enumerate((0o600, 0o640, 0o755, 0o444)):
+            for where in (root, root / "d"):
+                (where / f"f{i}").write_bytes(bytes(range(256)) * (4 * i))
+                os.chmod(where / f"f{i}", mode)
+                os.utime(where / f"f{i}", ns=(1_000_000_000 + i, 2_000_000_000 + i))
+    sources = [times(tmp_path / base / "src") for base in ("ours", "theirs")]
+    assert sources[0] == sources[1]
+    await ash.copytree(
+        tmp_path / "ours" / "src", tmp_path / "ours" / "dst", copy_function=getattr(ash, copy_function), context=ctx
+    )
+    shutil.copytree(
+        tmp_path / "theirs" / "src", tmp_path / "theirs" / "dst", copy_function=getattr(shutil, copy_function)
+    )
+    ours, theirs = times(tmp_path / "ours" / "dst"), times(tmp_path / "theirs" / "dst")
+    if copy_function != "copy2":  # times are "now": only the modes can be compared
+        ours = {k: v[0] for k, v in ours.items()}
+        theirs = {k: v[0] for k, v in theirs.items()}
+    assert ours == theirs
+    assert snapshot(tmp_path / "ours") == snapshot(tmp_path / "theirs")
+
+
+async def test_copytree_into_special_and_same_files_reports_like_shutil(twins: tuple[Path, Path], ctx: Any) -> None:
+    """dirs_exist_ok over a tree whose files are a FIFO, a hard link to the source and a directory:
+    the copy job declines them (nothing touched) and the slow path reports what shutil reports."""
+    for base in twins:
+        dst = base / "dst"
+        dst.mkdir()
+        os.mkfifo(dst / "f0.txt")
+        os.link(base / "src" / "f1.txt", dst / "f1.txt")
+        (dst / "f2.txt").mkdir()
+    ours, theirs = twins
+    with pytest.raises(shutil.Error) as got:
+        await ash.copytree(str(ours / "src"), str(ours / "dst"), dirs_exist_ok=True, context=ctx)
+    with pytest.raises(shutil.Error) as expected:
+        shutil.copytree(str(theirs / "src"), str(theirs / "dst"), dirs_exist_ok=True)
+    # The same errors; their order is each directory's listing order, which differs between
+    # twins. shutil's own quirk is kept: a SameFileError's message is added as characters.
+
+    def errors(items: list[Any], old: str = "", new: str = "") -> tuple[str, list[Any]]:
+        chars = "".join(x for x in items if isinstance(x, str))
+        return chars.replace(old, new), sorted(swap([x for x in items if not isinstance(x, str)], old, new))
+
+    assert errors(got.value.args[0]) == errors(expected.value.args[0], str(theirs), str(ours))
+    assert snapshot(ours) == snapshot(theirs)
+
+
+async def test_copytree_progress_reports_each_file_with_its_size(tmp_path: Path, ctx: Any) -> None:
+    make_tree(tmp_path / "src")
+    seen: dict[str, int] = {}
+    await ash.copytree(
+        tmp_path / "src", tmp_path / "dst", progress=lambda p, n: seen.__setitem__(p, seen.get(p, 0) + n), context=ctx
+    )
+    expected = {}
+    for dirpath, _, filenames in os.walk(tmp_path / "src"):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            if not os.path.islink(p):
+                expected[p.replace(str(tmp_path / "src"), str(tmp_path / "dst"))] = os.path.getsize(p)
+    assert {p: n for p, n in seen.items() if p in expected} == expected

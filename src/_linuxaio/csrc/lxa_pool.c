@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "lxa_eventfd.h"
+#include "lxa_fsjob.h"
 
 /* One read(2)/write(2)-family call moves at most MAX_RW_COUNT bytes
  * (INT_MAX rounded down to a page: 0x7ffff000 with 4 KiB pages). A seekable
@@ -553,6 +554,12 @@ static int64_t run_job(const lxa_job *job, int unseekable, int stop_efd)
         return sync_fd(job);
     case LXA_OP_SYSCALL:
         return run_syscall(job);
+    case LXA_OP_UNLINKAT_MANY:
+        return lxa_unlinkat_many(job);
+    case LXA_OP_COPY_FILE:
+        return lxa_copy_file(job);
+    case LXA_OP_LIST_DIR:
+        return lxa_list_dir(job);
     default:
         return -EINVAL;
     }
@@ -797,7 +804,7 @@ int lxa_pool_create(lxa_pool **out, unsigned max_threads, int eventfd)
 
 int lxa_pool_submit(lxa_pool *pool, lxa_job *job)
 {
-    if (job->opcode < LXA_OP_PREAD || job->opcode > LXA_OP_SYSCALL || job->offset < 0 ||
+    if (job->opcode < LXA_OP_PREAD || job->opcode > LXA_OP_LIST_DIR || job->offset < 0 ||
         ((job->opcode == LXA_OP_PREADV || job->opcode == LXA_OP_PWRITEV) && job->iovcnt < 0))
         return -EINVAL;
     /* Transfers on a non-seekable fd keep their order (see the top). */

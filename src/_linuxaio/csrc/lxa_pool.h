@@ -59,6 +59,27 @@ enum lxa_opcode {
     LXA_OP_SYSCALL = 6, /* syscall(sysno, args[0..5]): file-system operations (openat, statx, ...);
                          * the result is the call's return value or -errno (EINTR is not retried:
                          * close(2) must not be). fd and offset are not used. */
+    LXA_OP_UNLINKAT_MANY = 7, /* unlinkat(fd, names[i], (int)args[0]) for each of the len names in buf
+                               * (const char *const *); ((int32_t *)args[1])[i] = 0 or its errno;
+                               * result: how many failed. sysno is not used. */
+    LXA_OP_COPY_FILE = 8, /* one regular file copied in one job (open, copy_file_range, metadata,
+                           * close): see lxa_copy_file() in lxa_fsjob.h for args and result. */
+    LXA_OP_LIST_DIR = 9,  /* open a directory and read its records into buf/len in one job:
+                           * see lxa_list_dir() in lxa_fsjob.h. */
+};
+
+/* LXA_OP_LIST_DIR stops reading when fewer bytes than this are left in buf (a
+ * linux_dirent64 record is at most 280 bytes: getdents64 would fail with EINVAL). */
+#define LXA_LIST_DIR_SLACK 1024u
+
+/* LXA_OP_COPY_FILE: flags (args[4]) and the part that failed (*(int64_t *)args[5]). */
+enum { LXA_COPY_MODE = 1, LXA_COPY_TIMES = 2, LXA_COPY_STAT_FIRST = 4 };
+enum {
+    LXA_COPY_UNSUITABLE = 1, /* nothing changed on disk: copy it another way */
+    LXA_COPY_DATA = 2,       /* data copy failed; dst removed */
+    LXA_COPY_UTIME = 3,      /* futimens(3) of dst failed; dst kept */
+    LXA_COPY_CHMOD = 4,      /* fchmod(2) of dst failed; dst kept */
+    LXA_COPY_CLOSE = 5,      /* close(2) of dst failed; dst kept */
 };
 
 typedef struct lxa_job {

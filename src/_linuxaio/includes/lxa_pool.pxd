@@ -12,6 +12,19 @@ cdef extern from "lxa_pool.h" nogil:
         LXA_OP_FSYNC
         LXA_OP_FDSYNC
         LXA_OP_SYSCALL
+        LXA_OP_UNLINKAT_MANY
+        LXA_OP_COPY_FILE
+        LXA_OP_LIST_DIR
+
+    enum:
+        LXA_COPY_MODE
+        LXA_COPY_TIMES
+        LXA_COPY_STAT_FIRST
+        LXA_COPY_UNSUITABLE
+        LXA_COPY_DATA
+        LXA_COPY_UTIME
+        LXA_COPY_CHMOD
+        LXA_COPY_CLOSE
 
     ctypedef struct lxa_job:
         lxa_job *next

@@ -6,11 +6,12 @@ default context, or ``context=`` (an ``AsyncioContext`` or raw ``Context``):
 ring requests on ``linux_uring``, pool work elsewhere, no ``run_in_executor``
 and no system call on the loop that may wait for a disk.
 
-``listdir``/``scandir``/``walk`` read directories with ``getdents64(2)`` on an
-fd opened by ``openat``. ``scandir`` entries answer ``is_dir()``/``is_file()``/
-``is_symlink()`` without a system call (a symlink's target, or an entry whose
-type the file system does not report, is stat'ed by the engine while
-listing); ``entry.stat()`` is synchronous as ``os.DirEntry.stat()`` (a cached
+``listdir``/``scandir``/``walk`` read directories with one ``listdirat`` job each
+(``openat`` + ``getdents64(2)`` until the end, then close, in the pool), continued
+with ``getdents`` on the fd for a directory larger than one 64 KiB read.
+``scandir`` entries answer ``is_dir()``/``is_file()``/``is_symlink()`` without a
+system call (a symlink's target, or an entry whose type the file system does
+not report, is stat'ed by the engine while listing); ``entry.stat()`` is synchronous as ``os.DirEntry.stat()`` (a cached
 result when the listing already has it); ``await entry.astat()`` asks the engine.
 
 Cancellation (every coroutine): the operation in flight still completes
@@ -369,17 +370,33 @@ async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int, *, c
 # -- directories -------------------------------------------------------------------------------
 
 
-async def _open_dir(ctx: Any, path: Any) -> int:
-    if _is_fd(path):
-        return await ctx.openat(".", _DIR_FLAGS, 0, path)  # type: ignore[no-any-return]
-    return await ctx.openat(path, _DIR_FLAGS)  # type: ignore[no-any-return]
-
-
 async def _records(ctx: Any, fd: int) -> AsyncIterator[tuple[int, int, bytes]]:
     while chunk := await settled(_submit(ctx, "getdents", fd, LISTING_CHUNK)):
         for record in parse_dirents(chunk):
             if record[2] not in (b".", b".."):
                 yield record
+
+
+async def _list_dir(ctx: Any, path: Any) -> tuple[int, bytes, bool]:
+    """Open directory ``path`` (an fd: that directory) and read what fits of it: ``(fd, records, at_end)``.
+
+    One ``listdirat`` job (open + getdents until the end or the buffer is full),
+    so a directory that fits costs one round trip instead of four; ``fd`` is -1
+    then, else the caller continues with ``getdents`` and closes it.
+    """
+    dir_fd = AT_FDCWD
+    if _is_fd(path):
+        path, dir_fd = ".", path
+    if isinstance(ctx, FsOpsMixin):
+        return await ctx.listdirat(path, 0, dir_fd, LISTING_CHUNK)
+    fd = await ctx.openat(path, _DIR_FLAGS, 0, dir_fd)  # a duck-typed context: the table's calls
+    return fd, b"", False
+
+
+def _listed(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    for record in parse_dirents(data):
+        if record[2] not in (b".", b".."):
+            yield record
 
 
 async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
@@ -388,11 +405,13 @@ async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
     if path is None:
         path = "."
     as_bytes = isinstance(path, bytes)
-    fd = await _open_dir(ctx, path)
-    try:
-        names = [name async for _, _, name in _records(ctx, fd)]
-    finally:
-        await settled(_submit(ctx, "close_fd", fd))
+    fd, data, at_end = await _list_dir(ctx, path)
+    names = [name for _, _, name in _listed(data)]
+    if not at_end:
+        try:
+            names += [name async for _, _, name in _records(ctx, fd)]
+        finally:
+            await settled(_submit(ctx, "close_fd", fd))
     return names if as_bytes else [_os.fsdecode(n) for n in names]
 
 
@@ -502,7 +521,7 @@ class ScandirIterator:
     async def _complete(self, entry: DirEntry) -> None:
         """Answer is_dir/is_file/is_symlink ahead: stat a symlink's target or an untyped entry."""
         ctx = self._ctx
-        dir_fd = self._fd if _is_fd(self._path) else AT_FDCWD
+        dir_fd = self._path if _is_fd(self._path) else AT_FDCWD
         target = entry.name if _is_fd(self._path) else entry.path
         if entry._d_type == _DT_UNKNOWN:
             entry._lstat = await settled(_submit(ctx, "statx", target, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, dir_fd))
@@ -522,8 +541,7 @@ class ScandirIterator:
             raise StopAsyncIteration
         try:
             if self._records is None:
-                self._fd = await _open_dir(self._ctx, self._path)
-                self._records = _records(self._ctx, self._fd)
+                self._records = self._listing()
             ino, d_type, raw = await self._records.__anext__()
             entry = self._entry(ino, d_type, raw)
             if d_type in (_DT_UNKNOWN, _DT_LNK):  # the others need no system call
@@ -535,6 +553,15 @@ class ScandirIterator:
         except BaseException:
             await self.aclose()
             raise
+
+    async def _listing(self) -> AsyncIterator[tuple[int, int, bytes]]:
+        fd, data, at_end = await _list_dir(self._ctx, self._path)
+        self._fd = fd  # closed by aclose(); -1 when the one job read the whole directory
+        for record in _listed(data):
+            yield record
+        if not at_end:
+            async for record in _records(self._ctx, fd):
+                yield record
 
     async def aclose(self) -> None:
         """Stop listing and close the directory fd (idempotent)."""

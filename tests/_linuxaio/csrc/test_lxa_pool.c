@@ -441,6 +441,117 @@ static void test_syscall_jobs(void)
     CHECK(unlink(path) == 0 && rmdir(dir) == 0);
 }
 
+/* LXA_OP_UNLINKAT_MANY and LXA_OP_COPY_FILE: several calls in one job. */
+static void write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data, len) == (ssize_t)len);
+    CHECK(close(fd) == 0);
+}
+
+static void test_fs_jobs(void)
+{
+    char dir[] = "/tmp/lxa_pool_fsjob_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dfd >= 0);
+    static char big[300000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 13);
+    CHECK(fchdir(dfd) == 0);
+    write_file("a", big, sizeof(big), 0640);
+    write_file("empty", "", 0, 0600);
+    write_file("old", "previous, longer content", 24, 0600);
+    CHECK(mkdir("sub", 0700) == 0);
+    struct timespec times[2] = {{.tv_sec = 1000, .tv_nsec = 5}, {.tv_sec = 2000, .tv_nsec = 7}};
+    CHECK(utimensat(dfd, "a", times, 0) == 0);
+
+    int efd = lxa_eventfd_open();
+    lxa_pool *pool;
+    CHECK(lxa_pool_create(&pool, 2, efd) == 0);
+
+    int64_t steps[6] = {-1, -1, -1, -1, -1, -1};
+    lxa_job copies[6] = {
+        /* data, mode and times (as they were before the copy read "a") into a new file */
+        {.opcode = LXA_OP_COPY_FILE,
+         .args = {dfd, (long)"a", dfd, (long)"b", LXA_COPY_MODE | LXA_COPY_TIMES | LXA_COPY_STAT_FIRST, (long)&steps[0]}},
+        /* into an existing longer file: truncated first */
+        {.opcode = LXA_OP_COPY_FILE, .args = {dfd, (long)"empty", dfd, (long)"old", 0, (long)&steps[1]}},
+        /* not done: a directory, a missing source, the file itself, a missing target directory */
+        {.opcode = LXA_OP_COPY_FILE, .args = {dfd, (long)"sub", dfd, (long)"x", 0, (long)&steps[2]}},
+        {.opcode = LXA_OP_COPY_FILE, .args = {dfd, (long)"missing", dfd, (long)"x", 0, (long)&steps[3]}},
+        {.opcode = LXA_OP_COPY_FILE, .args = {dfd, (long)"a", AT_FDCWD, (long)"a", 0, (long)&steps[4]}},
+        {.opcode = LXA_OP_COPY_FILE, .args = {dfd, (long)"a", dfd, (long)"nodir/x", 0, (long)&steps[5]}},
+    };
+    for (int i = 0; i < 6; i++)
+        CHECK(lxa_pool_submit(pool, &copies[i]) == 0);
+    CHECK(collect(pool, efd, NULL, 6) == 6);
+    CHECK(copies[0].result == (int64_t)sizeof(big) && steps[0] == 0);
+    CHECK(copies[1].result == 0 && steps[1] == 0);
+    for (int i = 2; i < 6; i++)
+        CHECK(copies[i].result < 0 && steps[i] == LXA_COPY_UNSUITABLE);
+    struct stat st;
+    CHECK(stat("b", &st) == 0 && st.st_size == (off_t)sizeof(big) && (st.st_mode & 07777) == 0640);
+    CHECK(st.st_mtim.tv_sec == 2000 && st.st_mtim.tv_nsec == 7);
+    CHECK(st.st_atim.tv_sec == 1000 && st.st_atim.tv_nsec == 5);
+    CHECK(stat("old", &st) == 0 && st.st_size == 0);
+    CHECK(stat("a", &st) == 0 && st.st_size == (off_t)sizeof(big)); /* untouched by "a" -> "a" */
+    static char back[sizeof(big)];
+    int fd = open("b", O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0 && read(fd, back, sizeof(back)) == (ssize_t)sizeof(back) && close(fd) == 0);
+    CHECK(memcmp(back, big, sizeof(big)) == 0);
+    CHECK(access("x", F_OK) != 0);
+
+    const char *names[] = {"a", "missing", "sub", "b", "old", "empty"};
+    int32_t errs[6] = {-1, -1, -1, -1, -1, -1};
+    lxa_job unlink_job = {.opcode = LXA_OP_UNLINKAT_MANY, .fd = dfd, .buf = (void *)names, .len = 6,
+                          .args = {0, (long)errs}};
+    int32_t dir_err = -1;
+    const char *dirs[] = {"sub"};
+    lxa_job rmdir_job = {.opcode = LXA_OP_UNLINKAT_MANY, .fd = dfd, .buf = (void *)dirs, .len = 1,
+                         .args = {AT_REMOVEDIR, (long)&dir_err}};
+    lxa_job none = {.opcode = LXA_OP_UNLINKAT_MANY, .fd = dfd, .buf = NULL, .len = 0, .args = {0, 0}};
+    CHECK(lxa_pool_submit(pool, &unlink_job) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(lxa_pool_submit(pool, &rmdir_job) == 0);
+    CHECK(lxa_pool_submit(pool, &none) == 0);
+    CHECK(collect(pool, efd, NULL, 2) == 2);
+    CHECK(unlink_job.result == 2 && rmdir_job.result == 0 && none.result == 0);
+    CHECK(errs[0] == 0 && errs[1] == ENOENT && errs[2] == EISDIR && errs[3] == 0 && errs[4] == 0 && errs[5] == 0);
+    CHECK(dir_err == 0);
+
+    /* LXA_OP_LIST_DIR: the (now empty) directory in one job, closed; kept open on request;
+     * a buffer too small to hold anything: the fd stays open, nothing read. */
+    static char records[8192];
+    int64_t out[3][2];
+    lxa_job lists[4] = {
+        {.opcode = LXA_OP_LIST_DIR, .buf = records, .len = sizeof(records), .args = {dfd, (long)".", 0, (long)out[0], 0}},
+        {.opcode = LXA_OP_LIST_DIR, .buf = records, .len = sizeof(records), .args = {AT_FDCWD, (long)dir, 0, (long)out[1], 1}},
+        {.opcode = LXA_OP_LIST_DIR, .buf = records, .len = 100, .args = {AT_FDCWD, (long)dir, 0, (long)out[2], 0}},
+        {.opcode = LXA_OP_LIST_DIR, .buf = records, .len = sizeof(records), .args = {AT_FDCWD, (long)"/nonexistent/x", 0, (long)out[0], 0}},
+    };
+    CHECK(lxa_pool_submit(pool, &lists[0]) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(lists[0].result > 0 && out[0][0] == -1 && out[0][1] == 1); /* "." and ".." */
+    CHECK(lxa_pool_submit(pool, &lists[1]) == 0);
+    CHECK(lxa_pool_submit(pool, &lists[2]) == 0);
+    CHECK(collect(pool, efd, NULL, 2) == 2);
+    CHECK(lists[1].result > 0 && out[1][0] >= 0 && out[1][1] == 1);
+    CHECK(lists[2].result == 0 && out[2][0] >= 0 && out[2][1] == 0);
+    CHECK(close((int)out[1][0]) == 0 && close((int)out[2][0]) == 0);
+    CHECK(lxa_pool_submit(pool, &lists[3]) == 0);
+    CHECK(collect(pool, efd, NULL, 1) == 1);
+    CHECK(lists[3].result == -ENOENT && out[0][0] == -1);
+
+    lxa_pool_shutdown(pool);
+    lxa_pool_destroy(pool);
+    close(efd);
+    CHECK(chdir("/") == 0);
+    close(dfd);
+    CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
     test_reads();
@@ -451,6 +562,7 @@ int main(void)
     test_long_stream_writes();
     test_nonblocking_pipe_reports_eagain();
     test_syscall_jobs();
+    test_fs_jobs();
     puts("ok");
     return 0;
 }
