@@ -427,14 +427,18 @@ def _trio_opener(family: str) -> Callable[..., Any]:
 
 
 class FileObjects:
-    """Line iteration and chunked copy through some file-object API.
+    """Line iteration, line writes and chunked copy through some file-object API.
 
     ``n`` is how many lines (``lines``) or 64 KiB chunks (``copy``) to
     process; ``None`` means the whole file. Each returns the lines read or
-    the bytes copied. Opening and closing are inside the timed call.
+    written or the bytes copied. Opening and closing are inside the timed call.
     """
 
     async def lines(self, path: str, n: int | None) -> int:
+        raise NotImplementedError
+
+    async def write_lines(self, path: str, lines: list[str]) -> int:
+        """Open ``path`` with ``"w"`` (UTF-8), ``write`` each line in its own call, close."""
         raise NotImplementedError
 
     async def copy(self, src: str, dst: str, n: int | None) -> int:
@@ -461,6 +465,12 @@ class AiofileObjects(FileObjects):
                 if count == n:
                     break
         return count
+
+    async def write_lines(self, path: str, lines: list[str]) -> int:
+        async with self.async_open(path, "w", encoding="utf-8", context=self.ctx) as f:
+            for line in lines:
+                await f.write(line)
+        return len(lines)
 
     async def copy(self, src: str, dst: str, n: int | None) -> int:
         copied = 0
@@ -491,6 +501,14 @@ class AiofilesObjects(FileObjects):
                     break
         return count
 
+    async def write_lines(self, path: str, lines: list[str]) -> int:
+        import aiofiles
+
+        async with aiofiles.open(path, "w", encoding="utf-8") as f:
+            for line in lines:
+                await f.write(line)
+        return len(lines)
+
     async def copy(self, src: str, dst: str, n: int | None) -> int:
         import aiofiles
 
@@ -506,7 +524,7 @@ class AiofilesObjects(FileObjects):
 
 
 class SyncObjects(FileObjects):
-    """The floor: ``for line in open(...)`` and ``shutil.copyfileobj`` (blocking)."""
+    """The floor: ``for line in open(...)``, an ``open(..., "w")`` write loop and ``shutil.copyfileobj`` (blocking)."""
 
     async def lines(self, path: str, n: int | None) -> int:
         from itertools import islice
@@ -520,6 +538,12 @@ class SyncObjects(FileObjects):
             for _line in islice(f, n):
                 pass
         return n
+
+    async def write_lines(self, path: str, lines: list[str]) -> int:
+        with open(path, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line)
+        return len(lines)
 
     async def copy(self, src: str, dst: str, n: int | None) -> int:
         with open(src, "rb") as s, open(dst, "wb") as d:
@@ -550,6 +574,12 @@ class TrioFileObjects(FileObjects):
                 if count == n:
                     break
         return count
+
+    async def write_lines(self, path: str, lines: list[str]) -> int:
+        async with await self.opener(path, "w", encoding="utf-8") as f:
+            for line in lines:
+                await f.write(line)
+        return len(lines)
 
     async def copy(self, src: str, dst: str, n: int | None) -> int:
         copied = 0

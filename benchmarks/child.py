@@ -27,7 +27,7 @@ from typing import Any
 from . import adapters, data
 from .measure import LagTicker, Offsets, calibrate, latency_us, run_positional
 from .participants import Participant
-from .workloads import CELLS, Cell
+from .workloads import CELLS, WRITE_LINES, Cell
 
 #: Warm-up (and calibration) lasts about this fraction of ``--duration``.
 WARMUP_FRACTION = 0.2
@@ -109,13 +109,18 @@ async def file_object_cell(
     duration: float,
     whole_file_s: float,
 ) -> dict[str, Any]:
-    """W6: lines or copy; the whole file when it should take at most ``whole_file_s``, else a
-    prefix calibrated to last ``duration``."""
+    """W6: lines, line writes or copy; the whole file (``WRITE_LINES`` lines for line writes) when
+    it should take at most ``whole_file_s``, else a prefix calibrated to last ``duration``."""
     fo = adapters.file_objects(p)
     source = paths[cell.file]
     dst = os.path.join(os.path.dirname(source), f"copy-{os.getpid()}.out")
+    text: list[str] = []
     if cell.kind == "lines":
         total = sizes[cell.file] // data.LINE_BYTES
+        start = 4096
+    elif cell.kind == "write-lines":
+        text = data.text_lines(WRITE_LINES)
+        total = WRITE_LINES
         start = 4096
     else:
         total = math.ceil(sizes[cell.file] / adapters.COPY_CHUNK)
@@ -123,11 +128,19 @@ async def file_object_cell(
 
     async def run(k: int) -> float:
         k = min(k, total)
+        batch = text[:k]
         t0 = time.perf_counter()
         whole = k >= total
         if cell.kind == "lines":
             got = await fo.lines(source, None if whole else k)
             expected = k
+        elif cell.kind == "write-lines":
+            await fo.write_lines(dst, batch)
+            seconds = time.perf_counter() - t0
+            got, expected = os.path.getsize(dst), k * data.LINE_BYTES  # every byte reached the file
+            if got != expected:
+                raise RuntimeError(f"{cell.kind} left {got} bytes (expected {expected})")
+            return seconds
         else:
             got = await fo.copy(source, dst, None if whole else k)
             expected = sizes[cell.file] if whole else k * adapters.COPY_CHUNK

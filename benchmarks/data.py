@@ -13,7 +13,8 @@ The sustained write dirties more than the kernel's background dirty threshold
 writeback and, past the "freerun" point, throttling.
 
 W6's copy writes a 512 MiB destination beside them and deletes it at once,
-so the peak is about 1.5 GiB at scale 1.
+so the peak is about 1.5 GiB at scale 1; W6's line writes write an 8 MB file
+(100,000 lines from ``text_lines``) there and delete it too.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def layout(scale: float) -> dict[str, DataFile]:
 def _binary_chunks(size: int) -> bytes:
     rng = random.Random(1)
     return rng.randbytes(min(size, CHUNK))
+
+
+def text_lines(count: int) -> list[str]:
+    """``count`` distinct 80-byte lines (79 printable characters and ``\\n``) for W6's line writes."""
+    body = _line_chunk(LINE_BYTES * 1000).decode("ascii").splitlines(keepends=True)
+    return [f"{i:08d}{body[i % len(body)][8:]}" for i in range(count)]
 
 
 def _line_chunk(size: int) -> bytes:

@@ -118,6 +118,8 @@ def targets(participants: list[Participant]) -> list[Target]:
             Target(subject, "W6/copy", "sync", 0.75),
             Target(subject, "W6/lines", "aiofiles", 100.0),
             Target(subject, "W6/copy", "aiofiles", 5.0),
+            Target(subject, "W6/write-lines", "sync", 0.5),
+            Target(subject, "W6/write-lines", "aiofiles", 5.0),
         ]
     trio_rows = [p.id for p in participants if p.family == "trio-aiofile"] or ["trio-aiofile:linux"]
     for subject in trio_rows:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KIB = 1024
+#: Lines the W6 ``write-lines`` cell writes (then closes the file).
+WRITE_LINES = 100_000
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 
@@ -23,8 +25,8 @@ class Cell:
         id: stable key used in the JSON (e.g. ``"W4/64k-x64"``).
         workload: the workload it belongs to (``"W4"``).
         label: what the table shows (``"64 KiB, 64 in flight"``).
-        kind: ``randread``, ``seqread``, ``write``, ``direct``, ``lines`` or ``copy``.
-        block: bytes per operation (per line for ``lines``, per chunk for ``copy``).
+        kind: ``randread``, ``seqread``, ``write``, ``direct``, ``lines``, ``write-lines`` or ``copy``.
+        block: bytes per operation (per line for ``lines``/``write-lines``, per chunk for ``copy``).
         depth: operations in flight.
         unit: the reported figure: ``ops/s``, ``GiB/s`` or ``MB/s``.
         file: key of the data file it reads (see ``data.py``).
@@ -51,7 +53,7 @@ class Cell:
     @property
     def file_object(self) -> bool:
         """True for the W6 cells, which go through file objects, not positional calls."""
-        return self.kind in ("lines", "copy")
+        return self.kind in ("lines", "write-lines", "copy")
 
     def value(self, units: float, seconds: float) -> float:
         """The figure this cell reports for ``units`` done in ``seconds``."""
@@ -195,9 +197,20 @@ def _cells() -> tuple[Workload, ...]:
         ),
         Workload(
             "W6",
-            "file objects: line iteration and a 64 KiB-chunk copy",
+            "file objects: line iteration, line writes and a 64 KiB-chunk copy",
             (
                 c("lines", "W6", "async for line (80-byte lines)", "lines", 80, 1, "MB/s", "lines"),
+                # Writes a new file beside the lines file (its ``file`` only says where).
+                c(
+                    "write-lines",
+                    "W6",
+                    "write 100,000 80-byte lines (text mode), then close",
+                    "write-lines",
+                    80,
+                    1,
+                    "MB/s",
+                    "lines",
+                ),
                 c("copy", "W6", "copy in 64 KiB chunks", "copy", 64 * KIB, 1, "MB/s", "big"),
             ),
             "file-objects",

@@ -18,7 +18,7 @@ import _linuxaio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.workloads import CELLS, WORKLOADS  # noqa: E402
+from benchmarks.workloads import CELLS, WORKLOADS, WRITE_LINES  # noqa: E402
 
 REPEATS = 2
 
@@ -215,6 +215,9 @@ def test_targets_and_ratios_from_synthetic_records() -> None:
     assert w3_row["status"].startswith("n/a")
     lines_row = rows[("aiofile on python vs synchronous stdlib, async for line (80-byte lines) (file objects)", "sync")]
     assert lines_row["status"].startswith("n/a")
+    writes = "write 100,000 80-byte lines (text mode), then close (file objects)"
+    assert rows[(f"aiofile on python vs synchronous stdlib, {writes}", "sync")]["status"].startswith("n/a")
+    assert rows[(f"aiofile on python vs aiofiles, {writes}", "aiofiles")]["status"].startswith("n/a")
     # No row is labelled by an issue number: each says what it compares.
     assert not any("#" in r["target"] or "item" in r["target"] for r in evaluate(people, records, summaries))
 
@@ -281,10 +284,13 @@ def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
-    assert set(doc["cells"]) == {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/copy"}
+    assert set(doc["cells"]) == {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/write-lines", "W6/copy"}
     assert doc["meta"]["quick"] is False
     assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
     assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
+    written = doc["cells"]["W6/write-lines"]["participants"]["sync"]["runs"][0]
+    assert 0 < written["units"] <= WRITE_LINES
+    assert not list((tmp_path / "data").glob("copy-*.out"))  # the written file is deleted
     assert "### W6:" in (out / "results.md").read_text()
 
 
@@ -314,3 +320,31 @@ def test_fio_peer_means_both_fio_engines() -> None:
 
     assert parse_peers("fio") == {"fio", "fio:uring"}
     assert parse_peers("fio:uring") == {"fio:uring"}
+
+
+@pytest.mark.parametrize("pid", ["sync", "aiofile:python", "aiofile:thread", "aiofiles"])
+def test_write_lines_leaves_exactly_the_lines_on_disk(pid: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from benchmarks import adapters, data
+    from benchmarks.participants import Participant
+
+    if pid == "aiofiles":
+        pytest.importorskip("aiofiles")
+    family, _, backend = pid.partition(":")
+    p = Participant(pid, pid, family, backend or None)
+    lines = data.text_lines(2500)
+    assert {len(line) for line in lines} == {data.LINE_BYTES} and all(line.endswith("\n") for line in lines)
+    assert len(set(lines)) == len(lines)
+    path = tmp_path / "out.txt"
+    path.write_bytes(b"stale content, truncated by 'w'" * 10_000)
+
+    async def main() -> int:
+        fo = adapters.file_objects(p)
+        try:
+            return await fo.write_lines(str(path), lines)
+        finally:
+            await fo.close()
+
+    assert asyncio.run(main()) == len(lines)
+    assert path.read_bytes() == "".join(lines).encode("utf-8")

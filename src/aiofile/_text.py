@@ -468,7 +468,7 @@ class TextFileWrapper(FileIOWrapperBase):
         ``open()``, a write after a read lands at the read position
         (``tell()``), not after the read-ahead.
         """
-        if not isinstance(text, str):
+        if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
         if (
             not self._encoder_at_start
@@ -482,7 +482,17 @@ class TextFileWrapper(FileIOWrapperBase):
             if self._writetranslate and "\n" in text:
                 text = text.replace("\n", self._writenl)
             data = text.encode(self._encoding, self._errors) if self._stateless_encoding else self._encoder.encode(text)
-            if self._append_to_buffer(data):
+            # ``_append_to_buffer``'s test, inline (this is the per-line cost of
+            # a write loop): the lock was tested above, with no await since.
+            wbuf = self._wbuf
+            if (
+                wbuf
+                and len(wbuf) + len(data) < self._buffer_size
+                and self.file._fd >= 0
+                and not self._rbuf
+                and self._prefetch is None
+            ):
+                wbuf += data
                 return length
             async with self._lock:
                 await self._write_unlocked(data)
