@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.testing
 
+import _linuxaio
 import aiofile
 import aiofile.os as aos
 import aiofile.shutil as ashutil
@@ -33,7 +34,11 @@ def run(runner: str, fn: Any) -> Any:
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_the_whole_surface_with_the_default_context(runner: str, tmp_path: Path) -> None:
+def test_the_whole_surface_with_the_default_context(
+    runner: str, tmp_path: Path, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every backend in turn: the selection the default contexts follow is pinned to it.
+    monkeypatch.setattr(_linuxaio, "_selection", _linuxaio.Selection(backend.name, "test"))
     text = "hello\nwörld\n" * 1000
     p = tmp_path / "a.txt"
 
@@ -79,6 +84,7 @@ def test_the_whole_surface_with_the_default_context(runner: str, tmp_path: Path)
         assert (tmp_path / "big2").read_bytes() == b"z" * (3 << 20)
         context = get_default_context()
         assert isinstance(context, TrioContext) == runner.endswith("trio")
+        assert type(context.context).__module__ == f"_linuxaio.{_linuxaio._MODULES[backend.name]}"
 
     run(runner, main)
 
