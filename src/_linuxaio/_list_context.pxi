@@ -497,6 +497,12 @@ cdef class _ListContext(_ContextCore):
         stops a transfer waiting on a pipe or socket (``-ECANCELED``) while
         one already running on a regular file finishes normally. The buffer
         lives until the operation completes either way.
+
+        The count is of those certainly stopped. On ``linux_uring`` a request
+        a kernel worker was already running when the cancel arrived (the
+        kernel answers ``-EALREADY``, io_uring_prep_cancel(3)) is not
+        counted, yet may still complete with ``-ECANCELED`` if the worker
+        had not begun its transfer.
         """
         cdef Operation op
         cdef Py_ssize_t count = 0
