@@ -842,8 +842,9 @@ cdef class Operation:
         Value: the bytes copied; ``None`` if ``src`` is not a regular file, or
         ``dst`` cannot be opened or is not a regular file other than ``src``
         (nothing was changed: copy it another way, which reports the stdlib's
-        error). A failure while copying removes ``dst`` and raises ``OSError``
-        naming ``src`` and ``dst``; a failure of the metadata keeps ``dst`` and
+        error). A failure while copying raises ``OSError`` naming ``src`` and
+        ``dst`` and removes ``dst`` if this job created it (an existing ``dst``
+        is left truncated or partly written, as ``shutil`` leaves it); a failure of the metadata keeps ``dst`` and
         raises what ``os.utime``/``os.chmod`` raise.
         """
         cdef bytes a = _fs_path(src)

@@ -512,6 +512,9 @@ def _copy_data(fd_in: int, fd_out: int, size: int) -> int:
     return total
 
 
+_OUT_FLAGS = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK
+
+
 def _copyfileat(src: Any, dst: Any, flags: int, src_dir_fd: int | None, dst_dir_fd: int | None) -> int | None:
     """The compiled pool's copy job (lxa_copy_file) with ``os`` calls; ``None``: nothing done."""
     try:
@@ -522,8 +525,13 @@ def _copyfileat(src: Any, dst: Any, flags: int, src_dir_fd: int | None, dst_dir_
         sst = os.fstat(fd_in)
         if not stat.S_ISREG(sst.st_mode):
             return None
+        created = True  # O_EXCL first: only a dst this job created is removed on failure
         try:
-            fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o666, dir_fd=dst_dir_fd)
+            try:
+                fd_out = os.open(dst, _OUT_FLAGS | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst_dir_fd)
+            except FileExistsError:
+                created = False
+                fd_out = os.open(dst, _OUT_FLAGS, dir_fd=dst_dir_fd)
         except OSError:
             return None
         try:
@@ -537,10 +545,11 @@ def _copyfileat(src: Any, dst: Any, flags: int, src_dir_fd: int | None, dst_dir_
             except OSError as exc:
                 os.close(fd_out)
                 fd_out = -1
-                try:
-                    os.unlink(dst, dir_fd=dst_dir_fd)
-                except OSError:
-                    pass
+                if created:
+                    try:
+                        os.unlink(dst, dir_fd=dst_dir_fd)
+                    except OSError:
+                        pass
                 raise OSError(exc.errno, exc.strerror, src, None, dst) from None
             if flags & (_COPY_MODE | _COPY_TIMES) and not flags & _COPY_STAT_FIRST:
                 sst = os.fstat(fd_in)

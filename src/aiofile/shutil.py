@@ -263,7 +263,8 @@ async def copyfile(
 ) -> Any:
     """``shutil.copyfile``: the data of ``src`` into ``dst`` (created or truncated); returns ``dst``.
 
-    Cancellation: the incomplete ``dst`` is removed.
+    Failure or cancellation: a ``dst`` this call created is removed; an existing ``dst`` is left
+    truncated or partly written, as ``shutil`` leaves it (its other links, owner and mode stay).
     """
     return await _copyfile(src, dst, follow_symlinks, progress, context, _UNKNOWN)
 
@@ -299,7 +300,8 @@ async def _copyfile(
         except _aio.cancelled_errors():
             if not opening.cancelled() and opening.exception() is None:
                 await aos.settled(aos._submit(ctx, "close_fd", opening.result()))
-                await aos.settled(_remove_quietly(ctx, dst))
+                if dst_st is None:
+                    await aos.settled(_remove_quietly(ctx, dst))
             raise
         except IsADirectoryError as e:
             if not await aos.path.exists(dst, context=context):
@@ -309,7 +311,8 @@ async def _copyfile(
         try:
             await _copy_data(ctx, fd_in, fd_out, progress, dst, src_st.st_size if src_st is not None else 0)
         except BaseException:
-            await aos.settled(_remove_quietly(ctx, dst))
+            if dst_st is None:  # only a file this call created
+                await aos.settled(_remove_quietly(ctx, dst))
             raise
         finally:
             await aos.settled(aos._submit(ctx, "close_fd", fd_out))

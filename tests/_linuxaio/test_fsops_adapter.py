@@ -15,6 +15,8 @@ import os
 import select
 import shutil
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -660,3 +662,47 @@ async def test_faccessat_with_and_without_flags_equals_os_access(actx: Any, tmp_
     ):
         expected = os.access(path, mode, effective_ids=bool(flags & 0x200), follow_symlinks=not flags & 0x100)
         assert await actx.faccessat(path, mode, flags) is expected, (path, mode, flags)
+
+
+_COPY_FAILS_SCRIPT = """
+import asyncio, errno, os, resource, signal, sys
+module = __import__("_linuxaio." + sys.argv[1] + "_asyncio", fromlist=["AsyncioContext"])
+root = sys.argv[2]
+src, new, old, link = (os.path.join(root, name) for name in ("src", "new", "old", "link"))
+with open(src, "wb") as f:
+    f.write(os.urandom(300_000))
+with open(old, "wb") as f:
+    f.write(b"o" * 10)
+os.link(old, link)
+os.chmod(old, 0o600)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+
+async def main():
+    ctx = module.AsyncioContext()
+    for dst in (new, old):
+        try:
+            await ctx._fs_future("copyfileat", src, dst, 0)
+        except OSError as exc:
+            print(dst == new and "new" or "old", errno.errorcode[exc.errno], exc.filename == src, exc.filename2 == dst)
+    ctx.close()
+
+asyncio.run(main())
+kept = os.stat(old)
+print(os.path.exists(new), os.path.samefile(old, link), oct(kept.st_mode & 0o777), kept.st_size <= 100_000)
+"""
+
+
+def test_copyfileat_failing_removes_only_a_dst_it_created(backend: Any, tmp_path: Path) -> None:
+    """EFBIG mid-copy (RLIMIT_FSIZE, in a child): a new dst is removed; an existing one is kept as
+    shutil keeps it (truncated or partly written: same inode, its other links and mode)."""
+    needs_fs_ops(backend)
+    module = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _COPY_FAILS_SCRIPT, module[backend.name], str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["new EFBIG True True", "old EFBIG True True", "False True 0o600 True"]

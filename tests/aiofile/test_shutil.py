@@ -385,3 +385,48 @@ async def test_copytree_progress_reports_each_file_with_its_size(tmp_path: Path,
             if not os.path.islink(p):
                 expected[p.replace(str(tmp_path / "src"), str(tmp_path / "dst"))] = os.path.getsize(p)
     assert {p: n for p, n in seen.items() if p in expected} == expected
+
+
+_COPYFILE_FAILS_SCRIPT = """
+import asyncio, errno, os, resource, signal, sys
+module = __import__("_linuxaio." + sys.argv[1] + "_asyncio", fromlist=["AsyncioContext"])
+from aiofile import shutil as ash
+root = sys.argv[2]
+src, new, old, link = (os.path.join(root, name) for name in ("src", "new", "old", "link"))
+with open(src, "wb") as f:
+    f.write(os.urandom(300_000))
+with open(old, "wb") as f:
+    f.write(b"o" * 10)
+os.link(old, link)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+
+async def main():
+    ctx = module.AsyncioContext()
+    for dst in (new, old):
+        try:
+            await ash.copyfile(src, dst, context=ctx)
+        except OSError as exc:
+            print(dst == new and "new" or "old", errno.errorcode[exc.errno])
+    ctx.close()
+
+asyncio.run(main())
+print(os.path.exists(new), os.path.samefile(old, link))
+"""
+
+
+def test_failed_copyfile_removes_only_a_dst_it_created(backend: Any, tmp_path: Path) -> None:
+    """EFBIG mid-copy (RLIMIT_FSIZE, in a child): a new dst is removed, an existing one stays (same
+    inode, other links intact), as shutil.copyfile leaves it."""
+    import subprocess
+    import sys
+
+    module = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _COPYFILE_FAILS_SCRIPT, module[backend.name], str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["new EFBIG", "old EFBIG", "False True"]

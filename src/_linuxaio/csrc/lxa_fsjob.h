@@ -107,7 +107,9 @@ static int64_t lxa_copy_data(int in, int out, int64_t size)
  *     slow way (which reports the stdlib's exact error): src cannot be opened
  *     or is not a regular file, dst cannot be opened, is not a regular file,
  *     or is src itself;
- *   LXA_COPY_DATA: copying failed; dst was removed;
+ *   LXA_COPY_DATA: copying failed; dst was removed if this job created it
+ *     (an existing dst is left truncated or partly written, as shutil leaves
+ *     it);
  *   LXA_COPY_UTIME / LXA_COPY_CHMOD / LXA_COPY_CLOSE: the data is in dst (kept).
  * src opens with O_NONBLOCK (a FIFO put there meanwhile must not block the
  * worker) and dst with O_NONBLOCK and without O_TRUNC: it is truncated only
@@ -131,7 +133,15 @@ static int64_t lxa_copy_file(const lxa_job *job)
     }
     const int dst_dir = (int)job->args[2];
     const char *dst_path = (const char *)job->args[3];
-    int out = openat(dst_dir, dst_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+    /* O_EXCL first: a dst this job created is removed if the copy fails; an
+     * existing one (other links, its owner and mode) never is, as shutil
+     * leaves it. */
+    int created = 1;
+    int out = openat(dst_dir, dst_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NONBLOCK, 0666);
+    if (out < 0 && errno == EEXIST) {
+        created = 0;
+        out = openat(dst_dir, dst_path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+    }
     if (out < 0) {
         rc = -errno;
         close(in);
@@ -147,7 +157,8 @@ static int64_t lxa_copy_file(const lxa_job *job)
     if (rc < 0) {
         close(out);
         close(in);
-        unlinkat(dst_dir, dst_path, 0);
+        if (created)
+            unlinkat(dst_dir, dst_path, 0);
         return rc;
     }
     if ((flags & (LXA_COPY_TIMES | LXA_COPY_MODE)) && !(flags & LXA_COPY_STAT_FIRST)) {
