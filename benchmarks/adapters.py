@@ -229,7 +229,8 @@ class AiofilesIO(PositionalIO):
 
 
 class AiofileIO(PositionalIO):
-    """Our ``aiofile.AIOFile`` (positional ``read(size, offset)``/``write(data, offset)``) on one backend."""
+    """Our ``aiofile.AIOFile`` (positional ``read_bytes(size, offset)``/``write_bytes(data, offset)``, the calls
+    the public aiofile's row makes) on one backend."""
 
     def __init__(self, backend: str, make_context: Callable[[str], Any] = our_asyncio_context) -> None:
         self.backend = backend
@@ -251,11 +252,11 @@ class AiofileIO(PositionalIO):
         afp, block, kind = self.afp, self.cell.block, self.cell.kind
         if kind == "write":
             data = self.payload
-            return partial(afp.write, data)
+            return partial(afp.write_bytes, data)
         if kind == "direct":
             buf = self.buffers[worker]
             return partial(afp.readinto, buf)
-        return partial(afp.read, block)
+        return partial(afp.read_bytes, block)
 
     async def datasync(self) -> None:
         await self.afp.fdsync()
@@ -437,6 +438,10 @@ class FileObjects:
     async def lines(self, path: str, n: int | None) -> int:
         raise NotImplementedError
 
+    async def line_reader(self, path: str, n: int | None) -> int:
+        """aiofile's ``LineReader`` over an ``AIOFile`` opened ``"r"`` (UTF-8); ``lines`` where no such API exists."""
+        return await self.lines(path, n)
+
     async def write_lines(self, path: str, lines: list[str]) -> int:
         """Open ``path`` with ``"w"`` (UTF-8), ``write`` each line in its own call, close."""
         raise NotImplementedError
@@ -461,6 +466,17 @@ class AiofileObjects(FileObjects):
         count = 0
         async with self.async_open(path, "r", context=self.ctx) as f:
             async for _line in f:
+                count += 1
+                if count == n:
+                    break
+        return count
+
+    async def line_reader(self, path: str, n: int | None) -> int:
+        from aiofile import AIOFile, LineReader  # type: ignore[attr-defined,unused-ignore]
+
+        count = 0
+        async with AIOFile(path, "r", encoding="utf-8", context=self.ctx) as afp:
+            async for _line in LineReader(afp):
                 count += 1
                 if count == n:
                     break

@@ -115,7 +115,7 @@ async def file_object_cell(
     source = paths[cell.file]
     dst = os.path.join(os.path.dirname(source), f"copy-{os.getpid()}.out")
     text: list[str] = []
-    if cell.kind == "lines":
+    if cell.kind in ("lines", "linereader"):
         total = sizes[cell.file] // data.LINE_BYTES
         start = 4096
     elif cell.kind == "write-lines":
@@ -131,8 +131,9 @@ async def file_object_cell(
         batch = text[:k]
         t0 = time.perf_counter()
         whole = k >= total
-        if cell.kind == "lines":
-            got = await fo.lines(source, None if whole else k)
+        if cell.kind in ("lines", "linereader"):
+            reader = fo.lines if cell.kind == "lines" else fo.line_reader
+            got = await reader(source, None if whole else k)
             expected = k
         elif cell.kind == "write-lines":
             await fo.write_lines(dst, batch)

@@ -62,6 +62,7 @@ SUSTAINED_ONLY = (
 )
 
 FILE_OBJECT_ONLY = "file-object workload: runs through aiofile.async_open, aiofiles and open() only"
+LINEREADER_ONLY = "LineReader is aiofile's API: our aiofile and open()'s line loop (the reference) run it"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class Participant:
             return None if cell.workload in TRIO_WORKLOADS else TRIO_ONLY
         if cell.file_object and self.family in ("ours", "caio", "to_thread", "aiofile-open", "aiofile-public"):
             return FILE_OBJECT_ONLY
+        if cell.kind == "linereader" and self.family not in ("aiofile", "trio-aiofile", "sync"):
+            return LINEREADER_ONLY
         if self.family in ("aiofile-open", "aiofile-public") and cell.workload not in HELPER_WORKLOADS:
             return HELPER_ONLY
         if cell.sustained and self.family not in ("ours", "aiofile", "caio"):

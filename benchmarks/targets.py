@@ -115,6 +115,7 @@ def targets(participants: list[Participant]) -> list[Target]:
     for subject in [h.id for h in helpers]:
         out += [
             Target(subject, "W6/lines", "sync", 0.5),
+            Target(subject, "W6/linereader", "sync", 0.5),
             Target(subject, "W6/copy", "sync", 0.75),
             Target(subject, "W6/lines", "aiofiles", 100.0),
             Target(subject, "W6/copy", "aiofiles", 5.0),

@@ -53,7 +53,7 @@ class Cell:
     @property
     def file_object(self) -> bool:
         """True for the W6 cells, which go through file objects, not positional calls."""
-        return self.kind in ("lines", "write-lines", "copy")
+        return self.kind in ("lines", "linereader", "write-lines", "copy")
 
     def value(self, units: float, seconds: float) -> float:
         """The figure this cell reports for ``units`` done in ``seconds``."""
@@ -200,6 +200,8 @@ def _cells() -> tuple[Workload, ...]:
             "file objects: line iteration, line writes and a 64 KiB-chunk copy",
             (
                 c("lines", "W6", "async for line (80-byte lines)", "lines", 80, 1, "MB/s", "lines"),
+                # aiofile's LineReader over an AIOFile; the sync row runs its ``for line in open()`` loop.
+                c("linereader", "W6", "LineReader (80-byte lines)", "linereader", 80, 1, "MB/s", "lines"),
                 # Writes a new file beside the lines file (its ``file`` only says where).
                 c(
                     "write-lines",

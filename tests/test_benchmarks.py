@@ -284,10 +284,14 @@ def test_full_mode_subset_one_subprocess_per_group(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
-    assert set(doc["cells"]) == {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/write-lines", "W6/copy"}
+    cells = {"W1/4k-x1", "W2c/4k-x64-cold", "W6/lines", "W6/linereader", "W6/write-lines", "W6/copy"}
+    assert set(doc["cells"]) == cells
     assert doc["meta"]["quick"] is False
     assert len(doc["cells"]["W1/4k-x1"]["participants"]["python"]["runs"]) == 1
     assert len(doc["cells"]["W6/copy"]["participants"]["sync"]["runs"]) == 1
+    lines = doc["cells"]["W6/linereader"]["participants"]
+    assert lines["sync"]["runs"][0]["units"] > 0
+    assert lines["aiofile:python"]["runs"][0]["units"] > 0  # LineReader over AIOFile
     written = doc["cells"]["W6/write-lines"]["participants"]["sync"]["runs"][0]
     assert 0 < written["units"] <= WRITE_LINES
     assert not list((tmp_path / "data").glob("copy-*.out"))  # the written file is deleted

@@ -206,10 +206,23 @@ cdef enum:
     KIND_FILE = 4     # a regular file or block device (cached per descriptor)
     KIND_STREAM = 8   # anything else: pipe, socket, tty, procfs...
     KIND_MASK = 12
+    RETRY_UNIT = 16   # upper nibble: batched reads left before an INLINE_NO descriptor is tried again
+    RETRY_MASK = 0xF0
     CANCEL_TAG = 1  # user_data of our IORING_OP_ASYNC_CANCEL SQEs (operations are aligned pointers)
 
 if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
     raise ImportError("linux_uring: pthread_atfork failed")
+
+
+cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
+    """KIND_FILE (regular file, block device) or KIND_STREAM: classified once (fstat), cached in ``slot``."""
+    cdef unsigned char kind = slot[0] & KIND_MASK if slot != NULL else 0
+    cdef uint64_t dev = 0, ino = 0
+    if kind == 0:
+        kind = KIND_FILE if lxa_fd_route(fd, &dev, &ino) == LXA_ROUTE_KERNEL else KIND_STREAM
+        if slot != NULL:
+            slot[0] = (slot[0] & ~KIND_MASK) | kind
+    return kind
 
 
 cdef inline _raise_errno(long long rc, str what):
@@ -525,7 +538,7 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1:
         cdef unsigned char *slot = self._fd_slot(fd)
         if slot != NULL:
-            slot[0] = (slot[0] & ~INLINE_MASK) | (INLINE_YES if inline else INLINE_NO)
+            slot[0] = (slot[0] & KIND_MASK) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
         return 0
 
     cdef bint _nowait_stream(self, int fd) noexcept:
@@ -536,16 +549,8 @@ cdef class Context(_ListContext):
         io_uring itself would arm poll and wait on such a descriptor; with
         RWF_NOWAIT it answers EAGAIN as read(2)/write(2) do.
         """
-        cdef unsigned char *slot = self._fd_slot(fd)
-        cdef unsigned char kind
-        cdef uint64_t dev = 0, ino = 0
         cdef int flags
-        kind = slot[0] & KIND_MASK if slot != NULL else 0
-        if kind == 0:
-            kind = KIND_FILE if lxa_fd_route(fd, &dev, &ino) == LXA_ROUTE_KERNEL else KIND_STREAM
-            if slot != NULL:
-                slot[0] = (slot[0] & ~KIND_MASK) | kind
-        if kind == KIND_FILE:
+        if _fd_kind(fd, self._fd_slot(fd)) == KIND_FILE:
             return False
         flags = fcntl(fd, F_GETFL)
         return flags >= 0 and (flags & O_NONBLOCK) != 0
@@ -768,10 +773,14 @@ cdef class Context(_ListContext):
         """Will the kernel most likely finish ``op`` inside ``io_uring_enter``?
 
         True for a read or write of a descriptor whose last inline attempt
-        completed inside the call (a cached file). A wrong guess costs only
-        the batching.
+        completed inside the call (a cached file), and for a read of a regular file not
+        tried yet: that attempt tells. A wrong guess costs only the batching
+        (the request is then in flight like any other). A descriptor whose
+        attempt did not complete (cold data) has its reads batched, and one in
+        16 of them tried inline again: the cache may have warmed up.
         """
         cdef int opcode = op._opcode
+        cdef unsigned char *slot
         if (
             opcode == OP_WRITE
             and not _wguard.unusable
@@ -779,9 +788,20 @@ cdef class Context(_ListContext):
             and op._ioprio == 0
         ):
             return True  # the write guard may let it run on this thread (see _inline)
-        if op._fd < 0 or op._fd >= self._ninline_fds or (self._inline_fds[op._fd] & INLINE_MASK) != INLINE_YES:
+        if opcode != OP_READ and opcode != OP_READINTO and opcode != OP_WRITE:
             return False
-        return opcode == OP_READ or opcode == OP_READINTO or opcode == OP_WRITE
+        slot = self._fd_slot(op._fd)
+        if slot == NULL:
+            return False
+        if (slot[0] & INLINE_MASK) == INLINE_YES:
+            return True
+        if opcode == OP_WRITE or _fd_kind(op._fd, slot) != KIND_FILE:
+            return False  # a pipe or socket would wait in the kernel: batched
+        if (slot[0] & INLINE_MASK) == INLINE_NO:
+            if slot[0] & RETRY_MASK:
+                slot[0] -= RETRY_UNIT
+                return False
+        return True
 
     cdef int _inline(self, Operation op) except -1:
         """``submit_inline`` after its checks: INLINE_DONE, or INLINE_IN_FLIGHT.

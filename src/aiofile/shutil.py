@@ -48,7 +48,7 @@ from _linuxaio.fsops import parse_dirents
 
 from . import _aio
 from . import os as aos
-from ._file import _finish_uncancellable
+from ._file import _finish_uncancellable, _release_reserved, _reserve
 
 __all__ = [
     "Error",
@@ -74,6 +74,7 @@ ignore_patterns = _shutil.ignore_patterns
 DEFAULT_LIMIT = 64
 COPY_CHUNK = 1 << 30  # bytes per copy_file_range request
 RW_CHUNK = 1 << 20  # bytes per read/write when copy_file_range cannot be used
+PREALLOCATE_MIN = 1 << 20  # from this size up a copy reserves the destination's blocks first
 _FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM})
 _AT_REMOVEDIR = 0x200
 UNLINK_BATCH = 128  # names per unlinkat_many job in rmtree
@@ -227,7 +228,30 @@ async def _samefile(src: Any, dst: Any, context: Any) -> bool:
 
 
 async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
-    """Copy to the end of ``fd_in``; a regular file of known ``size`` needs no final empty call."""
+    """Copy to the end of ``fd_in``; a regular file of known ``size`` needs no final empty call.
+
+    A copy of ``PREALLOCATE_MIN`` bytes or more first reserves ``fd_out``'s
+    blocks: fallocate(2) with ``FALLOC_FL_KEEP_SIZE``, so the size grows only
+    as data lands and a failed copy leaves what ``shutil``'s would. ext4 then
+    writes into allocated extents instead of reserving delayed-allocation
+    blocks page by page (~1.4x faster for 512 MiB). A file system that
+    refuses it is copied without; a copy that failed or a source that shrank
+    leaves no reserved blocks past the end.
+    """
+    reserved = size >= PREALLOCATE_MIN and await _reserve(ctx, fd_out, size, aos.settled)
+    try:
+        total = await _copy_stream(ctx, fd_in, fd_out, progress, name, size)
+    except BaseException:
+        if reserved:
+            await aos.settled(_release_reserved(ctx, fd_out))
+        raise
+    if reserved and total != size:
+        await aos.settled(_release_reserved(ctx, fd_out))
+    return total
+
+
+async def _copy_stream(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
+    """``_copy_data``'s copy itself: copy_file_range, or read/write where the kernel refuses it."""
     total = 0
     n: int
     use_range = True

@@ -112,6 +112,37 @@ def test_cached_read_completes_inline_without_waking_the_reader(U: Any, data_fd:
         assert select.select([ctx.fileno()], [], [], 0)[0] == []
 
 
+def test_first_read_of_a_cached_file_goes_inline_while_other_tasks_are_ready(
+    U: Any, UA: Any, data_fd: tuple[int, bytes]
+) -> None:
+    """With other work ready (64 tasks reading), a regular file's first read is still tried inline:
+    cached, it completes in the call; a pipe's read is batched (it would wait in the kernel)."""
+    fd, data = data_fd
+    r, w = os.pipe2(os.O_CLOEXEC)
+
+    async def main() -> None:
+        actx = UA.AsyncioContext()
+        try:
+            await actx.fsync(fd)  # binds the adapter; touches no read state of fd
+            asyncio.get_running_loop().call_soon(lambda: None)  # something else is ready
+            for i in range(3):
+                op = U.Operation.read(4096, fd, 4096 * i)
+                assert actx.start_operation(op) is op
+                assert op.get_value() == data[4096 * i : 4096 * (i + 1)]
+            piped = actx.start_operation(U.Operation.read(4, r, 0))
+            assert isinstance(piped, asyncio.Future)
+            os.write(w, b"pipe")
+            assert await piped == b"pipe"
+        finally:
+            await actx.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     # 8 SQEs and 16 CQEs, 300 operations in flight: the SQ is refilled and

@@ -390,16 +390,16 @@ async def test_copytree_progress_reports_each_file_with_its_size(tmp_path: Path,
 _COPYFILE_FAILS_SCRIPT = """
 import asyncio, errno, os, resource, signal, sys
 module = __import__("_linuxaio." + sys.argv[1] + "_asyncio", fromlist=["AsyncioContext"])
-from aiofile import shutil as ash
+from aiofile import AIOFile, shutil as ash
 root = sys.argv[2]
-src, new, old, link = (os.path.join(root, name) for name in ("src", "new", "old", "link"))
+src, new, old, link, other = (os.path.join(root, name) for name in ("src", "new", "old", "link", "other"))
 with open(src, "wb") as f:
-    f.write(os.urandom(300_000))
+    f.write(os.urandom(3 << 20))
 with open(old, "wb") as f:
     f.write(b"o" * 10)
 os.link(old, link)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a signal
-resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
 
 async def main():
     ctx = module.AsyncioContext()
@@ -408,10 +408,20 @@ async def main():
             await ash.copyfile(src, dst, context=ctx)
         except OSError as exc:
             print(dst == new and "new" or "old", errno.errorcode[exc.errno])
+    with open(other, "wb") as f:
+        f.write(b"o" * 10)
+    try:
+        async with AIOFile(src, "rb", context=ctx) as afp:
+            await afp.copy_to(other, chunk_size=1 << 19)  # ranges in parallel, blocks reserved first
+    except OSError as exc:
+        print("copy_to", errno.errorcode[exc.errno])
     ctx.close()
 
 asyncio.run(main())
-print(os.path.exists(new), os.path.samefile(old, link))
+kept = os.stat(old)  # no blocks reserved for the copy stay past its end
+other_kept = os.stat(other)
+print(os.path.exists(new), os.path.samefile(old, link), kept.st_blocks * 512 <= (1 << 20) + (64 << 10))
+print(other_kept.st_size <= 1 << 20, other_kept.st_blocks * 512 <= (1 << 20) + (64 << 10))
 """
 
 
@@ -429,4 +439,4 @@ def test_failed_copyfile_removes_only_a_dst_it_created(backend: Any, tmp_path: P
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:3] == ["new EFBIG", "old EFBIG", "False True"]
+    assert proc.stdout.split("\n")[:5] == ["new EFBIG", "old EFBIG", "copy_to EFBIG", "False True True", "True True"]
