@@ -4,7 +4,9 @@ Rows (fixed counts, median of ``--repeats`` runs, one run of this command):
 
 * ``stat``: ``os.stat`` of 10,000 cached files, 64 in flight;
 * ``walk+stat``: walk a 20,000-entry tree and stat every file;
-* ``copytree`` and ``rmtree`` of a 5,000-file tree (4 KiB files).
+* ``copytree`` and ``rmtree`` of a 5,000-file tree (4 KiB files);
+* ``copyfile`` and ``copy_to``: one 512 MiB cached file copied (``aiofile.shutil.copyfile``,
+  ``AIOFile.copy_to``; the other participants run ``shutil.copyfile``).
 
 Participants: ``aiofile.os``/``aiofile.shutil`` on each of our backends,
 ``aiofiles`` (its ``os.stat``/``os.scandir``; it has no ``shutil``), ``asyncio.to_thread``
@@ -33,8 +35,18 @@ WALK_DIRS, WALK_FILES_PER_DIR = 200, 99  # 200 dirs + 19,800 files = 20,000 entr
 TREE_DIRS, TREE_FILES_PER_DIR = 50, 100  # 5,000 files
 IN_FLIGHT = 64
 
-PARTICIPANTS = ["aiofile:linux", "aiofile:thread", "aiofile:python", "aiofiles", "to_thread", "sync"]
-ROWS = ["stat", "walk+stat", "copytree", "rmtree"]
+BIG_FILE = 512 << 20
+PARTICIPANTS = [
+    "aiofile:linux",
+    "aiofile:uring",
+    "aiofile:thread",
+    "aiofile:python",
+    "aiofiles",
+    "to_thread",
+    "sync",
+]
+MODULES = {"linux": "linux_aio", "uring": "linux_uring", "thread": "thread_aio", "python": "python_aio"}
+ROWS = ["copyfile", "copy_to", "stat", "walk+stat", "copytree", "rmtree"]
 
 
 def make_data(root: Path) -> None:
@@ -51,6 +63,15 @@ def make_data(root: Path) -> None:
             sub.mkdir(parents=True)
             for f in range(WALK_FILES_PER_DIR):
                 (sub / f"f{f:02d}").write_bytes(b"")
+    big = root / "big.bin"
+    if not big.is_file() or big.stat().st_size != BIG_FILE:
+        with open(big, "wb") as f:
+            for _ in range(BIG_FILE >> 20):
+                f.write(os.urandom(1 << 20))
+            os.fsync(f.fileno())  # no writeback of it under the copies
+    with open(big, "rb") as f:  # cached: the copies measure the copy, not the disk
+        while f.read(8 << 20):
+            pass
     tree = root / "tree"
     if not tree.is_dir():
         payload = os.urandom(4096)
@@ -73,7 +94,7 @@ async def _bounded(paths: list[str], call: Any) -> None:
 
 async def run_row(participant: str, row: str, root: Path) -> float:
     """Seconds for one run of ``row`` by ``participant`` (setup excluded)."""
-    if participant == "aiofiles" and row in ("copytree", "rmtree"):
+    if participant == "aiofiles" and row in ("copytree", "rmtree", "copyfile", "copy_to"):
         raise NotImplementedError(f"aiofiles has no {row}")  # before the setup copy, which would stay
     flat = [str(root / "flat" / n) for n in sorted(os.listdir(root / "flat"))]
     ctx: Any = None
@@ -82,7 +103,7 @@ async def run_row(participant: str, row: str, root: Path) -> float:
 
         import aiofile
 
-        module = importlib.import_module(f"_linuxaio.{participant.split(':')[1]}_aio_asyncio")
+        module = importlib.import_module(f"_linuxaio.{MODULES[participant.split(':')[1]]}_asyncio")
         ctx = module.AsyncioContext()
         aos, ash = aiofile.os, aiofile.shutil
     dst = root / f"copy-{os.getpid()}"
@@ -134,6 +155,24 @@ async def run_row(participant: str, row: str, root: Path) -> float:
             await asyncio.to_thread(shutil.copytree, root / "tree", dst)
         elif participant == "sync":
             shutil.copytree(root / "tree", dst)
+    elif row in ("copyfile", "copy_to"):
+        big, target = root / "big.bin", str(dst) + ".bin"
+        if ctx is not None and row == "copyfile":
+            await ash.copyfile(big, target, context=ctx)
+        elif ctx is not None:
+            async with aiofile.AIOFile(big, "rb", context=ctx) as afp:
+                await afp.copy_to(target)
+        elif participant == "to_thread":
+            await asyncio.to_thread(shutil.copyfile, big, target)
+        else:
+            shutil.copyfile(big, target)
+        elapsed = time.perf_counter() - start
+        if os.path.getsize(target) != BIG_FILE:
+            raise RuntimeError(f"{row} of {participant} left {os.path.getsize(target)} bytes")
+        os.unlink(target)  # its dirty pages go with it: no writeback load for the next run
+        if ctx is not None:
+            await ctx.aclose()
+        return elapsed
     elif row == "rmtree":
         if ctx is not None:
             await ash.rmtree(dst, limit=IN_FLIGHT, context=ctx)
@@ -181,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     # minute, so a copytree right after a deletion costs 2-5x more CPU in the kernel: with the
     # deletions after the last copytree, every participant's copytree runs under the same
     # conditions (other processes on the machine excepted). Orders are shuffled per repeat.
-    phases = [[r for r in ROWS if r != "rmtree"], ["rmtree"]]
+    phases = [["copyfile", "copy_to"], ["stat", "walk+stat", "copytree"], ["rmtree"]]
     runs = [(rows, repeat) for rows in phases for repeat in range(args.repeats)]
     for rows, repeat in runs:
         order = PARTICIPANTS[:]
