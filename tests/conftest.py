@@ -25,6 +25,8 @@ import functools
 import importlib
 import inspect
 import os
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -112,6 +114,18 @@ class Backend:
     def adapter(self, aio: str, **kwargs: Any) -> Any:
         """A new adapter of this backend for the async library ``aio`` (``"asyncio"`` or ``"trio"``)."""
         return (self.TrioContext if aio == "trio" else self.AsyncioContext)(**kwargs)
+
+    def run_script(self, script: str, *args: str) -> list[str]:
+        """Run ``script`` in a new interpreter (``sys.argv[1]``: this backend's asyncio module name,
+        then ``args``); its stdout lines. Fails the test if it exits non-zero."""
+        proc = subprocess.run(
+            [sys.executable, "-c", script, self.asyncio_module.__name__, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
 
     def __str__(self) -> str:
         return self.name
