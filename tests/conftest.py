@@ -29,6 +29,7 @@ import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -127,8 +128,28 @@ class Backend:
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.splitlines()
 
+    def run_copy_failure_script(self, body: str, root: Path) -> list[str]:
+        """``run_script`` of ``body`` after a set-up in ``root``: ``src`` (3 MiB), ``old`` (10 bytes,
+        hard-linked as ``link``), names ``new`` and ``other``, and a 1 MiB RLIMIT_FSIZE (a write
+        past it fails with EFBIG, SIGXFSZ ignored); ``module`` is the backend's asyncio module."""
+        return self.run_script(_COPY_FAILURE_SETUP + body, str(root))
+
     def __str__(self) -> str:
         return self.name
+
+
+_COPY_FAILURE_SETUP = """
+import asyncio, errno, os, resource, signal, sys
+module = __import__(sys.argv[1], fromlist=["AsyncioContext"])
+src, new, old, link, other = (os.path.join(sys.argv[2], n) for n in ("src", "new", "old", "link", "other"))
+with open(src, "wb") as f:
+    f.write(os.urandom(3 << 20))
+with open(old, "wb") as f:
+    f.write(b"o" * 10)
+os.link(old, link)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+"""
 
 
 def load_backend(request: pytest.FixtureRequest, name: str) -> Backend:

@@ -663,18 +663,7 @@ async def test_faccessat_with_and_without_flags_equals_os_access(actx: Any, tmp_
 
 
 _COPY_FAILS_SCRIPT = """
-import asyncio, errno, os, resource, signal, sys
-module = __import__(sys.argv[1], fromlist=["AsyncioContext"])
-root = sys.argv[2]
-src, new, old, link = (os.path.join(root, name) for name in ("src", "new", "old", "link"))
-with open(src, "wb") as f:
-    f.write(os.urandom(3 << 20))
-with open(old, "wb") as f:
-    f.write(b"o" * 10)
-os.link(old, link)
 os.chmod(old, 0o600)
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a signal
-resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
 
 async def main():
     ctx = module.AsyncioContext()
@@ -696,5 +685,5 @@ def test_copyfileat_failing_removes_only_a_dst_it_created(backend: Any, tmp_path
     """EFBIG mid-copy (RLIMIT_FSIZE, in a child): a new dst is removed; an existing one is kept as
     shutil keeps it (truncated or partly written: same inode, its other links and mode)."""
     needs_fs_ops(backend)
-    lines = backend.run_script(_COPY_FAILS_SCRIPT, str(tmp_path))
+    lines = backend.run_copy_failure_script(_COPY_FAILS_SCRIPT, tmp_path)
     assert lines == ["new EFBIG True True", "old EFBIG True True", "False True 0o600 True"]

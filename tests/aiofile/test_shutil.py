@@ -388,18 +388,7 @@ async def test_copytree_progress_reports_each_file_with_its_size(tmp_path: Path,
 
 
 _COPYFILE_FAILS_SCRIPT = """
-import asyncio, errno, os, resource, signal, sys
-module = __import__(sys.argv[1], fromlist=["AsyncioContext"])
 from aiofile import AIOFile, shutil as ash
-root = sys.argv[2]
-src, new, old, link, other = (os.path.join(root, name) for name in ("src", "new", "old", "link", "other"))
-with open(src, "wb") as f:
-    f.write(os.urandom(3 << 20))
-with open(old, "wb") as f:
-    f.write(b"o" * 10)
-os.link(old, link)
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit: EFBIG, not a signal
-resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
 
 async def main():
     ctx = module.AsyncioContext()
@@ -428,5 +417,5 @@ print(other_kept.st_size <= 1 << 20, other_kept.st_blocks * 512 <= (1 << 20) + (
 def test_failed_copyfile_removes_only_a_dst_it_created(backend: Any, tmp_path: Path) -> None:
     """EFBIG mid-copy (RLIMIT_FSIZE, in a child): a new dst is removed, an existing one stays (same
     inode, other links intact), as shutil.copyfile leaves it."""
-    lines = backend.run_script(_COPYFILE_FAILS_SCRIPT, str(tmp_path))
+    lines = backend.run_copy_failure_script(_COPYFILE_FAILS_SCRIPT, tmp_path)
     assert lines == ["new EFBIG", "old EFBIG", "copy_to EFBIG", "False True True", "True True"]
