@@ -100,6 +100,10 @@ class OpCode(int):
     LISTDIRAT = OP_LISTDIRAT
 
 
+cdef inline bint _is_read(int opcode) noexcept:
+    return opcode == OP_READ or opcode == OP_READINTO or opcode == OP_READV
+
+
 cdef inline bint _is_write(int opcode) noexcept:
     return opcode == OP_WRITE or opcode == OP_WRITEV
 

@@ -9,6 +9,7 @@ from lxu_ring cimport lxu_cqe, lxu_ring
 
 cdef struct op_ext:
     bint cancel_sent             # an IORING_OP_ASYNC_CANCEL for it is in the ring
+    bint probe                   # a read sent with RWF_NOWAIT to learn if its data is cached
 
 
 include "_operation_decl.pxi"
@@ -41,4 +42,6 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1
     cdef unsigned char *_fd_slot(self, int fd) noexcept
     cdef bint _nowait_stream(self, int fd) noexcept
+    cdef bint _inline_known(self, int fd) noexcept
+    cdef bint _cold_file(self, int fd) noexcept
     cdef int _cancel_op(self, Operation op) except -1

@@ -13,6 +13,18 @@ the reference behaviour). How an operation travels:
   go through the ring: the kernel completes cached transfers inside the
   call and hands what would block to its own workers or to poll, so no
   thread of ours hops and the caller never waits for a disk.
+* Buffered reads of regular files, per descriptor: a read that may complete
+  in the call (the asyncio adapter's inline path) is first sent with
+  ``RWF_NOWAIT`` when the descriptor is not known as cached, a probe that
+  never starts I/O: cached data completes inside ``io_uring_enter``; data
+  not cached (``EAGAIN``), or only its start (a short count), notes the
+  descriptor cold and sends the rest with ``IOSQE_ASYNC``. So do the cold
+  descriptor's batched reads, one in eight of them probed again. An io-wq
+  worker then reads from the start (up to ``IOWQ_BOUNDED_WORKERS``,
+  ``IORING_REGISTER_IOWQ_MAX_WORKERS``): tried inline instead, a cold read
+  starts readahead and later finishes as task work, both on the submitting
+  (the loop's) thread, milliseconds per batch. ``O_DIRECT`` reads are never
+  probed nor sent to a worker: the device queue is their asynchrony.
 * The ring has a registered eventfd (``IORING_REGISTER_EVENTFD``,
   ``EFD_NONBLOCK | EFD_CLOEXEC``): the event loop watches it, and
   ``process_events()`` consumes CQEs from the mapped CQ ring without a
@@ -85,7 +97,7 @@ cdef extern from "<errno.h>":
 cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
 
-from kaio cimport LXA_MAX_RW_COUNT, LXA_ROUTE_KERNEL, RWF_NOWAIT, lxa_fd_route, lxa_iov_advance
+from kaio cimport LXA_MAX_RW_COUNT, LXA_ROUTE_KERNEL, RWF_NOWAIT, lxa_fd_is_direct, lxa_fd_route, lxa_iov_advance
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -122,6 +134,7 @@ from lxu_ring cimport (
     LXU_OP_READV,
     LXU_OP_WRITE,
     LXU_OP_WRITEV,
+    LXU_IOSQE_ASYNC,
     io_uring_sqe,
     lxu_cq_ready,
     lxu_eventfd_mute,
@@ -132,6 +145,7 @@ from lxu_ring cimport (
     lxu_prep_syscall,
     lxu_reap,
     lxu_register_eventfd,
+    lxu_register_iowq_max_workers,
     lxu_ring_exit,
     lxu_ring_forget,
     lxu_ring_init,
@@ -206,8 +220,10 @@ cdef enum:
     KIND_FILE = 4     # a regular file or block device (cached per descriptor)
     KIND_STREAM = 8   # anything else: pipe, socket, tty, procfs...
     KIND_MASK = 12
-    RETRY_UNIT = 16   # upper nibble: batched reads left before an INLINE_NO descriptor is tried again
-    RETRY_MASK = 0xF0
+    RETRY_UNIT = 16   # bits 4-6: batched reads left before an INLINE_NO descriptor is probed again
+    RETRY_MASK = 0x70
+    KIND_DIRECT = 0x80  # a KIND_FILE opened O_DIRECT (noted with the kind)
+    IOWQ_BOUNDED_WORKERS = 64  # io-wq workers for cold reads sent IOSQE_ASYNC (the C pool's scale)
     CANCEL_TAG = 1  # user_data of our IORING_OP_ASYNC_CANCEL SQEs (operations are aligned pointers)
 
 if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
@@ -215,14 +231,22 @@ if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
 
 
 cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
-    """KIND_FILE (regular file, block device) or KIND_STREAM: classified once (fstat), cached in ``slot``."""
+    """KIND_FILE (regular file, block device) or KIND_STREAM: classified once (fstat), cached in ``slot``
+    with KIND_DIRECT for a file opened O_DIRECT."""
     cdef unsigned char kind = slot[0] & KIND_MASK if slot != NULL else 0
     cdef uint64_t dev = 0, ino = 0
     if kind == 0:
         kind = KIND_FILE if lxa_fd_route(fd, &dev, &ino) == LXA_ROUTE_KERNEL else KIND_STREAM
         if slot != NULL:
-            slot[0] = (slot[0] & ~KIND_MASK) | kind
+            slot[0] = (slot[0] & ~(KIND_MASK | KIND_DIRECT)) | kind
+            if kind == KIND_FILE and lxa_fd_is_direct(fd) == 1:
+                slot[0] |= KIND_DIRECT
     return kind
+
+
+cdef inline bint _is_buffered_file(int fd, unsigned char *slot) noexcept:
+    """A regular file (or block device) read through the page cache (not O_DIRECT)?"""
+    return slot != NULL and _fd_kind(fd, slot) == KIND_FILE and not (slot[0] & KIND_DIRECT)
 
 
 cdef inline _raise_errno(long long rc, str what):
@@ -395,6 +419,7 @@ cdef class Context(_ListContext):
         rc = lxu_ring_probe(self._ring.fd, self._supported)
         if rc < 0:
             memset(self._supported, 0, sizeof(self._supported))
+        lxu_register_iowq_max_workers(self._ring.fd, IOWQ_BOUNDED_WORKERS)  # older kernels: their default
         rc = lxu_register_eventfd(self._ring.fd, self._efd)
         if rc < 0:
             lxu_ring_exit(&self._ring)
@@ -538,7 +563,7 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1:
         cdef unsigned char *slot = self._fd_slot(fd)
         if slot != NULL:
-            slot[0] = (slot[0] & KIND_MASK) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
+            slot[0] = (slot[0] & (KIND_MASK | KIND_DIRECT)) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
         return 0
 
     cdef bint _nowait_stream(self, int fd) noexcept:
@@ -584,8 +609,15 @@ cdef class Context(_ListContext):
                         <uint64_t>(op._offset + done), ud)
         if not _is_fs(opcode) and not _is_sync(opcode):
             sqe.ioprio = <uint16_t>op._ioprio  # priority=: the kernel checks it (ioprio_check_cap)
-            if self._nowait_stream(op._fd):
+            if op._ext.probe:
+                sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (no I/O started)
+            elif self._nowait_stream(op._fd):
                 sqe.rw_flags = RWF_NOWAIT
+            elif _is_read(opcode) and self._cold_file(op._fd):
+                # Its data was not cached when last probed: an io-wq worker reads it from the start.
+                # Tried inline, the read would start readahead and, on completion, run the rest as
+                # task work, both on this (the loop's) thread: milliseconds of stall per batch.
+                sqe.flags |= LXU_IOSQE_ASYNC
         op._ext.cancel_sent = False
         op._state = ST_KERNEL
         self._kernel_in_flight += 1
@@ -649,6 +681,19 @@ cdef class Context(_ListContext):
     cdef int _on_cqe(self, Operation op, int64_t res) except -1:
         cdef int64_t target
         self._kernel_in_flight -= 1
+        if op._ext.probe:
+            op._ext.probe = False
+            target = op._nbytes - op._done
+            if target > LXA_MAX_RW_COUNT:
+                target = LXA_MAX_RW_COUNT
+            if (res == -EAGAIN or 0 < res < target) and not op._ext.cancel_sent:
+                # Not (all) cached: the rest goes to an io-wq worker (see _prep), submitted by
+                # whoever reaped this (_reap_inline, _deliver_ready).
+                if res > 0:
+                    op._done += res
+                self._note_inline(op._fd, False)
+                op._state = ST_CLAIMED
+                return self._queue(op)
         if res > 0 and _is_write(op._opcode) and not op._ext.cancel_sent:
             # A short write (a full disk stops it at 0 or an error): continue from there.
             target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT
@@ -765,19 +810,20 @@ cdef class Context(_ListContext):
         elif len(self._ready) < limit:
             self._reap(limit - len(self._ready))
         self._take_pool_done()
-        if self._backlog:
-            self._enter(0)
+        if self._backlog or lxu_sq_pending(&self._ring):
+            self._enter(0)  # the backlog, and probes requeued for a worker (_on_cqe)
         return self._run_ready(limit)
 
     cdef bint _completes_inline(self, Operation op) noexcept:
         """Will the kernel most likely finish ``op`` inside ``io_uring_enter``?
 
         True for a read or write of a descriptor whose last inline attempt
-        completed inside the call (a cached file), and for a read of a regular file not
-        tried yet: that attempt tells. A wrong guess costs only the batching
-        (the request is then in flight like any other). A descriptor whose
-        attempt did not complete (cold data) has its reads batched, and one in
-        16 of them tried inline again: the cache may have warmed up.
+        completed inside the call (a cached file), and for a read of a regular
+        file not tried yet: that attempt (an RWF_NOWAIT probe, see ``_inline``)
+        tells. A wrong guess costs only the batching (the request is then in
+        flight like any other). A descriptor whose probe found cold data has
+        its reads batched (to io-wq workers), and one in eight of them probed
+        again: the cache may have warmed up.
         """
         cdef int opcode = op._opcode
         cdef unsigned char *slot
@@ -827,6 +873,12 @@ cdef class Context(_ListContext):
                 return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         op._state = ST_CLAIMED
         self._link(op)
+        if (
+            (op._opcode == OP_READ or op._opcode == OP_READINTO)
+            and not self._inline_known(op._fd)
+            and _is_buffered_file(op._fd, self._fd_slot(op._fd))
+        ):
+            op._ext.probe = True  # unknown or cold descriptor: learn with RWF_NOWAIT, never stall here
         self._begin(op)
         if self._has_ring and lxu_sq_pending(&self._ring):
             # What completes inside the call is reaped below: no eventfd wake-up for it.
@@ -848,9 +900,19 @@ cdef class Context(_ListContext):
     cdef Py_ssize_t _reap_inline(self) except -1:
         if self._kernel_in_flight:
             self._reap(0)
-            if self._backlog:
-                self._enter(0)
+            if self._backlog or (self._has_ring and lxu_sq_pending(&self._ring)):
+                self._enter(0)  # the backlog, and probes requeued for a worker (_on_cqe)
         return self._run_ready(0)
+
+    cdef bint _inline_known(self, int fd) noexcept:
+        """Did ``fd``'s last inline attempt complete in the call (INLINE_YES)?"""
+        return 0 <= fd < self._ninline_fds and (self._inline_fds[fd] & INLINE_MASK) == INLINE_YES
+
+    cdef bint _cold_file(self, int fd) noexcept:
+        """A buffered regular file whose last probe found its data not cached (INLINE_NO)?"""
+        if fd < 0 or fd >= self._ninline_fds or (self._inline_fds[fd] & INLINE_MASK) != INLINE_NO:
+            return False
+        return _is_buffered_file(fd, &self._inline_fds[fd])
 
 
 include "_adapter_inline.pxi"

@@ -143,6 +143,46 @@ def test_first_read_of_a_cached_file_goes_inline_while_other_tasks_are_ready(
         os.close(w)
 
 
+def _evict(fd: int) -> None:
+    """Drop ``fd``'s clean pages from the page cache (a cold read follows)."""
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(U: Any, UA: Any, data_fd: tuple[int, bytes]) -> None:
+    """An inline attempt on a file not known as cached is an RWF_NOWAIT probe: data not cached
+    (EAGAIN) or cached only in part (a short count) sends the rest to an io-wq worker
+    (IOSQE_ASYNC), never a stall of the loop thread; the caller gets every byte either way."""
+    fd, data = data_fd
+
+    async def main() -> None:
+        actx = UA.AsyncioContext()
+        try:
+            await actx.fsync(fd)  # binds the adapter
+            loop = asyncio.get_running_loop()
+            _evict(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead: only the page read is cached
+            os.pread(fd, 4096, 65536)  # the first page of the 64 KiB read below is cached, the rest not
+            loop.call_soon(lambda: None)  # something else is ready: only a cheap guess goes inline
+            cold = actx.start_operation(U.Operation.read(4096, fd, 8192))
+            partly = actx.start_operation(U.Operation.read(65536, fd, 65536))
+            into = bytearray(4096)
+            cold_into = actx.start_operation(U.Operation.readinto(into, fd, 300_000))
+            assert isinstance(cold, asyncio.Future) and isinstance(partly, asyncio.Future)
+            assert await cold == data[8192 : 8192 + 4096]
+            assert await partly == data[65536 : 65536 + 65536]
+            assert (await cold_into if isinstance(cold_into, asyncio.Future) else cold_into.get_value()) == 4096
+            assert into == data[300_000 : 300_000 + 4096]
+            # Batched reads of the cold descriptor (the worker path), then cached ones again.
+            got = await asyncio.gather(*(actx.read(1000, fd, i * 7919) for i in range(64)))
+            assert got == [data[i * 7919 : i * 7919 + 1000] for i in range(64)]
+            assert await actx.read(100, fd, len(data) - 50) == data[-50:]  # short at EOF, not continued wrongly
+        finally:
+            await actx.aclose()
+
+    asyncio.run(main())
+
+
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     # 8 SQEs and 16 CQEs, 300 operations in flight: the SQ is refilled and

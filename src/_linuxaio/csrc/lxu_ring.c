@@ -319,6 +319,15 @@ int lxu_register_eventfd(int ring_fd, int efd)
     return sys_register(ring_fd, IORING_REGISTER_EVENTFD, &efd, 1);
 }
 
+/* ABI number: newer than some build machines' <linux/io_uring.h>. */
+#define LXU_REGISTER_IOWQ_MAX_WORKERS 19
+
+int lxu_register_iowq_max_workers(int ring_fd, unsigned bounded)
+{
+    unsigned counts[2] = {bounded, 0}; /* 0: leave that kind as it is */
+    return sys_register(ring_fd, LXU_REGISTER_IOWQ_MAX_WORKERS, counts, 2);
+}
+
 void lxu_eventfd_mute(struct lxu_ring *ring, int on)
 {
     unsigned flags;

@@ -175,6 +175,16 @@ int lxu_ring_probe(int ring_fd, unsigned char *supported);
 /* IORING_REGISTER_EVENTFD: the kernel signals `efd` when it posts CQEs. */
 int lxu_register_eventfd(int ring_fd, int efd);
 
+/* IORING_REGISTER_IOWQ_MAX_WORKERS (Linux 5.15): at most `bounded` io-wq
+ * workers for regular-file and block-device work (the kernel's default is
+ * min(SQ entries, 4 x CPUs)); unbounded work (pipes, sockets) unchanged.
+ * 0 or -errno (EINVAL on older kernels). */
+int lxu_register_iowq_max_workers(int ring_fd, unsigned bounded);
+
+/* sqe->flags bit IOSQE_ASYNC (Linux 5.6): the kernel does not try the
+ * request inline; an io-wq worker runs it from the start (io_uring_enter(2)). */
+#define LXU_IOSQE_ASYNC (1U << 4)
+
 /* Stop (on != 0) or resume the registered eventfd's signals for CQEs the
  * kernel posts meanwhile (IORING_CQ_EVENTFD_DISABLED): a caller that reaps
  * right after its own submission mutes it around the call, then resumes it

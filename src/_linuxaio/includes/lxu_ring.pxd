@@ -70,6 +70,8 @@ cdef extern from "lxu_ring.h" nogil:
     unsigned lxu_reap(lxu_ring *ring, lxu_cqe *out, unsigned max)
     int lxu_ring_probe(int ring_fd, unsigned char *supported)
     int lxu_register_eventfd(int ring_fd, int efd)
+    int lxu_register_iowq_max_workers(int ring_fd, unsigned bounded)
+    cdef unsigned LXU_IOSQE_ASYNC
     void lxu_eventfd_mute(lxu_ring *ring, int on)
     int lxu_fd_flags(int fd)
     int lxu_syscall_opcode(long sysno, const long *args)
