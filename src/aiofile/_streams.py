@@ -118,19 +118,25 @@ class LineReader:
     binary file), including several characters split across chunk borders.
     ``await reader.readline()`` returns ``""``/``b""`` at EOF, and keeps
     doing so; ``async for line in reader`` stops there. Lines are split in
-    memory: one read per ``chunk_size`` bytes, never per line.
+    memory: one read per ``max(chunk_size, MIN_READ)`` bytes, never per line.
 
     Cancellation: a cancelled ``readline()`` loses nothing (the data read so
     far stays buffered).
     """
 
     CHUNK_SIZE = 4192
+    #: Bytes read per refill at the least, whatever ``chunk_size`` says: a line reader's cost is
+    #: per read, and at aiofile 3.x's 4192 it runs at half the speed of ``for line in open()``
+    #: (64 KiB: level with it). Only the memory held differs; the lines are the same.
+    MIN_READ = 64 * 1024
 
     __slots__ = ("_batch", "_buffer", "_empty", "_lock", "_pos", "_reader", "_sep")
 
     def __init__(
         self, aio_file: Any, offset: int = 0, chunk_size: int = CHUNK_SIZE, line_sep: str | bytes = "\n"
     ) -> None:
+        if chunk_size > 0:  # (Reader rejects the others)
+            chunk_size = max(chunk_size, self.MIN_READ)
         self._reader = Reader(aio_file, offset=offset, chunk_size=chunk_size)
         binary = self._reader.file.mode.binary
         if binary and isinstance(line_sep, str):

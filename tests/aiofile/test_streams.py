@@ -48,7 +48,10 @@ async def test_writer_is_sequential(lib: Any, tmp_path: Path, ctx: Any) -> None:
 
 @pytest.mark.parametrize("sep", ["\n", "\r\n", ";", "\r", "<END>", "ab"])
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 4, 7, 4192])
-async def test_line_reader_any_separator(tmp_path: Path, ctx: Any, sep: str, chunk_size: int) -> None:
+async def test_line_reader_any_separator(
+    tmp_path: Path, ctx: Any, sep: str, chunk_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LineReader, "MIN_READ", 1)  # chunk borders inside this small file
     pieces = ["first", "", "sé€cond", "x" * 20, "last"]
     text = sep.join(pieces)
     path = tmp_path / "f"
@@ -62,6 +65,27 @@ async def test_line_reader_any_separator(tmp_path: Path, ctx: Any, sep: str, chu
     async with AIOFile(path, "rb", context=ctx) as afp:
         lines = [line async for line in LineReader(afp, chunk_size=chunk_size, line_sep=sep)]
         assert lines == [line.encode() for line in expected]
+
+
+async def test_line_reader_reads_at_least_min_read_per_refill(tmp_path: Path, ctx: Any) -> None:
+    """aiofile 3.x's default chunk (4192) halves the speed of a line loop: each refill reads 64 KiB."""
+    path = tmp_path / "f"
+    path.write_bytes(b"".join(b"%07d\n" % i for i in range(100_000)))  # 800,000 bytes
+    async with AIOFile(path, "rb", context=ctx) as afp:
+        sizes: list[int] = []
+        read_bytes = afp.read_bytes
+
+        async def counting(size: int = -1, offset: int = 0) -> bytes:
+            sizes.append(size)
+            return await read_bytes(size, offset)
+
+        afp.read_bytes = counting  # type: ignore[method-assign]
+        lines = [line async for line in LineReader(afp)]
+        assert lines == [b"%07d\n" % i for i in range(100_000)]
+        assert set(sizes) == {LineReader.MIN_READ} and len(sizes) == 800_000 // LineReader.MIN_READ + 2
+        sizes.clear()
+        assert await LineReader(afp, chunk_size=200_000).readline() == b"0000000\n"
+        assert sizes == [200_000]
 
 
 async def test_line_reader_offset_and_wrapper(tmp_path: Path, ctx: Any) -> None:
