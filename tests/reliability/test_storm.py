@@ -25,6 +25,7 @@ import asyncio
 import gc
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,19 @@ def threads() -> set[str]:
             continue
         ids.add(tid)
     return ids
+
+
+def threads_left(before: set[str]) -> set[str]:
+    """``threads() - before``, once joined threads are gone from ``/proc`` (bounded: 10 s).
+
+    ``pthread_join`` returns when the kernel clears the thread's tid, before
+    the task is released, so a joined worker can stay listed for a moment
+    under load; a thread never joined stays listed and is returned.
+    """
+    deadline = time.monotonic() + 10
+    while (left := threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return left
 
 
 def rss() -> int:
@@ -247,7 +261,7 @@ async def test_cancellation_storm_leaves_data_slots_fds_threads_and_memory_sound
                 threads_before |= threads()
             left = fds() - fds_before
             assert not left, f"a descriptor outlived its context: {[os.readlink(f'/proc/self/fd/{n}') for n in left]}"
-            left = threads() - threads_before
+            left = threads_left(threads_before)
             assert not left, f"a thread outlived its context: {[thread_name(t) for t in left]}"
             sizes.append(rss())
     finally:
