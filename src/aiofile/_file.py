@@ -246,7 +246,10 @@ class AIOFile:
             if isinstance(self._filename, int):
                 self._adopt(self._filename, initial=_tell_fd(self._filename))
                 return self._fd
-            started = _aio.run_in_executor(self._executor, self._open_blocking)
+            # A function of the file's fields, not a bound method: the executor's work item may
+            # outlive the open by a moment, and must not keep an AIOFile alive (its finalizer
+            # closes a forgotten fd, as the builtin file does).
+            started = _aio.run_in_executor(self._executor, _open_blocking, self._filename, self._mode, self._opener)
             started.add_done_callback(self._opened)
             self._opening = started
         opening = self._opening
@@ -260,28 +263,6 @@ class AIOFile:
         finally:
             self._open_waiters -= 1
         return self._fd if first else None
-
-    def _open_blocking(self) -> tuple[int, int]:
-        path = os.fspath(self._filename)  # type: ignore[arg-type]  # never an int here
-        flags = self._mode.flags
-        if self._opener is None:
-            fd = os.open(path, flags, 0o666)
-        else:
-            fd = self._opener(path, flags)
-            if not isinstance(fd, int) or fd < 0:
-                raise ValueError(f"opener returned {fd}")
-            os.set_inheritable(fd, False)
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            position = _tell_fd(fd)
-            if self._mode.appending and position >= 0:
-                position = os.lseek(fd, 0, os.SEEK_END)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, position
 
     def _opened(self, opening: asyncio.Future[tuple[int, int]]) -> None:
         self._settle_open(opening, wanted=self._open_waiters > 0)
@@ -778,6 +759,30 @@ class AIOFile:
         length = _check_offset(length, "length")
         fd = self._live_fd()
         return self._track(_aio.run_in_executor(self._executor, os.ftruncate, fd, length))
+
+
+def _open_blocking(filename: Any, mode: Any, opener: Any) -> tuple[int, int]:
+    """``AIOFile.open``'s work in the executor: the fd and its position."""
+    path = os.fspath(filename)
+    flags = mode.flags
+    if opener is None:
+        fd = os.open(path, flags, 0o666)
+    else:
+        fd = opener(path, flags)
+        if not isinstance(fd, int) or fd < 0:
+            raise ValueError(f"opener returned {fd}")
+        os.set_inheritable(fd, False)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        position = _tell_fd(fd)
+        if mode.appending and position >= 0:
+            position = os.lseek(fd, 0, os.SEEK_END)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, position
 
 
 #: copy_file_range(2) refusals after which the copy goes through read and write.
