@@ -87,6 +87,7 @@ from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
 from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport F_GETFL, O_CLOEXEC, O_NONBLOCK, fcntl
+from posix.stat cimport S_ISREG, fstat, struct_stat
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close as c_close
 
@@ -247,6 +248,16 @@ cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
 cdef inline bint _is_buffered_file(int fd, unsigned char *slot) noexcept:
     """A regular file (or block device) read through the page cache (not O_DIRECT)?"""
     return slot != NULL and _fd_kind(fd, slot) == KIND_FILE and not (slot[0] & KIND_DIRECT)
+
+
+cdef bint _ends_at_eof(int fd, int64_t end) noexcept:
+    """Does a read that stopped at ``end`` stop at the end of ``fd``'s regular file?
+
+    preadv2(2) with RWF_NOWAIT returns a short count both at the end of the
+    file and where the cached part ends; only the second one is "not cached".
+    """
+    cdef struct_stat st
+    return fstat(fd, &st) == 0 and S_ISREG(st.st_mode) and end >= st.st_size
 
 
 cdef inline _raise_errno(long long rc, str what):
@@ -686,7 +697,10 @@ cdef class Context(_ListContext):
             target = op._nbytes - op._done
             if target > LXA_MAX_RW_COUNT:
                 target = LXA_MAX_RW_COUNT
-            if (res == -EAGAIN or 0 < res < target) and not op._ext.cancel_sent:
+            if (
+                (res == -EAGAIN or (0 < res < target and not _ends_at_eof(op._fd, op._offset + op._done + res)))
+                and not op._ext.cancel_sent
+            ):
                 # Not (all) cached: the rest goes to an io-wq worker (see _prep), submitted by
                 # whoever reaped this (_reap_inline, _deliver_ready).
                 if res > 0:

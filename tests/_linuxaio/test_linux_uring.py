@@ -183,6 +183,32 @@ def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(U: Any, UA: Any, d
     asyncio.run(main())
 
 
+def test_a_probe_that_stops_at_the_end_of_the_file_is_a_cached_read(U: Any, UA: Any, tmp_path: Path) -> None:
+    """RWF_NOWAIT reads come back short both where the cached part ends and at the end of the
+    file: a whole small cached file read with a bigger buffer completes in the call, and the
+    descriptor is known as cached afterwards (its next reads are not sent to a worker)."""
+    path = tmp_path / "small"
+    path.write_bytes(b"0123456789" * 10)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    os.pread(fd, 100, 0)  # cached
+
+    async def main() -> None:
+        actx = UA.AsyncioContext()
+        try:
+            await actx.fsync(fd)  # binds the adapter; touches no read state of fd
+            for offset in (0, 0, 50, 100, 4096):
+                op = U.Operation.read(4096, fd, offset)
+                assert actx.start_operation(op) is op, offset
+                assert op.get_value() == path.read_bytes()[offset:]
+        finally:
+            await actx.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.close(fd)
+
+
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     # 8 SQEs and 16 CQEs, 300 operations in flight: the SQ is refilled and
