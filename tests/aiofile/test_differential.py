@@ -26,9 +26,8 @@ from aiofile import async_open
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
-    # The same examples every run: CI is reproducible. Two text-mode tell/seek differences
-    # that random exploration found are open (see the closing note of 2026-12-06); run with
-    # HYPOTHESIS_RANDOM=1 to explore anew.
+    # The same examples every run: CI is reproducible; run with HYPOTHESIS_RANDOM=1 to explore
+    # anew (the @example cases are what earlier exploration found).
     derandomize=not os.environ.get("HYPOTHESIS_RANDOM"),
     print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -79,7 +78,15 @@ def _same_position(ref: io.TextIOWrapper, mine: int, theirs: int) -> bool:
     for cookie in (mine, theirs):
         with open(ref.name, encoding=ref.encoding, newline=_NEWLINE_OF[id(ref)]) as probe:
             probe.seek(cookie)
-            rests.append(probe.read())
+            try:
+                rests.append(probe.read())
+            except UnicodeError as exc:
+                if cookie == theirs and rests:
+                    # open()'s write resets its decoder, which then expects a BOM again: its
+                    # tell() after a write and a read can name a place its own reader cannot
+                    # decode from (README, "Deliberate differences"; pinned in test_text_mode).
+                    raise _RefFailed("the reference's cookie does not decode") from exc
+                raise
     return rests[0] == rests[1]
 
 
@@ -180,6 +187,9 @@ async def _apply_text_ops(ours: Any, ref: io.TextIOWrapper, ops: list[tuple[Any,
             ref.seek(cookie)  # our cookies are open()'s: the reference accepts them
             mine, theirs = await _same_outcome(lambda: ours.write(op[1]), lambda: ref.write(op[1]), where)
             assert mine == theirs, where
+            # Two cookies for one place ("\r" pending in open()'s, before it in ours) name
+            # different places once the bytes there change: from now on both sides use ours.
+            saved = [(mine_cookie, mine_cookie) for mine_cookie, _ in saved]
         elif name == "flush":
             await ours.flush()
             ref.flush()
@@ -199,6 +209,59 @@ def test_text_matches_open(
 ) -> None:
     content = data.draw(_text_for(encoding), label="content")
     ops = data.draw(_text_ops(encoding), label="ops")
+    _check_text_case(backend, tmp_path, encoding, newline, buffer_size, ref_chunk, content, ops)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "newline", "buffer_size", "ref_chunk", "content", "ops"),
+    [
+        # open()'s write resets its decoder's BOM state: its tell() after a read at EOF names
+        # a place that open() cannot decode from once text follows (ours can).
+        pytest.param(
+            "utf-16",
+            None,
+            1,
+            1,
+            "",
+            [("readlines",), ("write", ""), ("read", 1), ("tell",), ("write", "a"), ("seek_saved", 1), ("read", -1)],
+            id="utf16-bom-state-after-write",
+        ),
+        # open() stops before "\n" with "\r" pending, we before "\r": the same place until a
+        # write changes those bytes.
+        pytest.param(
+            "utf-8",
+            None,
+            64,
+            3,
+            "aa\r\n",
+            [("read", 2), ("tell",), ("write", "a"), ("seek_saved", 1), ("read", -1)],
+            id="pending-cr-cookie-after-write",
+        ),
+    ],
+)
+def test_text_cases_exploration_found(
+    backend: Any,
+    tmp_path: Any,
+    encoding: str,
+    newline: str | None,
+    buffer_size: int,
+    ref_chunk: int,
+    content: str,
+    ops: list[tuple[Any, ...]],
+) -> None:
+    _check_text_case(backend, tmp_path, encoding, newline, buffer_size, ref_chunk, content, ops)
+
+
+def _check_text_case(
+    backend: Any,
+    tmp_path: Any,
+    encoding: str,
+    newline: str | None,
+    buffer_size: int,
+    ref_chunk: int,
+    content: str,
+    ops: list[tuple[Any, ...]],
+) -> None:
     raw = content.encode(encoding)
     ours_path, ref_path = tmp_path / "ours", tmp_path / "ref"
     ours_path.write_bytes(raw)

@@ -364,6 +364,33 @@ async def test_text_seek_cookies_round_trip(tmp_path: Path, ctx: Any) -> None:
                     assert await f.read() == ref.read() == text.replace("\r\n", "\n").replace("\r", "\n")[index:]
 
 
+async def test_utf16_cookie_after_a_write_decodes_where_open_cannot(tmp_path: Path, ctx: Any) -> None:
+    """A deliberate difference (README): open()'s write resets its decoder, so its tell() after a
+    write and a read at EOF expects a BOM there, and reading back from it fails once text follows.
+    Ours keeps the decoder's byte order: the cookie reads back what was written."""
+    path = tmp_path / "f"
+    path.write_bytes("x".encode("utf-16"))
+    with open(path, "r+", encoding="utf-16") as ref:
+        assert ref.read() == "x"
+        ref.write("y")
+        assert ref.read(1) == ""
+        cookie = ref.tell()
+        ref.write("z")
+        ref.seek(cookie)
+        with pytest.raises(UnicodeError, match="BOM"):
+            ref.read()
+    path.write_bytes("x".encode("utf-16"))
+    async with async_open(path, "r+", encoding="utf-16", context=ctx) as f:
+        assert await f.read() == "x"
+        await f.write("y")
+        assert await f.read(1) == ""
+        cookie = f.tell()
+        await f.write("z")
+        f.seek(cookie)
+        assert await f.read() == "z"
+    assert path.read_bytes() == "xyz".encode("utf-16")
+
+
 async def test_errors_argument_and_mid_character_seek(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"ok\xff\xfe" + "é".encode())
