@@ -844,11 +844,21 @@ async def _release_reserved(adapter: Any, fd: int) -> None:
         pass  # they stay reserved, as after fallocate --keep-size; the copy's outcome stands
 
 
-async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total: int, chunk: int, settled: Any) -> int:
+async def _copy_ranges(
+    adapter: Any,
+    fd_in: int,
+    offset: int,
+    fd_out: int,
+    total: int,
+    chunk: int,
+    settled: Any,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """``total`` bytes as ranges of ``chunk``, ``COPY_PARALLEL`` at a time; each range loops over short counts.
 
-    Cancellation: every request runs to its end (``settled``) before the
-    cancellation is delivered, so the caller never closes an fd a queued
+    ``progress(n)`` is called with the byte count of every request that
+    landed. Cancellation: every request runs to its end (``settled``) before
+    the cancellation is delivered, so the caller never closes an fd a queued
     request will still use.
     """
     starts = iter(range(0, total, chunk))
@@ -868,6 +878,8 @@ async def _copy_ranges(adapter: Any, fd_in: int, offset: int, fd_out: int, total
                 if n == 0:  # the source shrank meanwhile
                     return moved + done
                 done += n
+                if progress is not None:
+                    progress(n)
             moved += done
         return moved
 

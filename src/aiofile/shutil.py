@@ -48,7 +48,8 @@ from _linuxaio.fsops import parse_dirents
 
 from . import _aio
 from . import os as aos
-from ._file import _finish_uncancellable, _release_reserved, _reserve
+from ._file import COPY_CHUNK as RANGE_CHUNK
+from ._file import _copy_ranges, _finish_uncancellable, _release_reserved, _reserve
 
 __all__ = [
     "Error",
@@ -251,10 +252,37 @@ async def _copy_data(ctx: Any, fd_in: int, fd_out: int, progress: Progress | Non
 
 
 async def _copy_stream(ctx: Any, fd_in: int, fd_out: int, progress: Progress | None, name: Any, size: int) -> int:
-    """``_copy_data``'s copy itself: copy_file_range, or read/write where the kernel refuses it."""
+    """``_copy_data``'s copy itself: copy_file_range, or read/write where the kernel refuses it.
+
+    A big regular file (``size`` at least two ``RANGE_CHUNK``) is copied as
+    ranges at explicit offsets, several at once (``AIOFile.copy_to``'s
+    ``_copy_ranges``: the page-cache copy then uses more than one core); the
+    rest, and anything the kernel refuses before a byte landed, in order.
+    """
     total = 0
     n: int
     use_range = True
+    if size >= 2 * RANGE_CHUNK:
+        landed = 0
+
+        def note(count: int) -> None:
+            nonlocal landed
+            landed += count
+            if progress is not None:
+                progress(name, count)
+
+        try:
+            total = await _copy_ranges(ctx, fd_in, 0, fd_out, size, RANGE_CHUNK, aos.settled, note)
+        except OSError as exc:
+            if exc.errno not in _FALLBACK_ERRNOS or landed:
+                raise
+            total = 0
+        # Then in order from ``total`` to the end: what the kernel refused, or what the source
+        # gained since its size was taken (one more request, which finds EOF). The requests
+        # above used explicit offsets, so both file positions are still at 0.
+        os.lseek(fd_in, total, os.SEEK_SET)
+        os.lseek(fd_out, total, os.SEEK_SET)
+        size = -1
     while True:
         if use_range:
             try:

@@ -387,6 +387,37 @@ async def test_copytree_progress_reports_each_file_with_its_size(tmp_path: Path,
     assert {p: n for p, n in seen.items() if p in expected} == expected
 
 
+async def test_big_copyfile_goes_as_parallel_ranges_with_progress(
+    tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From two RANGE_CHUNKs up, copyfile copies ranges at explicit offsets several at once: every
+    byte lands, progress adds up to the size in steps of at most a chunk, and a source that grew
+    meanwhile is not cut (the rest follows in order)."""
+    monkeypatch.setattr(ash, "RANGE_CHUNK", 64 << 10)
+    src = tmp_path / "src"
+    data = os.urandom((1 << 20) + 123)
+    src.write_bytes(data)
+    steps: list[int] = []
+    await ash.copyfile(src, tmp_path / "dst", progress=lambda p, n: steps.append(n), context=ctx)
+    assert (tmp_path / "dst").read_bytes() == data
+    assert sum(steps) == len(data) and max(steps) <= 64 << 10 and len(steps) >= 17
+    size = len(data)
+    real_stat = ash._stat_or_none
+
+    async def stale_stat(path: Any, context: Any) -> Any:
+        st = await real_stat(path, context)
+        if st is not None and os.fspath(path) == str(src):
+            with open(src, "ab") as f:  # grows after copyfile looked at its size
+                f.write(b"tail")
+        return st
+
+    monkeypatch.setattr(ash, "_stat_or_none", stale_stat)
+    steps.clear()
+    await ash.copyfile(src, tmp_path / "dst2", progress=lambda p, n: steps.append(n), context=ctx)
+    assert (tmp_path / "dst2").read_bytes() == data + b"tail"
+    assert sum(steps) == size + 4
+
+
 _COPYFILE_FAILS_SCRIPT = """
 from aiofile import AIOFile, shutil as ash
 
@@ -397,6 +428,11 @@ async def main():
             await ash.copyfile(src, dst, context=ctx)
         except OSError as exc:
             print(dst == new and "new" or "old", errno.errorcode[exc.errno])
+    ash.RANGE_CHUNK = 1 << 19  # copyfile's parallel ranges (from two chunks up)
+    try:
+        await ash.copyfile(src, new + "2", context=ctx)
+    except OSError as exc:
+        print("ranges", errno.errorcode[exc.errno])
     with open(other, "wb") as f:
         f.write(b"o" * 10)
     try:
@@ -409,7 +445,8 @@ async def main():
 asyncio.run(main())
 kept = os.stat(old)  # no blocks reserved for the copy stay past its end
 other_kept = os.stat(other)
-print(os.path.exists(new), os.path.samefile(old, link), kept.st_blocks * 512 <= (1 << 20) + (64 << 10))
+print(os.path.exists(new), os.path.exists(new + "2"), os.path.samefile(old, link),
+      kept.st_blocks * 512 <= (1 << 20) + (64 << 10))
 print(other_kept.st_size <= 1 << 20, other_kept.st_blocks * 512 <= (1 << 20) + (64 << 10))
 """
 
@@ -418,4 +455,4 @@ def test_failed_copyfile_removes_only_a_dst_it_created(backend: Any, tmp_path: P
     """EFBIG mid-copy (RLIMIT_FSIZE, in a child): a new dst is removed, an existing one stays (same
     inode, other links intact), as shutil.copyfile leaves it."""
     lines = backend.run_copy_failure_script(_COPYFILE_FAILS_SCRIPT, tmp_path)
-    assert lines == ["new EFBIG", "old EFBIG", "copy_to EFBIG", "False True True", "True True"]
+    assert lines == ["new EFBIG", "old EFBIG", "ranges EFBIG", "copy_to EFBIG", "False False True True", "True True"]
