@@ -4,7 +4,7 @@ from libc.stdint cimport int64_t
 from posix.uio cimport iovec
 
 from lxa_pool cimport lxa_job, lxa_pool
-from lxu_ring cimport lxu_cqe, lxu_ring
+from lxu_ring cimport io_uring_sqe, lxu_cqe, lxu_ring
 
 
 cdef struct op_ext:
@@ -30,7 +30,7 @@ cdef class Context(_ListContext):
     cdef Py_ssize_t _cancels_ok         # ... of which found their request (res 0)
     cdef lxu_cqe *_cqes                 # scratch: one reap
     cdef unsigned _cqes_cap
-    cdef unsigned char *_inline_fds     # per fd: 0 unknown, 1 completes inline, 2 does not
+    cdef unsigned char *_inline_fds     # per fd: inline state, kind, retry count (see KIND_* and INLINE_*)
     cdef int _ninline_fds
     cdef unsigned char _supported[256]  # IORING_REGISTER_PROBE answer (test hook may clear entries)
 
@@ -41,7 +41,7 @@ cdef class Context(_ListContext):
     cdef Py_ssize_t _reap(self, long limit) except -1
     cdef int _note_inline(self, int fd, bint inline) except -1
     cdef unsigned char *_fd_slot(self, int fd) noexcept
-    cdef bint _nowait_stream(self, int fd) noexcept
+    cdef int _transfer_flags(self, Operation op, io_uring_sqe *sqe) except -1
     cdef bint _inline_known(self, int fd) noexcept
     cdef bint _cold_file(self, int fd) noexcept
     cdef int _cancel_op(self, Operation op) except -1

@@ -13,18 +13,21 @@ the reference behaviour). How an operation travels:
   go through the ring: the kernel completes cached transfers inside the
   call and hands what would block to its own workers or to poll, so no
   thread of ours hops and the caller never waits for a disk.
-* Buffered reads of regular files, per descriptor: a read that may complete
-  in the call (the asyncio adapter's inline path) is first sent with
-  ``RWF_NOWAIT`` when the descriptor is not known as cached, a probe that
-  never starts I/O: cached data completes inside ``io_uring_enter``; data
-  not cached (``EAGAIN``), or only its start (a short count), notes the
-  descriptor cold and sends the rest with ``IOSQE_ASYNC``. So do the cold
-  descriptor's batched reads, one in eight of them probed again. An io-wq
+* Buffered reads of regular files, per descriptor: a read of a descriptor
+  not known as cold is sent with ``RWF_NOWAIT``, a probe that never starts
+  I/O: cached data completes inside ``io_uring_enter``; data not cached
+  (``EAGAIN``), or only its start (a short count before the end of the
+  file), notes the descriptor cold and sends the rest with
+  ``IOSQE_ASYNC``. So do the cold descriptor's reads, one in eight of
+  them probed again. An io-wq
   worker then reads from the start (up to ``IOWQ_BOUNDED_WORKERS``,
   ``IORING_REGISTER_IOWQ_MAX_WORKERS``): tried inline instead, a cold read
   starts readahead and later finishes as task work, both on the submitting
   (the loop's) thread, milliseconds per batch. ``O_DIRECT`` reads are never
-  probed nor sent to a worker: the device queue is their asynchrony.
+  probed nor sent to a worker: the device queue is their asynchrony. What a
+  descriptor is (file, O_DIRECT file, stream) is cached by its number and
+  checked again whenever a request leaves that fast path (``_kind_now``):
+  a number the kernel reused after close(2) gets what it names now.
 * The ring has a registered eventfd (``IORING_REGISTER_EVENTFD``,
   ``EFD_NONBLOCK | EFD_CLOEXEC``): the event loop watches it, and
   ``process_events()`` consumes CQEs from the mapped CQ ring without a
@@ -243,6 +246,35 @@ cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
             if kind == KIND_FILE and lxa_fd_is_direct(fd) == 1:
                 slot[0] |= KIND_DIRECT
     return kind
+
+
+cdef unsigned char _kind_now(int fd, unsigned char *slot) noexcept:
+    """``_fd_kind`` checked again (fstat, fstatfs, fcntl): for requests leaving the fast path.
+
+    A slot is keyed by the descriptor's number, which the kernel reuses after
+    close(2): a pipe opened after a file was closed can inherit its slot. The
+    fast path (a read answered in the call, RWF_NOWAIT, see ``_prep``) trusts
+    the slot, since a wrong answer comes back at once as EAGAIN or a short
+    count; every other request (a read sent to a worker, a write or vector
+    transfer on the ring, a probe that found no data) re-derives the class
+    first, so a reused number gets the semantics of what it names now. The
+    inline state is kept only if the class is unchanged.
+    """
+    cdef unsigned char before
+    if slot == NULL:
+        return _fd_kind(fd, NULL)
+    before = slot[0] & (KIND_MASK | KIND_DIRECT)
+    slot[0] &= ~(KIND_MASK | KIND_DIRECT)
+    _fd_kind(fd, slot)
+    if (slot[0] & (KIND_MASK | KIND_DIRECT)) != before:
+        slot[0] &= KIND_MASK | KIND_DIRECT  # another kind of descriptor: nothing known of its cache
+    return slot[0] & KIND_MASK
+
+
+cdef bint _is_nonblocking(int fd) noexcept:
+    """Was ``fd`` opened (or set) O_NONBLOCK? Read per operation: the flag can change at any time."""
+    cdef int flags = fcntl(fd, F_GETFL)
+    return flags >= 0 and (flags & O_NONBLOCK) != 0
 
 
 cdef inline bint _is_buffered_file(int fd, unsigned char *slot) noexcept:
@@ -577,20 +609,6 @@ cdef class Context(_ListContext):
             slot[0] = (slot[0] & (KIND_MASK | KIND_DIRECT)) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
         return 0
 
-    cdef bint _nowait_stream(self, int fd) noexcept:
-        """Is ``fd`` a pipe, socket or other stream opened O_NONBLOCK? (Then its transfers must not wait.)
-
-        A descriptor's kind is classified once (fstat) and cached; a stream's
-        O_NONBLOCK flag is read per operation (it can change at any time).
-        io_uring itself would arm poll and wait on such a descriptor; with
-        RWF_NOWAIT it answers EAGAIN as read(2)/write(2) do.
-        """
-        cdef int flags
-        if _fd_kind(fd, self._fd_slot(fd)) == KIND_FILE:
-            return False
-        flags = fcntl(fd, F_GETFL)
-        return flags >= 0 and (flags & O_NONBLOCK) != 0
-
     # -- starting operations -------------------------------------------------------------
 
     cdef int _prep(self, Operation op) except -1:
@@ -620,19 +638,46 @@ cdef class Context(_ListContext):
                         <uint64_t>(op._offset + done), ud)
         if not _is_fs(opcode) and not _is_sync(opcode):
             sqe.ioprio = <uint16_t>op._ioprio  # priority=: the kernel checks it (ioprio_check_cap)
-            if op._ext.probe:
-                sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (no I/O started)
-            elif self._nowait_stream(op._fd):
-                sqe.rw_flags = RWF_NOWAIT
-            elif _is_read(opcode) and self._cold_file(op._fd):
-                # Its data was not cached when last probed: an io-wq worker reads it from the start.
-                # Tried inline, the read would start readahead and, on completion, run the rest as
-                # task work, both on this (the loop's) thread: milliseconds of stall per batch.
-                sqe.flags |= LXU_IOSQE_ASYNC
+            self._transfer_flags(op, sqe)
         op._ext.cancel_sent = False
         op._state = ST_KERNEL
         self._kernel_in_flight += 1
         return 1
+
+    cdef int _transfer_flags(self, Operation op, io_uring_sqe *sqe) except -1:
+        """RWF_NOWAIT / IOSQE_ASYNC for a read or write, from what the descriptor's slot knows.
+
+        * A read of a buffered regular file not known as cold is a probe
+          (RWF_NOWAIT): cached data completes in the call, anything else
+          comes back at once as EAGAIN or a short count (``_on_cqe``).
+        * Everything else first re-checks the descriptor's class
+          (``_kind_now``). A pipe, socket or other stream opened O_NONBLOCK
+          gets RWF_NOWAIT: io_uring would arm poll and wait on it, read(2)
+          answers EAGAIN. A read of a file whose data was not cached when last
+          probed goes to an io-wq worker from the start (IOSQE_ASYNC): tried
+          inline, it would start readahead and, on completion, run the rest as
+          task work, both on this (the loop's) thread, milliseconds of stall
+          per batch.
+        """
+        cdef int opcode = op._opcode
+        cdef unsigned char *slot
+        if op._ext.probe:
+            sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (no I/O started)
+            return 0
+        slot = self._fd_slot(op._fd)
+        if (
+            (opcode == OP_READ or opcode == OP_READINTO)
+            and _is_buffered_file(op._fd, slot)
+            and (slot[0] & INLINE_MASK) != INLINE_NO
+        ):
+            op._ext.probe = True
+            sqe.rw_flags = RWF_NOWAIT
+        elif _kind_now(op._fd, slot) != KIND_FILE:
+            if _is_nonblocking(op._fd):
+                sqe.rw_flags = RWF_NOWAIT
+        elif _is_read(opcode) and self._cold_file(op._fd):
+            sqe.flags |= LXU_IOSQE_ASYNC
+        return 0
 
     cdef int _queue(self, Operation op) except -1:
         """Start an accepted operation: an SQE (submitted at the next enter), the backlog, or the pool."""
@@ -697,17 +742,22 @@ cdef class Context(_ListContext):
             target = op._nbytes - op._done
             if target > LXA_MAX_RW_COUNT:
                 target = LXA_MAX_RW_COUNT
-            if (
-                (res == -EAGAIN or (0 < res < target and not _ends_at_eof(op._fd, op._offset + op._done + res)))
-                and not op._ext.cancel_sent
-            ):
-                # Not (all) cached: the rest goes to an io-wq worker (see _prep), submitted by
-                # whoever reaped this (_reap_inline, _deliver_ready).
-                if res > 0:
-                    op._done += res
-                self._note_inline(op._fd, False)
-                op._state = ST_CLAIMED
-                return self._queue(op)
+            if (res == -EAGAIN or 0 < res < target) and not op._ext.cancel_sent:
+                if _kind_now(op._fd, self._fd_slot(op._fd)) != KIND_FILE:
+                    # The number names a stream now (the file was closed, its number reused):
+                    # what it had is the answer; an empty one waits unless O_NONBLOCK.
+                    if res > 0 or _is_nonblocking(op._fd):
+                        return self._complete(op, res)
+                    op._state = ST_CLAIMED
+                    return self._queue(op)
+                if res < 0 or not _ends_at_eof(op._fd, op._offset + op._done + res):
+                    # Not (all) cached: the rest goes to an io-wq worker (see _prep), submitted
+                    # by whoever reaped this (_reap_inline, _deliver_ready).
+                    if res > 0:
+                        op._done += res
+                    self._note_inline(op._fd, False)
+                    op._state = ST_CLAIMED
+                    return self._queue(op)
         if res > 0 and _is_write(op._opcode) and not op._ext.cancel_sent:
             # A short write (a full disk stops it at 0 or an error): continue from there.
             target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT

@@ -209,6 +209,49 @@ def test_a_probe_that_stops_at_the_end_of_the_file_is_a_cached_read(U: Any, UA: 
         os.close(fd)
 
 
+def test_a_reused_descriptor_number_gets_what_it_names_now(U: Any, UA: Any, tmp_path: Path) -> None:
+    """The per-descriptor cache is keyed by number, which the kernel reuses after close(2).
+    A pipe that inherits a cached file's number (dup2 here, os.close + pipe in real code)
+    reads and writes as a pipe: EAGAIN when O_NONBLOCK and empty or full, what it has when
+    short, never a request that waits forever (nor a close that waits for one)."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(1 << 20))
+    hot = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    cold = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    async def main() -> None:
+        actx = UA.AsyncioContext()
+        try:
+            for _ in range(2):
+                assert len(await actx.read(4096, hot, 0)) == 4096  # known as cached
+            assert await actx.write(b"x" * 100_000, hot, 0) == 100_000  # a write on the ring
+            _evict(cold)
+            assert len(await actx.read(4096, cold, 1 << 19)) == 4096  # known as cold
+            os.dup2(r, hot)  # the file is closed, the number names the pipe's read end
+            os.dup2(r, cold)
+            for fd in (hot, cold):
+                with pytest.raises(BlockingIOError):
+                    await asyncio.wait_for(actx.read(10, fd, 0), 10)
+            os.write(w, b"abc")
+            assert await asyncio.wait_for(actx.read(10, hot, 0), 10) == b"abc"  # short: what it had
+            os.dup2(w, hot)  # now the write end, filled up
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+            with pytest.raises(BlockingIOError):
+                while True:
+                    os.write(w, b"y" * 4096)
+            with pytest.raises(BlockingIOError):
+                await asyncio.wait_for(actx.write(b"z" * 10, hot, 0), 10)
+        finally:
+            await asyncio.wait_for(actx.aclose(), 10)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for fd in (hot, cold, r, w):
+            os.close(fd)
+
+
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     # 8 SQEs and 16 CQEs, 300 operations in flight: the SQ is refilled and
