@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -209,59 +209,65 @@ def test_text_matches_open(
 ) -> None:
     content = data.draw(_text_for(encoding), label="content")
     ops = data.draw(_text_ops(encoding), label="ops")
-    _check_text_case(backend, tmp_path, encoding, newline, buffer_size, ref_chunk, content, ops)
+    _check_text_case(backend, tmp_path, TextCase(encoding, newline, buffer_size, ref_chunk, content, ops))
+
+
+class TextCase(NamedTuple):
+    """One differential text case: ``open()`` arguments, the file's text, the operations."""
+
+    encoding: str
+    newline: str | None
+    buffer_size: int
+    ref_chunk: int
+    content: str
+    ops: list[tuple[Any, ...]]
 
 
 @pytest.mark.parametrize(
-    ("encoding", "newline", "buffer_size", "ref_chunk", "content", "ops"),
+    "case",
     [
         # open()'s write resets its decoder's BOM state: its tell() after a read at EOF names
         # a place that open() cannot decode from once text follows (ours can).
         pytest.param(
-            "utf-16",
-            None,
-            1,
-            1,
-            "",
-            [("readlines",), ("write", ""), ("read", 1), ("tell",), ("write", "a"), ("seek_saved", 1), ("read", -1)],
+            TextCase(
+                "utf-16",
+                None,
+                1,
+                1,
+                "",
+                [
+                    ("readlines",),
+                    ("write", ""),
+                    ("read", 1),
+                    ("tell",),
+                    ("write", "a"),
+                    ("seek_saved", 1),
+                    ("read", -1),
+                ],
+            ),
             id="utf16-bom-state-after-write",
         ),
         # open() stops before "\n" with "\r" pending, we before "\r": the same place until a
         # write changes those bytes.
         pytest.param(
-            "utf-8",
-            None,
-            64,
-            3,
-            "aa\r\n",
-            [("read", 2), ("tell",), ("write", "a"), ("seek_saved", 1), ("read", -1)],
+            TextCase(
+                "utf-8",
+                None,
+                64,
+                3,
+                "aa\r\n",
+                [("read", 2), ("tell",), ("write", "a"), ("seek_saved", 1), ("read", -1)],
+            ),
             id="pending-cr-cookie-after-write",
         ),
     ],
 )
-def test_text_cases_exploration_found(
-    backend: Any,
-    tmp_path: Any,
-    encoding: str,
-    newline: str | None,
-    buffer_size: int,
-    ref_chunk: int,
-    content: str,
-    ops: list[tuple[Any, ...]],
-) -> None:
-    _check_text_case(backend, tmp_path, encoding, newline, buffer_size, ref_chunk, content, ops)
+def test_text_cases_exploration_found(backend: Any, tmp_path: Any, case: TextCase) -> None:
+    _check_text_case(backend, tmp_path, case)
 
 
-def _check_text_case(
-    backend: Any,
-    tmp_path: Any,
-    encoding: str,
-    newline: str | None,
-    buffer_size: int,
-    ref_chunk: int,
-    content: str,
-    ops: list[tuple[Any, ...]],
-) -> None:
+def _check_text_case(backend: Any, tmp_path: Any, case: TextCase) -> None:
+    encoding, newline, buffer_size, ref_chunk, content, ops = case
     raw = content.encode(encoding)
     ours_path, ref_path = tmp_path / "ours", tmp_path / "ref"
     ours_path.write_bytes(raw)
