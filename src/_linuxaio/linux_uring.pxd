@@ -1,6 +1,6 @@
 # Declarations of the io_uring backend (linux_uring.pyx).
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint16_t
 from posix.uio cimport iovec
 
 from lxa_pool cimport lxa_job, lxa_pool
@@ -21,6 +21,9 @@ include "_context_decl.pxi"
 include "_list_context_decl.pxi"
 
 
+ctypedef uint16_t fd_slot  # one descriptor's entry in a context's table (linux_uring.pyx, INLINE_*/KIND_*)
+
+
 cdef class Context(_ListContext):
     cdef lxu_ring _ring
     cdef bint _has_ring
@@ -30,7 +33,7 @@ cdef class Context(_ListContext):
     cdef Py_ssize_t _cancels_ok         # ... of which found their request (res 0)
     cdef lxu_cqe *_cqes                 # scratch: one reap
     cdef unsigned _cqes_cap
-    cdef unsigned char *_inline_fds     # per fd: inline state, kind, retry count (see KIND_* and INLINE_*)
+    cdef fd_slot *_inline_fds           # per fd: inline state, kind, retry count, flags (INLINE_*, KIND_*)
     cdef int _ninline_fds
     cdef unsigned char _supported[256]  # IORING_REGISTER_PROBE answer (test hook may clear entries)
 
@@ -40,7 +43,7 @@ cdef class Context(_ListContext):
     cdef int _on_cqe(self, Operation op, int64_t res) except -1
     cdef Py_ssize_t _reap(self, long limit) except -1
     cdef int _note_inline(self, int fd, bint inline) except -1
-    cdef unsigned char *_fd_slot(self, int fd) noexcept
+    cdef fd_slot *_fd_slot(self, int fd) noexcept
     cdef int _transfer_flags(self, Operation op, io_uring_sqe *sqe) except -1
     cdef bint _inline_known(self, int fd) noexcept
     cdef bint _cold_file(self, int fd) noexcept

@@ -86,11 +86,11 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyTypeObject, inquiry, visitproc
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
-from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM
+from libc.errno cimport EAGAIN, EBUSY, EINTR, EINVAL, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM
 from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from posix.fcntl cimport F_GETFL, O_CLOEXEC, O_NONBLOCK, fcntl
-from posix.stat cimport S_ISREG, fstat, struct_stat
+from posix.stat cimport S_ISBLK, S_ISREG, fstat, struct_stat
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close as c_close
 
@@ -227,6 +227,9 @@ cdef enum:
     RETRY_UNIT = 16   # bits 4-6: batched reads left before an INLINE_NO descriptor is probed again
     RETRY_MASK = 0x70
     KIND_DIRECT = 0x80  # a KIND_FILE opened O_DIRECT (noted with the kind)
+    CLASS_BITS = 0x8C   # KIND_MASK | KIND_DIRECT: what classification (fstat...) says
+    NO_NOWAIT = 0x100   # a KIND_FILE whose file system refuses RWF_NOWAIT reads (EOPNOTSUPP): never probed
+    LEARNED_BITS = 0x18C  # CLASS_BITS | NO_NOWAIT: kept while the descriptor is the same kind
     IOWQ_BOUNDED_WORKERS = 64  # io-wq workers for cold reads sent IOSQE_ASYNC (the C pool's scale)
     CANCEL_TAG = 1  # user_data of our IORING_OP_ASYNC_CANCEL SQEs (operations are aligned pointers)
 
@@ -234,7 +237,7 @@ if lxa_fork_gen_init() != 0:  # pthread_atfork: a library call, no system call
     raise ImportError("linux_uring: pthread_atfork failed")
 
 
-cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
+cdef unsigned char _fd_kind(int fd, fd_slot *slot) noexcept:
     """KIND_FILE (regular file, block device) or KIND_STREAM: classified once (fstat), cached in ``slot``
     with KIND_DIRECT for a file opened O_DIRECT."""
     cdef unsigned char kind = slot[0] & KIND_MASK if slot != NULL else 0
@@ -248,26 +251,31 @@ cdef unsigned char _fd_kind(int fd, unsigned char *slot) noexcept:
     return kind
 
 
-cdef unsigned char _kind_now(int fd, unsigned char *slot) noexcept:
-    """``_fd_kind`` checked again (fstat, fstatfs, fcntl): for requests leaving the fast path.
+cdef unsigned char _kind_now(int fd, fd_slot *slot) noexcept:
+    """``_fd_kind`` checked again: for requests leaving the fast path.
 
     A slot is keyed by the descriptor's number, which the kernel reuses after
     close(2): a pipe opened after a file was closed can inherit its slot. The
-    fast path (a read answered in the call, RWF_NOWAIT, see ``_prep``) trusts
-    the slot, since a wrong answer comes back at once as EAGAIN or a short
-    count; every other request (a read sent to a worker, a write or vector
-    transfer on the ring, a probe that found no data) re-derives the class
-    first, so a reused number gets the semantics of what it names now. The
-    inline state is kept only if the class is unchanged.
+    fast path (a read answered in the call, RWF_NOWAIT, see
+    ``_transfer_flags``) trusts the slot, since a wrong answer comes back at
+    once as EAGAIN or a short count; every other request (a read sent to a
+    worker, a write or vector transfer on the ring, a probe that found no
+    data) checks it first. A slot that says file costs one fstat(2) while it
+    still names a regular file or block device; anything else is classified
+    anew (fstat, fstatfs, fcntl), and what the slot learned (cached or cold,
+    NO_NOWAIT) is dropped if the class changed.
     """
-    cdef unsigned char before
+    cdef struct_stat st
+    cdef fd_slot before
     if slot == NULL:
         return _fd_kind(fd, NULL)
-    before = slot[0] & (KIND_MASK | KIND_DIRECT)
-    slot[0] &= ~(KIND_MASK | KIND_DIRECT)
+    if (slot[0] & KIND_MASK) == KIND_FILE and fstat(fd, &st) == 0 and (S_ISREG(st.st_mode) or S_ISBLK(st.st_mode)):
+        return KIND_FILE
+    before = slot[0] & CLASS_BITS
+    slot[0] &= ~CLASS_BITS
     _fd_kind(fd, slot)
-    if (slot[0] & (KIND_MASK | KIND_DIRECT)) != before:
-        slot[0] &= KIND_MASK | KIND_DIRECT  # another kind of descriptor: nothing known of its cache
+    if (slot[0] & CLASS_BITS) != before:
+        slot[0] &= CLASS_BITS  # another kind of descriptor: nothing known of its cache
     return slot[0] & KIND_MASK
 
 
@@ -277,9 +285,15 @@ cdef bint _is_nonblocking(int fd) noexcept:
     return flags >= 0 and (flags & O_NONBLOCK) != 0
 
 
-cdef inline bint _is_buffered_file(int fd, unsigned char *slot) noexcept:
+cdef inline bint _is_buffered_file(int fd, fd_slot *slot) noexcept:
     """A regular file (or block device) read through the page cache (not O_DIRECT)?"""
     return slot != NULL and _fd_kind(fd, slot) == KIND_FILE and not (slot[0] & KIND_DIRECT)
+
+
+cdef inline bint _probe_first(int fd, fd_slot *slot) noexcept:
+    """Is a read of ``fd`` sent as an RWF_NOWAIT probe? A buffered file whose file system takes
+    the flag, not known as cold."""
+    return _is_buffered_file(fd, slot) and not (slot[0] & NO_NOWAIT) and (slot[0] & INLINE_MASK) != INLINE_NO
 
 
 cdef bint _ends_at_eof(int fd, int64_t end) noexcept:
@@ -585,28 +599,28 @@ cdef class Context(_ListContext):
 
     # -- descriptors ---------------------------------------------------------------------
 
-    cdef unsigned char *_fd_slot(self, int fd) noexcept:
-        """The per-descriptor byte (inline state | kind), or NULL (fd out of the table's range, no memory)."""
+    cdef fd_slot *_fd_slot(self, int fd) noexcept:
+        """The per-descriptor slot (inline state | kind | retries | flags), or NULL (fd out of range, no memory)."""
         cdef int n
-        cdef unsigned char *grown
+        cdef fd_slot *grown
         if fd < 0 or fd >= FD_TABLE_MAX:
             return NULL
         if fd >= self._ninline_fds:
             n = max(64, self._ninline_fds * 2, fd + 1)
             if n > FD_TABLE_MAX:
                 n = FD_TABLE_MAX
-            grown = <unsigned char *>PyMem_Realloc(self._inline_fds, n)
+            grown = <fd_slot *>PyMem_Realloc(self._inline_fds, n * sizeof(fd_slot))
             if grown == NULL:
                 return NULL
-            memset(&grown[self._ninline_fds], 0, n - self._ninline_fds)
+            memset(&grown[self._ninline_fds], 0, (n - self._ninline_fds) * sizeof(fd_slot))
             self._inline_fds = grown
             self._ninline_fds = n
         return &self._inline_fds[fd]
 
     cdef int _note_inline(self, int fd, bint inline) except -1:
-        cdef unsigned char *slot = self._fd_slot(fd)
+        cdef fd_slot *slot = self._fd_slot(fd)
         if slot != NULL:
-            slot[0] = (slot[0] & (KIND_MASK | KIND_DIRECT)) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
+            slot[0] = (slot[0] & LEARNED_BITS) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
         return 0
 
     # -- starting operations -------------------------------------------------------------
@@ -660,23 +674,30 @@ cdef class Context(_ListContext):
           per batch.
         """
         cdef int opcode = op._opcode
-        cdef unsigned char *slot
+        cdef bint plain_read = opcode == OP_READ or opcode == OP_READINTO
+        cdef fd_slot *slot
         if op._ext.probe:
             sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (no I/O started)
             return 0
         slot = self._fd_slot(op._fd)
-        if (
-            (opcode == OP_READ or opcode == OP_READINTO)
-            and _is_buffered_file(op._fd, slot)
-            and (slot[0] & INLINE_MASK) != INLINE_NO
-        ):
+        if plain_read and _probe_first(op._fd, slot):
             op._ext.probe = True
             sqe.rw_flags = RWF_NOWAIT
         elif _kind_now(op._fd, slot) != KIND_FILE:
             if _is_nonblocking(op._fd):
                 sqe.rw_flags = RWF_NOWAIT
+        elif plain_read and _probe_first(op._fd, slot):  # a stale slot said stream
+            op._ext.probe = True
+            sqe.rw_flags = RWF_NOWAIT
         elif _is_read(opcode) and self._cold_file(op._fd):
-            sqe.flags |= LXU_IOSQE_ASYNC
+            if plain_read and not (slot[0] & (RETRY_MASK | NO_NOWAIT)):
+                op._ext.probe = True  # one in eight reads of a cold file: has it warmed up?
+                sqe.rw_flags = RWF_NOWAIT
+                slot[0] |= RETRY_MASK  # the next seven go to workers whatever it finds
+            else:
+                if slot[0] & RETRY_MASK:
+                    slot[0] -= RETRY_UNIT
+                sqe.flags |= LXU_IOSQE_ASYNC
         return 0
 
     cdef int _queue(self, Operation op) except -1:
@@ -736,23 +757,37 @@ cdef class Context(_ListContext):
 
     cdef int _on_cqe(self, Operation op, int64_t res) except -1:
         cdef int64_t target
+        cdef fd_slot *slot
         self._kernel_in_flight -= 1
         if op._ext.probe:
             op._ext.probe = False
             target = op._nbytes - op._done
             if target > LXA_MAX_RW_COUNT:
                 target = LXA_MAX_RW_COUNT
-            if (res == -EAGAIN or 0 < res < target) and not op._ext.cancel_sent:
-                if _kind_now(op._fd, self._fd_slot(op._fd)) != KIND_FILE:
+            if res == -EAGAIN or res == -EOPNOTSUPP or 0 < res < target:
+                # A probe never waits, so a cancel sent meanwhile found nothing to stop (the
+                # kernel answered -ENOENT and cancel() did not count it): the read goes on.
+                slot = self._fd_slot(op._fd)
+                if _kind_now(op._fd, slot) != KIND_FILE:
                     # The number names a stream now (the file was closed, its number reused):
-                    # what it had is the answer; an empty one waits unless O_NONBLOCK.
-                    if res > 0 or _is_nonblocking(op._fd):
+                    # what it had is the answer; an empty one waits unless O_NONBLOCK, or
+                    # stops here if it was cancelled (counted: it completes -ECANCELED).
+                    if res > 0 or (res == -EAGAIN and _is_nonblocking(op._fd)):
                         return self._complete(op, res)
+                    if op._ext.cancel_sent:
+                        self._cancels_ok += 1
+                        return self._complete(op, -ECANCELED)
+                    op._state = ST_CLAIMED
+                    return self._queue(op)
+                if res == -EOPNOTSUPP:
+                    # This file system refuses RWF_NOWAIT reads (tmpfs does): read it plainly.
+                    if slot != NULL:
+                        slot[0] |= NO_NOWAIT
                     op._state = ST_CLAIMED
                     return self._queue(op)
                 if res < 0 or not _ends_at_eof(op._fd, op._offset + op._done + res):
-                    # Not (all) cached: the rest goes to an io-wq worker (see _prep), submitted
-                    # by whoever reaped this (_reap_inline, _deliver_ready).
+                    # Not (all) cached: the rest goes to an io-wq worker (see _transfer_flags),
+                    # submitted by whoever reaped this (_reap_inline, _deliver_ready).
                     if res > 0:
                         op._done += res
                     self._note_inline(op._fd, False)
@@ -886,11 +921,12 @@ cdef class Context(_ListContext):
         file not tried yet: that attempt (an RWF_NOWAIT probe, see ``_inline``)
         tells. A wrong guess costs only the batching (the request is then in
         flight like any other). A descriptor whose probe found cold data has
-        its reads batched (to io-wq workers), and one in eight of them probed
-        again: the cache may have warmed up.
+        its reads batched (to io-wq workers; ``_transfer_flags`` counts them
+        down), and once seven went, the next is tried here again, a probe: the
+        cache may have warmed up.
         """
         cdef int opcode = op._opcode
-        cdef unsigned char *slot
+        cdef fd_slot *slot
         if (
             opcode == OP_WRITE
             and not _wguard.unusable
@@ -907,10 +943,8 @@ cdef class Context(_ListContext):
             return True
         if opcode == OP_WRITE or _fd_kind(op._fd, slot) != KIND_FILE:
             return False  # a pipe or socket would wait in the kernel: batched
-        if (slot[0] & INLINE_MASK) == INLINE_NO:
-            if slot[0] & RETRY_MASK:
-                slot[0] -= RETRY_UNIT
-                return False
+        if (slot[0] & INLINE_MASK) == INLINE_NO and slot[0] & RETRY_MASK:
+            return False  # batched, to a worker (_transfer_flags counts it down)
         return True
 
     cdef int _inline(self, Operation op) except -1:
@@ -921,6 +955,7 @@ cdef class Context(_ListContext):
         hand it to an io-wq worker, and that hop costs more than the write.
         """
         cdef int64_t result
+        cdef fd_slot *slot
         if (
             op._opcode == OP_WRITE
             and not _wguard.unusable
@@ -937,12 +972,13 @@ cdef class Context(_ListContext):
                 return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         op._state = ST_CLAIMED
         self._link(op)
+        slot = self._fd_slot(op._fd)
         if (
             (op._opcode == OP_READ or op._opcode == OP_READINTO)
-            and not self._inline_known(op._fd)
-            and _is_buffered_file(op._fd, self._fd_slot(op._fd))
+            and _is_buffered_file(op._fd, slot)
+            and not (slot[0] & NO_NOWAIT)
         ):
-            op._ext.probe = True  # unknown or cold descriptor: learn with RWF_NOWAIT, never stall here
+            op._ext.probe = True  # learn with RWF_NOWAIT (cold ones too: one in eight), never stall here
         self._begin(op)
         if self._has_ring and lxu_sq_pending(&self._ring):
             # What completes inside the call is reaped below: no eventfd wake-up for it.

@@ -91,6 +91,23 @@ async def test_readinto_page_aligned_mmap(actx: Any, fd: int) -> None:
     assert buf[:] == data
 
 
+async def test_a_tmpfs_file_reads_and_writes_like_any_file(lib: Any, actx: Any) -> None:
+    """shmem/tmpfs (a memfd) refuses RWF_NOWAIT reads (EOPNOTSUPP): no backend may pass that on."""
+    fd = os.memfd_create("conformance", os.MFD_CLOEXEC)
+    try:
+        data = os.urandom(256 * 1024)
+        assert await actx.write(data, fd, 0) == len(data)
+        for _ in range(2):
+            assert await actx.read(4096, fd, 4096) == data[4096:8192]
+        got = await lib.gather(*(actx.read(1000, fd, i * 4099) for i in range(32)))
+        assert got == [data[i * 4099 : i * 4099 + 1000] for i in range(32)]
+        buf = bytearray(100)
+        assert await actx.readinto(buf, fd, len(data) - 50) == 50 and buf[:50] == data[-50:]
+        await actx.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 async def test_readinto_memoryview_slice_touches_only_the_slice(actx: Any, fd: int) -> None:
     os.pwrite(fd, b"XYZ", 0)
     buf = bytearray(b"........")

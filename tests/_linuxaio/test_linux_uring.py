@@ -252,6 +252,72 @@ def test_a_reused_descriptor_number_gets_what_it_names_now(U: Any, UA: Any, tmp_
             os.close(fd)
 
 
+def _run_to_completion(ctx: Any, op: Any) -> Any:
+    """Submit ``op`` on a bare ``Context`` and process events until its callback ran; its result."""
+    done: list[Any] = []
+    op.set_callback(done.append)
+    ctx.submit(op)
+    _wait(ctx, done, 1)
+    return done[0]
+
+
+def test_a_file_system_that_refuses_rwf_nowait_is_read_plainly(U: Any) -> None:
+    """tmpfs/shmem (a memfd here) answers RWF_NOWAIT reads with EOPNOTSUPP: the probe is dropped
+    for that descriptor and its reads, batched or inline, return the data."""
+    fd = os.memfd_create("nowait-refused", os.MFD_CLOEXEC)
+    data = os.urandom(100_000)
+    os.write(fd, data)
+    with pytest.raises(OSError) as refused:
+        os.preadv(fd, [bytearray(10)], 0, os.RWF_NOWAIT)
+    assert refused.value.errno == errno.EOPNOTSUPP  # what the probe meets
+    try:
+        with U.Context(8) as ctx:
+            for offset in (0, 4096, 50_000):
+                assert _run_to_completion(ctx, U.Operation.read(4096, fd, offset)) == 4096
+            op = U.Operation.read(4096, fd, 8192)
+            done: list[Any] = []
+            op.set_callback(done.append)
+            if not ctx.submit_inline(op):
+                _wait(ctx, done, 1)  # io_uring hands reads of such a file to a worker
+            assert op.get_value() == data[8192 : 8192 + 4096]
+    finally:
+        os.close(fd)
+
+
+def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: Any, data_fd: tuple[int, bytes]) -> None:
+    """A probe never waits: a cancel sent before its CQE is reaped finds nothing to stop
+    (cancel() counts 0), so a cold file's read goes on to a worker and returns every byte; a
+    blocking pipe that inherited a file's number is stopped (counted, -ECANCELED)."""
+    fd, data = data_fd
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        for _ in range(3):
+            with U.Context(8) as ctx:  # a descriptor it knows nothing of: the read is a probe
+                _evict(fd)
+                op = U.Operation.read(65536, fd, 1 << 16)
+                done: list[Any] = []
+                op.set_callback(done.append)
+                ctx.submit(op)
+                assert ctx.cancel(op) == 0
+                _wait(ctx, done, 1)
+                assert op.get_value() == data[1 << 16 : 2 << 16]
+        with U.Context(8) as ctx:
+            reused = os.dup(fd)
+            assert _run_to_completion(ctx, U.Operation.read(100, reused, 0)) == 100  # noted a file
+            os.dup2(r, reused)  # the number now names a blocking, empty pipe
+            op = U.Operation.read(10, reused, 0)
+            done = []
+            op.set_callback(done.append)
+            ctx.submit(op)
+            assert ctx.cancel(op) == 1
+            _wait(ctx, done, 1)
+            assert done == [-errno.ECANCELED]
+            os.close(reused)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     # 8 SQEs and 16 CQEs, 300 operations in flight: the SQ is refilled and
