@@ -1,6 +1,6 @@
 # Declarations of the io_uring backend (linux_uring.pyx).
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t, uint16_t
+from libc.stdint cimport int64_t, uint64_t
 from posix.uio cimport iovec
 
 from lxa_pool cimport lxa_job, lxa_pool
@@ -21,7 +21,7 @@ include "_context_decl.pxi"
 include "_list_context_decl.pxi"
 
 
-ctypedef uint16_t fd_slot  # one descriptor's entry in a context's table (linux_uring.pyx, INLINE_*/KIND_*)
+ctypedef uint64_t fd_slot  # one descriptor's entry in a context's table (linux_uring.pyx, INLINE_*/KIND_*/DEV_SHIFT)
 
 
 cdef class Context(_ListContext):

@@ -229,7 +229,8 @@ cdef enum:
     KIND_DIRECT = 0x80  # a KIND_FILE opened O_DIRECT (noted with the kind)
     CLASS_BITS = 0x8C   # KIND_MASK | KIND_DIRECT: what classification (fstat...) says
     NO_NOWAIT = 0x100   # a KIND_FILE whose file system refuses RWF_NOWAIT reads (EOPNOTSUPP): never probed
-    LEARNED_BITS = 0x18C  # CLASS_BITS | NO_NOWAIT: kept while the descriptor is the same kind
+    SLOT_FLAGS = 0xFFFF   # bits 0-15: the flags above; 16-31 unused
+    DEV_SHIFT = 32      # bits 32-63: the low 32 bits of the classified file's st_dev
     IOWQ_BOUNDED_WORKERS = 64  # io-wq workers for cold reads sent IOSQE_ASYNC (the C pool's scale)
     CANCEL_TAG = 1  # user_data of our IORING_OP_ASYNC_CANCEL SQEs (operations are aligned pointers)
 
@@ -245,7 +246,7 @@ cdef unsigned char _fd_kind(int fd, fd_slot *slot) noexcept:
     if kind == 0:
         kind = KIND_FILE if lxa_fd_route(fd, &dev, &ino) == LXA_ROUTE_KERNEL else KIND_STREAM
         if slot != NULL:
-            slot[0] = (slot[0] & ~(KIND_MASK | KIND_DIRECT)) | kind
+            slot[0] = (slot[0] & SLOT_FLAGS & ~CLASS_BITS) | kind | ((dev & 0xFFFFFFFF) << DEV_SHIFT)
             if kind == KIND_FILE and lxa_fd_is_direct(fd) == 1:
                 slot[0] |= KIND_DIRECT
     return kind
@@ -260,22 +261,31 @@ cdef unsigned char _kind_now(int fd, fd_slot *slot) noexcept:
     ``_transfer_flags``) trusts the slot, since a wrong answer comes back at
     once as EAGAIN or a short count; every other request (a read sent to a
     worker, a write or vector transfer on the ring, a probe that found no
-    data) checks it first. A slot that says file costs one fstat(2) while it
-    still names a regular file or block device; anything else is classified
+    data) checks it first. A slot that says file costs fstat(2) and
+    fcntl(2) while the descriptor is still a regular file or block device on
+    the same device with the same O_DIRECT flag; anything else is classified
     anew (fstat, fstatfs, fcntl), and what the slot learned (cached or cold,
-    NO_NOWAIT) is dropped if the class changed.
+    NO_NOWAIT) is dropped if the class or the device changed.
     """
     cdef struct_stat st
     cdef fd_slot before
+    cdef int direct
     if slot == NULL:
         return _fd_kind(fd, NULL)
-    if (slot[0] & KIND_MASK) == KIND_FILE and fstat(fd, &st) == 0 and (S_ISREG(st.st_mode) or S_ISBLK(st.st_mode)):
-        return KIND_FILE
-    before = slot[0] & CLASS_BITS
-    slot[0] &= ~CLASS_BITS
+    if (slot[0] & KIND_MASK) == KIND_FILE and fstat(fd, &st) == 0:
+        direct = lxa_fd_is_direct(fd)
+        if (
+            (S_ISREG(st.st_mode) or S_ISBLK(st.st_mode))
+            and (<uint64_t>st.st_dev & 0xFFFFFFFF) == slot[0] >> DEV_SHIFT
+            and direct >= 0
+            and (direct == 1) == ((slot[0] & KIND_DIRECT) != 0)
+        ):
+            return KIND_FILE
+    before = slot[0] & ~(<fd_slot>SLOT_FLAGS & ~CLASS_BITS)  # class and device
+    slot[0] &= SLOT_FLAGS & ~CLASS_BITS
     _fd_kind(fd, slot)
-    if (slot[0] & CLASS_BITS) != before:
-        slot[0] &= CLASS_BITS  # another kind of descriptor: nothing known of its cache
+    if (slot[0] & ~(<fd_slot>SLOT_FLAGS & ~CLASS_BITS)) != before:
+        slot[0] &= ~(<fd_slot>SLOT_FLAGS & ~CLASS_BITS)  # another descriptor: nothing known of its cache
     return slot[0] & KIND_MASK
 
 
@@ -296,14 +306,26 @@ cdef inline bint _probe_first(int fd, fd_slot *slot) noexcept:
     return _is_buffered_file(fd, slot) and not (slot[0] & NO_NOWAIT) and (slot[0] & INLINE_MASK) != INLINE_NO
 
 
+cdef extern from "<sys/ioctl.h>" nogil:
+    int ioctl(int fd, unsigned long request, ...)
+
+cdef extern from "<linux/fs.h>" nogil:
+    unsigned long BLKGETSIZE64  # ioctl: a block device's size in bytes (u64)
+
+
 cdef bint _ends_at_eof(int fd, int64_t end) noexcept:
-    """Does a read that stopped at ``end`` stop at the end of ``fd``'s regular file?
+    """Does a read that stopped at ``end`` stop at the end of ``fd``'s regular file or block device?
 
     preadv2(2) with RWF_NOWAIT returns a short count both at the end of the
     file and where the cached part ends; only the second one is "not cached".
     """
     cdef struct_stat st
-    return fstat(fd, &st) == 0 and S_ISREG(st.st_mode) and end >= st.st_size
+    cdef uint64_t size = 0
+    if fstat(fd, &st) != 0:
+        return False
+    if S_ISREG(st.st_mode):
+        return end >= st.st_size
+    return S_ISBLK(st.st_mode) and ioctl(fd, BLKGETSIZE64, &size) == 0 and <uint64_t>end >= size
 
 
 cdef inline _raise_errno(long long rc, str what):
@@ -550,9 +572,11 @@ cdef class Context(_ListContext):
                 if op._state == ST_KERNEL and lxa_fd_route(op._fd, &dev, &ino) != LXA_ROUTE_KERNEL:
                     self._cancel_op(op)  # a stream may never complete: do not wait for it
             self._enter(0)
-        while self._kernel_in_flight and self._has_ring:
+        # A request may be requeued while we wait (the rest of a probe or of a short write,
+        # _on_cqe): it is in flight for the caller, so it is submitted and waited for too.
+        while self._has_ring and (self._kernel_in_flight or self._backlog):
             if self._reap(0) == 0:
-                self._enter(1)
+                self._enter(1 if self._kernel_in_flight else 0)
         return 0
 
     # -- introspection -------------------------------------------------------------------
@@ -592,6 +616,29 @@ cdef class Context(_ListContext):
         """Tests: act as if the kernel lacked the opcode of ``name``: such operations go to the pool."""
         self._supported[_OPCODE_OF[name]] = 0
 
+    def _fd_state(self, int fd):
+        """Tests: what this context has noted of ``fd``: a set of words.
+
+        ``file``/``stream`` (its class), ``direct`` (O_DIRECT), ``cached``/``cold``
+        (the last probe's answer), ``no-nowait`` (its file system refuses
+        RWF_NOWAIT); empty if nothing is noted.
+        """
+        cdef fd_slot value = self._inline_fds[fd] if 0 <= fd < self._ninline_fds else 0
+        words = set()
+        if value & KIND_MASK == KIND_FILE:
+            words.add("file")
+        elif value & KIND_MASK == KIND_STREAM:
+            words.add("stream")
+        if value & KIND_DIRECT:
+            words.add("direct")
+        if value & INLINE_MASK == INLINE_YES:
+            words.add("cached")
+        elif value & INLINE_MASK == INLINE_NO:
+            words.add("cold")
+        if value & NO_NOWAIT:
+            words.add("no-nowait")
+        return frozenset(words)
+
     @property
     def sqpoll(self):
         """True if the ring has a kernel SQ polling thread (caio 0.12's ``sqpoll=``)."""
@@ -620,7 +667,7 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1:
         cdef fd_slot *slot = self._fd_slot(fd)
         if slot != NULL:
-            slot[0] = (slot[0] & LEARNED_BITS) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
+            slot[0] = (slot[0] & ~(<fd_slot>(INLINE_MASK | RETRY_MASK))) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
         return 0
 
     # -- starting operations -------------------------------------------------------------
@@ -774,8 +821,8 @@ cdef class Context(_ListContext):
                     # stops here if it was cancelled (counted: it completes -ECANCELED).
                     if res > 0 or (res == -EAGAIN and _is_nonblocking(op._fd)):
                         return self._complete(op, res)
-                    if op._ext.cancel_sent:
-                        self._cancels_ok += 1
+                    if op._ext.cancel_sent or self._closed:
+                        self._cancels_ok += 1  # (counted by cancel(); close() counts nothing)
                         return self._complete(op, -ECANCELED)
                     op._state = ST_CLAIMED
                     return self._queue(op)
@@ -793,6 +840,8 @@ cdef class Context(_ListContext):
                     self._note_inline(op._fd, False)
                     op._state = ST_CLAIMED
                     return self._queue(op)
+            if res >= 0:
+                self._note_inline(op._fd, True)  # answered from the cache (or at the end of the file)
         if res > 0 and _is_write(op._opcode) and not op._ext.cancel_sent:
             # A short write (a full disk stops it at 0 or an error): continue from there.
             target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT

@@ -10,6 +10,7 @@ import asyncio
 import errno
 import fcntl
 import gc
+import mmap
 import os
 import select
 import subprocess
@@ -316,6 +317,72 @@ def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: A
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_cold_file_that_warmed_up_is_noted_cached_again(U: Any, data_fd: tuple[int, bytes]) -> None:
+    """Batched reads (plain ``submit()``) of a descriptor noted cold: one in eight is a probe,
+    and a probe answered from the cache notes it cached again (no worker for its reads)."""
+    fd, data = data_fd
+    with U.Context(8) as ctx:
+        _evict(fd)
+        assert _run_to_completion(ctx, U.Operation.read(4096, fd, 0)) == 4096
+        assert "cold" in ctx._fd_state(fd)
+        os.pread(fd, len(data), 0)  # cached now
+        for i in range(8):
+            assert _run_to_completion(ctx, U.Operation.read(4096, fd, 4096 * i)) == 4096
+        assert "cached" in ctx._fd_state(fd)
+
+
+def test_what_a_reused_number_learned_of_its_last_file_is_dropped(U: Any, tmp_path: Path) -> None:
+    """An O_DIRECT file or a file on another file system that inherits a descriptor number is
+    classified anew when a request leaves the fast path: O_DIRECT noted (never probed, never
+    sent to a worker), a tmpfs refusal of RWF_NOWAIT forgotten."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(1 << 20))
+    buffered = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
+    memfd = os.memfd_create("reused", os.MFD_CLOEXEC)
+    os.write(memfd, b"m" * 8192)
+    number = os.dup(memfd)
+    buf = mmap.mmap(-1, 4096)
+    try:
+        with U.Context(8) as ctx:
+            assert _run_to_completion(ctx, U.Operation.read(100, number, 0)) == 100
+            assert {"file", "no-nowait"} <= ctx._fd_state(number)
+            os.dup2(buffered, number)  # an ext4 file now
+            os.pread(buffered, 1 << 20, 0)
+            _evict(buffered)
+            assert _run_to_completion(ctx, U.Operation.read(4096, number, 8192)) == 4096
+            assert "no-nowait" not in ctx._fd_state(number)
+            os.dup2(direct, number)  # the same file, O_DIRECT
+            assert _run_to_completion(ctx, U.Operation.readinto(buf, number, 4096)) == 4096
+            assert "direct" in ctx._fd_state(number)
+            assert buf[:] == path.read_bytes()[4096:8192]
+    finally:
+        buf.close()
+        for fd in (buffered, direct, memfd, number):
+            os.close(fd)
+
+
+def test_close_waits_for_reads_requeued_while_it_waits(U: Any) -> None:
+    """A probe refused while close() reaps (tmpfs: EOPNOTSUPP) is requeued; with SQPOLL and a
+    one-entry SQ ring it can wait in the backlog: close() submits and waits for it too (it was
+    in flight for its caller), and every callback has run when it returns."""
+    fd = os.memfd_create("close-requeue", os.MFD_CLOEXEC)
+    os.write(fd, b"q" * (64 * 4096))
+    try:
+        for _ in range(40):
+            ctx = U.Context(64, sqpoll=True, ring_entries=1)
+            done: list[int] = []
+            for i in range(16):
+                op = U.Operation.read(4096, fd, i * 4096)
+                op.set_callback(done.append)
+                ctx.submit(op)
+            ctx.close()
+            # Each ran: read whole, or cancelled from the backlog before it reached the ring.
+            assert len(done) == 16 and set(done) <= {4096, -errno.ECANCELED}
+    finally:
+        os.close(fd)
 
 
 def test_one_submit_many_ops_and_overflowing_cq(U: Any, data_fd: tuple[int, bytes]) -> None:
