@@ -337,6 +337,17 @@ include "_argcheck.pxi"
 include "_operation_defs.pxi"
 
 
+#: ``Context._fd_state``'s words: (mask, value under the mask, word).
+_FD_STATE_WORDS = (
+    (KIND_MASK, KIND_FILE, "file"),
+    (KIND_MASK, KIND_STREAM, "stream"),
+    (KIND_DIRECT, KIND_DIRECT, "direct"),
+    (INLINE_MASK, INLINE_YES, "cached"),
+    (INLINE_MASK, INLINE_NO, "cold"),
+    (NO_NOWAIT, NO_NOWAIT, "no-nowait"),
+)
+
+
 cdef object _probe_error = None
 cdef bint _probed = False
 
@@ -624,20 +635,7 @@ cdef class Context(_ListContext):
         RWF_NOWAIT); empty if nothing is noted.
         """
         cdef fd_slot value = self._inline_fds[fd] if 0 <= fd < self._ninline_fds else 0
-        words = set()
-        if value & KIND_MASK == KIND_FILE:
-            words.add("file")
-        elif value & KIND_MASK == KIND_STREAM:
-            words.add("stream")
-        if value & KIND_DIRECT:
-            words.add("direct")
-        if value & INLINE_MASK == INLINE_YES:
-            words.add("cached")
-        elif value & INLINE_MASK == INLINE_NO:
-            words.add("cold")
-        if value & NO_NOWAIT:
-            words.add("no-nowait")
-        return frozenset(words)
+        return frozenset(word for mask, bits, word in _FD_STATE_WORDS if value & mask == bits)
 
     @property
     def sqpoll(self):
