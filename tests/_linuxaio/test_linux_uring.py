@@ -125,6 +125,7 @@ def test_first_read_of_a_cached_file_goes_inline_while_other_tasks_are_ready(
         actx = UA.AsyncioContext()
         try:
             await actx.fsync(fd)  # binds the adapter; touches no read state of fd
+            actx._inline_slice_ns = 10**12  # no yield for the time slice, however slow this run is
             asyncio.get_running_loop().call_soon(lambda: None)  # something else is ready
             for i in range(3):
                 op = U.Operation.read(4096, fd, 4096 * i)
@@ -197,6 +198,7 @@ def test_a_probe_that_stops_at_the_end_of_the_file_is_a_cached_read(U: Any, UA: 
         actx = UA.AsyncioContext()
         try:
             await actx.fsync(fd)  # binds the adapter; touches no read state of fd
+            actx._inline_slice_ns = 10**12  # no yield for the time slice, however slow this run is
             for offset in (0, 0, 50, 100, 4096):
                 op = U.Operation.read(4096, fd, offset)
                 assert actx.start_operation(op) is op, offset
