@@ -506,7 +506,7 @@ class AIOFile:
     def _write_once(self, data: Any, offset: int) -> asyncio.Future[int]:
         return self._submit("write", data, self._live_fd(), offset if self._seekable else 0)
 
-    def _writev_once(self, buffers: list[bytes], offset: int) -> asyncio.Future[int]:
+    def _writev_once(self, buffers: list[bytes | bytearray], offset: int) -> asyncio.Future[int]:
         """One vectored write; an adapter without ``writev`` (duck-typed) gets the buffers joined."""
         adapter, submit_future, _, _ = self._adapter_operations()
         if submit_future is None and not hasattr(adapter, "writev"):

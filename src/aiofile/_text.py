@@ -42,6 +42,11 @@ __all__ = ["TextFileWrapper"]
 _STATELESS_CODECS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252"})
 
 
+#: What ``write()``'s shortest path encodes with: the UTF-8 of the ``str`` value, strict (a
+#: subclass's own ``encode`` is not called, as by ``open()``); ``TypeError`` for a non-``str``.
+_encode_utf8 = str.encode
+
+
 class TextFileWrapper(FileIOWrapperBase):
     """A text file object, like the builtin ``open()`` in text mode, with ``await``.
 
@@ -110,6 +115,20 @@ class TextFileWrapper(FileIOWrapperBase):
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
         self._encoder_at_start = True  # the encoder may still emit a BOM
+        # The write buffer while ``write()``'s shortest path may append to it: armed
+        # (``_arm_sink``) only when it holds data, for UTF-8 (strict) with nothing
+        # to translate, in a file not opened for appending. Everything that must
+        # see the next write (a read, seek, flush, close, a failed write) replaces
+        # ``_wbuf`` first, so ``_text_sink is _wbuf`` proves that nothing happened
+        # since but writes; the lock and the fd are still tested.
+        self._text_sink: bytearray | None = None
+        self._sink_ok = (
+            afp.mode.writable
+            and not afp.mode.appending
+            and not self._writetranslate
+            and codecs.lookup(self._encoding).name == "utf-8"
+            and self._errors == "strict"
+        )
         # (snapshot, characters used, clean cookie) of the last tell() in this chunk.
         self._tell_cache: tuple[Any, int, _cookie.Cookie] | None = None
 
@@ -464,10 +483,24 @@ class TextFileWrapper(FileIOWrapperBase):
         """Write ``text``; return its length in characters (as ``open()``).
 
         ``"\\n"`` is translated per ``newline=``. Buffered: written by
-        ``flush()``, ``close()``, a read, or when the buffer fills. Unlike
-        ``open()``, a write after a read lands at the read position
-        (``tell()``), not after the read-ahead.
+        ``flush()``, ``close()``, a read, or when the buffer fills (a full
+        buffer is written behind: a failed write raises, at the latest, from
+        ``flush()`` or ``close()``). Unlike ``open()``, a write after a read
+        lands at the read position (``tell()``), not after the read-ahead.
         """
+        sink = self._text_sink
+        if sink is self._wbuf and not self._lock._locked and self.file._fd >= 0:
+            # The shortest path (a write loop's per-line cost): see _text_sink.
+            try:
+                sink += _encode_utf8(text)
+            except TypeError:
+                pass  # not a str: the general path raises open()'s TypeError
+            else:
+                if len(sink) >= self._buffer_size:
+                    async with self._lock:
+                        if self._wbuf is sink:
+                            await self._write_full_buffer()
+                return len(text)
         if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
         if (
@@ -496,6 +529,7 @@ class TextFileWrapper(FileIOWrapperBase):
                 return length
             async with self._lock:
                 await self._write_unlocked(data)
+                self._arm_sink()
             return length
         async with self._lock:
             self._check_writable()
@@ -512,7 +546,13 @@ class TextFileWrapper(FileIOWrapperBase):
                 self._encoder.setstate(0)
             self._encoder_at_start = False
             await self._write_unlocked(self._encoder.encode(text))
+            self._arm_sink()
             return length
+
+    def _arm_sink(self) -> None:
+        """After a write under the lock: let the next writes append to ``_wbuf`` directly if they may."""
+        if self._sink_ok and self._wbuf and not self._rbuf and self._prefetch is None:
+            self._text_sink = self._wbuf
 
     def _rewind_for_write(self) -> None:
         """Drop decoded read-ahead, moving the byte position back to the text position."""

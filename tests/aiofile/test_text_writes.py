@@ -1,0 +1,157 @@
+"""The text write path: ``write()``'s shortest path (appending to the write buffer) changes nothing but speed.
+
+Once a write has started the write buffer, the next ones append to it
+directly (``TextFileWrapper._text_sink``). These tests pin what must still
+hold: a flush in flight is waited for, a seek or a closed file is noticed,
+an encoding error or a failed flush behaves as on the general path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiofile import AIOFile, TextFileWrapper, async_open
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _text_file(path: Path | int, mode: str, ctx: Any, buffer_size: int) -> TextFileWrapper:
+    afp = AIOFile(path, mode, context=ctx)
+    await afp.open()
+    return await TextFileWrapper(afp, encoding="utf-8", buffer_size=buffer_size)
+
+
+async def test_writers_wait_for_a_flush_in_flight(lib: Any, tmp_path: Path, ctx: Any) -> None:
+    """Tasks write lines while other tasks' writes flush a small buffer: every line lands once, in task order.
+
+    With no inline time, every flush yields before it submits and holds the
+    lock across the loop pass, so the other tasks' writes meet a flush in
+    flight (an append to the buffer it is writing would raise BufferError or
+    lose the line).
+    """
+    if hasattr(ctx, "_inline_slice_ns"):
+        ctx._inline_slice_ns = 0
+    path = tmp_path / "f"
+    f = await _text_file(path, "w", ctx, buffer_size=256)
+
+    async def writer(task: int) -> None:
+        for i in range(200):
+            await f.write(f"{task}:{i:04d}\n")
+            if i % 7 == 0:
+                await lib.sleep(0)
+
+    await lib.gather(*(writer(task) for task in range(6)))
+    await f.close()
+    lines = path.read_text().splitlines()
+    assert sorted(lines) == sorted(f"{task}:{i:04d}" for task in range(6) for i in range(200))
+    for task in range(6):
+        assert [line for line in lines if line.startswith(f"{task}:")] == [f"{task}:{i:04d}" for i in range(200)]
+
+
+async def test_a_seek_between_writes_moves_the_next_write(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    async with async_open(path, "w+", encoding="utf-8", context=ctx) as f:
+        for piece in ("abc", "def", "ghi"):
+            await f.write(piece)
+        assert f.tell() == 9
+        f.seek(0)
+        await f.write("X")
+        assert f.tell() == 1
+        await f.write("Y")
+        f.seek(0, os.SEEK_END)
+        await f.write("Z")
+        assert f.tell() == 10
+    assert path.read_text() == "XYcdefghiZ"
+
+
+async def test_a_write_after_the_file_was_closed_underneath_raises(tmp_path: Path, ctx: Any) -> None:
+    """Closing the ``AIOFile`` under the text object: the next write raises as ``open()``'s does."""
+    f = await _text_file(tmp_path / "f", "w", ctx, buffer_size=1 << 16)
+    await f.write("one\n")
+    await f.write("two\n")  # appended directly
+    await f.file.close()
+    with pytest.raises(ValueError, match=r"^I/O operation on closed file\.$"):
+        await f.write("three\n")
+
+
+async def test_an_unencodable_write_raises_and_writes_nothing(tmp_path: Path, ctx: Any) -> None:
+    path = tmp_path / "f"
+    expected = tmp_path / "expected"
+    with open(expected, "w", encoding="utf-8") as sync:
+        sync.write("ok")
+        sync.write("!")
+        with pytest.raises(UnicodeEncodeError):
+            sync.write("\ud800")
+        sync.write("?")
+    async with async_open(path, "w", encoding="utf-8", context=ctx) as f:
+        await f.write("ok")
+        await f.write("!")
+        with pytest.raises(UnicodeEncodeError):
+            await f.write("\ud800")
+        await f.write("?")
+    assert path.read_bytes() == expected.read_bytes() == b"ok!?"
+
+
+@pytest.mark.parametrize("reporter", ["flush", "close"])
+async def test_a_full_buffer_that_fails_behind_is_reported(
+    tmp_path: Path, ctx: Any, fd_watch: Any, reporter: str
+) -> None:
+    """A full buffer is written behind: its failure is raised by the next flush() or close(), once."""
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    fd = fd_watch.remember(os.open(path, os.O_RDONLY))  # a read-only fd used for writing
+    f = await _text_file(fd, "w", ctx, buffer_size=64)
+    for _ in range(5):
+        await f.write("0123456789\n")  # 55 bytes, buffered
+    await f.write("0123456789\n")  # 66 bytes: the buffer is full and handed over
+    assert f.tell() == 66
+    await f.write("tail\n")  # a new buffer
+    assert f.tell() == 71
+    with pytest.raises(OSError) as info:
+        await (f.flush() if reporter == "flush" else f.close())
+    assert info.value.errno == errno.EBADF
+    if reporter == "flush":
+        with pytest.raises(OSError) as again:
+            await f.close()  # "tail\n" is still pending and fails in turn
+        assert again.value.errno == errno.EBADF
+    assert f.closed
+    assert fd_watch.closed(fd)
+    assert path.read_bytes() == b""
+
+
+async def test_full_buffers_are_written_behind_in_order(tmp_path: Path, ctx: Any) -> None:
+    """Full buffers gathered behind, a seek back over them, a read: the file is what open() would write."""
+    path = tmp_path / "f"
+    f = await _text_file(path, "w+", ctx, buffer_size=100)
+    lines = [f"{i:04d}-" + "x" * 15 + "\n" for i in range(400)]  # 20 bytes each: a full buffer every 5
+    for line in lines[:200]:
+        await f.write(line)
+    assert f._gather or f._writing, "no full buffer was written behind"
+    f.seek(20 * 10)
+    await f.write("SEEK")
+    f.seek(0, os.SEEK_END)
+    for line in lines[200:]:
+        await f.write(line)
+    f.seek(0)
+    expected = "".join(lines)
+    expected = expected[:200] + "SEEK" + expected[204:]
+    assert await f.read() == expected
+    await f.close()
+    assert path.read_text() == expected
+
+
+async def test_lines_reach_the_file_through_many_flushes(tmp_path: Path, ctx: Any) -> None:
+    """Thousands of small writes through a small buffer: the bytes on disk are the text, in order."""
+    path = tmp_path / "f"
+    lines = [f"{i:05d} é€\n" for i in range(5000)]
+    f = await _text_file(path, "w", ctx, buffer_size=1000)
+    for line in lines:
+        assert await f.write(line) == len(line)
+    assert f.tell() == len("".join(lines).encode())
+    await f.close()
+    assert path.read_text(encoding="utf-8") == "".join(lines)
