@@ -10,10 +10,9 @@ State and invariants (under ``_lock`` whenever an ``await`` is involved):
 * ``_wbuf`` is unwritten data that belongs at file offset ``_wstart``;
   ``_detached`` holds older unwritten runs (left behind by ``seek``), written
   first, in order.
-* ``_gather`` holds large ``bytes`` writes and full write buffers (by
-  reference: neither changes again) that belong, back to back, at
-  ``_gather_start``; ``_writing`` the writes in flight. Both count as
-  unwritten data.
+* ``_gather`` holds large ``bytes`` writes (by reference) that belong,
+  back to back, at ``_gather_start``; ``_writing`` the writes in flight.
+  Both count as unwritten data.
 * Read-ahead and unwritten data never coexist: writing drops the read-ahead
   (the position stays), reading first writes out what is pending.
 * Logical position: ``_wstart + len(_wbuf)`` if ``_wbuf`` else
@@ -132,11 +131,10 @@ class FileIOWrapperBase:
         self._sequential_end = -1
         # Write-behind: large ``bytes`` writes still in flight, oldest first, and where the last ends:
         # (future, data, offset, size).
-        self._writing: list[tuple[asyncio.Future[int], bytes | bytearray | list[bytes | bytearray], int, int]] = []
+        self._writing: list[tuple[asyncio.Future[int], bytes | list[bytes], int, int]] = []
         self._writing_end = 0
-        # Large ``bytes`` writes and full write buffers gathered for one vectored write:
-        # ``_gather_size`` bytes at ``_gather_start``.
-        self._gather: list[bytes | bytearray] = []
+        # Large ``bytes`` writes gathered for one vectored write: ``_gather_size`` bytes at ``_gather_start``.
+        self._gather: list[bytes] = []
         self._gather_start = 0
         self._gather_size = 0
         self._regular_seekable = False
@@ -147,7 +145,7 @@ class FileIOWrapperBase:
         await self.file.open()
         if not self._started:
             self._started = True
-            if self._explicit_offset is None or self.file.mode.appending:
+            if self._explicit_offset is None or self.file._appends:
                 self._raw = self.file._initial_position
             self._regular_seekable = self.file._regular and self.file.seekable()
 
@@ -323,9 +321,7 @@ class FileIOWrapperBase:
             try:
                 count = await _aio.shield(future)
             except _aio.cancelled_errors():
-                if future.done() and not future.cancelled() and future.exception() is not None:
-                    del writing[0]
-                raise
+                raise  # the write stays queued: a failure is raised by the next wait (flush, close)
             except BaseException:
                 del writing[0]
                 raise
@@ -333,7 +329,7 @@ class FileIOWrapperBase:
                 del writing[0]
                 raise RuntimeError("Write operation returned 0", self.file, offset, 0)
             if count < size:
-                rest = (data if isinstance(data, (bytes, bytearray)) else b"".join(data))[count:]
+                rest = (data if isinstance(data, bytes) else b"".join(data))[count:]
                 writing[0] = (self.file._write_once(rest, offset + count), rest, offset + count, len(rest))
             else:
                 del writing[0]
@@ -352,7 +348,7 @@ class FileIOWrapperBase:
             return
         self._drop_prefetch()
         afp = self.file
-        data: bytes | bytearray | list[bytes | bytearray]
+        data: bytes | list[bytes]
         if len(gather) == 1:
             data = gather[0]
             future = afp._write_once(data, start)
@@ -364,45 +360,6 @@ class FileIOWrapperBase:
         self._writing.append((future, data, start, size))
         self._writing_end = start + size
 
-    async def _write_full_buffer(self) -> None:
-        """``_wbuf`` reached the buffer size: write it behind, as a large ``bytes`` write is, and start a new one.
-
-        The full buffer is handed over (nothing else ever touches it), gathered
-        by reference and sent with the next ones as one vectored write, which
-        may still be in flight when this returns; the next operation that needs
-        it written (read, flush, truncate, close) waits for it and raises its
-        error. Where it could not join the gathered writes without a wait first
-        (a file opened for appending, not a regular file, runs left behind by
-        ``seek``, gathered writes that end elsewhere) it is flushed here.
-        Cancellation: the buffer is gathered before any wait, so it stays
-        accepted; it is written by the next flush or close.
-        """
-        wbuf = self._wbuf
-        size = len(wbuf)
-        gather = self._gather
-        if (
-            self.file.mode.appending
-            or not self._regular_seekable
-            or self._detached
-            or size > MAX_TRANSFER
-            or (
-                gather
-                and (self._wstart != self._gather_start + self._gather_size or self._gather_size + size > MAX_TRANSFER)
-            )
-        ):
-            await self._flush_unlocked()
-            return
-        self._drop_prefetch()
-        if not gather:
-            self._gather_start = self._wstart
-        gather.append(wbuf)
-        self._gather_size += size
-        self._wbuf = bytearray()
-        self._raw = self._wstart + size
-        self._drop_read_ahead()
-        if self._gather_size >= WRITE_GATHER or len(gather) >= WRITE_GATHER_BUFFERS:
-            await self._send_gathered()
-
     async def _flush_unlocked(self) -> None:
         """Write out gathered and in-flight writes, ``_detached`` runs, then ``_wbuf``; each is dropped once written."""
         self._drop_prefetch()
@@ -410,7 +367,7 @@ class FileIOWrapperBase:
             await self._send_gathered()
         await self._wait_writes(0)
         afp = self.file
-        appending = afp.mode.appending
+        appending = afp._appends
         while self._detached:
             start, data = self._detached[0]
             await afp.write_bytes(data, start)
@@ -489,13 +446,13 @@ class FileIOWrapperBase:
         if size < self._buffer_size:
             if not self._wbuf:
                 self._wstart = self._raw
-                if afp.mode.appending and afp.seekable():
+                if afp._appends and afp.seekable():
                     self._wstart = self._file_size()
             self._wbuf += view
             if len(self._wbuf) >= self._buffer_size:
-                await self._write_full_buffer()
+                await self._flush_unlocked()
             return size
-        if type(data) is bytes and not afp.mode.appending and size <= MAX_TRANSFER:
+        if type(data) is bytes and not afp._appends and size <= MAX_TRANSFER:
             # Write-behind: bytes cannot change, so they are gathered by
             # reference and sent as one vectored write of about WRITE_GATHER
             # bytes, which may still be in flight when this returns (up to
@@ -524,7 +481,7 @@ class FileIOWrapperBase:
             return size
         await self._flush_unlocked()
         await afp.write_bytes(view, self._raw)
-        if afp.mode.appending and afp.seekable():
+        if afp._appends and afp.seekable():
             self._raw = os.fstat(afp.fileno()).st_size
         else:
             self._raw += size
@@ -974,9 +931,9 @@ class BinaryFileWrapper(FileIOWrapperBase):
         Small writes are buffered (written by ``flush()``, ``close()``, a
         read, or when the buffer fills); a write at least as large as the
         buffer goes straight from the caller's memory (consecutive ``bytes``
-        ones and full buffers are sent together as one vectored write of up
-        to 512 KiB, at the latest by ``flush()`` or ``close()``). A failed
-        write raises, at the latest from ``flush()`` or ``close()``.
+        ones are sent together as one vectored write of up to 512 KiB, at the
+        latest by ``flush()`` or ``close()``). A failed write raises, at the
+        latest from ``flush()`` or ``close()``.
         """
         self._check_writable()
         if isinstance(data, str):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import io
 import os
 import stat
@@ -125,6 +126,9 @@ class AIOFile:
         self._idle: asyncio.Future[None] | None = None
         self._seekable = True
         self._regular = True
+        # Writes land at the end of the file whatever their offset: the mode has "a", or the
+        # descriptor (given as a number or a file object) carries O_APPEND (open(2)).
+        self._appends = self._mode.appending
         self._initial_position = 0
         # (adapter, its submit_future, its Operation class, its start_operation), or Nones for a duck-typed one.
         self._direct: tuple[Any, Any, Any, Any] | None = None
@@ -157,7 +161,8 @@ class AIOFile:
         st = os.fstat(fd)
         self._regular = stat.S_ISREG(st.st_mode)
         self._seekable = _tell_fd(fd) >= 0
-        if self._mode.appending and self._seekable:
+        self._appends = self._mode.appending or bool(_fd_flags(fd) & os.O_APPEND)
+        if self._appends and self._seekable:
             initial = st.st_size
         self._initial_position = initial if initial >= 0 else 0
         self._fd = fd
@@ -506,7 +511,7 @@ class AIOFile:
     def _write_once(self, data: Any, offset: int) -> asyncio.Future[int]:
         return self._submit("write", data, self._live_fd(), offset if self._seekable else 0)
 
-    def _writev_once(self, buffers: list[bytes | bytearray], offset: int) -> asyncio.Future[int]:
+    def _writev_once(self, buffers: list[bytes], offset: int) -> asyncio.Future[int]:
         """One vectored write; an adapter without ``writev`` (duck-typed) gets the buffers joined."""
         adapter, submit_future, _, _ = self._adapter_operations()
         if submit_future is None and not hasattr(adapter, "writev"):
@@ -956,6 +961,11 @@ def _mode_of(fp: Any) -> str:
     binary = "b" in mode or not hasattr(fp, "encoding")
     base = mode.replace("b", "").replace("t", "")
     return base + ("b" if binary else "")
+
+
+def _fd_flags(fd: int) -> int:
+    """The descriptor's status flags (``fcntl(F_GETFL)``: ``O_APPEND``, ``O_NONBLOCK``...)."""
+    return fcntl.fcntl(fd, fcntl.F_GETFL)
 
 
 def _tell_fd(fd: int) -> int:

@@ -151,7 +151,7 @@ class FileIOCloner:
             else:
                 clone = type(source)(afp, offset=0, buffer_size=source._buffer_size)
             await clone._open()
-            if afp.mode.appending and afp.seekable():
+            if afp._appends and afp.seekable():
                 clone.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
             self._clone = clone
         return self._clone

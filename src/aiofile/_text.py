@@ -124,7 +124,6 @@ class TextFileWrapper(FileIOWrapperBase):
         self._text_sink: bytearray | None = None
         self._sink_ok = (
             afp.mode.writable
-            and not afp.mode.appending
             and not self._writetranslate
             and codecs.lookup(self._encoding).name == "utf-8"
             and self._errors == "strict"
@@ -322,6 +321,7 @@ class TextFileWrapper(FileIOWrapperBase):
             return dchars[dpos : dpos + size]
         async with self._lock:
             self._check_readable()
+            await self._prepare_read()  # pending writes go out first; that stays done if the read fails
             saved = self._save()
             try:
                 await self._prepare_text_read()
@@ -394,6 +394,7 @@ class TextFileWrapper(FileIOWrapperBase):
             return dchars[dpos:end]
         async with self._lock:
             self._check_readable()
+            await self._prepare_read()  # pending writes go out first; that stays done if the read fails
             saved = self._save()
             try:
                 await self._prepare_text_read()
@@ -483,10 +484,9 @@ class TextFileWrapper(FileIOWrapperBase):
         """Write ``text``; return its length in characters (as ``open()``).
 
         ``"\\n"`` is translated per ``newline=``. Buffered: written by
-        ``flush()``, ``close()``, a read, or when the buffer fills (a full
-        buffer is written behind: a failed write raises, at the latest, from
-        ``flush()`` or ``close()``). Unlike ``open()``, a write after a read
-        lands at the read position (``tell()``), not after the read-ahead.
+        ``flush()``, ``close()``, a read, or when the buffer fills. Unlike
+        ``open()``, a write after a read lands at the read position
+        (``tell()``), not after the read-ahead.
         """
         sink = self._text_sink
         if sink is self._wbuf and not self._lock._locked and self.file._fd >= 0:
@@ -498,8 +498,7 @@ class TextFileWrapper(FileIOWrapperBase):
             else:
                 if len(sink) >= self._buffer_size:
                     async with self._lock:
-                        if self._wbuf is sink:
-                            await self._write_full_buffer()
+                        await self._flush_unlocked()
                 return len(text)
         if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
@@ -551,7 +550,7 @@ class TextFileWrapper(FileIOWrapperBase):
 
     def _arm_sink(self) -> None:
         """After a write under the lock: let the next writes append to ``_wbuf`` directly if they may."""
-        if self._sink_ok and self._wbuf and not self._rbuf and self._prefetch is None:
+        if self._sink_ok and self._wbuf and not self._rbuf and self._prefetch is None and not self.file._appends:
             self._text_sink = self._wbuf
 
     def _rewind_for_write(self) -> None:

@@ -97,41 +97,57 @@ async def test_an_unencodable_write_raises_and_writes_nothing(tmp_path: Path, ct
     assert path.read_bytes() == expected.read_bytes() == b"ok!?"
 
 
-@pytest.mark.parametrize("reporter", ["flush", "close"])
-async def test_a_full_buffer_that_fails_behind_is_reported(
-    tmp_path: Path, ctx: Any, fd_watch: Any, reporter: str
+async def test_a_failed_flush_raises_from_the_write_that_filled_the_buffer(
+    tmp_path: Path, ctx: Any, fd_watch: Any
 ) -> None:
-    """A full buffer is written behind: its failure is raised by the next flush() or close(), once."""
     path = tmp_path / "f"
     path.write_bytes(b"")
     fd = fd_watch.remember(os.open(path, os.O_RDONLY))  # a read-only fd used for writing
     f = await _text_file(fd, "w", ctx, buffer_size=64)
     for _ in range(5):
-        await f.write("0123456789\n")  # 55 bytes, buffered
-    await f.write("0123456789\n")  # 66 bytes: the buffer is full and handed over
-    assert f.tell() == 66
-    await f.write("tail\n")  # a new buffer
-    assert f.tell() == 71
+        await f.write("0123456789\n")  # 55 bytes, buffered (the last four appended directly)
     with pytest.raises(OSError) as info:
-        await (f.flush() if reporter == "flush" else f.close())
+        await f.write("0123456789\n")  # 66 bytes: the buffer is full, its write fails
     assert info.value.errno == errno.EBADF
-    if reporter == "flush":
-        with pytest.raises(OSError) as again:
-            await f.close()  # "tail\n" is still pending and fails in turn
-        assert again.value.errno == errno.EBADF
+    assert f.tell() == 66  # the text was accepted; it is still pending
+    with pytest.raises(OSError):
+        await f.close()  # close reports it again, and closes
     assert f.closed
     assert fd_watch.closed(fd)
     assert path.read_bytes() == b""
 
 
-async def test_full_buffers_are_written_behind_in_order(tmp_path: Path, ctx: Any) -> None:
-    """Full buffers gathered behind, a seek back over them, a read: the file is what open() would write."""
+async def test_a_full_buffer_is_in_the_file_before_write_returns(tmp_path: Path, ctx: Any) -> None:
+    """As open(): once a write filled the buffer, its bytes are in the file (another reader sees them)."""
+    path = tmp_path / "f"
+    f = await _text_file(path, "w", ctx, buffer_size=1000)
+    for i in range(250):
+        await f.write(f"{i:03d}\n")  # 4 bytes each: the 250th fills the buffer
+    assert path.read_bytes() == "".join(f"{i:03d}\n" for i in range(250)).encode()
+    await f.write("end\n")
+    assert path.stat().st_size == 1000  # the next write is buffered again
+    await f.close()
+    assert path.stat().st_size == 1004
+
+
+async def test_full_buffers_keep_their_place_beside_another_writer(tmp_path: Path, ctx: Any) -> None:
+    """Two writers on one file (open() twice): the later write of the other one wins, as with open()."""
+    path = tmp_path / "f"
+    a = await _text_file(path, "w", ctx, buffer_size=1000)
+    for _ in range(100):
+        await a.write("A" * 100)  # 10,000 characters: ten full buffers written
+    async with async_open(path, "r+", encoding="utf-8", context=ctx) as b:
+        await b.write("B" * 10)
+    await a.close()
+    assert path.read_text()[:12] == "B" * 10 + "AA"
+
+
+async def test_full_buffers_reach_the_file_in_order_around_a_seek(tmp_path: Path, ctx: Any) -> None:
     path = tmp_path / "f"
     f = await _text_file(path, "w+", ctx, buffer_size=100)
     lines = [f"{i:04d}-" + "x" * 15 + "\n" for i in range(400)]  # 20 bytes each: a full buffer every 5
     for line in lines[:200]:
         await f.write(line)
-    assert f._gather or f._writing, "no full buffer was written behind"
     f.seek(20 * 10)
     await f.write("SEEK")
     f.seek(0, os.SEEK_END)

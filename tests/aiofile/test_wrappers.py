@@ -563,6 +563,49 @@ async def test_write_behind_keeps_order_and_reports_errors(tmp_path: Path, ctx: 
     await f.close()
 
 
+@pytest.mark.asyncio_only
+async def test_a_write_behind_failure_survives_a_cancelled_wait(tmp_path: Path, ctx: Any, fd_watch: Any) -> None:
+    """The task waiting for a failing write-behind is cancelled as the failure arrives: the next flush raises it."""
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    fd = fd_watch.remember(os.open(path, os.O_RDONLY))  # a read-only fd used for writing
+    f = await async_open(fd, "wb", context=ctx)
+    await f.write(b"x" * (128 * 1024))  # larger than the buffer: written behind, fails in flight
+    task = asyncio.ensure_future(f.flush())
+    while not f._writing:  # flush sends the gathered write, then waits for it
+        await asyncio.sleep(0)
+    f._writing[0][0].add_done_callback(lambda _: task.cancel())  # the cancel comes with the failure
+    with pytest.raises((asyncio.CancelledError, OSError)):
+        await task
+    if not task.cancelled():
+        pytest.skip("the failure reached flush() before the cancellation: nothing to check")
+    with pytest.raises(OSError) as info:
+        await f.flush()
+    assert info.value.errno == errno.EBADF
+    await f.close()
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.parametrize("mode", ["wb", "w"])
+async def test_a_descriptor_opened_for_appending_gets_its_writes_in_order(
+    tmp_path: Path, ctx: Any, fd_watch: Any, mode: str
+) -> None:
+    """An O_APPEND descriptor given with mode "w"/"wb": every write lands at the end, in order, as with open()."""
+    path = tmp_path / "f"
+    path.write_bytes(b"start\n")
+    blocks = [bytes([97 + i]) * (128 * 1024 - 1) + b"\n" for i in range(8)]  # larger than the buffer
+    fd = fd_watch.remember(os.open(path, os.O_WRONLY | os.O_APPEND))
+    async with async_open(fd, mode, closefd=False, context=ctx) as f:
+        for block in blocks:
+            await f.write(block if mode == "wb" else block.decode())
+        for i in range(1000):
+            await f.write(b"%04d\n" % i if mode == "wb" else f"{i:04d}\n")
+        await f.flush()
+        assert f.tell() == path.stat().st_size
+    os.close(fd)
+    assert path.read_bytes() == b"start\n" + b"".join(blocks) + b"".join(b"%04d\n" % i for i in range(1000))
+
+
 class _VectorCounter:
     """A duck-typed adapter over ``inner`` that counts writes and ``writev`` calls.
 
@@ -672,6 +715,40 @@ async def test_cancelled_text_read_keeps_the_position(lib: Any, tmp_path: Path, 
             else:
                 f.seek(position)
         assert await f.read(10) == text[3:13]
+
+
+@pytest.mark.asyncio_only
+@pytest.mark.parametrize("call", ["read", "readline"])
+async def test_a_text_read_cancelled_after_writing_out_keeps_the_written_position(
+    tmp_path: Path, ctx: Any, call: str
+) -> None:
+    """w+: write, then a read that writes the buffer out and is cancelled while it reads: the position
+    stays after the written text (as open()'s after write + read at EOF), and the next write follows it."""
+    path = tmp_path / "f"
+    f = await async_open(path, "w+", context=ctx)
+    await f.write("hello")
+    never = asyncio.Event()
+    real_read = f.file.read_bytes
+    entered = asyncio.Event()
+
+    async def stalled_read(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await never.wait()
+        return await real_read(*args, **kwargs)
+
+    f.file.read_bytes = stalled_read  # type: ignore[method-assign]
+    f.file._read_once = lambda size, offset: asyncio.ensure_future(stalled_read(size, offset))  # type: ignore[method-assign]
+    task = asyncio.ensure_future(getattr(f, call)())
+    await entered.wait()
+    assert path.read_bytes() == b"hello"  # written out before the read started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    del f.file.read_bytes, f.file._read_once
+    assert f.tell() == 5
+    await f.write("X")
+    await f.close()
+    assert path.read_text() == "helloX"
 
 
 async def test_cancelled_write_leaves_a_consistent_position(lib: Any, tmp_path: Path, ctx: Any) -> None:
