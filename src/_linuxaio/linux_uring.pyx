@@ -352,6 +352,17 @@ cdef object _probe_error = None
 cdef bint _probed = False
 
 
+#: io-wq's bounded worker cap for rings made from now on (IOWQ_BOUNDED_WORKERS unless a
+#: measurement changed it through _set_iowq_max_workers).
+cdef unsigned _iowq_bounded_workers = IOWQ_BOUNDED_WORKERS
+
+
+def _set_iowq_max_workers(workers):
+    """Diagnostic hook: the io-wq bounded worker cap of rings set up from now on (``None``: the built-in one)."""
+    global _iowq_bounded_workers
+    _iowq_bounded_workers = IOWQ_BOUNDED_WORKERS if workers is None else int(workers)
+
+
 def _describe_setup_error(int rc):
     if rc == -ENOSYS:
         return OSError(ENOSYS, "io_uring_setup: io_uring is not available (ENOSYS: not built, seccomp or emulation)")
@@ -509,7 +520,7 @@ cdef class Context(_ListContext):
         rc = lxu_ring_probe(self._ring.fd, self._supported)
         if rc < 0:
             memset(self._supported, 0, sizeof(self._supported))
-        lxu_register_iowq_max_workers(self._ring.fd, IOWQ_BOUNDED_WORKERS)  # older kernels: their default
+        lxu_register_iowq_max_workers(self._ring.fd, _iowq_bounded_workers)  # older kernels: their default
         rc = lxu_register_eventfd(self._ring.fd, self._efd)
         if rc < 0:
             lxu_ring_exit(&self._ring)
