@@ -121,11 +121,11 @@ from kaio cimport (
     lxa_io_submit,
     lxa_iocb_prep,
     lxa_iov_advance,
-    lxa_range_cached,
     lxa_ring_of,
     lxa_ring_pending,
     lxa_ring_reap,
 )
+from lxa_cached cimport lxa_range_cached
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,

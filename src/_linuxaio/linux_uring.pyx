@@ -14,13 +14,18 @@ the reference behaviour). How an operation travels:
   call and hands what would block to its own workers or to poll, so no
   thread of ours hops and the caller never waits for a disk.
 * Buffered reads of regular files, per descriptor: a read of a descriptor
-  not known as cold is sent with ``RWF_NOWAIT``, a probe that never starts
-  I/O: cached data completes inside ``io_uring_enter``; data not cached
-  (``EAGAIN``), or only its start (a short count before the end of the
-  file), notes the descriptor cold and sends the rest with
-  ``IOSQE_ASYNC``. So do the cold descriptor's reads, one in eight of
-  them probed again. An io-wq
-  worker then reads from the start (up to ``IOWQ_BOUNDED_WORKERS``,
+  not known as cold is sent with ``RWF_NOWAIT``, a probe: cached data
+  completes inside ``io_uring_enter``; data not cached (``EAGAIN``), or
+  only its start (a short count before the end of the file), notes the
+  descriptor cold and sends the rest with ``IOSQE_ASYNC``. A probe is not
+  free: on the ring, ``RWF_NOWAIT`` does not stop readahead (Linux 6.18
+  submits the missing page's readahead, or the next window at a cached
+  page's mark, from the submitting thread). So the cold descriptor's reads
+  all go to io-wq workers until ``VERIFY_RUN`` of them in a row found their
+  range cached by ``cachestat(2)`` (which starts nothing); then it is
+  trusted again. Without ``cachestat`` (before Linux 6.5, or ``EPERM``
+  for the file) one read in eight is probed instead. An io-wq
+  worker reads from the start (up to ``IOWQ_BOUNDED_WORKERS``,
   ``IORING_REGISTER_IOWQ_MAX_WORKERS``): tried inline instead, a cold read
   starts readahead and later finishes as task work, both on the submitting
   (the loop's) thread, milliseconds per batch. ``O_DIRECT`` reads are never
@@ -102,6 +107,7 @@ cdef extern from "<unistd.h>" nogil:
     int dup3(int oldfd, int newfd, int flags)
 
 from kaio cimport LXA_MAX_RW_COUNT, LXA_ROUTE_KERNEL, RWF_NOWAIT, lxa_fd_is_direct, lxa_fd_route, lxa_iov_advance
+from lxa_cached cimport lxa_range_cached
 from lxa_eventfd cimport lxa_eventfd_drain, lxa_eventfd_open, lxa_eventfd_signal
 from lxa_pool cimport (
     LXA_OP_FDSYNC,
@@ -229,7 +235,11 @@ cdef enum:
     KIND_DIRECT = 0x80  # a KIND_FILE opened O_DIRECT (noted with the kind)
     CLASS_BITS = 0x8C   # KIND_MASK | KIND_DIRECT: what classification (fstat...) says
     NO_NOWAIT = 0x100   # a KIND_FILE whose file system refuses RWF_NOWAIT reads (EOPNOTSUPP): never probed
-    SLOT_FLAGS = 0xFFFF   # bits 0-15: the flags above; 16-31 unused
+    NO_CACHESTAT = 0x200  # cachestat(2) refuses this file (EPERM): cold reads fall back to periodic probes
+    SLOT_FLAGS = 0xFFFF   # bits 0-15: the flags above
+    VERIFY_UNIT = 0x10000  # bits 16-24: a cold descriptor's reads in a row that cachestat(2) found cached
+    VERIFY_MASK = 0x1FF0000
+    VERIFY_RUN = 256    # ... that many, and it is trusted as cached again (as linux_aio's VERIFY_RUN)
     DEV_SHIFT = 32      # bits 32-63: the low 32 bits of the classified file's st_dev
     IOWQ_BOUNDED_WORKERS = 64  # io-wq workers for cold reads sent IOSQE_ASYNC (the C pool's scale)
     CANCEL_TAG = 1  # user_data of our IORING_OP_ASYNC_CANCEL SQEs (operations are aligned pointers)
@@ -345,7 +355,11 @@ _FD_STATE_WORDS = (
     (INLINE_MASK, INLINE_YES, "cached"),
     (INLINE_MASK, INLINE_NO, "cold"),
     (NO_NOWAIT, NO_NOWAIT, "no-nowait"),
+    (NO_CACHESTAT, NO_CACHESTAT, "no-cachestat"),
 )
+
+#: cachestat(2) exists here (cleared at the first ENOSYS; EPERM is per file: NO_CACHESTAT).
+cdef bint _cachestat_usable = True
 
 
 cdef object _probe_error = None
@@ -355,6 +369,12 @@ cdef bint _probed = False
 #: io-wq's bounded worker cap for rings made from now on (IOWQ_BOUNDED_WORKERS unless a
 #: measurement changed it through _set_iowq_max_workers).
 cdef unsigned _iowq_bounded_workers = IOWQ_BOUNDED_WORKERS
+
+
+def _set_cachestat_usable(usable):
+    """Test hook: act as if cachestat(2) exists (``True``, retried at the next cold read) or not (``False``)."""
+    global _cachestat_usable
+    _cachestat_usable = bool(usable)
 
 
 def _set_iowq_max_workers(workers):
@@ -643,7 +663,8 @@ cdef class Context(_ListContext):
 
         ``file``/``stream`` (its class), ``direct`` (O_DIRECT), ``cached``/``cold``
         (the last probe's answer), ``no-nowait`` (its file system refuses
-        RWF_NOWAIT); empty if nothing is noted.
+        RWF_NOWAIT), ``no-cachestat`` (cachestat(2) refuses it); empty if
+        nothing is noted.
         """
         cdef fd_slot value = self._inline_fds[fd] if 0 <= fd < self._ninline_fds else 0
         return frozenset(word for mask, bits, word in _FD_STATE_WORDS if value & mask == bits)
@@ -676,8 +697,51 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1:
         cdef fd_slot *slot = self._fd_slot(fd)
         if slot != NULL:
-            slot[0] = (slot[0] & ~(<fd_slot>(INLINE_MASK | RETRY_MASK))) | (INLINE_YES if inline else INLINE_NO | RETRY_MASK)
+            slot[0] = (slot[0] & ~(<fd_slot>(INLINE_MASK | RETRY_MASK | VERIFY_MASK))) | (
+                INLINE_YES if inline else INLINE_NO | RETRY_MASK
+            )
         return 0
+
+    cdef int _note_cached(self, int fd) except -1:
+        """A probe of ``fd`` was answered from the cache: trusted as cached, unless it is cold and
+        cachestat(2) decides when it is cached again (``_cold_range_cached``)."""
+        cdef fd_slot *slot = self._fd_slot(fd)
+        if slot != NULL and (
+            (slot[0] & INLINE_MASK) != INLINE_NO or not _cachestat_usable or slot[0] & NO_CACHESTAT
+        ):
+            self._note_inline(fd, True)
+        return 0
+
+    cdef int _cold_range_cached(self, Operation op, fd_slot *slot) except -2:
+        """For a read of a cold descriptor: is its range in the page cache (cachestat(2))? 1, 0, or -1 if
+        cachestat cannot tell.
+
+        A probe is no test: RWF_NOWAIT on the ring still starts readahead for a
+        missing page (measured on Linux 6.18: block I/O submitted from the
+        loop's thread), so a cold descriptor is probed only where cachestat,
+        which starts nothing, found the range cached. VERIFY_RUN such reads in
+        a row and the descriptor is trusted as cached again.
+        """
+        global _cachestat_usable
+        cdef int64_t size_hint = 0
+        cdef int rc
+        if not _cachestat_usable or slot[0] & NO_CACHESTAT:
+            return -1
+        rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done), &size_hint)
+        if rc == 1:
+            if (slot[0] & VERIFY_MASK) >= <fd_slot>(VERIFY_RUN - 1) * VERIFY_UNIT:
+                self._note_inline(op._fd, True)
+            else:
+                slot[0] += VERIFY_UNIT
+            return 1
+        if rc == 0:
+            slot[0] &= ~(<fd_slot>VERIFY_MASK)
+            return 0
+        if rc == -ENOSYS:
+            _cachestat_usable = False
+        else:  # EPERM: a file the caller can neither write nor owns (as mincore(2)); or a filter
+            slot[0] |= NO_CACHESTAT
+        return -1
 
     # -- starting operations -------------------------------------------------------------
 
@@ -727,13 +791,14 @@ cdef class Context(_ListContext):
           probed goes to an io-wq worker from the start (IOSQE_ASYNC): tried
           inline, it would start readahead and, on completion, run the rest as
           task work, both on this (the loop's) thread, milliseconds of stall
-          per batch.
+          per batch. It counts towards the descriptor's run of cached reads
+          (``_cold_range_cached``); without cachestat(2), one in eight is a probe.
         """
         cdef int opcode = op._opcode
         cdef bint plain_read = opcode == OP_READ or opcode == OP_READINTO
         cdef fd_slot *slot
         if op._ext.probe:
-            sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (no I/O started)
+            sqe.rw_flags = RWF_NOWAIT  # cached: done in the call; else EAGAIN at once (readahead may start)
             return 0
         slot = self._fd_slot(op._fd)
         if plain_read and _probe_first(op._fd, slot):
@@ -746,7 +811,11 @@ cdef class Context(_ListContext):
             op._ext.probe = True
             sqe.rw_flags = RWF_NOWAIT
         elif _is_read(opcode) and self._cold_file(op._fd):
-            if plain_read and not (slot[0] & (RETRY_MASK | NO_NOWAIT)):
+            if self._cold_range_cached(op, slot) >= 0:
+                # To a worker, cached or not, until VERIFY_RUN reads in a row were
+                # cached: even a cached page can start readahead here (at its mark).
+                sqe.flags |= LXU_IOSQE_ASYNC
+            elif plain_read and not (slot[0] & (RETRY_MASK | NO_NOWAIT)):
                 op._ext.probe = True  # one in eight reads of a cold file: has it warmed up?
                 sqe.rw_flags = RWF_NOWAIT
                 slot[0] |= RETRY_MASK  # the next seven go to workers whatever it finds
@@ -850,7 +919,7 @@ cdef class Context(_ListContext):
                     op._state = ST_CLAIMED
                     return self._queue(op)
             if res >= 0:
-                self._note_inline(op._fd, True)  # answered from the cache (or at the end of the file)
+                self._note_cached(op._fd)  # answered from the cache (or at the end of the file)
         if res > 0 and _is_write(op._opcode) and not op._ext.cancel_sent:
             # A short write (a full disk stops it at 0 or an error): continue from there.
             target = op._nbytes if op._nbytes < LXA_MAX_RW_COUNT else LXA_MAX_RW_COUNT
@@ -979,9 +1048,9 @@ cdef class Context(_ListContext):
         file not tried yet: that attempt (an RWF_NOWAIT probe, see ``_inline``)
         tells. A wrong guess costs only the batching (the request is then in
         flight like any other). A descriptor whose probe found cold data has
-        its reads batched (to io-wq workers; ``_transfer_flags`` counts them
-        down), and once seven went, the next is tried here again, a probe: the
-        cache may have warmed up.
+        its reads batched, to io-wq workers, until cachestat(2) found a run of
+        them cached (``_transfer_flags``); without cachestat, once seven went,
+        the next is tried here again, a probe: the cache may have warmed up.
         """
         cdef int opcode = op._opcode
         cdef fd_slot *slot
@@ -1035,8 +1104,11 @@ cdef class Context(_ListContext):
             (op._opcode == OP_READ or op._opcode == OP_READINTO)
             and _is_buffered_file(op._fd, slot)
             and not (slot[0] & NO_NOWAIT)
+            and not ((slot[0] & INLINE_MASK) == INLINE_NO and _cachestat_usable and not (slot[0] & NO_CACHESTAT))
         ):
-            op._ext.probe = True  # learn with RWF_NOWAIT (cold ones too: one in eight), never stall here
+            # Learn with RWF_NOWAIT, never stall here. A cold descriptor is asked
+            # with cachestat(2) instead, where it works (_transfer_flags).
+            op._ext.probe = True
         self._begin(op)
         if self._has_ring and lxu_sq_pending(&self._ring):
             # What completes inside the call is reaped below: no eventfd wake-up for it.
@@ -1049,7 +1121,7 @@ cdef class Context(_ListContext):
         if _is_fs(op._opcode):
             return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         if op._state == ST_DONE:
-            self._note_inline(op._fd, True)
+            self._note_cached(op._fd)
             return INLINE_DONE
         if op._state == ST_KERNEL:
             self._note_inline(op._fd, False)

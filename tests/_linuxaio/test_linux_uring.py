@@ -321,18 +321,48 @@ def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: A
         os.close(w)
 
 
-def test_a_cold_file_that_warmed_up_is_noted_cached_again(U: Any, data_fd: tuple[int, bytes]) -> None:
-    """Batched reads (plain ``submit()``) of a descriptor noted cold: one in eight is a probe,
-    and a probe answered from the cache notes it cached again (no worker for its reads)."""
+def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(U: Any, data_fd: tuple[int, bytes]) -> None:
+    """Reads of a descriptor noted cold go to io-wq workers (no probe: RWF_NOWAIT on the ring still
+    starts readahead) until VERIFY_RUN of them in a row found their range cached (cachestat(2));
+    a read of a range not cached starts the run again."""
     fd, data = data_fd
+    run = 256  # linux_uring.VERIFY_RUN
     with U.Context(8) as ctx:
         _evict(fd)
         assert _run_to_completion(ctx, U.Operation.read(4096, fd, 0)) == 4096
         assert "cold" in ctx._fd_state(fd)
         os.pread(fd, len(data), 0)  # cached now
-        for i in range(8):
+        for i in range(run // 2):
             assert _run_to_completion(ctx, U.Operation.read(4096, fd, 4096 * i)) == 4096
+        assert "cold" in ctx._fd_state(fd)
+        _evict(fd)
+        assert _run_to_completion(ctx, U.Operation.read(4096, fd, 8192)) == 4096  # not cached: a new run
+        os.pread(fd, len(data), 0)
+        for i in range(run - 1):
+            assert _run_to_completion(ctx, U.Operation.read(4096, fd, 4096 * (i % 256))) == 4096
+        assert "cold" in ctx._fd_state(fd)
+        op = U.Operation.read(4096, fd, 4096)
+        assert _run_to_completion(ctx, op) == 4096
+        assert op.get_value() == data[4096:8192]
         assert "cached" in ctx._fd_state(fd)
+
+
+def test_without_cachestat_a_cold_file_is_probed_one_read_in_eight(U: Any, data_fd: tuple[int, bytes]) -> None:
+    """Where cachestat(2) is missing: one batched read in eight of a cold descriptor is a probe,
+    and a probe answered from the cache notes it cached again."""
+    fd, data = data_fd
+    U._set_cachestat_usable(False)
+    try:
+        with U.Context(8) as ctx:
+            _evict(fd)
+            assert _run_to_completion(ctx, U.Operation.read(4096, fd, 0)) == 4096
+            assert "cold" in ctx._fd_state(fd)
+            os.pread(fd, len(data), 0)  # cached now
+            for i in range(8):
+                assert _run_to_completion(ctx, U.Operation.read(4096, fd, 4096 * i)) == 4096
+            assert "cached" in ctx._fd_state(fd)
+    finally:
+        U._set_cachestat_usable(True)
 
 
 def test_what_a_reused_number_learned_of_its_last_file_is_dropped(U: Any, tmp_path: Path) -> None:

@@ -48,7 +48,6 @@ cdef extern from "lxa_kaio.h" nogil:
     int lxa_ring_pending(const lxa_aio_ring *ring)
     long lxa_ring_reap(lxa_aio_ring *ring, io_event *out, long max)
     void lxa_iov_advance(iovec **iov, int *iovcnt, uint64_t done)
-    int lxa_range_cached(int fd, int64_t offset, uint64_t len, int64_t *size_hint)
     void lxa_iocb_prep(iocb *cb, uint16_t opcode, int fd, void *buf, uint64_t nbytes,
                        int64_t offset, int rw_flags, int resfd, uint64_t data, uint16_t ioprio)
 
