@@ -697,6 +697,10 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1:
         cdef fd_slot *slot = self._fd_slot(fd)
         if slot != NULL:
+            if not inline and (slot[0] & INLINE_MASK) != INLINE_NO:
+                # Newly cold: the number may name another file than when cachestat
+                # refused one (EPERM is per file): ask it again.
+                slot[0] &= ~(<fd_slot>NO_CACHESTAT)
             slot[0] = (slot[0] & ~(<fd_slot>(INLINE_MASK | RETRY_MASK | VERIFY_MASK))) | (
                 INLINE_YES if inline else INLINE_NO | RETRY_MASK
             )
@@ -739,9 +743,9 @@ cdef class Context(_ListContext):
             return 0
         if rc == -ENOSYS:
             _cachestat_usable = False
-        else:  # EPERM: a file the caller can neither write nor owns (as mincore(2)); or a filter
+        elif rc == -EPERM:  # a file the caller can neither write nor owns (as mincore(2)), or a filter
             slot[0] |= NO_CACHESTAT
-        return -1
+        return -1  # (any other error: cannot tell for this read)
 
     # -- starting operations -------------------------------------------------------------
 
@@ -1083,6 +1087,7 @@ cdef class Context(_ListContext):
         """
         cdef int64_t result
         cdef fd_slot *slot
+        cdef bint was_cold
         if (
             op._opcode == OP_WRITE
             and not _wguard.unusable
@@ -1100,6 +1105,7 @@ cdef class Context(_ListContext):
         op._state = ST_CLAIMED
         self._link(op)
         slot = self._fd_slot(op._fd)
+        was_cold = slot != NULL and (slot[0] & INLINE_MASK) == INLINE_NO
         if (
             (op._opcode == OP_READ or op._opcode == OP_READINTO)
             and _is_buffered_file(op._fd, slot)
@@ -1123,7 +1129,9 @@ cdef class Context(_ListContext):
         if op._state == ST_DONE:
             self._note_cached(op._fd)
             return INLINE_DONE
-        if op._state == ST_KERNEL:
+        if op._state == ST_KERNEL and not was_cold:
+            # (A cold descriptor's read is in flight by design; its cachestat run
+            # decides when it is cached again: _cold_range_cached.)
             self._note_inline(op._fd, False)
         return INLINE_IN_FLIGHT
 

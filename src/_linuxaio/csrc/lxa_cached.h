@@ -11,6 +11,10 @@
 #ifndef LXA_CACHED_H
 #define LXA_CACHED_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* preadv2, syscall */
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
