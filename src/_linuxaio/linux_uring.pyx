@@ -722,9 +722,10 @@ cdef class Context(_ListContext):
 
         A probe is no test: RWF_NOWAIT on the ring still starts readahead for a
         missing page (measured on Linux 6.18: block I/O submitted from the
-        loop's thread), so a cold descriptor is probed only where cachestat,
-        which starts nothing, found the range cached. VERIFY_RUN such reads in
-        a row and the descriptor is trusted as cached again.
+        loop's thread), so a cold descriptor is not probed: cachestat, which
+        starts nothing, is asked instead (the read itself goes to a worker
+        either way). VERIFY_RUN cached answers in a row and the descriptor is
+        trusted as cached again; an answer "not cached" starts the run over.
         """
         global _cachestat_usable
         cdef int64_t size_hint = 0
