@@ -34,14 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--backend",
-        help="our backends to run: linux, thread, python, all, or a comma list "
+        help="our backends to run: linux, uring, thread, python, all, or a comma list "
         "(default: every backend; those not built here are listed as such). "
         "An explicitly requested backend that is unavailable is an error.",
     )
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="short pass: 3 repeats of ~0.1 s per cell, one subprocess per participant and repeat (under 2 minutes)",
+        help="short pass: 3 repeats of ~0.1 s per cell, one subprocess per participant and repeat (about 3 minutes)",
     )
     ap.add_argument("--workloads", help="comma list of W1,W2,W2c,W3,W4,W5,W6 (default: all)")
     ap.add_argument("--repeats", type=int, help="repeats per cell (default 5, --quick 3)")
@@ -77,7 +77,8 @@ def _backends(text: str | None) -> list[str]:
     names = list(OUR_BACKENDS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in OUR_BACKENDS]
     if unknown or not names:
-        raise ValueError(f"unknown backend {', '.join(unknown) or '(none)'}; choose from linux, thread, python, all")
+        choices = "linux, uring, thread, python, all"
+        raise ValueError(f"unknown backend {', '.join(unknown) or '(none)'}; choose from {choices}")
     status = our_status()
     missing = [f"{n}: {status[n]}" for n in names if status[n] is not None]
     if missing:

@@ -347,7 +347,8 @@ def _getdents(fd: int, nbytes: int) -> bytes:
 
 def _stat(path: Any, flags: int, dir_fd: int | None) -> os.stat_result:
     if flags & _AT_EMPTY_PATH and not os.fsencode(path):
-        return os.stat(dir_fd) if dir_fd is not None else os.stat(".")
+        # statx(2) of a descriptor names no file in its error (as os.fstat)
+        return os.fstat(dir_fd) if dir_fd is not None else os.stat(".")
     return os.stat(path, dir_fd=dir_fd, follow_symlinks=not flags & _AT_SYMLINK_NOFOLLOW)
 
 

@@ -56,6 +56,105 @@ def test_aiofiles_names() -> None:
         assert getattr(aos.path, name).__doc__, name
 
 
+#: aiofiles 25.1's ``aiofiles.os.__all__`` and ``aiofiles.ospath.__all__``.
+AIOFILES_OS_NAMES = [
+    "access",
+    "getcwd",
+    "link",
+    "listdir",
+    "makedirs",
+    "mkdir",
+    "path",
+    "readlink",
+    "remove",
+    "removedirs",
+    "rename",
+    "renames",
+    "replace",
+    "rmdir",
+    "scandir",
+    "sendfile",
+    "stat",
+    "statvfs",
+    "symlink",
+    "unlink",
+    "wrap",
+]
+AIOFILES_OSPATH_NAMES = [
+    "abspath",
+    "exists",
+    "getatime",
+    "getctime",
+    "getmtime",
+    "getsize",
+    "isdir",
+    "isfile",
+    "islink",
+    "ismount",
+    "samefile",
+    "sameopenfile",
+]
+
+
+def test_every_aiofiles_os_name_exists_here() -> None:
+    assert set(AIOFILES_OS_NAMES) <= set(aos.__all__)
+    assert set(AIOFILES_OSPATH_NAMES) <= set(aos.path.__all__)
+    for name in AIOFILES_OS_NAMES:
+        assert hasattr(aiofile.os, name), name
+
+
+def test_aiofiles_names_have_not_grown() -> None:
+    """When the installed aiofiles gains a name, the lists above (and this package) must follow."""
+    # (this module's ``aiofiles`` is ``aiofile`` under aiofiles' name: import the peer by path)
+    peer_os = pytest.importorskip("aiofiles.os", reason="aiofiles (the peer) is not installed")
+    peer_ospath = pytest.importorskip("aiofiles.ospath", reason="aiofiles (the peer) is not installed")
+    assert set(peer_os.__all__) <= set(AIOFILES_OS_NAMES)
+    assert set(peer_ospath.__all__) <= set(AIOFILES_OSPATH_NAMES)
+
+
+async def test_wrap_runs_a_function_in_an_executor_as_aiofiles_does() -> None:
+    import concurrent.futures
+    import threading
+
+    def where(a: int, *, b: int) -> tuple[int, str]:
+        return a + b, threading.current_thread().name
+
+    wrapped = aos.wrap(where)
+    assert wrapped.__name__ == "where"
+    total, thread = await wrapped(1, b=2)
+    assert total == 3 and thread != threading.current_thread().name
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mine") as pool:
+        assert (await wrapped(2, b=3, executor=pool))[1].startswith("mine")
+
+    def fails() -> None:
+        raise FileNotFoundError(errno.ENOENT, "gone", "x")
+
+    with pytest.raises(FileNotFoundError) as info:
+        await aos.wrap(fails)()
+    assert info.value.filename == "x"
+
+
+async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> None:
+    unused = 1_000_000  # no such descriptor
+    assert await outcome(aos.stat(unused, context=ctx)) == sync_outcome(os.stat, unused)
+    assert await outcome(aos.fstat(unused, context=ctx)) == sync_outcome(os.fstat, unused)
+
+
+async def test_fstat_equals_os_fstat(tmp_path: Path, ctx: Any) -> None:
+    (tmp_path / "f").write_bytes(b"12345")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        ours, theirs = await aos.fstat(fd, context=ctx), os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert (ours.st_ino, ours.st_size, ours.st_mode, ours.st_mtime_ns) == (
+        theirs.st_ino,
+        theirs.st_size,
+        theirs.st_mode,
+        theirs.st_mtime_ns,
+    )
+
+
 async def test_stat_family_equals_os(tmp_path: Path, ctx: Any) -> None:
     root = make_tree(tmp_path)
     names = ["d", "d/one.txt", "to_d", "dangling", "to_file", "missing", "top.txt/under", "empty"]
@@ -97,6 +196,19 @@ async def test_path_predicates_equal_os_path(tmp_path: Path, ctx: Any) -> None:
     )
     for p in ("x", "a/../b", "/abs/./p", b"rel", ""):
         assert await aos.path.abspath(p, context=ctx) == os.path.abspath(p)
+    fd1 = os.open(root / "top.txt", os.O_RDONLY)
+    fd2 = os.open(root / "to_file", os.O_RDONLY)
+    fd3 = os.open(root / "d" / "one.txt", os.O_RDONLY)
+    try:
+        assert await aos.path.sameopenfile(fd1, fd2, context=ctx) is True
+        assert await aos.path.sameopenfile(fd1, fd3, context=ctx) is False
+    finally:
+        for fd in (fd1, fd2, fd3):
+            os.close(fd)
+    unused = 1_000_000  # no such descriptor
+    assert await outcome(aos.path.sameopenfile(unused, unused, context=ctx)) == sync_outcome(
+        os.path.sameopenfile, unused, unused
+    )
 
 
 async def test_changes_and_their_errors(tmp_path: Path, ctx: Any) -> None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import math
 import os as _os
 import stat as _stat
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from _linuxaio.fsops import FsOpsMixin, parse_dirents
@@ -44,6 +45,7 @@ __all__ = [
     "DirEntry",
     "access",
     "chmod",
+    "fstat",
     "fsync",
     "getcwd",
     "link",
@@ -68,6 +70,7 @@ __all__ = [
     "unlink",
     "utime",
     "walk",
+    "wrap",
 ]
 
 AT_FDCWD = -100
@@ -137,7 +140,12 @@ async def stat(
     """``os.stat``: ``path`` may be an fd. One ``statx`` operation."""
     ctx = context_of(context)
     if _is_fd(path):
-        return await _submit(ctx, "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, path)  # type: ignore[no-any-return]
+        try:
+            return await fstat(path, context=ctx)
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = path  # os.stat(fd) names the descriptor; os.fstat does not
+            raise
     return await _submit(  # type: ignore[no-any-return]
         ctx,
         "statx",
@@ -146,6 +154,11 @@ async def stat(
         STATX_BASIC_STATS,
         AT_FDCWD if dir_fd is None else dir_fd,
     )
+
+
+async def fstat(fd: int, *, context: Any = None) -> _os.stat_result:
+    """``os.fstat``: the file open on descriptor ``fd``. One ``statx`` operation (``AT_EMPTY_PATH``)."""
+    return await _submit(context_of(context), "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, fd)  # type: ignore[no-any-return]
 
 
 async def lstat(path: Any, *, dir_fd: int | None = None, context: Any = None) -> _os.stat_result:
@@ -687,3 +700,25 @@ async def walk(
             stack.append((current, dirs, nondirs))
             for new_path in reversed(walk_dirs):
                 stack.append(new_path)
+
+
+def wrap(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """aiofiles' ``aiofiles.os.wrap``: ``func`` as a coroutine function run in an executor.
+
+    For a blocking function of your own (this module's functions need no
+    wrapping: they are engine operations). The coroutine takes ``func``'s
+    arguments plus ``loop=`` (default: the running loop) and ``executor=``
+    (default: the loop's) and costs one executor hop per call, as aiofiles'
+    does. Cancellation: the call still runs to its end in the executor; its
+    result is dropped.
+    """
+
+    @functools.wraps(func)
+    async def run(
+        *args: Any, loop: asyncio.AbstractEventLoop | None = None, executor: Any = None, **kwargs: Any
+    ) -> Any:
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, functools.partial(func, *args, **kwargs))
+
+    return run

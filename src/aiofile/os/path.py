@@ -1,6 +1,6 @@
 """``os.path``'s questions that touch the file system, as coroutines (aiofiles' ``aiofiles.os.path``).
 
-Each is one ``statx`` (two for ``ismount`` and ``samefile``) through the
+Each is one ``statx`` (two for ``ismount``, ``samefile`` and ``sameopenfile``) through the
 running loop's default context or ``context=``; the answers, and the errors
 that are not swallowed, are ``os.path``'s. Cancellation: harmless (read-only).
 """
@@ -24,6 +24,7 @@ __all__ = [
     "ismount",
     "lexists",
     "samefile",
+    "sameopenfile",
 ]
 
 
@@ -106,6 +107,16 @@ async def getctime(path: Any, *, context: Any = None) -> float:
 async def samefile(f1: Any, f2: Any, *, context: Any = None) -> bool:
     """``os.path.samefile``: raises ``OSError`` for a missing file, as ``os.path`` does."""
     return _os.path.samestat(await _required(f1, context), await _required(f2, context))
+
+
+async def sameopenfile(fp1: int, fp2: int, *, context: Any = None) -> bool:
+    """``os.path.sameopenfile``: are descriptors ``fp1`` and ``fp2`` open on the same file?
+
+    Raises ``OSError`` as ``os.fstat`` does.
+    """
+    from . import fstat
+
+    return _os.path.samestat(await fstat(fp1, context=context), await fstat(fp2, context=context))
 
 
 async def abspath(path: Any, *, context: Any = None) -> Any:
