@@ -134,6 +134,30 @@ async def test_wrap_runs_a_function_in_an_executor_as_aiofiles_does() -> None:
     assert info.value.filename == "x"
 
 
+async def test_a_descriptor_with_dir_fd_or_without_following_symlinks_is_refused_as_os_does(
+    tmp_path: Path, ctx: Any
+) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for ours, theirs, args in (
+            (aos.stat, os.stat, (fd,)),
+            (aos.utime, os.utime, (fd,)),
+            (aos.chmod, os.chmod, (fd, 0o755)),  # os.chmod takes both with an fd
+        ):
+            for kwargs in ({"dir_fd": fd}, {"follow_symlinks": False}):
+                try:
+                    expected: Any = ("ok", theirs(*args, **kwargs) is None)
+                except ValueError as exc:
+                    expected = ("ValueError", str(exc))
+                try:
+                    got: Any = ("ok", await ours(*args, **kwargs, context=ctx) is None)
+                except ValueError as exc:
+                    got = ("ValueError", str(exc))
+                assert got[0] == expected[0] and (got[0] == "ok" or got == expected), (ours, kwargs)
+    finally:
+        os.close(fd)
+
+
 async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> None:
     unused = 1_000_000  # no such descriptor
     assert await outcome(aos.stat(unused, context=ctx)) == sync_outcome(os.stat, unused)

@@ -131,6 +131,14 @@ def _is_fd(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _check_fd_arguments(function: str, dir_fd: int | None, follow_symlinks: bool) -> None:
+    """``os``'s refusals for a descriptor given with ``dir_fd`` or ``follow_symlinks=False``."""
+    if dir_fd is not None:
+        raise ValueError(f"{function}: can't specify dir_fd without matching path")
+    if not follow_symlinks:
+        raise ValueError(f"{function}: cannot use fd and follow_symlinks together")
+
+
 # -- metadata ----------------------------------------------------------------------------------
 
 
@@ -140,6 +148,7 @@ async def stat(
     """``os.stat``: ``path`` may be an fd. One ``statx`` operation."""
     ctx = context_of(context)
     if _is_fd(path):
+        _check_fd_arguments("stat", dir_fd, follow_symlinks)
         try:
             return await fstat(path, context=ctx)
         except OSError as exc:
@@ -348,6 +357,7 @@ async def utime(
         raise TypeError("utime: 'ns' must be a tuple of two ints")
     ctx = context_of(context)
     if _is_fd(path):
+        _check_fd_arguments("utime", dir_fd, follow_symlinks)
         await ctx.utimensat(b"", ns, AT_EMPTY_PATH, path)
         return
     await ctx.utimensat(path, ns, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
