@@ -57,43 +57,13 @@ def test_aiofiles_names() -> None:
 
 
 #: aiofiles 25.1's ``aiofiles.os.__all__`` and ``aiofiles.ospath.__all__``.
-AIOFILES_OS_NAMES = [
-    "access",
-    "getcwd",
-    "link",
-    "listdir",
-    "makedirs",
-    "mkdir",
-    "path",
-    "readlink",
-    "remove",
-    "removedirs",
-    "rename",
-    "renames",
-    "replace",
-    "rmdir",
-    "scandir",
-    "sendfile",
-    "stat",
-    "statvfs",
-    "symlink",
-    "unlink",
-    "wrap",
-]
-AIOFILES_OSPATH_NAMES = [
-    "abspath",
-    "exists",
-    "getatime",
-    "getctime",
-    "getmtime",
-    "getsize",
-    "isdir",
-    "isfile",
-    "islink",
-    "ismount",
-    "samefile",
-    "sameopenfile",
-]
+_AIOFILES_OS = (
+    "access getcwd link listdir makedirs mkdir path readlink remove removedirs rename "
+    "renames replace rmdir scandir sendfile stat statvfs symlink unlink wrap"
+)
+_AIOFILES_OSPATH = "abspath exists getatime getctime getmtime getsize isdir isfile islink ismount samefile sameopenfile"
+AIOFILES_OS_NAMES = _AIOFILES_OS.split()
+AIOFILES_OSPATH_NAMES = _AIOFILES_OSPATH.split()
 
 
 def test_every_aiofiles_os_name_exists_here() -> None:
