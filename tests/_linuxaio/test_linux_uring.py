@@ -181,7 +181,7 @@ async def _value(started: Any) -> Any:
     """What ``start_operation`` gave: a future's result, or a completed operation's value."""
     if isinstance(started, asyncio.Future):
         return await started
-    assert started.done()
+    assert started.done  # a property
     return started.get_value()
 
 
@@ -195,6 +195,7 @@ def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(U: Any, UA: Any, d
         actx = UA.AsyncioContext()
         try:
             await actx.fsync(fd)  # binds the adapter
+            actx._inline_slice_ns = 10**12  # a slow probe must not use up the slice (start_operation: None)
             loop = asyncio.get_running_loop()
             _evict(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead: only the page read is cached

@@ -75,7 +75,7 @@ def test_every_aiofiles_os_name_exists_here() -> None:
 
 def test_aiofiles_names_have_not_grown() -> None:
     """When the installed aiofiles gains a name, the lists above (and this package) must follow."""
-    # (this module's ``aiofiles`` is ``aiofile`` under aiofiles' name: import the peer by path)
+    # (this module's ``aiofiles`` is ``aiofile`` under aiofiles' name: import the peer's modules by name)
     peer_os = pytest.importorskip("aiofiles.os", reason="aiofiles (the peer) is not installed")
     peer_ospath = pytest.importorskip("aiofiles.ospath", reason="aiofiles (the peer) is not installed")
     assert set(peer_os.__all__) <= set(AIOFILES_OS_NAMES)
@@ -104,6 +104,17 @@ async def test_wrap_runs_a_function_in_an_executor_as_aiofiles_does() -> None:
     assert info.value.filename == "x"
 
 
+def test_wrap_runs_under_trio_too() -> None:
+    trio = pytest.importorskip("trio", reason="trio is not installed")
+    import threading
+
+    async def main() -> tuple[int, str]:
+        return await aos.wrap(lambda a: (a * 2, threading.current_thread().name))(21)  # type: ignore[no-any-return]
+
+    total, thread = trio.run(main)
+    assert total == 42 and thread != threading.current_thread().name
+
+
 async def test_a_descriptor_with_dir_fd_or_without_following_symlinks_is_refused_as_os_does(
     tmp_path: Path, ctx: Any
 ) -> None:
@@ -129,9 +140,14 @@ async def test_a_descriptor_with_dir_fd_or_without_following_symlinks_is_refused
 
 
 async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> None:
-    unused = 1_000_000  # no such descriptor
-    assert await outcome(aos.stat(unused, context=ctx)) == sync_outcome(os.stat, unused)
-    assert await outcome(aos.fstat(unused, context=ctx)) == sync_outcome(os.fstat, unused)
+    for bad in (1_000_000, -100, -5):  # no such descriptor; AT_FDCWD's number; negative
+        assert await outcome(aos.stat(bad, context=ctx)) == sync_outcome(os.stat, bad), bad
+        assert await outcome(aos.fstat(bad, context=ctx)) == sync_outcome(os.fstat, bad), bad
+        assert await outcome(aos.path.sameopenfile(bad, 0, context=ctx)) == sync_outcome(os.path.sameopenfile, bad, 0)
+    with pytest.raises(TypeError):
+        os.lstat(0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await aos.lstat(0, context=ctx)
 
 
 async def test_fstat_equals_os_fstat(tmp_path: Path, ctx: Any) -> None:

@@ -4,7 +4,8 @@ Same arguments, results and exceptions as ``os`` (``FileNotFoundError`` with
 ``filename`` set, ...). Every call is submitted through the running loop's
 default context, or ``context=`` (an ``AsyncioContext`` or raw ``Context``):
 ring requests on ``linux_uring``, pool work elsewhere, no ``run_in_executor``
-and no system call on the loop that may wait for a disk.
+and no system call on the loop that may wait for a disk. (``wrap``, aiofiles'
+helper for the caller's own blocking functions, is the one that uses an executor.)
 
 ``listdir``/``scandir``/``walk`` read directories with one ``listdirat`` job each
 (``openat`` + ``getdents64(2)`` until the end, then close, in the pool), continued
@@ -133,7 +134,7 @@ def _is_fd(value: Any) -> bool:
 
 def _check_fd_arguments(function: str, dir_fd: int | None, follow_symlinks: bool) -> None:
     """``os``'s refusals for a descriptor given with ``dir_fd`` or ``follow_symlinks=False``."""
-    if dir_fd is not None:
+    if dir_fd is not None and dir_fd != AT_FDCWD:
         raise ValueError(f"{function}: can't specify dir_fd without matching path")
     if not follow_symlinks:
         raise ValueError(f"{function}: cannot use fd and follow_symlinks together")
@@ -167,11 +168,15 @@ async def stat(
 
 async def fstat(fd: int, *, context: Any = None) -> _os.stat_result:
     """``os.fstat``: the file open on descriptor ``fd``. One ``statx`` operation (``AT_EMPTY_PATH``)."""
+    if _is_fd(fd) and fd < 0:  # statx(-100 = AT_FDCWD, "", AT_EMPTY_PATH) would stat the current directory
+        raise OSError(errno.EBADF, _os.strerror(errno.EBADF))
     return await _submit(context_of(context), "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, fd)  # type: ignore[no-any-return]
 
 
 async def lstat(path: Any, *, dir_fd: int | None = None, context: Any = None) -> _os.stat_result:
     """``os.lstat``: a symlink itself. One ``statx`` operation."""
+    if _is_fd(path):
+        raise TypeError(f"lstat: path should be string, bytes or os.PathLike, not {type(path).__name__}")
     return await stat(path, dir_fd=dir_fd, follow_symlinks=False, context=context)
 
 
@@ -727,8 +732,9 @@ def wrap(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     async def run(
         *args: Any, loop: asyncio.AbstractEventLoop | None = None, executor: Any = None, **kwargs: Any
     ) -> Any:
+        call = functools.partial(func, *args, **kwargs)
         if loop is None:
-            loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, functools.partial(func, *args, **kwargs))
+            return await _aio.run_in_executor(executor, call)  # asyncio's loop, or trio's threads
+        return await loop.run_in_executor(executor, call)
 
     return run
