@@ -153,7 +153,7 @@ class AdapterBase(FsOpsMixin):
         if not future.done():
             try:
                 future.set_result(op.get_value())
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - OSError, or what a worker met (OverflowError...): never lost
                 future.set_exception(exc)
         self._after_completion()
 

@@ -421,7 +421,7 @@ class TrioContext(AdapterBase):
         if self._start(op, future):
             try:
                 value = op.get_value()
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - OSError, or what a worker met: never lost
                 future.set_exception(exc)
             else:
                 future.set_result(value)

@@ -150,6 +150,25 @@ async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> N
         await aos.lstat(0, context=ctx)
 
 
+async def test_a_descriptor_beyond_a_c_int_raises_overflow_error_on_every_backend(ctx: Any) -> None:
+    """os.fstat's OverflowError; the python backend's worker met it and its future never completed."""
+    with pytest.raises(OverflowError):
+        os.fstat(2**40)
+    for call in (aos.fstat, aos.stat):
+        with pytest.raises(OverflowError):
+            await _aio_wait_for(call(2**40, context=ctx), 10)
+
+
+async def _aio_wait_for(awaitable: Any, seconds: float) -> Any:
+    """``awaitable`` with a time limit under asyncio or trio (a hang fails instead of stalling the suite)."""
+    if aiofile._aio.running_trio():
+        import trio
+
+        with trio.fail_after(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 async def test_fstat_equals_os_fstat(tmp_path: Path, ctx: Any) -> None:
     (tmp_path / "f").write_bytes(b"12345")
     fd = os.open(tmp_path / "f", os.O_RDONLY)
