@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,88 @@ async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> N
         os.lstat(0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         await aos.lstat(0, context=ctx)
+
+
+async def test_odd_descriptors_fail_or_work_as_os_does(
+    tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Negative descriptors (-1 is CPython's "no descriptor", -100 the kernel's AT_FDCWD) and bools, per function.
+
+    Each call is compared with ``os``'s outcome at run time: the exception's
+    type, errno and filename, or the result (``listdir(-1)`` lists the
+    current directory in both). ``True``/``False`` are descriptors 1 and 0:
+    here a file we own is put on them (the test's own stdin/stdout are not
+    touched), and a directory for the listings.
+    """
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_bytes(b"abc")
+    (tmp_path / "sub").mkdir()
+    saved = [os.dup(0), os.dup(1)]
+    target = os.open(tmp_path / "a", os.O_RDWR)
+
+    def fn_pairs() -> list[tuple[str, Any, Any]]:
+        return [
+            ("stat", os.stat, aos.stat),
+            ("utime", lambda p: os.utime(p, ns=(1, 2)), lambda p, **k: aos.utime(p, ns=(1, 2), **k)),
+            ("chmod", lambda p: os.chmod(p, 0o640), lambda p, **k: aos.chmod(p, 0o640, **k)),
+            ("truncate", lambda p: os.truncate(p, 2), lambda p, **k: aos.truncate(p, 2, **k)),
+            ("statvfs", os.statvfs, aos.statvfs),
+            ("fstat", os.fstat, aos.fstat),
+            ("getsize", os.path.getsize, aos.path.getsize),
+            ("exists", os.path.exists, aos.path.exists),
+        ]
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, os.stat_result):
+            return ("stat", value.st_ino, value.st_size, value.st_mode)
+        if isinstance(value, os.statvfs_result):
+            return ("statvfs", value.f_bsize)
+        return value
+
+    try:
+        os.dup2(target, 0)
+        os.dup2(target, 1)
+        for name, theirs, ours in fn_pairs():
+            for arg in (-1, -2, -100, True, False):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # 3.13: "bool is used as a file descriptor"
+                    expected = sync_outcome(theirs, arg)
+                    got = await outcome(ours(arg, context=ctx))
+                assert (got[0], norm(got[1]), *got[2:]) == (expected[0], norm(expected[1]), *expected[2:]), (name, arg)
+        dir_fd = os.open(tmp_path / "sub", os.O_RDONLY | os.O_DIRECTORY)
+        os.dup2(dir_fd, 0)
+        os.close(dir_fd)
+        for arg in (-1, -2, -100, False):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = sync_outcome(os.listdir, arg)
+                got = await outcome(aos.listdir(arg, context=ctx))
+                assert got == expected, ("listdir", arg)
+                expected = sync_outcome(lambda p: sorted((e.name, e.path) for e in os.scandir(p)), arg)
+                got = await outcome(_scandir_names(arg, ctx))
+                assert got == expected, ("scandir", arg)
+    finally:
+        os.dup2(saved[0], 0)
+        os.dup2(saved[1], 1)
+        for fd in (*saved, target):
+            os.close(fd)
+    assert os.path.getsize(tmp_path / "a") == 2  # truncate(True/False) reached the file on fd 1/0
+
+
+async def _scandir_names(path: Any, ctx: Any) -> list[tuple[str, str]]:
+    return sorted([(e.name, e.path) async for e in aos.scandir(path, context=ctx)])
+
+
+async def test_a_bool_descriptor_warns_when_os_warns(ctx: Any) -> None:
+    """CPython 3.13's path functions warn for a bool descriptor; earlier ones and ``fstat`` do not."""
+    for theirs, ours in ((os.stat, aos.stat), (os.fstat, aos.fstat)):
+        with warnings.catch_warnings(record=True) as expected:
+            warnings.simplefilter("always")
+            theirs(False)
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            await ours(False, context=ctx)
+        assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in expected], theirs
 
 
 async def test_a_descriptor_beyond_a_c_int_raises_overflow_error_on_every_backend(ctx: Any) -> None:

@@ -30,6 +30,8 @@ import functools
 import math
 import os as _os
 import stat as _stat
+import sys
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -129,7 +131,47 @@ def _dir_fd(dir_fd: int | None) -> int:
 
 
 def _is_fd(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Is ``value`` a descriptor argument? ``os`` takes a ``bool`` as descriptor 0 or 1, as ``int`` does."""
+    return isinstance(value, int)
+
+
+#: The ``os`` functions whose path argument may be a descriptor: CPython 3.13
+#: warns when that descriptor is a ``bool`` (``fstat``, ``fsync``... do not).
+_WARNS_FOR_BOOL = sys.version_info >= (3, 13)
+
+#: Where ``os.<function>(-1)`` says which "file" failed (CPython takes -1 as
+#: "no descriptor" and calls the path form of the system call with no path).
+_NAMES_MINUS_ONE = frozenset({"stat", "chmod", "statvfs", "truncate"})
+#: Where ``os.<function>(fd)`` names any other negative descriptor.
+_NAMES_NEGATIVE = frozenset({"stat", "chmod", "statvfs"})
+
+
+def _fd_argument(function: str, fd: int) -> int:
+    """A descriptor given for a path to ``os.<function>``, checked before anything is submitted.
+
+    ``True``/``False`` are descriptors 1 and 0 (with 3.13's ``RuntimeWarning``).
+    A negative descriptor raises what ``os`` raises: ``-1`` means "no
+    descriptor" to CPython, whose path call then fails with ``EFAULT``
+    (``utime``: ``EINVAL``); any other is ``EBADF``. (``-100`` is
+    ``AT_FDCWD`` to the kernel: passed on, it would act on the current
+    directory.) ``listdir``/``scandir`` of ``-1`` list the current directory,
+    as ``os``'s do; their callers handle that before calling this.
+    """
+    if isinstance(fd, bool):
+        if _WARNS_FOR_BOOL:
+            warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=3)
+        fd = int(fd)
+    if fd >= 0:
+        return fd
+    if fd == -1:
+        code = errno.EINVAL if function == "utime" else errno.EFAULT
+        named = function in _NAMES_MINUS_ONE
+    else:
+        code = errno.EBADF
+        named = function in _NAMES_NEGATIVE
+    if named:
+        raise OSError(code, _os.strerror(code), fd)
+    raise OSError(code, _os.strerror(code))
 
 
 def _check_fd_arguments(function: str, dir_fd: int | None, follow_symlinks: bool) -> None:
@@ -150,6 +192,7 @@ async def stat(
     ctx = context_of(context)
     if _is_fd(path):
         _check_fd_arguments("stat", dir_fd, follow_symlinks)
+        path = _fd_argument("stat", path)
         try:
             return await fstat(path, context=ctx)
         except OSError as exc:
@@ -168,8 +211,10 @@ async def stat(
 
 async def fstat(fd: int, *, context: Any = None) -> _os.stat_result:
     """``os.fstat``: the file open on descriptor ``fd``. One ``statx`` operation (``AT_EMPTY_PATH``)."""
-    if _is_fd(fd) and fd < 0:  # statx(-100 = AT_FDCWD, "", AT_EMPTY_PATH) would stat the current directory
-        raise OSError(errno.EBADF, _os.strerror(errno.EBADF))
+    if _is_fd(fd):
+        if fd < 0:  # statx(-100 = AT_FDCWD, "", AT_EMPTY_PATH) would stat the current directory
+            raise OSError(errno.EBADF, _os.strerror(errno.EBADF))
+        fd = int(fd)  # a bool: os.fstat takes it as 0 or 1
     return await _submit(context_of(context), "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, fd)  # type: ignore[no-any-return]
 
 
@@ -201,6 +246,8 @@ async def readlink(path: Any, *, dir_fd: int | None = None, context: Any = None)
 
 async def statvfs(path: Any, *, context: Any = None) -> _os.statvfs_result:
     """``os.statvfs`` of a path or fd: one ``statvfs`` operation."""
+    if _is_fd(path):
+        path = _fd_argument("statvfs", path)
     return await context_of(context).statvfs(path)  # type: ignore[no-any-return]
 
 
@@ -322,7 +369,7 @@ async def chmod(
     """``os.chmod`` (``path`` may be an fd): one ``fchmodat`` operation."""
     ctx = context_of(context)
     if _is_fd(path):
-        await ctx.fchmodat(b"", mode, AT_EMPTY_PATH, path)
+        await ctx.fchmodat(b"", mode, AT_EMPTY_PATH, _fd_argument("chmod", path))
         return
     await ctx.fchmodat(path, mode, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
 
@@ -363,7 +410,7 @@ async def utime(
     ctx = context_of(context)
     if _is_fd(path):
         _check_fd_arguments("utime", dir_fd, follow_symlinks)
-        await ctx.utimensat(b"", ns, AT_EMPTY_PATH, path)
+        await ctx.utimensat(b"", ns, AT_EMPTY_PATH, _fd_argument("utime", path))
         return
     await ctx.utimensat(path, ns, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
 
@@ -372,7 +419,7 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
     """``os.truncate`` (``path`` may be an fd): ``ftruncate``, on an fd from ``openat`` for a path."""
     ctx = context_of(context)
     if _is_fd(path):
-        await ctx.ftruncate(path, length)
+        await ctx.ftruncate(_fd_argument("truncate", path), length)
         return
     if length < 0:
         raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL), path)
@@ -430,8 +477,10 @@ def _listed(data: bytes) -> Iterator[tuple[int, int, bytes]]:
 async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
     """``os.listdir``: names in the directory's order, ``bytes`` for a ``bytes`` path."""
     ctx = context_of(context)
-    if path is None:
-        path = "."
+    if path is None or (_is_fd(path) and path == -1):
+        path = "."  # os.listdir(-1) lists the current directory too
+    elif _is_fd(path):
+        path = _fd_argument("listdir", path)
     as_bytes = isinstance(path, bytes)
     fd, data, at_end = await _list_dir(ctx, path)
     names = [name for _, _, name in _listed(data)]
@@ -530,7 +579,11 @@ class ScandirIterator:
     """
 
     def __init__(self, path: Any, context: Any) -> None:
-        self._path = "." if path is None else path
+        if path is None or (_is_fd(path) and path == -1):
+            path = "."  # os.scandir(-1) lists the current directory too
+        elif _is_fd(path):
+            path = _fd_argument("scandir", path)
+        self._path = path
         self._ctx = context_of(context)
         self._fd = -1
         self._records: AsyncIterator[tuple[int, int, bytes]] | None = None
