@@ -116,7 +116,7 @@ def targets(participants: list[Participant]) -> list[Target]:
         out += [
             Target(subject, "W6/lines", "sync", 0.5),
             Target(subject, "W6/linereader", "sync", 0.5),
-            Target(subject, "W6/copy", "sync", 0.75),
+            Target(subject, "W6/copy", "sync", 0.8),
             Target(subject, "W6/lines", "aiofiles", 100.0),
             Target(subject, "W6/copy", "aiofiles", 5.0),
             Target(subject, "W6/write-lines", "sync", 0.5),
