@@ -16,12 +16,17 @@ INLINE_SLICE_NS = 200_000
 cdef object _get_running_loop = None
 cdef object _base_submit_future = None
 cdef object _OPEN = None
+cdef object _yield_once = None
+cdef object deque = None
 
 
 cdef int _init_fast_path() except -1:
-    global _get_running_loop, _base_submit_future, _OPEN
+    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, deque
     from asyncio.events import _get_running_loop as get_running_loop
-    from .asyncio_base import AsyncioContextBase, _State
+    from collections import deque as deque_class
+    from .asyncio_base import AsyncioContextBase, _State, yield_to_loop
+    deque = deque_class
+    _yield_once = yield_to_loop
     _get_running_loop = get_running_loop
     _base_submit_future = AsyncioContextBase.submit_future
     _OPEN = _State.OPEN
@@ -61,6 +66,12 @@ cdef class _AdapterCore:
     #: handle that ends the slice in the next iteration.
     cdef int64_t _slice_start
     cdef object _slice_handle
+    #: Coroutines waiting for a turn at a fresh slice (futures, oldest first;
+    #: see slice_wait), the handle that wakes the next one, and whether a
+    #: coroutine was already told to yield in this iteration's slice.
+    cdef object _turns
+    cdef object _turn_handle
+    cdef bint _yielded
 
     def __cinit__(self, *args, **kwargs):
         self._inline_slice_ns = INLINE_SLICE_NS
@@ -74,6 +85,47 @@ cdef class _AdapterCore:
         """The loop iteration ended: the next one gets a fresh inline slice."""
         self._slice_start = 0
         self._slice_handle = None
+        self._yielded = False
+
+    def slice_wait(self):
+        """What a coroutine awaits when this iteration's inline time is used up, before it tries again.
+
+        (``start_operation`` returned ``None``: nothing was submitted.) The
+        first coroutine told so in an iteration yields to the loop once, and
+        gets the next iteration's slice. Any other coroutine told so waits
+        for a turn: the waiting ones are woken one per loop iteration, oldest
+        first, each into an iteration of its own. Yielding them all instead
+        made each of N tasks reading cached data resume once per iteration to
+        find the slice used up by the first: N resumes per slice's worth of
+        reads (64 tasks: a quarter of the throughput). Turns keep the same
+        round-robin order at one resume per slice.
+
+        Cancellation: a cancelled waiter loses its turn; nothing was
+        submitted for it.
+        """
+        loop = self._loop
+        if not self._yielded and not self._turns:
+            self._yielded = True
+            return _yield_once()
+        if self._turns is None:
+            self._turns = deque()
+        waiter = loop.create_future()
+        self._turns.append(waiter)
+        if self._turn_handle is None:
+            self._turn_handle = loop.call_soon(self._next_turn)
+        return waiter
+
+    def _next_turn(self):
+        """Wake the oldest coroutine still waiting for a turn; come back in the next iteration for the rest."""
+        self._turn_handle = None
+        turns = self._turns
+        while turns:
+            waiter = turns.popleft()
+            if not waiter.done():  # a cancelled task's waiter is skipped
+                waiter.set_result(None)
+                break
+        if turns:
+            self._turn_handle = self._loop.call_soon(self._next_turn)
 
     cdef bint _within_slice(self, object loop) except -1:
         """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""

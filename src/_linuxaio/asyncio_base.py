@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from functools import partial
 from typing import Any
 
@@ -177,6 +178,16 @@ class AsyncioContextBase(AdapterBase):
         """
         return self.submit_future(op)
 
+    def slice_wait(self) -> Any:
+        """What to await after ``start_operation`` returned ``None``, before calling it again.
+
+        This default yields to the loop once. The compiled adapters give the
+        coroutines told to yield in one loop iteration turns at the next
+        slices instead (``_AdapterCore.slice_wait``). Cancellation: nothing
+        was submitted; the caller's operation is simply not started.
+        """
+        return yield_to_loop()
+
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
@@ -291,6 +302,12 @@ class AsyncioContextBase(AdapterBase):
 
 #: Adapters bound to a loop in this process and not closed.
 _BOUND: weakref.WeakSet[AsyncioContextBase] = weakref.WeakSet()
+
+
+@types.coroutine
+def yield_to_loop() -> Generator[None, None, None]:
+    """Let the loop run one iteration (what ``asyncio.sleep(0)`` does, without its checks)."""
+    yield
 
 
 def _forget_parent_loops() -> None:

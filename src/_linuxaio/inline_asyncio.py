@@ -15,9 +15,11 @@ How an operation reaches the backend (the hot path is compiled:
   when data is already there.
 * **Time slice.** Inline completions hold the loop, so they are bounded:
   after ``INLINE_SLICE_NS`` (200 µs) of them in one loop iteration, a
-  coroutine that would go inline yields to the loop once first
-  (``submit_future`` callers get the batched path instead); other tasks,
-  timers and callbacks of the loop wait at most about that long per adapter.
+  coroutine that would go inline waits for the next slice first
+  (``slice_wait``: the first one yields once, the others take turns, one per
+  iteration; ``submit_future`` callers get the batched path instead); other
+  tasks, timers and callbacks of the loop wait at most about that long per
+  adapter.
 * **Batched.** Everything else handed over while the loop runs one
   iteration's callbacks reaches the backend in one ``submit`` when the last
   of those callbacks has run: the batch is flushed at once when no other
@@ -35,8 +37,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import types
-from collections.abc import Generator
 from threading import get_ident
 from typing import Any, ClassVar
 
@@ -44,12 +44,6 @@ from .abstract import ContextFullError
 from .asyncio_base import AsyncioContextBase, _State
 
 __all__ = ["REAP_PER_ITERATION", "InlineAsyncioContext"]
-
-
-@types.coroutine
-def _yield_to_loop() -> Generator[None, None, None]:
-    """Let the loop run one iteration (what ``asyncio.sleep(0)`` does, without its checks)."""
-    yield
 
 
 #: Completions one reader callback delivers; the rest wait for the next loop
@@ -88,7 +82,7 @@ class InlineAsyncioContext(AsyncioContextBase):
         op = self.OPERATION_CLASS.read(nbytes, fd, offset, priority)
         started = self._adapter_start(op)
         while started is self._YIELD_FIRST:  # this loop iteration's inline time is used up
-            await _yield_to_loop()
+            await self.slice_wait()
             started = self._adapter_start(op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
@@ -99,7 +93,7 @@ class InlineAsyncioContext(AsyncioContextBase):
         op = self.OPERATION_CLASS.write(payload, fd, offset, priority)
         started = self._adapter_start(op)
         while started is self._YIELD_FIRST:  # this loop iteration's inline time is used up
-            await _yield_to_loop()
+            await self.slice_wait()
             started = self._adapter_start(op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]
@@ -115,7 +109,7 @@ class InlineAsyncioContext(AsyncioContextBase):
         op = self.OPERATION_CLASS.readinto(buffer, fd, offset)
         started = self._adapter_start(op)
         while started is self._YIELD_FIRST:  # this loop iteration's inline time is used up
-            await _yield_to_loop()
+            await self.slice_wait()
             started = self._adapter_start(op)
         if started is op:
             return op.get_value()  # type: ignore[no-any-return]

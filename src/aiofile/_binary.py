@@ -36,7 +36,7 @@ from itertools import accumulate
 from typing import Any
 
 from . import _aio
-from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable, _yield_to_loop
+from ._file import MAX_TRANSFER, AIOFile, _finish_uncancellable
 from ._mode import reported_mode
 
 __all__ = ["DEFAULT_BUFFER_SIZE", "BinaryFileWrapper", "FileIOWrapperBase"]
@@ -679,9 +679,9 @@ class BinaryFileWrapper(FileIOWrapperBase):
                 break
             if data is not _AGAIN:
                 return data  # type: ignore[no-any-return]
-            # The adapter's inline time in this loop iteration is used up: let
-            # the loop run once (as the engine's reads do), then look again.
-            await _yield_to_loop()
+            # The adapter's inline time in this loop iteration is used up: wait
+            # for the next slice (as the engine's reads do), then look again.
+            await self.file._slice_wait()
             self._check_readable()
         async with lock:
             await self._prepare_read()

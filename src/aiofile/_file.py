@@ -427,6 +427,11 @@ class AIOFile:
             return started  # (completed inside submit_future: nothing in flight)
         return self._track(started)
 
+    def _slice_wait(self) -> Any:
+        """What to await when ``_start`` returned ``None``: the adapter's ``slice_wait`` (a turn at a fresh slice)."""
+        wait = getattr(self._operations()[0], "slice_wait", None)
+        return _yield_to_loop() if wait is None else wait()
+
     def _operations(self) -> tuple[Any, Any, Any, Any]:
         """``_adapter_operations()``, from the cache while it holds.
 
@@ -556,7 +561,7 @@ class AIOFile:
         # The fast path: one read, which the backend may complete at once.
         chunk = self._start("read", size, fd, offset if self._seekable else 0)
         while chunk is None:  # the adapter's inline time in this loop iteration is used up
-            await _yield_to_loop()
+            await self._slice_wait()
             fd = self._live_fd()
             chunk = self._start("read", size, fd, offset if self._seekable else 0)
         if type(chunk) is not bytes:
@@ -666,7 +671,7 @@ class AIOFile:
             # The backend may complete the write at once (a guarded small buffered write).
             count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
             while count is None:  # the adapter's inline time in this loop iteration is used up
-                await _yield_to_loop()
+                await self._slice_wait()
                 fd = self._live_fd()
                 count = self._start("write", chunk, fd, offset + written if self._seekable else 0)
             if type(count) is not int:
