@@ -12,6 +12,10 @@
 #: Inline completions may hold the event loop this long per loop iteration
 #: (ns), per AsyncioContext (its ``_inline_slice_ns``).
 INLINE_SLICE_NS = 200_000
+#: Coroutines woken per loop iteration from the turn queue (slice_wait); while
+#: others wait, each turn lasts at most this fraction of the slice.
+TURNS_PER_SLICE = 16
+cdef int _turns_per_slice = TURNS_PER_SLICE
 
 cdef object _get_running_loop = None
 cdef object _base_submit_future = None
@@ -72,6 +76,8 @@ cdef class _AdapterCore:
     cdef object _turns
     cdef object _turn_handle
     cdef bint _yielded
+    #: When the running coroutine's turn began (ns), 0 before its first inline operation.
+    cdef int64_t _turn_start
 
     def __cinit__(self, *args, **kwargs):
         self._inline_slice_ns = INLINE_SLICE_NS
@@ -86,6 +92,7 @@ cdef class _AdapterCore:
         self._slice_start = 0
         self._slice_handle = None
         self._yielded = False
+        self._turn_start = 0
 
     def slice_wait(self):
         """What a coroutine awaits when this iteration's inline time is used up, before it tries again.
@@ -94,16 +101,21 @@ cdef class _AdapterCore:
         first coroutine told so in an iteration yields to the loop once, and
         gets the next iteration's slice. Any other coroutine told so waits
         for a turn: the waiting ones are woken one per loop iteration, oldest
-        first, each into an iteration of its own. Yielding them all instead
-        made each of N tasks reading cached data resume once per iteration to
-        find the slice used up by the first: N resumes per slice's worth of
-        reads (64 tasks: a quarter of the throughput). Turns keep the same
-        round-robin order at one resume per slice.
+        first, ``TURNS_PER_SLICE`` per iteration, and while others wait
+        each turn lasts at most that share of the slice. Yielding them all
+        instead made each of N tasks reading cached data resume once per
+        iteration to find the slice used up by the first, which kept it
+        (the first to yield is the first to run again): N resumes per
+        slice's worth of reads (64 tasks: a quarter of the throughput), and
+        the other tasks starved while one of them had inline work. With
+        turns, 64 tasks each wait about 64 / TURNS_PER_SLICE iterations
+        between turns.
 
         Cancellation: a cancelled waiter loses its turn; nothing was
         submitted for it.
         """
         loop = self._loop
+        self._turn_start = 0  # the next inline operation starts the next coroutine's turn
         if not self._yielded and not self._turns:
             self._yielded = True
             return _yield_once()
@@ -116,14 +128,15 @@ cdef class _AdapterCore:
         return waiter
 
     def _next_turn(self):
-        """Wake the oldest coroutine still waiting for a turn; come back in the next iteration for the rest."""
+        """Wake the oldest coroutines still waiting for a turn; come back in the next iteration for the rest."""
+        cdef int woken = 0
         self._turn_handle = None
         turns = self._turns
-        while turns:
+        while turns and woken < _turns_per_slice:
             waiter = turns.popleft()
             if not waiter.done():  # a cancelled task's waiter is skipped
                 waiter.set_result(None)
-                break
+                woken += 1
         if turns:
             self._turn_handle = self._loop.call_soon(self._next_turn)
 
@@ -133,8 +146,16 @@ cdef class _AdapterCore:
         if self._slice_start == 0:
             self._slice_start = now
             self._slice_handle = loop.call_soon(self._end_slice)  # runs in the next iteration
+            self._turn_start = now
             return True
-        return now - self._slice_start < self._inline_slice_ns
+        if now - self._slice_start >= self._inline_slice_ns:
+            return False
+        if self._turns:  # others wait for a turn: this coroutine has its share of the slice
+            if self._turn_start == 0:
+                self._turn_start = now
+            elif now - self._turn_start >= self._inline_slice_ns // _turns_per_slice:
+                return False
+        return True
 
 
 cdef int _resolve(Operation op) except -1:
