@@ -21,15 +21,18 @@ cdef object _get_running_loop = None
 cdef object _base_submit_future = None
 cdef object _OPEN = None
 cdef object _yield_once = None
+cdef object _current_task = None
 cdef object deque = None
 
 
 cdef int _init_fast_path() except -1:
-    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, deque
+    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, _current_task, deque
+    from asyncio import current_task
     from asyncio.events import _get_running_loop as get_running_loop
     from collections import deque as deque_class
     from .asyncio_base import AsyncioContextBase, _State, yield_to_loop
     deque = deque_class
+    _current_task = current_task
     _yield_once = yield_to_loop
     _get_running_loop = get_running_loop
     _base_submit_future = AsyncioContextBase.submit_future
@@ -71,12 +74,18 @@ cdef class _AdapterCore:
     cdef int64_t _slice_start
     cdef object _slice_handle
     #: Coroutines waiting for a turn at a fresh slice (futures, oldest first;
-    #: see slice_wait), the handle that wakes the next one, and whether a
+    #: see slice_wait), the handle that wakes the next ones, and whether a
     #: coroutine was already told to yield in this iteration's slice.
     cdef object _turns
     cdef object _turn_handle
     cdef bint _yielded
-    #: When the running coroutine's turn began (ns), 0 before its first inline operation.
+    #: Waiters put back at the front since the last _next_turn (refused before any work).
+    cdef int _refused
+    #: How many coroutines the last _next_turn woke: while others wait or more
+    #: than one was woken, each coroutine's turn is its share of the slice.
+    cdef int _shared
+    #: The task whose turn is running and when it began (ns).
+    cdef object _turn_task
     cdef int64_t _turn_start
 
     def __cinit__(self, *args, **kwargs):
@@ -92,37 +101,49 @@ cdef class _AdapterCore:
         self._slice_start = 0
         self._slice_handle = None
         self._yielded = False
-        self._turn_start = 0
+        self._turn_task = None
 
     def slice_wait(self):
         """What a coroutine awaits when this iteration's inline time is used up, before it tries again.
 
         (``start_operation`` returned ``None``: nothing was submitted.) The
-        first coroutine told so in an iteration yields to the loop once, and
-        gets the next iteration's slice. Any other coroutine told so waits
-        for a turn: the waiting ones are woken one per loop iteration, oldest
-        first, ``TURNS_PER_SLICE`` per iteration, and while others wait
-        each turn lasts at most that share of the slice. Yielding them all
-        instead made each of N tasks reading cached data resume once per
-        iteration to find the slice used up by the first, which kept it
-        (the first to yield is the first to run again): N resumes per
-        slice's worth of reads (64 tasks: a quarter of the throughput), and
-        the other tasks starved while one of them had inline work. With
-        turns, 64 tasks each wait about 64 / TURNS_PER_SLICE iterations
-        between turns.
+        first coroutine told so in an iteration, when nobody waits for a
+        turn or shares the iteration, yields to the loop once and gets the
+        next iteration's slice. Any other waits for a turn: waiting
+        coroutines are woken up to ``TURNS_PER_SLICE`` per loop iteration,
+        oldest first, and while more than one shares an iteration each gets
+        an equal share of the slice (the task running inline is
+        ``asyncio.current_task``). A coroutine refused
+        before it did any inline work (the slice was spent before its turn
+        came) keeps its place at the front. Yielding them all instead made
+        each of N tasks reading cached data resume in every iteration to
+        find the slice used up by the one that yielded first, which ran
+        first again and kept it: N resumes per slice's worth of reads (64
+        tasks: a quarter of the throughput), and the others starved while it
+        had inline work. With turns, 64 tasks each wait about
+        64 / TURNS_PER_SLICE iterations between turns.
 
         Cancellation: a cancelled waiter loses its turn; nothing was
-        submitted for it.
+        submitted for it. Closing the adapter wakes every waiter (its retry
+        raises the closed context's error).
         """
         loop = self._loop
-        self._turn_start = 0  # the next inline operation starts the next coroutine's turn
-        if not self._yielded and not self._turns:
+        if loop is None:  # closed (or forgotten after fork): the retry raises the clear error
+            return _yield_once()
+        worked = self._turn_task is not None and self._turn_task is _current_task(loop)
+        self._turn_task = None  # the next inline operation starts the next coroutine's turn
+        if not self._yielded and not self._turns and self._shared <= 1:
             self._yielded = True
+            self._shared = 0  # nobody waits or shares: the next turn may use the whole slice
             return _yield_once()
         if self._turns is None:
             self._turns = deque()
         waiter = loop.create_future()
-        self._turns.append(waiter)
+        if worked:
+            self._turns.append(waiter)
+        else:
+            self._turns.insert(self._refused, waiter)
+            self._refused += 1
         if self._turn_handle is None:
             self._turn_handle = loop.call_soon(self._next_turn)
         return waiter
@@ -131,14 +152,35 @@ cdef class _AdapterCore:
         """Wake the oldest coroutines still waiting for a turn; come back in the next iteration for the rest."""
         cdef int woken = 0
         self._turn_handle = None
+        self._refused = 0
         turns = self._turns
         while turns and woken < _turns_per_slice:
             waiter = turns.popleft()
             if not waiter.done():  # a cancelled task's waiter is skipped
                 waiter.set_result(None)
                 woken += 1
-        if turns:
+        self._shared = woken
+        if turns and self._loop is not None:
             self._turn_handle = self._loop.call_soon(self._next_turn)
+
+    def _release_turns(self):
+        """At close (or in a forked child): wake every coroutine waiting for a turn and drop the handle.
+
+        A woken coroutine tries again and meets the closed (or forked)
+        context's error instead of waiting for ever.
+        """
+        handle, self._turn_handle = self._turn_handle, None
+        if handle is not None:
+            handle.cancel()
+        turns, self._turns = self._turns, None
+        self._refused = self._shared = 0
+        self._turn_task = None
+        for waiter in turns or ():
+            if not waiter.done():
+                try:
+                    waiter.set_result(None)
+                except RuntimeError:  # its loop is closed: no task can wait on it any more
+                    pass
 
     cdef bint _within_slice(self, object loop) except -1:
         """May inline work go on in this loop iteration? Starts the iteration's slice if none is running."""
@@ -146,14 +188,14 @@ cdef class _AdapterCore:
         if self._slice_start == 0:
             self._slice_start = now
             self._slice_handle = loop.call_soon(self._end_slice)  # runs in the next iteration
-            self._turn_start = now
-            return True
-        if now - self._slice_start >= self._inline_slice_ns:
+        elif now - self._slice_start >= self._inline_slice_ns:
             return False
-        if self._turns:  # others wait for a turn: this coroutine has its share of the slice
-            if self._turn_start == 0:
+        if self._shared > 1 or self._turns:  # others share this slice: each coroutine has its share
+            task = _current_task(loop)
+            if task is not self._turn_task:
+                self._turn_task = task
                 self._turn_start = now
-            elif now - self._turn_start >= self._inline_slice_ns // _turns_per_slice:
+            elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else _turns_per_slice):
                 return False
         return True
 

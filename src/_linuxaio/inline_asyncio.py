@@ -16,10 +16,10 @@ How an operation reaches the backend (the hot path is compiled:
 * **Time slice.** Inline completions hold the loop, so they are bounded:
   after ``INLINE_SLICE_NS`` (200 µs) of them in one loop iteration, a
   coroutine that would go inline waits for the next slice first
-  (``slice_wait``: the first one yields once, the others take turns, one per
-  iteration; ``submit_future`` callers get the batched path instead); other
-  tasks, timers and callbacks of the loop wait at most about that long per
-  adapter.
+  (``slice_wait``: the first one yields once, the others take turns,
+  ``TURNS_PER_SLICE`` per iteration, each for its share of the slice;
+  ``submit_future`` callers get the batched path instead); other tasks,
+  timers and callbacks of the loop wait at most about that long per adapter.
 * **Batched.** Everything else handed over while the loop runs one
   iteration's callbacks reaches the backend in one ``submit`` when the last
   of those callbacks has run: the batch is flushed at once when no other
@@ -125,6 +125,9 @@ class InlineAsyncioContext(AsyncioContextBase):
         self._loop_ready = getattr(loop, "_ready", None)
         return loop
 
+    def _release_turns(self) -> None:
+        """Wake the coroutines waiting for a turn at the slice (the backend's ``_AdapterCore`` has them)."""
+
     def _forget_parent_loop(self) -> None:
         # The batch and the handles are the parent's: the parent submits the
         # batch; submitting it here too would do its writes twice.
@@ -132,6 +135,7 @@ class InlineAsyncioContext(AsyncioContextBase):
         self._batch = []
         self._flush_handle = self._reap_handle = None
         self._loop_ready = None
+        self._release_turns()
         super()._forget_parent_loop()
 
     def _hand_over(self, op: Any, future: asyncio.Future[Any]) -> None:
@@ -246,5 +250,6 @@ class InlineAsyncioContext(AsyncioContextBase):
         if self._batch and self._context is not None and not self._context.closed:
             batch, self._batch = self._batch, []
             self._submit_batch(batch)
+        self._release_turns()  # before the loop is forgotten: the woken retry and raise
         super().close()
         self._loop_ready = None

@@ -1,9 +1,10 @@
 """The inline time slice's turns (``_AdapterCore.slice_wait``) on the compiled asyncio adapters.
 
 When a loop iteration's inline time is used up, the first coroutine told so
-yields once; the others wait for a turn, woken one per loop iteration,
-oldest first. These tests count loop iterations and suspensions, never the
-clock, so a loaded machine cannot make them flaky.
+yields once; the others wait for a turn, woken ``TURNS_PER_SLICE`` per loop
+iteration, oldest first, each for its share of the slice. These tests count
+loop iterations, suspensions and reads per task, never the clock, so a
+loaded machine cannot make them flaky.
 """
 
 from __future__ import annotations
@@ -101,3 +102,71 @@ async def test_many_readers_of_cached_data_resume_about_once_per_slice(backend: 
     finally:
         os.close(fd)
         await actx.aclose()
+
+
+async def test_no_reader_starves_whatever_the_number_of_readers(backend: Any, tmp_path: Path) -> None:
+    """N tasks reading cached data share the reads about equally (turns keep their order; none is refused for ever).
+
+    A coroutine refused before it did any inline work (the slice was spent
+    before its turn came) keeps its place at the front: without that, with
+    64 readers the last tasks of every batch of 16 were refused in every
+    round and read once in a second.
+    """
+    data = os.urandom(64 * 4096)
+    path = tmp_path / "cached.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    actx = backend.asyncio_module.AsyncioContext(max_requests=128)
+    try:
+        assert await actx.read(4096, fd, 0) == data[:4096]
+        actx._inline_slice_ns = 40_000  # a short slice: many rounds of turns in a short test
+        for tasks in (8, 16, 17, 64):
+            budget = tasks * 60
+            reads = [0] * tasks
+
+            async def reader(k: int) -> None:
+                nonlocal budget
+                while budget > 0:
+                    budget -= 1
+                    block = (k * 7 + reads[k]) % 64
+                    assert await actx.read(4096, fd, block * 4096) == data[block * 4096 : (block + 1) * 4096]
+                    reads[k] += 1
+
+            await asyncio.gather(*(reader(k) for k in range(tasks)))
+            assert min(reads) >= 60 // 5, (tasks, sorted(reads)[:8])
+    finally:
+        os.close(fd)
+        await actx.aclose()
+
+
+async def _park_then_read(actx: Any, fd: int) -> bytes:
+    await actx.slice_wait()
+    return await actx.read(1, fd, 0)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("how", ["close", "aclose", "forget after fork"])
+async def test_parked_coroutines_are_woken_when_the_adapter_closes(backend: Any, tmp_path: Path, how: str) -> None:
+    """More waiters than one iteration wakes, then close: each retry raises the context's error; none hangs."""
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"x" * 4096)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    actx = backend.asyncio_module.AsyncioContext()
+    try:
+        assert await actx.read(1, fd, 0) == b"x"
+        first = actx.slice_wait()  # the iteration's plain yield: the others park
+        parked = [asyncio.ensure_future(_park_then_read(actx, fd)) for _ in range(backend.module.TURNS_PER_SLICE + 4)]
+        await asyncio.sleep(0)  # each has called slice_wait
+        if how == "close":
+            actx.close()
+        elif how == "aclose":
+            await actx.aclose()
+        else:
+            actx._forget_parent_loop()  # what the at-fork hook does in a child
+        done, pending = await asyncio.wait(parked, timeout=10)
+        assert not pending
+        expected = RuntimeError if how == "forget after fork" else ValueError
+        assert {type(t.exception()) for t in done} == {expected}
+        await first
+    finally:
+        os.close(fd)
+        actx.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import stat
@@ -154,11 +155,11 @@ async def test_stat_and_fstat_of_a_bad_descriptor_fail_as_os_does(ctx: Any) -> N
 async def test_odd_descriptors_fail_or_work_as_os_does(
     tmp_path: Path, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Negative descriptors (-1 is CPython's "no descriptor", -100 the kernel's AT_FDCWD) and bools, per function.
+    """Negative descriptors (-1 is CPython's "no descriptor", -100 the kernel's AT_FDCWD), bools, beyond a C int.
 
     Each call is compared with ``os``'s outcome at run time: the exception's
     type, errno and filename, or the result (``listdir(-1)`` lists the
-    current directory in both). ``True``/``False`` are descriptors 1 and 0:
+    current directory in both; ``listdir`` of a file's descriptor names it). ``True``/``False`` are descriptors 1 and 0:
     here a file we own is put on them (the test's own stdin/stdout are not
     touched), and a directory for the listings.
     """
@@ -178,7 +179,26 @@ async def test_odd_descriptors_fail_or_work_as_os_does(
             ("fstat", os.fstat, aos.fstat),
             ("getsize", os.path.getsize, aos.path.getsize),
             ("exists", os.path.exists, aos.path.exists),
+            ("islink", os.path.islink, aos.path.islink),
+            ("lexists", os.path.lexists, aos.path.lexists),
+            ("ismount", os.path.ismount, aos.path.ismount),
+            ("fsync", os.fsync, aos.fsync),
+            ("truncate to -1", lambda p: os.truncate(p, -1), lambda p, **k: aos.truncate(p, -1, **k)),
+            ("stat with dir_fd", lambda p: os.stat(p, dir_fd=3), lambda p, **k: aos.stat(p, dir_fd=3, **k)),
+            ("listdir of a file", os.listdir, aos.listdir),
         ]
+
+    def sync_any(fn: Any, arg: Any) -> Any:
+        try:
+            return ("ok", fn(arg))
+        except (OSError, TypeError, ValueError, OverflowError) as exc:
+            return ("err", type(exc), getattr(exc, "errno", None), getattr(exc, "filename", None))
+
+    async def any_outcome(coro: Any) -> Any:
+        try:
+            return ("ok", await coro)
+        except (OSError, TypeError, ValueError, OverflowError) as exc:
+            return ("err", type(exc), getattr(exc, "errno", None), getattr(exc, "filename", None))
 
     def norm(value: Any) -> Any:
         if isinstance(value, os.stat_result):
@@ -191,11 +211,11 @@ async def test_odd_descriptors_fail_or_work_as_os_does(
         os.dup2(target, 0)
         os.dup2(target, 1)
         for name, theirs, ours in fn_pairs():
-            for arg in (-1, -2, -100, True, False):
+            for arg in (-1, -2, -100, True, False, 2**31, -(2**31) - 1):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # 3.13: "bool is used as a file descriptor"
-                    expected = sync_outcome(theirs, arg)
-                    got = await outcome(ours(arg, context=ctx))
+                    expected = sync_any(theirs, arg)
+                    got = await any_outcome(ours(arg, context=ctx))
                 assert (got[0], norm(got[1]), *got[2:]) == (expected[0], norm(expected[1]), *expected[2:]), (name, arg)
         dir_fd = os.open(tmp_path / "sub", os.O_RDONLY | os.O_DIRECTORY)
         os.dup2(dir_fd, 0)
@@ -222,14 +242,16 @@ async def _scandir_names(path: Any, ctx: Any) -> list[tuple[str, str]]:
 
 
 async def test_a_bool_descriptor_warns_when_os_warns(ctx: Any) -> None:
-    """CPython 3.13's path functions warn for a bool descriptor; earlier ones and ``fstat`` do not."""
-    for theirs, ours in ((os.stat, aos.stat), (os.fstat, aos.fstat)):
+    """CPython 3.13 warns for a bool descriptor in path functions and ``fsync`` (not ``fstat``); earlier ones never."""
+    for theirs, ours in ((os.stat, aos.stat), (os.fstat, aos.fstat), (os.fsync, aos.fsync)):
         with warnings.catch_warnings(record=True) as expected:
             warnings.simplefilter("always")
-            theirs(False)
+            with contextlib.suppress(OSError):  # fsync(0) of a pipe or terminal: EINVAL, after the warning
+                theirs(False)
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
-            await ours(False, context=ctx)
+            with contextlib.suppress(OSError):
+                await ours(False, context=ctx)
         assert [(w.category, str(w.message)) for w in got] == [(w.category, str(w.message)) for w in expected], theirs
 
 

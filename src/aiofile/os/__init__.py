@@ -127,7 +127,17 @@ def _future(ctx: Any, name: str, *args: Any) -> asyncio.Future[Any]:
 
 
 def _dir_fd(dir_fd: int | None) -> int:
-    return AT_FDCWD if dir_fd is None else dir_fd
+    return AT_FDCWD if dir_fd is None else _c_int(dir_fd)
+
+
+def _c_int(fd: int) -> int:
+    """``os``'s ``OverflowError`` for a descriptor that is not a C ``int``, before anything is submitted."""
+    if isinstance(fd, int):
+        if fd > 0x7FFFFFFF:
+            raise OverflowError("fd is greater than maximum")
+        if fd < -0x80000000:
+            raise OverflowError("fd is less than minimum")
+    return fd
 
 
 def _is_fd(value: Any) -> bool:
@@ -135,8 +145,8 @@ def _is_fd(value: Any) -> bool:
     return isinstance(value, int)
 
 
-#: The ``os`` functions whose path argument may be a descriptor: CPython 3.13
-#: warns when that descriptor is a ``bool`` (``fstat``, ``fsync``... do not).
+#: CPython 3.13 warns when a descriptor argument is a ``bool`` (the path
+#: functions and ``fsync``; ``fstat`` does not).
 _WARNS_FOR_BOOL = sys.version_info >= (3, 13)
 
 #: Where ``os.<function>(-1)`` says which "file" failed (CPython takes -1 as
@@ -161,7 +171,7 @@ def _fd_argument(function: str, fd: int) -> int:
         if _WARNS_FOR_BOOL:
             warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=3)
         fd = int(fd)
-    if fd >= 0:
+    if _c_int(fd) >= 0:
         return fd
     if fd == -1:
         code = errno.EINVAL if function == "utime" else errno.EFAULT
@@ -174,8 +184,12 @@ def _fd_argument(function: str, fd: int) -> int:
     raise OSError(code, _os.strerror(code))
 
 
-def _check_fd_arguments(function: str, dir_fd: int | None, follow_symlinks: bool) -> None:
-    """``os``'s refusals for a descriptor given with ``dir_fd`` or ``follow_symlinks=False``."""
+def _check_fd_arguments(function: str, fd: int, dir_fd: int | None, follow_symlinks: bool) -> None:
+    """``os``'s refusals for a descriptor ``fd`` given with ``dir_fd`` or ``follow_symlinks=False``.
+
+    A descriptor that is not a C ``int`` is refused first, as ``os`` converts it first.
+    """
+    _c_int(fd)
     if dir_fd is not None and dir_fd != AT_FDCWD:
         raise ValueError(f"{function}: can't specify dir_fd without matching path")
     if not follow_symlinks:
@@ -191,7 +205,7 @@ async def stat(
     """``os.stat``: ``path`` may be an fd. One ``statx`` operation."""
     ctx = context_of(context)
     if _is_fd(path):
-        _check_fd_arguments("stat", dir_fd, follow_symlinks)
+        _check_fd_arguments("stat", path, dir_fd, follow_symlinks)
         path = _fd_argument("stat", path)
         try:
             return await fstat(path, context=ctx)
@@ -205,14 +219,14 @@ async def stat(
         path,
         0 if follow_symlinks else AT_SYMLINK_NOFOLLOW,
         STATX_BASIC_STATS,
-        AT_FDCWD if dir_fd is None else dir_fd,
+        _dir_fd(dir_fd),
     )
 
 
 async def fstat(fd: int, *, context: Any = None) -> _os.stat_result:
     """``os.fstat``: the file open on descriptor ``fd``. One ``statx`` operation (``AT_EMPTY_PATH``)."""
     if _is_fd(fd):
-        if fd < 0:  # statx(-100 = AT_FDCWD, "", AT_EMPTY_PATH) would stat the current directory
+        if _c_int(fd) < 0:  # statx(-100 = AT_FDCWD, "", AT_EMPTY_PATH) would stat the current directory
             raise OSError(errno.EBADF, _os.strerror(errno.EBADF))
         fd = int(fd)  # a bool: os.fstat takes it as 0 or 1
     return await _submit(context_of(context), "statx", b"", AT_EMPTY_PATH, STATX_BASIC_STATS, fd)  # type: ignore[no-any-return]
@@ -409,7 +423,7 @@ async def utime(
         raise TypeError("utime: 'ns' must be a tuple of two ints")
     ctx = context_of(context)
     if _is_fd(path):
-        _check_fd_arguments("utime", dir_fd, follow_symlinks)
+        _check_fd_arguments("utime", path, dir_fd, follow_symlinks)
         await ctx.utimensat(b"", ns, AT_EMPTY_PATH, _fd_argument("utime", path))
         return
     await ctx.utimensat(path, ns, 0 if follow_symlinks else AT_SYMLINK_NOFOLLOW, _dir_fd(dir_fd))
@@ -419,6 +433,11 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
     """``os.truncate`` (``path`` may be an fd): ``ftruncate``, on an fd from ``openat`` for a path."""
     ctx = context_of(context)
     if _is_fd(path):
+        _c_int(path)
+        if length < 0:  # the kernel's first check, before the descriptor's
+            if path == -1:
+                raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL), path)
+            raise OSError(errno.EINVAL, _os.strerror(errno.EINVAL))
         await ctx.ftruncate(_fd_argument("truncate", path), length)
         return
     if length < 0:
@@ -432,9 +451,13 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
 
 async def fsync(fd: Any, *, context: Any = None) -> None:
     """``os.fsync`` of an fd or an object with ``fileno()``: one ``fsync`` operation."""
-    if not _is_fd(fd):
+    if isinstance(fd, bool):
+        if _WARNS_FOR_BOOL:
+            warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=2)
+        fd = int(fd)
+    elif not _is_fd(fd):
         fd = fd.fileno()
-    await context_of(context).fsync(fd)
+    await context_of(context).fsync(_c_int(fd))
 
 
 async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int, *, context: Any = None) -> int:
@@ -452,16 +475,25 @@ async def _records(ctx: Any, fd: int) -> AsyncIterator[tuple[int, int, bytes]]:
                 yield record
 
 
-async def _list_dir(ctx: Any, path: Any) -> tuple[int, bytes, bool]:
+async def _list_dir(ctx: Any, path: Any, given: Any = None) -> tuple[int, bytes, bool]:
     """Open directory ``path`` (an fd: that directory) and read what fits of it: ``(fd, records, at_end)``.
 
     One ``listdirat`` job (open + getdents until the end or the buffer is full),
     so a directory that fits costs one round trip instead of four; ``fd`` is -1
-    then, else the caller continues with ``getdents`` and closes it.
+    then, else the caller continues with ``getdents`` and closes it. A failure
+    of a descriptor names it as ``os`` does: as the caller gave it (``given``,
+    ``False`` stays ``False``), or not at all for ``EBADF``.
     """
-    dir_fd = AT_FDCWD
-    if _is_fd(path):
-        path, dir_fd = ".", path
+    if not _is_fd(path):
+        return await _open_listing(ctx, path, AT_FDCWD)
+    try:
+        return await _open_listing(ctx, ".", path)
+    except OSError as exc:
+        exc.filename = None if exc.errno == errno.EBADF else (path if given is None else given)
+        raise
+
+
+async def _open_listing(ctx: Any, path: Any, dir_fd: int) -> tuple[int, bytes, bool]:
     if isinstance(ctx, FsOpsMixin):
         return await ctx.listdirat(path, 0, dir_fd, LISTING_CHUNK)
     fd = await ctx.openat(path, _DIR_FLAGS, 0, dir_fd)  # a duck-typed context: the table's calls
@@ -477,12 +509,13 @@ def _listed(data: bytes) -> Iterator[tuple[int, int, bytes]]:
 async def listdir(path: Any = None, *, context: Any = None) -> list[Any]:
     """``os.listdir``: names in the directory's order, ``bytes`` for a ``bytes`` path."""
     ctx = context_of(context)
+    given = path
     if path is None or (_is_fd(path) and path == -1):
         path = "."  # os.listdir(-1) lists the current directory too
     elif _is_fd(path):
         path = _fd_argument("listdir", path)
     as_bytes = isinstance(path, bytes)
-    fd, data, at_end = await _list_dir(ctx, path)
+    fd, data, at_end = await _list_dir(ctx, path, given)
     names = [name for _, _, name in _listed(data)]
     if not at_end:
         try:
@@ -579,9 +612,11 @@ class ScandirIterator:
     """
 
     def __init__(self, path: Any, context: Any) -> None:
+        self._given = None  # a descriptor as the caller gave it, for the error's filename
         if path is None or (_is_fd(path) and path == -1):
             path = "."  # os.scandir(-1) lists the current directory too
         elif _is_fd(path):
+            self._given = path
             path = _fd_argument("scandir", path)
         self._path = path
         self._ctx = context_of(context)
@@ -636,7 +671,7 @@ class ScandirIterator:
             raise
 
     async def _listing(self) -> AsyncIterator[tuple[int, int, bytes]]:
-        fd, data, at_end = await _list_dir(self._ctx, self._path)
+        fd, data, at_end = await _list_dir(self._ctx, self._path, self._given)
         self._fd = fd  # closed by aclose(); -1 when the one job read the whole directory
         for record in _listed(data):
             yield record

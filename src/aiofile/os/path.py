@@ -31,6 +31,8 @@ __all__ = [
 async def _stat_or_none(path: Any, follow_symlinks: bool, context: Any) -> _os.stat_result | None:
     from . import stat
 
+    if not follow_symlinks and isinstance(path, int):  # os.lstat's refusal, which os.path lets through
+        raise TypeError(f"lstat: path should be string, bytes or os.PathLike, not {type(path).__name__}")
     try:
         return await stat(path, follow_symlinks=follow_symlinks, context=context)
     except (OSError, ValueError):
