@@ -170,3 +170,38 @@ async def test_parked_coroutines_are_woken_when_the_adapter_closes(backend: Any,
     finally:
         os.close(fd)
         actx.close()
+
+
+async def test_a_coroutine_not_woken_for_a_turn_joins_the_end_of_the_queue(backend: Any, tmp_path: Path) -> None:
+    """Only a coroutine woken for a turn and refused before working keeps its place; a new one joins the end.
+
+    20 coroutines wait; one iteration wakes the first TURNS_PER_SLICE; a new
+    coroutine told to wait meanwhile must come after the other four. (Put
+    at the front instead, new tasks arriving faster than the turns kept the
+    waiters behind them from their turns for as long as they arrived.)
+    """
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"x")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    actx = backend.asyncio_module.AsyncioContext()
+    per_iteration = backend.module.TURNS_PER_SLICE
+    order: list[str] = []
+
+    async def wait_turn(name: str) -> None:
+        await actx.slice_wait()
+        order.append(name)
+
+    try:
+        assert await actx.read(1, fd, 0) == b"x"  # binds the adapter
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the read's slice has ended
+        first = actx.slice_wait()  # this iteration's plain yield: the next ones wait for turns
+        names = [f"T{k}" for k in range(per_iteration + 4)]
+        waiting = [asyncio.ensure_future(wait_turn(name)) for name in names]
+        await first  # the 20 have called slice_wait: queued in order; the turn handle is scheduled
+        late = asyncio.ensure_future(wait_turn("new"))  # runs after the handle woke the first 16
+        await asyncio.gather(*waiting, late)
+        assert order == [*names, "new"]
+    finally:
+        os.close(fd)
+        await actx.aclose()
