@@ -87,8 +87,8 @@ cdef class _AdapterCore:
     #: How many coroutines the last _next_turn woke: while others wait or more
     #: than one was woken, each coroutine's turn is its share of the slice.
     cdef int _shared
-    #: The task whose turn is running and when it began (ns).
-    cdef object _turn_task
+    #: When the running turn's first inline operation began (ns), 0 before it. A
+    #: turn ends when its coroutine waits again (slice_wait) or the iteration ends.
     cdef int64_t _turn_start
 
     def __cinit__(self, *args, **kwargs):
@@ -104,7 +104,7 @@ cdef class _AdapterCore:
         self._slice_start = 0
         self._slice_handle = None
         self._yielded = False
-        self._turn_task = None
+        self._turn_start = 0
 
     def slice_wait(self):
         """What a coroutine awaits when this iteration's inline time is used up, before it tries again.
@@ -115,16 +115,16 @@ cdef class _AdapterCore:
         next iteration's slice. Any other waits for a turn: waiting
         coroutines are woken up to ``TURNS_PER_SLICE`` per loop iteration,
         oldest first, and while more than one shares an iteration each gets
-        an equal share of the slice (the task running inline is
-        ``asyncio.current_task``). A coroutine woken for a turn and refused
+        an equal share of the slice (a turn runs from its first inline
+        operation until its coroutine waits again). A coroutine woken for a turn and refused
         before it did any inline work (the slice was spent before its turn
         came) keeps its place at the front; any other (a new task, one back
         from another await) joins the end. A coroutine that is not waiting
         may still use what is left of a slice, so new tasks that bring more
         inline work per iteration than a slice holds delay the waiting ones
         for as long as they keep coming (measured: 20 new one-read tasks
-        per iteration beside 4 readers, waits under 1 ms; 80 per iteration,
-        up to ~0.5 s).
+        per iteration beside 4 readers, waits of about 1 ms; 80 per
+        iteration, more than the loop serves, up to ~1 s).
         Yielding them all instead made
         each of N tasks reading cached data resume in every iteration to
         find the slice used up by the one that yielded first, which ran
@@ -141,8 +141,8 @@ cdef class _AdapterCore:
         if loop is None:  # closed (or forgotten after fork): the retry raises the clear error
             return _yield_once()
         task = _current_task(loop)
-        worked = self._turn_task is not None and self._turn_task is task
-        self._turn_task = None  # the next inline operation starts the next coroutine's turn
+        worked = self._turn_start != 0
+        self._turn_start = 0  # the next inline operation starts the next coroutine's turn
         woken = self._woken is not None and task in self._woken
         if woken:
             self._woken.discard(task)
@@ -198,7 +198,7 @@ cdef class _AdapterCore:
         turns, self._turns = self._turns, None
         self._parked = self._woken = None
         self._refused = self._shared = 0
-        self._turn_task = None
+        self._turn_start = 0
         for waiter in turns or ():
             if not waiter.done():
                 try:
@@ -215,9 +215,7 @@ cdef class _AdapterCore:
         elif now - self._slice_start >= self._inline_slice_ns:
             return False
         if self._shared > 1 or self._turns:  # others share this slice: each coroutine has its share
-            task = _current_task(loop)
-            if task is not self._turn_task:
-                self._turn_task = task
+            if self._turn_start == 0:
                 self._turn_start = now
             elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else _turns_per_slice):
                 return False
