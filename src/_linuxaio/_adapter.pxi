@@ -22,18 +22,23 @@ cdef object _base_submit_future = None
 cdef object _OPEN = None
 cdef object _yield_once = None
 cdef object _current_task = None
+cdef object _WeakSet = None
+cdef object _await_turn = None
 cdef object deque = None
 
 
 cdef int _init_fast_path() except -1:
-    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, _current_task, deque
+    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, _await_turn, _current_task, _WeakSet, deque
     from asyncio import current_task
+    from weakref import WeakSet
     from asyncio.events import _get_running_loop as get_running_loop
     from collections import deque as deque_class
-    from .asyncio_base import AsyncioContextBase, _State, yield_to_loop
+    from .asyncio_base import AsyncioContextBase, _State, await_turn, yield_to_loop
     deque = deque_class
     _current_task = current_task
+    _WeakSet = WeakSet
     _yield_once = yield_to_loop
+    _await_turn = await_turn
     _get_running_loop = get_running_loop
     _base_submit_future = AsyncioContextBase.submit_future
     _OPEN = _State.OPEN
@@ -165,14 +170,20 @@ cdef class _AdapterCore:
             self._turns.append(waiter)
         if self._turn_handle is None:
             self._turn_handle = loop.call_soon(self._next_turn)
-        return waiter
+        # Awaited, it calls _new_turn as the task resumes: the turn starts at the
+        # task's own first inline operation, not at that of whoever ran inline last.
+        return _await_turn(self, waiter)
+
+    def _new_turn(self):
+        """A waiting coroutine's turn came: its next inline operation starts its turn."""
+        self._turn_start = 0
 
     def _next_turn(self):
         """Wake the oldest coroutines still waiting for a turn; come back in the next iteration for the rest."""
         cdef int woken = 0
         self._turn_handle = None
         self._refused = 0
-        self._woken = set()
+        self._woken = _WeakSet()  # a finished task is not kept alive by it
         turns = self._turns
         while turns and woken < _turns_per_slice:
             waiter = turns.popleft()

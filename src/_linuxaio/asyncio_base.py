@@ -310,6 +310,13 @@ def yield_to_loop() -> Generator[None, None, None]:
     yield
 
 
+@types.coroutine
+def await_turn(adapter: Any, waiter: asyncio.Future[None]) -> Generator[Any, None, None]:
+    """Wait for ``waiter`` (a turn at the inline slice), then tell ``adapter`` that the turn has begun."""
+    yield from waiter
+    adapter._new_turn()
+
+
 def _forget_parent_loops() -> None:
     """``os.register_at_fork(after_in_child=...)``: no adapter may touch the parent's loop here."""
     for adapter in list(_BOUND):

@@ -25,28 +25,35 @@ pytestmark = [
 
 
 async def test_the_first_yields_the_others_wait_their_turn_in_order(backend: Any, tmp_path: Path) -> None:
+    """TURNS_PER_SLICE waiters are woken per loop iteration, oldest first; a cancelled one is skipped."""
     path = tmp_path / "bind.bin"
     path.write_bytes(b"x")
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     actx = backend.asyncio_module.AsyncioContext()
+    per_iteration = backend.module.TURNS_PER_SLICE
+    iteration = 0
+    woke: dict[str, int] = {}
+
+    async def wait_turn(name: str) -> None:
+        await actx.slice_wait()
+        woke[name] = iteration
+
     try:
         assert await actx.read(1, fd, 0) == b"x"  # binds the adapter to this loop
-        loop = asyncio.get_running_loop()
-        first = actx.slice_wait()
-        assert not isinstance(first, asyncio.Future)  # a plain yield: the next iteration's slice
-        per_iteration = backend.module.TURNS_PER_SLICE
-        turns = [actx.slice_wait() for _ in range(per_iteration + 3)]
-        assert all(isinstance(t, asyncio.Future) and t.get_loop() is loop for t in turns)
-        turns[1].cancel()  # a cancelled waiter loses its turn and holds up nobody
-        woken = []
-        for _ in range(3):
-            await asyncio.sleep(0)  # one loop iteration (the turn handle runs before this task resumes)
-            woken.append([i for i, t in enumerate(turns) if t.done() and not t.cancelled()])
-        # TURNS_PER_SLICE turns per iteration, oldest first, the cancelled one skipped.
-        first_batch = [0, *range(2, per_iteration + 1)]
-        everyone = [0, *range(2, per_iteration + 3)]
-        assert woken == [first_batch, everyone, everyone]
-        await first  # the generator yields once and returns
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the read's slice has ended
+        first = actx.slice_wait()  # this iteration's plain yield: the next ones wait for turns
+        names = [f"T{k}" for k in range(per_iteration + 3)]
+        tasks = {name: asyncio.ensure_future(wait_turn(name)) for name in names}
+        await first  # meanwhile each task has called slice_wait, in order
+        tasks["T1"].cancel()  # a cancelled waiter loses its turn and holds up nobody
+        while len(woke) < len(names) - 1:
+            iteration += 1
+            await asyncio.sleep(0)
+        assert tasks["T1"].cancelled()
+        first_batch = ["T0", *names[2 : per_iteration + 1]]
+        assert {woke[name] for name in first_batch} == {woke["T0"]}
+        assert {woke[name] for name in names[per_iteration + 1 :]} == {woke["T0"] + 1}
     finally:
         os.close(fd)
         await actx.aclose()
@@ -202,6 +209,81 @@ async def test_a_coroutine_not_woken_for_a_turn_joins_the_end_of_the_queue(backe
         late = asyncio.ensure_future(wait_turn("new"))  # runs after the handle woke the first 16
         await asyncio.gather(*waiting, late)
         assert order == [*names, "new"]
+    finally:
+        os.close(fd)
+        await actx.aclose()
+
+
+async def test_each_woken_coroutine_gets_its_own_turn(backend: Any, tmp_path: Path) -> None:
+    """A turn that ends without waiting again (the task returns) is not charged to the next woken coroutine.
+
+    20 coroutines wait; each woken one reads once and returns. Charged from
+    the turn start its predecessor left, every few woken coroutines were
+    refused before reading and sent to the end of the queue.
+    """
+    data = os.urandom(4096)
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    actx = backend.asyncio_module.AsyncioContext()
+    waits = actx.slice_wait
+    calls: dict[str, int] = {}
+    order: list[str] = []
+
+    def counting_wait() -> Any:
+        name = asyncio.current_task().get_name()  # type: ignore[union-attr]
+        calls[name] = calls.get(name, 0) + 1
+        return waits()
+
+    async def read_once(name: str) -> None:
+        await actx.slice_wait()  # queued for a turn
+        assert await actx.read(4096, fd, 0) == data
+        order.append(name)
+
+    try:
+        assert await actx.read(4096, fd, 0) == data
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the read's slice has ended
+        first = actx.slice_wait()
+        actx.slice_wait = counting_wait
+        names = [f"T{k}" for k in range(backend.module.TURNS_PER_SLICE + 4)]
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(read_once(name), name=name) for name in names]
+        await first
+        await asyncio.gather(*tasks)
+        assert order == names
+        assert calls == dict.fromkeys(names, 1)
+    finally:
+        os.close(fd)
+        await actx.aclose()
+
+
+async def test_turns_keep_no_finished_task_alive(backend: Any, tmp_path: Path) -> None:
+    """After 64 readers took turns and finished, none of their tasks (or results) is still referenced."""
+    import gc
+    import weakref
+
+    data = os.urandom(4096)
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    actx = backend.asyncio_module.AsyncioContext(max_requests=128)
+    try:
+        assert await actx.read(4096, fd, 0) == data
+        actx._inline_slice_ns = 0  # every task waits for turns
+
+        async def reader() -> bytes:
+            for _ in range(3):
+                assert await actx.read(4096, fd, 0) == data
+            return b"x" * 100_000
+
+        tasks = [asyncio.ensure_future(reader()) for _ in range(64)]
+        refs = [weakref.ref(t) for t in tasks]
+        await asyncio.gather(*tasks)
+        del tasks
+        await asyncio.sleep(0)
+        gc.collect()
+        assert [r for r in refs if r() is not None] == []
     finally:
         os.close(fd)
         await actx.aclose()
