@@ -12,8 +12,8 @@
 #: Inline completions may hold the event loop this long per loop iteration
 #: (ns), per AsyncioContext (its ``_inline_slice_ns``).
 INLINE_SLICE_NS = 200_000
-#: Coroutines woken per loop iteration from the turn queue (slice_wait); while
-#: others wait, each turn lasts at most this fraction of the slice.
+#: Coroutines woken per loop iteration from the turn queue (slice_wait); the
+#: coroutines woken together share the next slice equally.
 TURNS_PER_SLICE = 16
 cdef int _turns_per_slice = TURNS_PER_SLICE
 
@@ -121,22 +121,22 @@ cdef class _AdapterCore:
         coroutines are woken up to ``TURNS_PER_SLICE`` per loop iteration,
         oldest first, and while more than one shares an iteration each gets
         an equal share of the slice (a turn runs from its first inline
-        operation until its coroutine waits again). A coroutine woken for a turn and refused
-        before it did any inline work (the slice was spent before its turn
-        came) keeps its place at the front; any other (a new task, one back
-        from another await) joins the end. A coroutine that is not waiting
-        may still use what is left of a slice, so new tasks that bring more
-        inline work per iteration than a slice holds delay the waiting ones
-        for as long as they keep coming (measured: 20 new one-read tasks
-        per iteration beside 4 readers, waits of about 1 ms; 80 per
-        iteration, more than the loop serves, up to ~1 s).
-        Yielding them all instead made
-        each of N tasks reading cached data resume in every iteration to
-        find the slice used up by the one that yielded first, which ran
-        first again and kept it: N resumes per slice's worth of reads (64
-        tasks: a quarter of the throughput), and the others starved while it
-        had inline work. With turns, 64 tasks each wait about
-        64 / TURNS_PER_SLICE iterations between turns.
+        operation until its coroutine waits again). A coroutine woken for a
+        turn and refused before it did any inline work (the slice was spent
+        before its turn came) keeps its place at the front; any other (a new
+        task, one back from another await) joins the end. A coroutine that
+        is not waiting may still use what is left of a slice, so new tasks
+        that bring more inline work per iteration than a slice holds delay
+        the waiting ones for as long as they keep coming (measured: 20 new
+        one-read tasks per iteration beside 4 readers, waits of about 1 ms;
+        80 per iteration, more than the loop serves, up to ~1 s).
+
+        Yielding them all instead made each of N tasks reading cached data
+        resume in every iteration to find the slice used up by the one that
+        yielded first, which ran first again and kept it: N resumes per
+        slice's worth of reads (64 tasks: a quarter of the throughput), and
+        the others starved while it had inline work. With turns, 64 tasks
+        each wait about 64 / TURNS_PER_SLICE iterations between turns.
 
         Cancellation: a cancelled waiter loses its turn; nothing was
         submitted for it. Closing the adapter wakes every waiter (its retry

@@ -156,6 +156,18 @@ _NAMES_MINUS_ONE = frozenset({"stat", "chmod", "statvfs", "truncate"})
 _NAMES_NEGATIVE = frozenset({"stat", "chmod", "statvfs"})
 
 
+def _from_bool(fd: Any, stacklevel: int = 3) -> Any:
+    """``True``/``False`` as ``os`` takes them: descriptors 1 and 0, with 3.13's ``RuntimeWarning``.
+
+    ``stacklevel`` counts from this function to the user's call, as ``warnings.warn``'s does.
+    """
+    if isinstance(fd, bool):
+        if _WARNS_FOR_BOOL:
+            warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=stacklevel)
+        return int(fd)
+    return fd
+
+
 def _fd_argument(function: str, fd: int) -> int:
     """A descriptor given for a path to ``os.<function>``, checked before anything is submitted.
 
@@ -167,10 +179,7 @@ def _fd_argument(function: str, fd: int) -> int:
     directory.) ``listdir``/``scandir`` of ``-1`` list the current directory,
     as ``os``'s do; their callers handle that before calling this.
     """
-    if isinstance(fd, bool):
-        if _WARNS_FOR_BOOL:
-            warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=3)
-        fd = int(fd)
+    fd = _from_bool(fd, stacklevel=4)  # _from_bool, this, the os function, its caller
     if _c_int(fd) >= 0:
         return fd
     if fd == -1:
@@ -451,12 +460,7 @@ async def truncate(path: Any, length: int, *, context: Any = None) -> None:
 
 async def fsync(fd: Any, *, context: Any = None) -> None:
     """``os.fsync`` of an fd or an object with ``fileno()``: one ``fsync`` operation."""
-    if isinstance(fd, bool):
-        if _WARNS_FOR_BOOL:
-            warnings.warn("bool is used as a file descriptor", RuntimeWarning, stacklevel=2)
-        fd = int(fd)
-    elif not _is_fd(fd):
-        fd = fd.fileno()
+    fd = _from_bool(fd) if _is_fd(fd) else fd.fileno()
     await context_of(context).fsync(_c_int(fd))
 
 

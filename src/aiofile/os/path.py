@@ -29,12 +29,13 @@ __all__ = [
 
 
 async def _stat_or_none(path: Any, follow_symlinks: bool, context: Any) -> _os.stat_result | None:
-    from . import stat
+    """``stat`` (``lstat``) of ``path``, or ``None`` where ``os.path`` answers False (``TypeError`` passes)."""
+    from . import lstat, stat
 
-    if not follow_symlinks and isinstance(path, int):  # os.lstat's refusal, which os.path lets through
-        raise TypeError(f"lstat: path should be string, bytes or os.PathLike, not {type(path).__name__}")
     try:
-        return await stat(path, follow_symlinks=follow_symlinks, context=context)
+        if follow_symlinks:
+            return await stat(path, context=context)
+        return await lstat(path, context=context)
     except (OSError, ValueError):
         return None
 
