@@ -129,6 +129,10 @@ async def file_object_cell(
     async def run(k: int) -> float:
         k = min(k, total)
         batch = text[:k]
+        if cell.kind == "write-lines":
+            data.back_free_memory(k * data.LINE_BYTES)
+        elif cell.kind == "copy":
+            data.back_free_memory(k * adapters.COPY_CHUNK)
         t0 = time.perf_counter()
         whole = k >= total
         if cell.kind in ("lines", "linereader"):

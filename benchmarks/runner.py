@@ -1,9 +1,12 @@
 """The parent loop: every participant in its own subprocess, interleaved per repeat.
 
 Order: for each repeat, for each group of workloads (those sharing a chart:
-W1+W2+W2c, W3, W4, W5, W6), each participant in turn (the
-order rotates by one every repeat so no participant is always first). The
-first repeat calibrates each participant's operation count per cell; later
+W1+W2+W2c, W3, W4, W5, W6), each participant of that group in turn (the
+group's own order rotates by one every repeat, so no participant is always
+first: the first one after W4's sustained write used to meet the disk still
+busy with it). Before every participant, ``sync(2)`` writes back what the
+previous one left dirty, so nobody pays for another's writeback. The first
+repeat calibrates each participant's operation count per cell; later
 repeats reuse it. A cell a participant failed is not retried; the error
 becomes its reason in the table.
 """
@@ -17,10 +20,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .participants import Participant
 from .workloads import Cell, Workload
+
+T = TypeVar("T")
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,6 +101,14 @@ def format_result(cell: Cell, result: dict[str, Any]) -> str:
     return text
 
 
+def rotated(items: list[T], shift: int) -> list[T]:
+    """``items`` rotated left by ``shift`` (modulo their number): repeat ``shift``'s order."""
+    if not items:
+        return []
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
 def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecord]]:
     """Run the plan; ``records[cell_id][participant_id]``. ``say`` gets one progress line per cell."""
     records: dict[str, dict[str, CellRecord]] = {}
@@ -121,11 +134,9 @@ def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecor
     total = plan.repeats * sum(len(c) for per in runnable.values() for c in per.values())
     ops: dict[tuple[str, str], int] = {}
     done = 0
-    people = plan.participants
     for repeat in range(plan.repeats):
-        order = people[repeat % len(people) :] + people[: repeat % len(people)] if people else []
         for group in groups:
-            for p in order:
+            for p in rotated([p for p in plan.participants if p.id in runnable[group]], repeat):
                 planned = runnable[group].get(p.id, [])
                 cells = [c for c in planned if records[c.id][p.id].reason is None]
                 done += len(planned) - len(cells)  # failed earlier: not retried
@@ -143,6 +154,7 @@ def run(plan: Plan, say: Callable[[str], None]) -> dict[str, dict[str, CellRecor
                     "seed": 1000 * repeat + 7,
                 }
                 timeout = 120 + 40 * plan.duration * len(cells)
+                os.sync()  # the previous participant's dirty pages are not this one's to write back
                 results = run_child(spec, timeout)
                 for cell in cells:
                     done += 1

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -352,3 +353,33 @@ def test_write_lines_leaves_exactly_the_lines_on_disk(pid: str, tmp_path: Path) 
 
     assert asyncio.run(main()) == len(lines)
     assert path.read_bytes() == "".join(lines).encode("utf-8")
+
+
+def test_every_group_rotates_its_own_participants_and_syncs_before_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W6's participants are a subset of all: rotating the whole list kept the same one first after
+    W4's sustained write (it met the disk still writing back). Each group rotates its own."""
+    from benchmarks import runner
+    from benchmarks.participants import discover
+
+    participants = discover(["python"], {"sync", "to_thread"})
+    w6_ids = [p.id for p in participants if p.reason(CELLS["W6/copy"]) is None]
+    assert "to_thread" not in w6_ids and len(w6_ids) >= 2  # a group whose members are a strict subset
+    order: list[tuple[str, str]] = []
+    syncs: list[int] = []
+    monkeypatch.setattr(runner.os, "sync", lambda: syncs.append(len(order)))
+
+    def fake_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+        order.append((spec["group"], spec["participant"]["id"]))
+        return {c: {"units": 1, "seconds": 1.0, "value": 1.0} for c in spec["cells"]}
+
+    monkeypatch.setattr(runner, "run_child", fake_child)
+    w4 = next(w for w in WORKLOADS if w.id == "W4")
+    w6 = next(w for w in WORKLOADS if w.id == "W6")
+    plan = runner.Plan((w4, w6), participants, len(w6_ids), 0.01, {}, {}, 1.0)
+    runner.run(plan, lambda line: None)
+    firsts = []
+    for repeat in range(plan.repeats):
+        per_repeat = order[repeat * len(order) // plan.repeats : (repeat + 1) * len(order) // plan.repeats]
+        firsts.append(next(pid for group, pid in per_repeat if group == w6.chart))
+    assert sorted(firsts) == sorted(w6_ids)  # each W6 participant is first once
+    assert syncs == list(range(len(order)))  # one sync(2) before every child
