@@ -135,7 +135,7 @@ def disposal(directory: Path, remove: bool) -> str:
 
 
 #: Memory touched before a timed run that writes new pages, beyond what it writes.
-BACKING_MARGIN = 64 * MIB
+BACKING_MARGIN = 256 * MIB
 
 
 def back_free_memory(nbytes: int) -> None:
