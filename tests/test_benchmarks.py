@@ -383,3 +383,21 @@ def test_every_group_rotates_its_own_participants_and_syncs_before_each(monkeypa
         firsts.append(next(pid for group, pid in per_repeat if group == w6.chart))
     assert sorted(firsts) == sorted(w6_ids)  # each W6 participant is first once
     assert syncs == list(range(len(order)))  # one sync(2) before every child
+
+
+@pytest.mark.parametrize("mode", ["cached", "direct"])
+def test_registered_resources_probe_builds_and_reads_every_variant(mode: str, tmp_path: Path) -> None:
+    """``python -m benchmarks.registered``'s C program: built with -Werror, every variant reads."""
+    from benchmarks import registered
+
+    program = registered.build(tmp_path)
+    data_file = tmp_path / "data.bin"
+    data_file.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    out = subprocess.run([str(program), mode, str(data_file), "3000"], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 12  # four variants, three rounds
+    names = ["plain", "fixed file", "fixed buffer", "fixed file + buffer"]
+    for index, line in enumerate(lines):
+        name, figures = line[:20].strip(), line[20:].split()
+        assert name == names[index % 4]
+        assert float(figures[0]) > 0 and figures[1] == "ops/s" and float(figures[2]) > 0
