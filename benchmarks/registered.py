@@ -7,7 +7,7 @@ random reads at 64 in flight (W5's shape), each with a plain descriptor and
 buffer, a registered file (``IOSQE_FIXED_FILE``), a registered buffer
 (``IORING_OP_READ_FIXED``) and both. C, not Python: the ceiling of what
 registering could save per operation. ``linux_uring`` registers neither; the
-README's io_uring section gives the figures and why.
+README's Benchmarks section gives the figures and why.
 """
 
 from __future__ import annotations
