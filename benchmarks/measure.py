@@ -177,12 +177,14 @@ class LagTicker:
     def __init__(self) -> None:
         self.samples: list[float] = []
         self.task: asyncio.Task[None] | None = None
+        self._tick_start: float | None = None  # the tick in progress
 
     async def _run(self) -> None:
         clock = time.perf_counter
         while True:
-            t0 = clock()
+            self._tick_start = t0 = clock()
             await asyncio.sleep(TICK)
+            self._tick_start = None
             self.samples.append(clock() - t0 - TICK)
 
     def start(self) -> None:
@@ -192,6 +194,12 @@ class LagTicker:
     async def stop(self) -> dict[str, float | None]:
         """Stop; the lag's p50/p99/max in milliseconds and the number of ticks."""
         assert self.task is not None
+        # The tick in progress is cancelled, not completed: if it is already
+        # late (the loop was blocked just before this call), record it.
+        if self._tick_start is not None:
+            late = time.perf_counter() - self._tick_start - TICK
+            if late > 0:
+                self.samples.append(late)
         self.task.cancel()
         try:
             await self.task

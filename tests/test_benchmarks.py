@@ -390,10 +390,15 @@ def test_registered_resources_probe_builds_and_reads_every_variant(mode: str, tm
     """``python -m benchmarks.registered``'s C program: built with -Werror, every variant reads."""
     from benchmarks import registered
 
-    program = registered.build(tmp_path)
+    if registered.compiler() is None:
+        pytest.skip("no C compiler on PATH")
+    program = registered.build(tmp_path, werror=True)
     data_file = tmp_path / "data.bin"
     data_file.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
-    out = subprocess.run([str(program), mode, str(data_file), "3000"], capture_output=True, text=True, check=True)
+    out = subprocess.run([str(program), mode, str(data_file), "3000"], capture_output=True, text=True, check=False)
+    if out.returncode == registered.UNSUPPORTED:
+        pytest.skip(f"this machine refuses the set-up: {out.stderr.strip()}")
+    assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 12  # four variants, three rounds
     names = ["plain", "fixed file", "fixed buffer", "fixed file + buffer"]
@@ -419,14 +424,14 @@ def test_the_lag_ticker_measures_the_run_not_the_harness(
         take = child.Offsets.take
 
         def slow_take(self: Any, k: int) -> list[int]:
-            time.sleep(0.06)
+            time.sleep(0.2)
             return take(self, k)
 
         monkeypatch.setattr(child.Offsets, "take", slow_take)
     else:
 
         def slow_latencies(samples: list[int]) -> dict[str, float | None]:
-            time.sleep(0.06)
+            time.sleep(0.2)
             return {"p50_us": 1.0, "p99_us": 1.0}
 
         monkeypatch.setattr(child, "latency_us", slow_latencies)
@@ -435,4 +440,4 @@ def test_the_lag_ticker_measures_the_run_not_the_harness(
     path.write_bytes(bytes(1 << 20))
     result = asyncio.run(child.positional_cell(engine, CELLS["W4/4k-x1"], str(path), 1 << 20, 200, 0.01, 7))
     assert result["units"] == 200 and result["ticks"] >= 1
-    assert result["lag_max_ms"] < 50, result
+    assert result["lag_max_ms"] < 100, result

@@ -20,7 +20,11 @@
  * registered with IORING_REGISTER_FILES, io_uring_register(2)); READ_FIXED
  * from a buffer registered with IORING_REGISTER_BUFFERS; both. Figures:
  * operations per second of wall time and microseconds of this process's CPU
- * (user + system, getrusage(2)) per operation. */
+ * (user + system, getrusage(2)) per operation.
+ *
+ * Exit status: 0; 2 for bad arguments; UNSUPPORTED (77) when this machine
+ * refuses the set-up (io_uring, a registration, O_DIRECT on the file's file
+ * system, memory); 1 when a read fails. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,9 @@
 #define CACHED_SPAN (64u << 20)
 
 enum { FIXED_FILE = 1, FIXED_BUFFER = 2 };
+
+/* The exit status for "this machine refuses the set-up" (automake's skip code). */
+#define UNSUPPORTED 77
 
 static const char *const VARIANT_NAMES[] = {"plain", "fixed file", "fixed buffer", "fixed file + buffer"};
 
@@ -73,6 +80,12 @@ static int fail(const char *what, int rc)
     return 1;
 }
 
+static int unsupported(const char *what, int rc)
+{
+    fail(what, rc);
+    return UNSUPPORTED;
+}
+
 static void prep_read(struct io_uring_sqe *sqe, int variant, int fd, char *buf, unsigned slot, uint64_t offset)
 {
     if (variant & FIXED_BUFFER) {
@@ -94,17 +107,20 @@ static int run(int variant, unsigned setup_flags, int fd, char *buffers, unsigne
     struct iovec iov[DEPTH];
     uint64_t state = 0x9e3779b97f4a7c15ULL;
     unsigned long submitted = 0, completed = 0;
-    unsigned i, n, in_flight = 0;
+    unsigned i, n;
     double t0, c0, seconds, cpu;
     int rc;
 
     rc = lxu_ring_init(&ring, 2 * DEPTH, 0, setup_flags, 0);
     if (rc < 0)
-        return fail("io_uring_setup", rc);
+        return unsupported("io_uring_setup", rc);
     if (variant & FIXED_FILE) {
         rc = (int)syscall(__NR_io_uring_register, ring.fd, IORING_REGISTER_FILES, &fd, 1);
-        if (rc < 0)
-            return fail("IORING_REGISTER_FILES", -errno);
+        if (rc < 0) {
+            rc = -errno;
+            lxu_ring_exit(&ring);
+            return unsupported("IORING_REGISTER_FILES", rc);
+        }
     }
     if (variant & FIXED_BUFFER) {
         for (i = 0; i < depth; i++) {
@@ -112,31 +128,37 @@ static int run(int variant, unsigned setup_flags, int fd, char *buffers, unsigne
             iov[i].iov_len = BLOCK;
         }
         rc = (int)syscall(__NR_io_uring_register, ring.fd, IORING_REGISTER_BUFFERS, iov, depth);
-        if (rc < 0)
-            return fail("IORING_REGISTER_BUFFERS", -errno);
+        if (rc < 0) {
+            rc = -errno;
+            lxu_ring_exit(&ring);
+            return unsupported("IORING_REGISTER_BUFFERS", rc);
+        }
     }
     t0 = now();
     c0 = cpu_seconds();
     for (i = 0; i < depth && submitted < total; i++, submitted++) {
         prep_read(lxu_get_sqe(&ring), variant, fd, buffers + (size_t)i * BLOCK, i, next_random(&state) % (span / BLOCK) * BLOCK);
-        in_flight++;
     }
     while (completed < total) {
         rc = lxu_submit(&ring, 1);
-        if (rc < 0)
+        if (rc < 0) {
+            lxu_ring_exit(&ring);
             return fail("io_uring_enter", rc);
+        }
         n = lxu_reap(&ring, done, DEPTH);
         for (i = 0; i < n; i++) {
             unsigned slot = (unsigned)done[i].user_data;
-            if (done[i].res != BLOCK)
+            if (done[i].res != BLOCK) {
+                lxu_ring_exit(&ring); /* the kernel cancels the other reads */
+                if (done[i].res == -EINVAL || done[i].res == -EOPNOTSUPP)
+                    return unsupported("read", done[i].res); /* e.g. O_DIRECT refused at I/O time */
                 return fail("read", done[i].res < 0 ? done[i].res : EIO);
+            }
             completed++;
-            in_flight--;
             if (submitted < total) {
                 prep_read(lxu_get_sqe(&ring), variant, fd, buffers + (size_t)slot * BLOCK, slot,
                           next_random(&state) % (span / BLOCK) * BLOCK);
                 submitted++;
-                in_flight++;
             }
         }
     }
@@ -150,7 +172,7 @@ static int run(int variant, unsigned setup_flags, int fd, char *buffers, unsigne
 
 int main(int argc, char **argv)
 {
-    int direct, fd, round, variant;
+    int direct, fd, rc, round, variant;
     unsigned setup_flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
     unsigned depth;
     unsigned long total;
@@ -164,21 +186,31 @@ int main(int argc, char **argv)
     }
     direct = strcmp(argv[1], "direct") == 0;
     total = strtoul(argv[3], NULL, 10);
+    if (total == 0) {
+        fprintf(stderr, "N must be a positive number of reads\n");
+        return 2;
+    }
     if (argc == 5)
         setup_flags = (unsigned)strtoul(argv[4], NULL, 0);
     fd = open(argv[2], O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
     if (fd < 0)
-        return fail(argv[2], errno);
+        return (direct && errno == EINVAL) ? unsupported(argv[2], errno) : fail(argv[2], errno);
     size = lseek(fd, 0, SEEK_END);
+    if (size < 0)
+        return fail("lseek", errno);
     span = direct ? (uint64_t)size : ((uint64_t)size < CACHED_SPAN ? (uint64_t)size : CACHED_SPAN);
     depth = direct ? DEPTH : 1;
-    if (span < BLOCK || posix_memalign((void **)&buffers, BLOCK, (size_t)DEPTH * BLOCK) != 0)
-        return fail("setup", EINVAL);
+    if (span < BLOCK) {
+        fprintf(stderr, "%s: smaller than one %d-byte block\n", argv[2], BLOCK);
+        return 2;
+    }
+    if (posix_memalign((void **)&buffers, BLOCK, (size_t)DEPTH * BLOCK) != 0)
+        return unsupported("posix_memalign", ENOMEM);
     memset(buffers, 0, (size_t)DEPTH * BLOCK);
     for (round = 0; round < 3; round++)
         for (variant = 0; variant < 4; variant++)
-            if (run(variant, setup_flags, fd, buffers, depth, span, total) != 0)
-                return 1;
+            if ((rc = run(variant, setup_flags, fd, buffers, depth, span, total)) != 0)
+                return rc;
     free(buffers);
     close(fd);
     return 0;
