@@ -178,6 +178,11 @@ cdef class _AdapterCore:
         """A waiting coroutine's turn came: its next inline operation starts its turn."""
         self._turn_start = 0
 
+    @property
+    def _turn_running(self):
+        """Tests: whether the running turn has begun (an inline operation ran since it was handed over)."""
+        return self._turn_start != 0
+
     def _next_turn(self):
         """Wake the oldest coroutines still waiting for a turn; come back in the next iteration for the rest."""
         cdef int woken = 0
