@@ -14,29 +14,25 @@
 INLINE_SLICE_NS = 200_000
 #: Coroutines woken per loop iteration from the turn queue (slice_wait); the
 #: coroutines woken together share the next slice equally.
-TURNS_PER_SLICE = 16
-cdef int _turns_per_slice = TURNS_PER_SLICE
+TURNS_PER_SLICE = 4
 
 cdef object _get_running_loop = None
 cdef object _base_submit_future = None
 cdef object _OPEN = None
 cdef object _yield_once = None
 cdef object _current_task = None
-cdef object _WeakSet = None
 cdef object _await_turn = None
 cdef object deque = None
 
 
 cdef int _init_fast_path() except -1:
-    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, _await_turn, _current_task, _WeakSet, deque
+    global _get_running_loop, _base_submit_future, _OPEN, _yield_once, _await_turn, _current_task, deque
     from asyncio import current_task
-    from weakref import WeakSet
     from asyncio.events import _get_running_loop as get_running_loop
     from collections import deque as deque_class
     from .asyncio_base import AsyncioContextBase, _State, await_turn, yield_to_loop
     deque = deque_class
     _current_task = current_task
-    _WeakSet = WeakSet
     _yield_once = yield_to_loop
     _await_turn = await_turn
     _get_running_loop = get_running_loop
@@ -74,6 +70,8 @@ cdef class _AdapterCore:
     cdef public object _reap_handle
     #: How long inline completions may hold the loop per iteration (ns).
     cdef public int64_t _inline_slice_ns
+    #: Coroutines woken per loop iteration from the turn queue (TURNS_PER_SLICE).
+    cdef public int _turns_per_slice
     #: When this loop iteration's inline work began (ns), 0 if none; the
     #: handle that ends the slice in the next iteration.
     cdef int64_t _slice_start
@@ -86,9 +84,12 @@ cdef class _AdapterCore:
     cdef bint _yielded
     #: Waiters put back at the front since the last _next_turn (woken, then refused before any work).
     cdef int _refused
-    #: Each waiting future's task, and the tasks the last _next_turn woke.
+    #: Each waiting future's task, and the ids of the tasks the last
+    #: _next_turn woke (ids, not the tasks: a finished task is not kept
+    #: alive; a new task that reuses an id at most keeps a place it did not
+    #: earn once).
     cdef object _parked
-    cdef object _woken
+    cdef set _woken
     #: How many coroutines the last _next_turn woke: while others wait or more
     #: than one was woken, each coroutine's turn is its share of the slice.
     cdef int _shared
@@ -98,6 +99,7 @@ cdef class _AdapterCore:
 
     def __cinit__(self, *args, **kwargs):
         self._inline_slice_ns = INLINE_SLICE_NS
+        self._turns_per_slice = TURNS_PER_SLICE
 
     def _drop_waiter(self, op):
         """``AsyncioContextBase._drop_waiter``: a waiter skipped for its cancelled task gives its buffers back now."""
@@ -148,9 +150,12 @@ cdef class _AdapterCore:
         task = _current_task(loop)
         worked = self._turn_start != 0
         self._turn_start = 0  # the next inline operation starts the next coroutine's turn
-        woken = self._woken is not None and task in self._woken
-        if woken:
-            self._woken.discard(task)
+        woken = False
+        if self._woken:
+            task_id = id(task)
+            woken = task_id in self._woken
+            if woken:
+                self._woken.discard(task_id)
         if not self._yielded and not self._turns and self._shared <= 1:
             self._yielded = True
             self._shared = 0  # nobody waits or shares: the next turn may use the whole slice
@@ -188,16 +193,16 @@ cdef class _AdapterCore:
         cdef int woken = 0
         self._turn_handle = None
         self._refused = 0
-        self._woken = _WeakSet()  # a finished task is not kept alive by it
+        self._woken = set()
         turns = self._turns
-        while turns and woken < _turns_per_slice:
+        while turns and woken < self._turns_per_slice:
             waiter = turns.popleft()
             task = self._parked.pop(waiter, None)
             if not waiter.done():  # a cancelled task's waiter is skipped
                 waiter.set_result(None)
                 woken += 1
                 if task is not None:
-                    self._woken.add(task)
+                    self._woken.add(id(task))
         self._shared = woken
         if turns and self._loop is not None:
             self._turn_handle = self._loop.call_soon(self._next_turn)
@@ -233,7 +238,7 @@ cdef class _AdapterCore:
         if self._shared > 1 or self._turns:  # others share this slice: each coroutine has its share
             if self._turn_start == 0:
                 self._turn_start = now
-            elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else _turns_per_slice):
+            elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else self._turns_per_slice):
                 return False
         return True
 

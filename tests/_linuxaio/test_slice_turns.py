@@ -24,13 +24,22 @@ pytestmark = [
 ]
 
 
-async def test_the_first_yields_the_others_wait_their_turn_in_order(backend: Any, tmp_path: Path) -> None:
-    """TURNS_PER_SLICE waiters are woken per loop iteration, oldest first; a cancelled one is skipped."""
+@pytest.mark.parametrize("turns", [None, 2, 7])
+async def test_the_first_yields_the_others_wait_their_turn_in_order(
+    backend: Any, tmp_path: Path, turns: int | None
+) -> None:
+    """``_turns_per_slice`` waiters are woken per loop iteration, oldest first; a cancelled one is skipped.
+
+    (``TURNS_PER_SLICE`` by default.)
+    """
     path = tmp_path / "bind.bin"
     path.write_bytes(b"x")
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     actx = backend.asyncio_module.AsyncioContext()
-    per_iteration = backend.module.TURNS_PER_SLICE
+    assert actx._turns_per_slice == backend.module.TURNS_PER_SLICE
+    if turns is not None:
+        actx._turns_per_slice = turns
+    per_iteration = actx._turns_per_slice
     iteration = 0
     woke: dict[str, int] = {}
 
