@@ -9,7 +9,7 @@ from lxa_wguard cimport (
     lxa_wguard,
     lxa_wguard_allow,
     lxa_wguard_done,
-    lxa_wguard_fd_ok,
+    lxa_wguard_fd_inline,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_slow_ns,
@@ -28,7 +28,7 @@ cdef int64_t _guarded_write(Operation op) except? -1:
     """Write what is left of ``op`` (an OP_WRITE) here if the guard allows: the result, else NOT_WRITTEN.
 
     The caller has established that ``op._fd`` is a buffered regular file on a
-    local file system (lxa_wguard_fd_ok) and that this is its inline path.
+    local file system (lxa_wguard_fd_inline) and that this is its inline path.
     """
     cdef int64_t started = lxa_wguard_now_ns()
     cdef int64_t result

@@ -684,10 +684,13 @@ cdef class Context(_ListContext):
             return False
         if op._ioprio != 0:  # a priority is the kernel's to apply (and check): never written here
             return False
-        if entry.writes_thread == 1:  # first time: a buffered regular file on a local file system?
-            entry.writes_thread = WRITES_INLINE_OK if lxa_wguard_fd_ok(op._fd) == 1 else WRITES_INLINE_NO
-        if entry.writes_thread != WRITES_INLINE_OK:
+        # Checked at every write, not cached with the entry: the descriptor's number
+        # may name another file by now (one opened O_DIRECT, or on NFS), and
+        # this write would then wait for a device or a server on the loop's thread.
+        if lxa_wguard_fd_inline(&_wguard, op._fd) != 1:
+            entry.writes_thread = WRITES_INLINE_NO  # a hint for _completes_inline
             return False
+        entry.writes_thread = WRITES_INLINE_OK
         result = _guarded_write(op)
         if result == NOT_WRITTEN:
             return False

@@ -1094,7 +1094,7 @@ cdef class Context(_ListContext):
             and not _wguard.unusable
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
             and op._ioprio == 0  # a priority is the kernel's to apply (and check)
-            and lxa_wguard_fd_ok(op._fd) == 1
+            and lxa_wguard_fd_inline(&_wguard, op._fd) == 1
         ):
             result = _guarded_write(op)
             if result != NOT_WRITTEN:

@@ -88,7 +88,7 @@ from lxa_wguard cimport (
     lxa_wguard,
     lxa_wguard_allow,
     lxa_wguard_done,
-    lxa_wguard_fd_ok,
+    lxa_wguard_fd_inline,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_threshold,
@@ -360,7 +360,7 @@ cdef class Context(_ContextCore):
             and op._opcode == OP_WRITE
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
             and not _wguard.unusable
-            and lxa_wguard_fd_ok(op._fd) == 1
+            and lxa_wguard_fd_inline(&_wguard, op._fd) == 1
         ):
             result = _guarded_write(op)
             if result != NOT_WRITTEN:

@@ -168,3 +168,49 @@ async def test_a_cancelled_write_leaves_the_file_as_the_pool_path_would(
     data = path.read_bytes()
     assert data[4096:8192] == b"\0" * 4096
     assert data[8192:12288] == b"S" * 4096
+
+
+@pytest.mark.parametrize("reuse", ["procfs file", "O_DIRECT file"])
+async def test_a_reused_descriptor_number_is_classified_again(guard: Any, LA: Any, path: Path, reuse: str) -> None:
+    """A number that named a local file and now names a file that must not be written inline is not.
+
+    The classification of a descriptor (local file system, buffered) is kept
+    by number; the number is reused after close(2). A procfs file (a regular
+    file on a file system that is not a local disk's) or an O_DIRECT file that
+    takes the number has its writes sent to the pool, never written on the
+    loop's thread, and the write still lands.
+    """
+    guard._set_write_guard_threshold(ROOMY)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        async with LA.AsyncioContext() as ctx:
+            await _learned(ctx, fd)
+            inline0, _ = _counts(guard)
+            assert await ctx.write(b"L" * 4096, fd, 0) == 4096
+            if _counts(guard)[0] == inline0:
+                pytest.skip("this file system takes RWF_NOWAIT writes, or is not local: nothing runs inline")
+            if reuse == "procfs file":
+                other = os.open("/proc/self/comm", os.O_RDWR | os.O_CLOEXEC)
+                payload = os.read(other, 64)  # the process's name, written back unchanged
+                offset = 0
+            else:
+                direct_path = path.with_name("direct.bin")
+                direct_path.write_bytes(b"\0" * 8192)
+                try:
+                    other = os.open(direct_path, os.O_RDWR | os.O_DIRECT | os.O_CLOEXEC)
+                except OSError as exc:
+                    pytest.skip(f"O_DIRECT refused here: {exc}")
+                payload = memoryview(__import__("mmap").mmap(-1, 4096))  # page-aligned
+                payload[:] = b"D" * 4096
+                offset = 4096
+            try:
+                os.dup2(other, fd)  # the number now names the other file
+                inline1, _ = _counts(guard)
+                assert await ctx.write(payload, fd, offset) == len(payload)
+                assert _counts(guard)[0] == inline1  # not written on the loop's thread
+            finally:
+                os.close(other)
+    finally:
+        os.close(fd)
+    if reuse == "O_DIRECT file":
+        assert path.with_name("direct.bin").read_bytes()[4096:] == b"D" * 4096

@@ -101,20 +101,45 @@ int main(void)
     }
     /* Which descriptors may be written inline: a buffered regular file on a
      * local file system, not a device, a pipe or an O_DIRECT descriptor. */
-    int fd_ok = lxa_wguard_fd_ok(fd);
+    int fd_ok = lxa_wguard_fd_inline(&g, fd);
     CHECK(fd_ok == 1 || fd_ok == 0); /* 0 where /tmp is on a network or FUSE file system */
+    CHECK(lxa_wguard_fd_inline(&g, fd) == fd_ok); /* the second answer comes from the table */
+    CHECK(g.nfiles > fd && g.files[fd].verdict == (fd_ok ? 1 : 2));
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    CHECK(null >= 0 && lxa_wguard_fd_ok(null) == 0);
-    close(null);
+    CHECK(null >= 0 && lxa_wguard_fd_inline(&g, null) == 0);
     int pipefd[2];
     CHECK(pipe(pipefd) == 0);
-    CHECK(lxa_wguard_fd_ok(pipefd[1]) == 0);
+    CHECK(lxa_wguard_fd_inline(&g, pipefd[1]) == 0);
     close(pipefd[0]);
     close(pipefd[1]);
+    /* The table is keyed by descriptor number, which close(2) frees for the
+     * next file: a number that now names another file is classified anew.
+     * A procfs file is a regular file on a file system that is not local. */
+    int proc = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
+    CHECK(proc >= 0 && lxa_wguard_fd_inline(&g, proc) == 0);
+    CHECK(g.files[proc].verdict == 2);
+    if (fd_ok == 1) {
+        CHECK(dup2(fd, proc) == proc); /* the local file takes the procfs file's number */
+        CHECK(lxa_wguard_fd_inline(&g, proc) == 1);
+        int proc2 = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
+        CHECK(proc2 >= 0 && dup2(proc2, proc) == proc); /* and back */
+        CHECK(lxa_wguard_fd_inline(&g, proc) == 0);
+        close(proc2);
+        /* /dev/null takes a local file's number: not a regular file. */
+        CHECK(dup2(null, proc) == proc && dup2(fd, null) == null);
+        CHECK(lxa_wguard_fd_inline(&g, null) == 1);
+        CHECK(dup2(proc, null) == null);
+        CHECK(lxa_wguard_fd_inline(&g, null) == 0);
+    }
+    close(proc);
+    close(null);
+    /* O_DIRECT can be set on a classified descriptor at any time. */
     CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0 || errno == EINVAL);
     if (fcntl(fd, F_GETFL) & O_DIRECT)
-        CHECK(lxa_wguard_fd_ok(fd) == 0);
-    CHECK(lxa_wguard_fd_ok(-1) == -EBADF);
+        CHECK(lxa_wguard_fd_inline(&g, fd) == 0);
+    CHECK(lxa_wguard_fd_inline(&g, -1) == -EBADF);
+    CHECK(lxa_wguard_fd_inline(&g, LXA_WGUARD_FD_MAX + 5) == -EBADF);
+    free(g.files);
     close(fd);
     if (g.vmstat_fd >= 0)
         close(g.vmstat_fd);
