@@ -10,7 +10,7 @@ import pytest
 
 import _linuxaio
 
-COMPILED = ["_eventfd", "_lines", "thread_aio", "linux_aio", "linux_uring"]
+COMPILED = ["_eventfd", "_lines", "_textsink", "thread_aio", "linux_aio", "linux_uring"]
 
 
 def _stub_names(path: Path) -> set[str]:

@@ -27,13 +27,43 @@ from __future__ import annotations
 import codecs
 import io
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _cookie
 from ._binary import DEFAULT_BUFFER_SIZE, FileIOWrapperBase, _as_index, _check_limit
 from ._file import AIOFile
 from ._lines import AsyncLines, LineBatch
 from ._mode import check_text_args
+
+_WRITE_DOC = """Write ``text``; return its length in characters (as ``open()``).
+
+``"\\n"`` is translated per ``newline=``. Buffered: written by ``flush()``,
+``close()``, a read, or when the buffer fills. Unlike ``open()``, a write
+after a read lands at the read position (``tell()``), not after the
+read-ahead. The result is awaitable (``asyncio.iscoroutine`` accepts it, so
+``asyncio.create_task`` does too). In a write loop, where the buffer already
+holds text, a ``str`` goes into the buffer when ``write`` returns, before the
+result is awaited (as with ``open()``), and the result completes at once;
+otherwise the write happens when the result is awaited. Await each write
+before the next one for a defined order, as with any coroutine.
+Cancellation: text already in the buffer stays there; a cancelled flush
+keeps it pending, and ``flush()`` or ``close()`` writes it.
+"""
+
+
+async def _done(value: Any) -> Any:
+    """A coroutine that completes at once with ``value``."""
+    return value
+
+
+_text_write: Any
+_TextSink: Any
+try:
+    # write()'s fast path in C: no coroutine per call (see TextFileWrapper.write).
+    from _linuxaio._textsink import TextSink as _TextSink
+    from _linuxaio._textsink import text_write as _text_write
+except ImportError:  # not built (AIOFILE_NO_EXTENSIONS, another platform): _write alone
+    _text_write = _TextSink = None
 
 __all__ = ["TextFileWrapper"]
 
@@ -115,13 +145,14 @@ class TextFileWrapper(FileIOWrapperBase):
         self._ratio = 0.0
         self._pending: _cookie.Cookie | None = None
         self._encoder_at_start = True  # the encoder may still emit a BOM
-        # The write buffer while ``write()``'s shortest path may append to it: armed
+        # The write buffer while ``write()``'s shortest path may append to it (a
+        # ``_linuxaio._textsink.TextSink`` of it when that is built): armed
         # (``_arm_sink``) only when it holds data, for UTF-8 (strict) with nothing
         # to translate, in a file not opened for appending. Everything that must
         # see the next write (a read, seek, flush, close, a failed write) replaces
-        # ``_wbuf`` first, so ``_text_sink is _wbuf`` proves that nothing happened
+        # ``_wbuf`` first, so a sink of ``_wbuf`` proves that nothing happened
         # since but writes; the lock and the fd are still tested.
-        self._text_sink: bytearray | None = None
+        self._text_sink: Any = None
         self._sink_ok = (
             afp.mode.writable
             and not self._writetranslate
@@ -480,26 +511,19 @@ class TextFileWrapper(FileIOWrapperBase):
 
     # -- writing -----------------------------------------------------------------
 
-    async def write(self, text: str) -> int:
-        """Write ``text``; return its length in characters (as ``open()``).
+    if TYPE_CHECKING:
 
-        ``"\\n"`` is translated per ``newline=``. Buffered: written by
-        ``flush()``, ``close()``, a read, or when the buffer fills. Unlike
-        ``open()``, a write after a read lands at the read position
-        (``tell()``), not after the read-ahead.
-        """
-        sink = self._text_sink
-        if sink is self._wbuf and not self._lock._locked and self.file._fd >= 0:
-            # The shortest path (a write loop's per-line cost): see _text_sink.
-            try:
-                sink += _encode_utf8(text)
-            except TypeError:
-                pass  # not a str: the general path raises open()'s TypeError
-            else:
-                if len(sink) >= self._buffer_size:
-                    async with self._lock:
-                        await self._flush_unlocked()
-                return len(text)
+        async def write(self, text: str) -> int:
+            """See ``_WRITE_DOC``."""
+
+    async def _flush_sink(self, length: int) -> int:
+        """``write``'s fast path filled the buffer: write it out, then complete with ``length``."""
+        async with self._lock:
+            await self._flush_unlocked()
+        return length
+
+    async def _write(self, text: str) -> int:
+        """``write``'s general path: what its shortest path (``_text_write_py``, ``text_write``) leaves."""
         if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {'None' if text is None else type(text).__name__}")
         if (
@@ -548,10 +572,32 @@ class TextFileWrapper(FileIOWrapperBase):
             self._arm_sink()
             return length
 
+    def _text_write_py(self, text: str) -> Any:
+        """``write`` where ``_linuxaio._textsink`` is not built: its ``text_write`` in Python.
+
+        The text goes into the buffer now, as in C, so that writes land in
+        call order whichever is used.
+        """
+        sink = self._text_sink
+        if sink is self._wbuf and type(text) is str and not self._lock._locked and self.file._fd >= 0:
+            sink += _encode_utf8(text)
+            length = len(text)
+            if len(sink) >= self._buffer_size:
+                return self._flush_sink(length)
+            return _done(length)
+        return self._write(text)
+
+    if not TYPE_CHECKING:
+        write = _text_write_py if _text_write is None else _text_write
+        write.__doc__ = _WRITE_DOC
+
     def _arm_sink(self) -> None:
         """After a write under the lock: let the next writes append to ``_wbuf`` directly if they may."""
         if self._sink_ok and self._wbuf and not self._rbuf and self._prefetch is None and not self.file._appends:
-            self._text_sink = self._wbuf
+            if _TextSink is None:
+                self._text_sink = self._wbuf
+            else:
+                self._text_sink = _TextSink(self._wbuf, self._lock, self.file, self._buffer_size)
 
     def _rewind_for_write(self) -> None:
         """Drop decoded read-ahead, moving the byte position back to the text position."""

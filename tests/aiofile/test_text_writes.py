@@ -1,13 +1,15 @@
 """The text write path: ``write()``'s shortest path (appending to the write buffer) changes nothing but speed.
 
 Once a write has started the write buffer, the next ones append to it
-directly (``TextFileWrapper._text_sink``). These tests pin what must still
-hold: a flush in flight is waited for, a seek or a closed file is noticed,
-an encoding error or a failed flush behaves as on the general path.
+directly (``TextFileWrapper._text_sink``): in C where ``_linuxaio._textsink``
+is built, else in Python; every test here runs both. These tests pin what
+must still hold: a flush in flight is waited for, a seek or a closed file is
+noticed, an encoding error or a failed flush behaves as on the general path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from pathlib import Path
@@ -15,9 +17,20 @@ from typing import Any
 
 import pytest
 
-from aiofile import AIOFile, TextFileWrapper, async_open
+from aiofile import AIOFile, TextFileWrapper, _text, async_open
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which shortest path ``write`` takes: ``_linuxaio._textsink``'s, or the pure-Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(_text, "_TextSink", None)
+        monkeypatch.setattr(TextFileWrapper, "write", TextFileWrapper._text_write_py)
+    elif _text._TextSink is None:
+        pytest.skip("_linuxaio._textsink is not built here")
+    return str(request.param)
 
 
 async def _text_file(path: Path | int, mode: str, ctx: Any, buffer_size: int) -> TextFileWrapper:
@@ -171,3 +184,48 @@ async def test_lines_reach_the_file_through_many_flushes(tmp_path: Path, ctx: An
     assert f.tell() == len("".join(lines).encode())
     await f.close()
     assert path.read_text(encoding="utf-8") == "".join(lines)
+
+
+async def test_write_returns_an_awaitable_of_the_length_that_tasks_take(tmp_path: Path, ctx: Any, aio: str) -> None:
+    """What ``write`` returns: awaited, the length in characters; a coroutine to ``asyncio`` (create_task works)."""
+    path = tmp_path / "f"
+    async with async_open(path, "w", encoding="utf-8", context=ctx) as f:
+        assert await f.write("first\n") == 6  # arms the shortest path
+        pending = f.write("h\u00e9llo w\u00f6rld \U0001f600\n")  # non-ASCII: encoded, length in characters
+        assert asyncio.iscoroutine(pending)
+        assert await pending == 14
+        if aio == "asyncio":
+            assert await asyncio.create_task(f.write("third\n")) == 6  # type: ignore[arg-type]
+            assert await asyncio.ensure_future(f.write("")) == 0
+        else:
+            assert await f.write("third\n") == 6
+    assert path.read_text(encoding="utf-8") == "first\nh\u00e9llo w\u00f6rld \U0001f600\nthird\n"
+
+
+async def test_a_str_subclass_and_a_non_str_take_the_general_path(tmp_path: Path, ctx: Any) -> None:
+    class Text(str):
+        pass
+
+    path = tmp_path / "f"
+    async with async_open(path, "w", encoding="utf-8", context=ctx) as f:
+        await f.write("a\n")
+        assert await f.write(Text("b\n")) == 2
+        with pytest.raises(TypeError, match="write\\(\\) argument must be str, not bytes"):
+            await f.write(b"c\n")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not None"):
+            await f.write(None)  # type: ignore[arg-type]
+        assert await f.write("d\n") == 2
+    assert path.read_text(encoding="utf-8") == "a\nb\nd\n"
+
+
+async def test_results_awaited_out_of_order_keep_their_own_length(tmp_path: Path, ctx: Any, aio: str) -> None:
+    """Each call has its own result; the text is in the file in call order (as open()'s writes)."""
+    path = tmp_path / "f"
+    async with async_open(path, "w", encoding="utf-8", context=ctx) as f:
+        await f.write("0\n")
+        one, two, three = f.write("1\n"), f.write("22\n"), f.write("333\n")
+        if aio == "asyncio":
+            assert await asyncio.gather(three, one, two) == [4, 2, 3]
+        else:
+            assert [await three, await one, await two] == [4, 2, 3]
+    assert path.read_text(encoding="utf-8") == "0\n1\n22\n333\n"
