@@ -125,7 +125,7 @@ async def test_no_reader_starves_whatever_the_number_of_readers(backend: Any, tm
 
     A coroutine refused before it did any inline work (the slice was spent
     before its turn came) keeps its place at the front: without that, with
-    64 readers the last tasks of every batch of 16 were refused in every
+    64 readers the last tasks of every batch woken together (16 then) were refused in every
     round and read once in a second.
     """
     data = os.urandom(64 * 4096)
