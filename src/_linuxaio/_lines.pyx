@@ -19,6 +19,8 @@ raises ``StopAsyncIteration``).
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 
+from lx_amsend cimport PYGEN_RETURN, PySendResult, lx_set_am_send
+
 
 cdef extern from "string.h":
     void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen)
@@ -29,18 +31,6 @@ cdef extern from "Python.h":
     object PyBytes_FromStringAndSize(const char *v, Py_ssize_t n)
     char *PyBytes_AS_STRING(object b)
     Py_ssize_t PyBytes_GET_SIZE(object b)
-    ctypedef enum PySendResult:
-        PYGEN_RETURN
-        PYGEN_ERROR
-        PYGEN_NEXT
-    ctypedef PySendResult (*sendfunc)(PyObject *iter, PyObject *value, PyObject **result) noexcept
-
-cdef extern from *:
-    """
-    /* Fill the am_send slot Cython has no special method for (CPython >= 3.10). */
-    static void lxl_set_am_send(PyTypeObject *type, sendfunc send) { type->tp_as_async->am_send = send; }
-    """
-    void lxl_set_am_send(PyTypeObject *type, sendfunc send)
 
 
 cdef class LineBatch:
@@ -168,4 +158,4 @@ cdef PySendResult _send(PyObject *self, PyObject *arg, PyObject **result) noexce
     return PYGEN_RETURN
 
 
-lxl_set_am_send(<PyTypeObject *>AsyncLines, _send)
+lx_set_am_send(<PyTypeObject *>AsyncLines, _send)

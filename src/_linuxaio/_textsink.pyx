@@ -25,6 +25,8 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
 from libc.string cimport memcpy
 
+from lx_amsend cimport PYGEN_RETURN, PySendResult, lx_set_am_send
+
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object s)
@@ -36,18 +38,6 @@ cdef extern from "Python.h":
     int PyByteArray_Resize(object b, Py_ssize_t n) except -1
     char *PyByteArray_AS_STRING(object b)
     Py_ssize_t PyByteArray_GET_SIZE(object b)
-    ctypedef enum PySendResult:
-        PYGEN_RETURN
-        PYGEN_ERROR
-        PYGEN_NEXT
-    ctypedef PySendResult (*sendfunc)(PyObject *iter, PyObject *value, PyObject **result) noexcept
-
-cdef extern from *:
-    """
-    /* Fill the am_send slot Cython has no special method for (CPython >= 3.10). */
-    static void lxs_set_am_send(PyTypeObject *type, sendfunc send) { type->tp_as_async->am_send = send; }
-    """
-    void lxs_set_am_send(PyTypeObject *type, sendfunc send)
 
 
 @cython.freelist(16)
@@ -92,7 +82,7 @@ cdef PySendResult _send(PyObject *self, PyObject *arg, PyObject **result) noexce
     return PYGEN_RETURN
 
 
-lxs_set_am_send(<PyTypeObject *>Written, _send)
+lx_set_am_send(<PyTypeObject *>Written, _send)
 
 
 cdef int _append_utf8(bytearray buffer, str text) except -1:
