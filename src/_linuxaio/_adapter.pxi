@@ -70,8 +70,9 @@ cdef class _AdapterCore:
     cdef public object _reap_handle
     #: How long inline completions may hold the loop per iteration (ns).
     cdef public int64_t _inline_slice_ns
-    #: Coroutines woken per loop iteration from the turn queue (TURNS_PER_SLICE).
-    cdef public int _turns_per_slice
+    #: Coroutines woken per loop iteration from the turn queue (the
+    #: ``_turns_per_slice`` property; TURNS_PER_SLICE by default).
+    cdef int _turns_each
     #: When this loop iteration's inline work began (ns), 0 if none; the
     #: handle that ends the slice in the next iteration.
     cdef int64_t _slice_start
@@ -99,7 +100,7 @@ cdef class _AdapterCore:
 
     def __cinit__(self, *args, **kwargs):
         self._inline_slice_ns = INLINE_SLICE_NS
-        self._turns_per_slice = TURNS_PER_SLICE
+        self._turns_each = TURNS_PER_SLICE
 
     def _drop_waiter(self, op):
         """``AsyncioContextBase._drop_waiter``: a waiter skipped for its cancelled task gives its buffers back now."""
@@ -184,6 +185,21 @@ cdef class _AdapterCore:
         self._turn_start = 0
 
     @property
+    def _turns_per_slice(self):
+        """How many coroutines waiting for a turn are woken per loop iteration (at least 1).
+
+        They share the iteration's slice: fewer, longer turns spend less of it
+        on waking tasks; more, shorter ones make each wait fewer iterations.
+        """
+        return self._turns_each
+
+    @_turns_per_slice.setter
+    def _turns_per_slice(self, int turns):
+        if turns < 1:
+            raise ValueError(f"_turns_per_slice must be at least 1, got {turns}")
+        self._turns_each = turns
+
+    @property
     def _turn_running(self):
         """Tests: whether the running turn has begun (an inline operation ran since it was handed over)."""
         return self._turn_start != 0
@@ -195,7 +211,7 @@ cdef class _AdapterCore:
         self._refused = 0
         self._woken = set()
         turns = self._turns
-        while turns and woken < self._turns_per_slice:
+        while turns and woken < self._turns_each:
             waiter = turns.popleft()
             task = self._parked.pop(waiter, None)
             if not waiter.done():  # a cancelled task's waiter is skipped
@@ -238,7 +254,7 @@ cdef class _AdapterCore:
         if self._shared > 1 or self._turns:  # others share this slice: each coroutine has its share
             if self._turn_start == 0:
                 self._turn_start = now
-            elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else self._turns_per_slice):
+            elif now - self._turn_start >= self._inline_slice_ns // (self._shared if self._shared > 1 else self._turns_each):
                 return False
         return True
 

@@ -9,9 +9,10 @@ write buffer when the file's ``_text_sink`` is armed (a ``TextSink`` of that
 very buffer, see ``_text.py``: UTF-8 strict, nothing to translate, nothing but
 writes since the buffer was armed), the lock is free, the file is open and
 ``text`` is a ``str``. It then returns
-a ``Written``: an awaitable that completes at once with ``len(text)``,
-through the ``am_send`` slot, with no coroutine, frame or ``StopIteration``
-per call. When the buffer is full it returns ``file._flush_sink(length)``, and
+a ``Written``: an awaitable that completes at once with ``len(text)``, with
+no coroutine or frame per call (through the ``am_send`` slot where the
+interpreter uses it, as CPython 3.10-3.11's ``await`` does; 3.12+ calls
+``__next__``, one ``StopIteration`` per await). When the buffer is full it returns ``file._flush_sink(length)``, and
 in every other case ``file._write(text)``: coroutines that do the rest.
 
 A ``Written`` also has ``send``, ``throw`` and ``close``, so
@@ -66,10 +67,15 @@ cdef class Written:
         raise StopIteration(self.count)
 
     def throw(self, typ, val=None, tb=None):
-        """The coroutine protocol: the exception is raised here (nothing is pending to clean up)."""
+        """The coroutine protocol: the exception is raised here (nothing is pending to clean up).
+
+        As a generator's: ``throw(exc)``, ``throw(ExcType)`` or ``throw(ExcType, value)``.
+        """
         if val is None:
             raise typ
-        raise val
+        if isinstance(val, BaseException):
+            raise val
+        raise typ(val)
 
     def close(self):
         """The coroutine protocol: nothing to close."""

@@ -24,6 +24,18 @@ pytestmark = [
 ]
 
 
+@pytest.mark.parametrize("turns", [0, -1])
+async def test_turns_per_slice_below_one_is_refused(backend: Any, turns: int) -> None:
+    """0 or fewer turns per iteration would wake nobody and leave every waiter waiting for ever."""
+    actx = backend.asyncio_module.AsyncioContext()
+    try:
+        with pytest.raises(ValueError, match="_turns_per_slice must be at least 1"):
+            actx._turns_per_slice = turns
+        assert actx._turns_per_slice == backend.module.TURNS_PER_SLICE
+    finally:
+        await actx.aclose()
+
+
 @pytest.mark.parametrize("turns", [None, 2, 7])
 async def test_the_first_yields_the_others_wait_their_turn_in_order(
     backend: Any, tmp_path: Path, turns: int | None

@@ -229,3 +229,23 @@ async def test_results_awaited_out_of_order_keep_their_own_length(tmp_path: Path
         else:
             assert [await three, await one, await two] == [4, 2, 3]
     assert path.read_text(encoding="utf-8") == "0\n1\n22\n333\n"
+
+
+async def test_written_throw_takes_a_generators_forms() -> None:
+    """``Written.throw`` as a generator's: an exception, a class, or a class and a value."""
+    textsink = pytest.importorskip("_linuxaio._textsink")
+    done = textsink.Written(3)
+    with pytest.raises(KeyError):
+        done.throw(KeyError)
+    with pytest.raises(ValueError, match="given"):
+        done.throw(ValueError("given"))
+    with pytest.raises(ValueError, match="made"):
+        done.throw(ValueError, "made")
+    error = OSError(5, "instance")
+    with pytest.raises(OSError) as info:
+        done.throw(OSError, error)
+    assert info.value is error
+    with pytest.raises(StopIteration) as stop:
+        done.send(None)
+    assert stop.value.value == 3
+    done.close()

@@ -50,7 +50,8 @@
 typedef struct lxa_wguard_file {
     uint64_t dev;
     uint64_t ino;
-    int verdict; /* 0: not classified, 1: local (inline allowed), 2: not local */
+    uint64_t mnt_id; /* the mount: an anonymous device number (tmpfs, NFS, FUSE) is reused after umount */
+    int verdict;     /* 0: not classified, 1: local (inline allowed), 2: not local */
 } lxa_wguard_file;
 
 typedef struct lxa_wguard {
@@ -206,9 +207,10 @@ static inline int lxa_wguard_local_fs(unsigned long f_type)
  *
  * Called before each write that would run inline, it costs two light system
  * calls: fcntl(F_GETFL) (O_DIRECT may be set at any time) and
- * statx(STATX_TYPE | STATX_INO), whose (device, inode) tells whether the
- * descriptor still names the file whose file system was checked (the number
- * is reused after close(2)); fstatfs(2) runs only for a file not seen there.
+ * statx(STATX_TYPE | STATX_INO | STATX_MNT_ID), whose (device, inode, mount)
+ * tells whether the descriptor still names the file whose file system was
+ * checked (the number is reused after close(2)); fstatfs(2) runs only for a
+ * file not seen there.
  *
  * Why not fstat(2): a stat that asks for the mtime or ctime marks them as
  * seen, and with multigrain timestamps (Linux 6.13+) the next write then takes
@@ -217,23 +219,46 @@ static inline int lxa_wguard_local_fs(unsigned long f_type)
  * when the statx asked for STATX_MTIME than when it asked for the type and
  * inode only (about as much as the write itself).
  */
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U /* Linux 5.8 */
+#endif
+
+/* struct statx's stx_mnt_id (Linux 5.8+, STATX_MNT_ID) sits at byte 144 of the
+ * kernel's ABI; older C libraries name that word padding. */
+#define LXA_STX_MNT_ID_OFFSET 144
+_Static_assert(sizeof(struct statx) >= LXA_STX_MNT_ID_OFFSET + sizeof(uint64_t), "struct statx too small");
+
 static inline int lxa_wguard_fd_inline(lxa_wguard *g, int fd)
 {
     struct statx sx;
+    struct stat st;
     struct statfs sfs;
     lxa_wguard_file *file = NULL;
-    uint64_t dev;
+    uint64_t dev, ino, mnt_id = 0;
     int verdict;
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0)
         return -errno;
     if (flags & O_DIRECT)
         return 0;
-    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_TYPE | STATX_INO, &sx) < 0)
+    if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) == 0) {
+        if (!S_ISREG(sx.stx_mode))
+            return 0;
+        dev = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
+        ino = sx.stx_ino;
+        if (sx.stx_mask & STATX_MNT_ID)
+            memcpy(&mnt_id, (const char *)&sx + LXA_STX_MNT_ID_OFFSET, sizeof(mnt_id));
+    } else if (errno == ENOSYS || errno == EPERM) {
+        /* statx refused (an old seccomp filter): fstat, which reads the timestamps. */
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        if (!S_ISREG(st.st_mode))
+            return 0;
+        dev = (uint64_t)st.st_dev;
+        ino = (uint64_t)st.st_ino;
+    } else {
         return -errno;
-    if (!S_ISREG(sx.stx_mode))
-        return 0;
-    dev = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
+    }
     if (fd < LXA_WGUARD_FD_MAX) {
         if (fd >= g->nfiles) {
             int n = g->nfiles ? g->nfiles : 64;
@@ -251,14 +276,15 @@ static inline int lxa_wguard_fd_inline(lxa_wguard *g, int fd)
         if (fd < g->nfiles)
             file = &g->files[fd];
     }
-    if (file != NULL && file->verdict && file->dev == dev && file->ino == sx.stx_ino)
+    if (file != NULL && file->verdict && file->dev == dev && file->ino == ino && file->mnt_id == mnt_id)
         return file->verdict == 1;
     if (fstatfs(fd, &sfs) < 0)
         return -errno;
     verdict = lxa_wguard_local_fs((unsigned long)sfs.f_type);
     if (file != NULL) {
         file->dev = dev;
-        file->ino = sx.stx_ino;
+        file->ino = ino;
+        file->mnt_id = mnt_id;
         file->verdict = verdict ? 1 : 2;
     }
     return verdict;
