@@ -441,3 +441,24 @@ def test_the_lag_ticker_measures_the_run_not_the_harness(
     result = asyncio.run(child.positional_cell(engine, CELLS["W4/4k-x1"], str(path), 1 << 20, 200, 0.01, 7))
     assert result["units"] == 200 and result["ticks"] >= 1
     assert result["lag_max_ms"] < 100, result
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["turns", "--backend", "thread", "--rounds", "1", "--seconds", "0.05"], 3),
+        (["write-lines", "--rounds", "1", "--lines", "2000"], 4),
+    ],
+    ids=["turns", "write-lines"],
+)
+def test_in_process_ab_reports_a_positive_median_per_variant(args: list[str], expected: int) -> None:
+    """``python -m benchmarks.ab``: one line per variant, each with a median above zero."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == expected, lines
+    for line in lines:
+        median = line.split("median ", 1)[1].split()[0].replace(",", "")
+        assert float(median) > 0, line
