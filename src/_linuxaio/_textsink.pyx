@@ -2,18 +2,18 @@
 
 Not a backend and no I/O: ``aiofile._text.TextFileWrapper.write`` is
 ``text_write`` when this module is built (it falls back to the same logic in
-Python, ``TextFileWrapper._write``, when it is not).
+Python, ``TextFileWrapper._text_write_py``, when it is not).
 
 ``text_write(file, text)`` appends ``text``, UTF-8 encoded, to the file's
 write buffer when the file's ``_text_sink`` is armed (a ``TextSink`` of that
 very buffer, see ``_text.py``: UTF-8 strict, nothing to translate, nothing but
 writes since the buffer was armed), the lock is free, the file is open and
-``text`` is a ``str``. It then returns
-a ``Written``: an awaitable that completes at once with ``len(text)``, with
-no coroutine or frame per call (through the ``am_send`` slot where the
-interpreter uses it, as CPython 3.10-3.11's ``await`` does; 3.12+ calls
-``__next__``, one ``StopIteration`` per await). When the buffer is full it returns ``file._flush_sink(length)``, and
-in every other case ``file._write(text)``: coroutines that do the rest.
+``text`` is a ``str``. It then returns a ``Written``: an awaitable that
+completes at once with ``len(text)``, with no coroutine or frame per call
+(through the ``am_send`` slot where the interpreter uses it, as CPython
+3.10-3.11's ``await`` does; 3.12+ calls ``__next__``, one ``StopIteration``
+per await). When the buffer is full it returns ``file._flush_sink(length)``,
+and in every other case ``file._write(text)``: coroutines that do the rest.
 
 A ``Written`` also has ``send``, ``throw`` and ``close``, so
 ``asyncio.iscoroutine`` accepts it and ``asyncio.create_task(f.write(s))``
