@@ -17,6 +17,10 @@ import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+#: Compile jobs: one per CPU this process may use (``-j`` on the command line wins).
+JOBS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 HERE = Path(__file__).parent
 PACKAGE_DIR = Path("src") / "_linuxaio"
@@ -84,7 +88,18 @@ def _extensions() -> list[Extension]:
         include_path=[str(PACKAGE_DIR), str(PACKAGE_DIR / "includes"), "src"],
         annotate=debug,
         quiet=True,
+        nthreads=JOBS,
     )
 
 
-setup(ext_modules=_extensions())
+class ParallelBuildExt(build_ext):
+    """``build_ext`` compiling the extensions in parallel unless ``-j`` says otherwise
+    (pip runs it without ``-j``, and the compile is most of an install's time)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = JOBS
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": ParallelBuildExt})

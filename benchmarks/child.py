@@ -121,11 +121,11 @@ async def file_object_cell(
     text: list[str] = []
     if cell.kind in ("lines", "linereader"):
         total = sizes[cell.file] // data.LINE_BYTES
-        start = 4096
+        start = 256
     elif cell.kind == "write-lines":
         text = data.text_lines(WRITE_LINES)
         total = WRITE_LINES
-        start = 4096
+        start = 256
     else:
         total = math.ceil(sizes[cell.file] / adapters.COPY_CHUNK)
         start = 16
