@@ -1,5 +1,8 @@
 """Shared fixtures: one parametrised ``backend`` fixture runs every backend test on every backend.
 
+``--backends linux,thread,uring`` deselects the other backends' parametrisations
+(CI's sanitizer step: the pure-Python backend has no C to check).
+
 ``--require-compiled`` (set in CI) turns a compiled backend that did not build
 or cannot run here into a failure instead of a skip.
 
@@ -64,6 +67,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the reliability suite (tests/reliability) at full length, not its bounded version"
         " (also AIOFILE_LONG_TESTS=1)",
     )
+    parser.addoption(
+        "--backends",
+        default="",
+        help="comma-separated backends the backend-parametrised tests run on, the others deselected"
+        f" (default: all of {','.join(_linuxaio.BACKENDS)}); CI's sanitizer step keeps the compiled ones",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--backends``: deselect the ``backend``-parametrised tests of the backends not named."""
+    wanted = {name for name in config.getoption("--backends").split(",") if name}
+    if not wanted:
+        return
+    unknown = wanted - set(_linuxaio.BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"--backends: unknown backend(s) {sorted(unknown)}; known: {_linuxaio.BACKENDS}")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("backend") if callspec is not None else None
+        (dropped if name is not None and name not in wanted else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_configure(config: pytest.Config) -> None:
