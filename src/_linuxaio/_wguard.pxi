@@ -40,12 +40,19 @@ cdef int64_t _guarded_write(Operation op) except? -1:
 
 
 def _write_guard_stats():
-    """The write guard's counters: ``inline_writes``, ``pool_writes``, ``samples``, ``trips`` (diagnostics, tests)."""
+    """The write guard's counters (diagnostics, tests).
+
+    ``inline_writes``, ``pool_writes``, ``samples`` (of /proc/vmstat),
+    ``trips`` (slow inline writes), ``cooldown_ns`` (the last trip's pool-only
+    period: 6.25 ms after a calm second, doubled per trip that follows, up to
+    100 ms; 0 before any) and ``usable``.
+    """
     return {
         "inline_writes": _wguard.inline_writes,
         "pool_writes": _wguard.pool_writes,
         "samples": _wguard.samples,
         "trips": _wguard.trips,
+        "cooldown_ns": _wguard.cooldown_ns,
         "usable": not _wguard.unusable,
     }
 

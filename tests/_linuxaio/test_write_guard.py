@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ ROOMY = 1 << 40
 def guarded(backend: Any) -> Iterator[tuple[Any, Any]]:
     """(backend module, its asyncio module); the real threshold and slow-write trip restored after the test.
 
-    A write is "slow" (and trips the guard to the pool for 100 ms) only past
+    A write is "slow" (and trips the guard to the pool for a cooldown) only past
     a second here: on a loaded machine a preempted 4 KiB write takes longer
     than the built-in 250 µs, and these tests are about the threshold.
     """
@@ -94,6 +95,48 @@ async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, L
     data = path.read_bytes()
     assert data[:4096] == b"Z" * 4096
     assert data[4096:] == b"".join(bytes([97 + i]) * 4096 for i in range(1, 8))
+
+
+async def test_a_slow_write_sends_writes_to_the_pool_for_a_cooldown_that_grows(guard: Any, LA: Any, path: Path) -> None:
+    """Every inline write is "slow" past 1 ns: the first trips the guard for the shortest
+    cooldown (the next write goes to the pool); one right after that cooldown doubles it."""
+    if not guard._write_guard_stats()["usable"]:
+        pytest.skip("/proc/vmstat cannot be read here: every buffered write goes to the pool")
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        guard._set_write_guard_threshold(ROOMY)
+        async with LA.AsyncioContext() as ctx:
+            await _learned(ctx, fd)
+            inline0 = _counts(guard)[0]
+            assert await ctx.write(b"?" * 4096, fd, 0) == 4096
+            if _counts(guard)[0] == inline0:
+                pytest.skip("this file system takes RWF_NOWAIT writes: the kernel path needs no guard")
+            guard._set_write_guard_slow_write_ns(1)
+            stats0 = guard._write_guard_stats()
+            assert await ctx.write(b"a" * 4096, fd, 0) == 4096  # inline, and slow
+            tripped = time.monotonic_ns()
+            stats1 = guard._write_guard_stats()
+            assert stats1["inline_writes"] == stats0["inline_writes"] + 1
+            assert stats1["trips"] == stats0["trips"] + 1
+            assert stats1["cooldown_ns"] == 6_250_000
+            assert await ctx.write(b"b" * 4096, fd, 4096) == 4096  # in the cooldown: the pool
+            stats2 = guard._write_guard_stats()
+            if time.monotonic_ns() - tripped >= 6_250_000:
+                pytest.skip("the machine stalled this test for longer than the cooldown")
+            assert stats2["pool_writes"] == stats1["pool_writes"] + 1
+            assert stats2["inline_writes"] == stats1["inline_writes"]
+            # At least the cooldown later (and much less than a second): inline again, and
+            # slow again soon after the cooldown's end, so the next cooldown is twice as long.
+            await asyncio.sleep(0.010)
+            assert await ctx.write(b"c" * 4096, fd, 8192) == 4096
+            stats3 = guard._write_guard_stats()
+            assert stats3["inline_writes"] == stats2["inline_writes"] + 1
+            assert stats3["trips"] == stats2["trips"] + 1
+            assert stats3["cooldown_ns"] == 12_500_000
+    finally:
+        guard._set_write_guard_slow_write_ns(1_000_000_000)
+        os.close(fd)
+    assert path.read_bytes()[:12288] == b"a" * 4096 + b"b" * 4096 + b"c" * 4096
 
 
 @pytest.mark.parametrize("threshold", [ROOMY, 0], ids=["inline", "pool"])

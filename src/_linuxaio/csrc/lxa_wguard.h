@@ -15,8 +15,14 @@
  *    nr_dirty_background_threshold, less what inline writes have dirtied
  *    since (each one is charged its pages at once);
  *  - no inline write took longer than LXA_WGUARD_SLOW_NS in the last
- *    LXA_WGUARD_COOLDOWN_NS (a write that slept for another reason: the
- *    journal, reclaim, a page under writeback, a lock).
+ *    cooldown (a write that slept for another reason: the journal, reclaim,
+ *    a page under writeback, a lock). A slow write after none for
+ *    LXA_WGUARD_TRIP_MEMORY_NS is met with LXA_WGUARD_COOLDOWN_MIN_NS; each
+ *    one that follows within that memory doubles it, up to
+ *    LXA_WGUARD_COOLDOWN_NS. A write the host preempted once (a virtual
+ *    machine's stolen time looks the same from here) costs a few
+ *    milliseconds of thread hops, not 100, and a file system that keeps
+ *    sleeping reaches the full cooldown after five slow writes.
  * Everything else goes to the pool at once. The caller bounds the loop time
  * spent inline per iteration (the adapter's time slice).
  *
@@ -41,7 +47,9 @@
 #define LXA_WGUARD_MAX_BYTES (256 * 1024)
 #define LXA_WGUARD_SAMPLE_NS (10 * 1000 * 1000LL)    /* 10 ms between /proc/vmstat reads */
 #define LXA_WGUARD_SLOW_NS (250 * 1000LL)            /* an inline write slower than this ... */
-#define LXA_WGUARD_COOLDOWN_NS (100 * 1000 * 1000LL) /* ... sends writes to the pool for this long */
+#define LXA_WGUARD_COOLDOWN_MIN_NS (6250 * 1000LL)     /* ... sends writes to the pool for this long, */
+#define LXA_WGUARD_COOLDOWN_NS (100 * 1000 * 1000LL)      /* doubling per slow write up to this */
+#define LXA_WGUARD_TRIP_MEMORY_NS (1000 * 1000 * 1000LL) /* while each follows a cooldown's end by less */
 #define LXA_WGUARD_PAGE 4096
 #define LXA_WGUARD_FD_MAX 65536 /* descriptors above this are classified anew each time */
 
@@ -60,6 +68,7 @@ typedef struct lxa_wguard {
     int64_t next_sample_ns;      /* no new sample before this time (CLOCK_MONOTONIC) */
     int64_t headroom_pages;      /* background threshold - (dirty + writeback), less inline charges */
     int64_t tripped_until_ns;    /* a slow inline write: pool only until then */
+    int64_t cooldown_ns;         /* the last trip's cooldown (0: none yet) */
     int64_t test_threshold;      /* >= 0: replaces nr_dirty_background_threshold (tests) */
     int64_t slow_ns;             /* LXA_WGUARD_SLOW_NS, or what a test set */
     uint64_t inline_writes;      /* counters, for tests and diagnostics */
@@ -91,6 +100,7 @@ static inline void lxa_wguard_after_fork(lxa_wguard *g)
 {
     g->next_sample_ns = 0;
     g->tripped_until_ns = 0;
+    g->cooldown_ns = 0;
 }
 
 /* The value of "name value\n" in a /proc/vmstat text, or -1 if absent. */
@@ -162,7 +172,11 @@ pool:
 static inline void lxa_wguard_done(lxa_wguard *g, int64_t started, int64_t now)
 {
     if (now - started > g->slow_ns) {
-        g->tripped_until_ns = now + LXA_WGUARD_COOLDOWN_NS;
+        if (g->cooldown_ns && now - g->tripped_until_ns < LXA_WGUARD_TRIP_MEMORY_NS)
+            g->cooldown_ns = g->cooldown_ns * 2 < LXA_WGUARD_COOLDOWN_NS ? g->cooldown_ns * 2 : LXA_WGUARD_COOLDOWN_NS;
+        else
+            g->cooldown_ns = LXA_WGUARD_COOLDOWN_MIN_NS;
+        g->tripped_until_ns = now + g->cooldown_ns;
         g->trips++;
     }
 }
@@ -174,6 +188,7 @@ static inline void lxa_wguard_set_test_threshold(lxa_wguard *g, int64_t pages)
     g->test_threshold = pages;
     g->next_sample_ns = 0;
     g->tripped_until_ns = 0;
+    g->cooldown_ns = 0;
 }
 
 /* Test hook: an inline write trips the guard when slower than `ns` (< 0:
@@ -183,6 +198,7 @@ static inline void lxa_wguard_set_test_slow_ns(lxa_wguard *g, int64_t ns)
 {
     g->slow_ns = ns < 0 ? LXA_WGUARD_SLOW_NS : ns;
     g->tripped_until_ns = 0;
+    g->cooldown_ns = 0;
 }
 
 /* 1 for a file system whose buffered writes go to the page cache (statfs(2) f_type). */

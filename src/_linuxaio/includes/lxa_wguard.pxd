@@ -6,6 +6,7 @@ cdef extern from "lxa_wguard.h" nogil:
         int unusable
         int64_t headroom_pages
         int64_t tripped_until_ns
+        int64_t cooldown_ns
         int64_t test_threshold
         uint64_t inline_writes
         uint64_t pool_writes

@@ -63,23 +63,43 @@ int main(void)
     int room = g.headroom_pages >= 2;
     CHECK(lxa_wguard_allow(&g, 4096, now) == room);
 
-    /* A slow inline write trips the guard for the cooldown, then it recovers
-     * (with room no machine fills: the recovery takes a new sample). */
+    /* A slow inline write trips the guard for the shortest cooldown, then it
+     * recovers (with room no machine fills: the recovery takes a new sample). */
     lxa_wguard_set_test_threshold(&g, 1LL << 40);
-    lxa_wguard_done(&g, now, now + LXA_WGUARD_SLOW_NS + 1);
+    int64_t t = now + LXA_WGUARD_SLOW_NS + 1;
+    lxa_wguard_done(&g, now, t);
     CHECK(g.trips == 1);
-    CHECK(lxa_wguard_allow(&g, 4096, now + LXA_WGUARD_SLOW_NS + 2) == 0);
-    CHECK(lxa_wguard_allow(&g, 4096, now + LXA_WGUARD_SLOW_NS + LXA_WGUARD_COOLDOWN_NS + 2) == 1);
-    /* A fast one does not. */
-    lxa_wguard_done(&g, now, now + 1000);
+    CHECK(lxa_wguard_allow(&g, 4096, t + 1) == 0);
+    CHECK(lxa_wguard_allow(&g, 4096, t + LXA_WGUARD_COOLDOWN_MIN_NS - 1) == 0);
+    CHECK(lxa_wguard_allow(&g, 4096, t + LXA_WGUARD_COOLDOWN_MIN_NS) == 1);
+    /* A fast one does not trip it. */
+    lxa_wguard_done(&g, t, t + 1000);
     CHECK(g.trips == 1);
+    /* Slow writes that follow a cooldown's end within the trip memory double
+     * the cooldown each time, up to LXA_WGUARD_COOLDOWN_NS. */
+    int64_t expected = LXA_WGUARD_COOLDOWN_MIN_NS;
+    for (int i = 0; i < 8; i++) {
+        t = g.tripped_until_ns + LXA_WGUARD_TRIP_MEMORY_NS / 2;
+        CHECK(lxa_wguard_allow(&g, 4096, t) == 1);
+        lxa_wguard_done(&g, t, t + LXA_WGUARD_SLOW_NS + 1);
+        expected = expected * 2 < LXA_WGUARD_COOLDOWN_NS ? expected * 2 : LXA_WGUARD_COOLDOWN_NS;
+        CHECK(g.tripped_until_ns - (t + LXA_WGUARD_SLOW_NS + 1) == expected);
+        CHECK(lxa_wguard_allow(&g, 4096, g.tripped_until_ns - 1) == 0);
+    }
+    CHECK(expected == LXA_WGUARD_COOLDOWN_NS);
+    CHECK(g.trips == 9);
+    /* One after a longer calm starts again from the shortest. */
+    t = g.tripped_until_ns + LXA_WGUARD_TRIP_MEMORY_NS;
+    lxa_wguard_done(&g, t, t + LXA_WGUARD_SLOW_NS + 1);
+    CHECK(g.tripped_until_ns - (t + LXA_WGUARD_SLOW_NS + 1) == LXA_WGUARD_COOLDOWN_MIN_NS);
+    CHECK(g.trips == 10);
     /* The test hook moves the limit: a 1 ms write is slow only under the default. */
     lxa_wguard_set_test_slow_ns(&g, 1000000000LL);
     lxa_wguard_done(&g, now, now + 1000000);
-    CHECK(g.trips == 1);
+    CHECK(g.trips == 10);
     lxa_wguard_set_test_slow_ns(&g, -1);
     lxa_wguard_done(&g, now, now + 1000000);
-    CHECK(g.trips == 2);
+    CHECK(g.trips == 11);
 
     /* lxa_pwrite_all: everything lands; errors are -errno. */
     char path[] = "/tmp/lxa_wguard_XXXXXX";
