@@ -91,6 +91,7 @@ async def _write_lines(rounds: int, lines: int) -> None:
         path = os.path.join(tmp, "lines.txt")
         try:
             for _ in range(rounds):
+                os.sync()  # every variant truncates a file whose pages are clean
                 started = time.perf_counter()
                 with open(path, "w", encoding="utf-8") as f:
                     for _ in range(lines):

@@ -114,7 +114,12 @@ async def file_object_cell(
     whole_file_s: float,
 ) -> dict[str, Any]:
     """W6: lines, line writes or copy; the whole file (``WRITE_LINES`` lines for line writes) when
-    it should take at most ``whole_file_s``, else a prefix calibrated to last ``duration``."""
+    it should take at most ``whole_file_s``, else a prefix calibrated to last ``duration``.
+
+    Line writes of the whole file are timed over as many files (each written
+    from its ``open`` to its ``close``) as it takes to last ``duration``;
+    ``files`` in the result says how many.
+    """
     fo = adapters.file_objects(p)
     source = paths[cell.file]
     dst = os.path.join(os.path.dirname(source), f"copy-{os.getpid()}.out")
@@ -166,7 +171,19 @@ async def file_object_cell(
             await run(max(start, n // 10))
         n = min(n, total)
         seconds = await run(n)
-        return {"units": n, "seconds": seconds, "value": cell.value(n, seconds), "whole_file": n >= total}
+        files = 1
+        if cell.kind == "write-lines" and n >= total:
+            # One file of WRITE_LINES lines takes 10-50 ms: a single preemption of the
+            # VM moved such a run 2-4x. Write the whole file again (opened "w") until
+            # the timed part lasts ``duration``, as the other cells' runs do.
+            while seconds < duration:
+                seconds += await run(n)
+                files += 1
+        units = n * files
+        result = {"units": units, "seconds": seconds, "value": cell.value(units, seconds), "whole_file": n >= total}
+        if cell.kind == "write-lines":
+            result["files"] = files
+        return result
     finally:
         await fo.close()
         if os.path.exists(dst):
