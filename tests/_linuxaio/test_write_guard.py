@@ -10,10 +10,11 @@ test hook, never through the machine's vm.dirty_* settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,9 @@ async def _learned(ctx: Any, fd: int) -> None:
     await ctx.write(b"?", fd, 0)
 
 
-async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, LA: Any, path: Path) -> None:
+@contextlib.asynccontextmanager
+async def _roomy_context(guard: Any, LA: Any, path: Path) -> AsyncIterator[tuple[Any, int]]:
+    """(context, descriptor of ``path``) under a threshold no machine reaches, the file learned."""
     if not guard._write_guard_stats()["usable"]:
         pytest.skip("/proc/vmstat cannot be read here: every buffered write goes to the pool")
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -73,25 +76,30 @@ async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, L
         guard._set_write_guard_threshold(ROOMY)
         async with LA.AsyncioContext() as ctx:
             await _learned(ctx, fd)
-            inline0, pool0 = _counts(guard)
-            for i in range(8):
-                assert await ctx.write(bytes([65 + i]) * 4096, fd, i * 4096) == 4096
-            inline1, pool1 = _counts(guard)
-            if inline1 == inline0:
-                pytest.skip("this file system takes RWF_NOWAIT writes: the kernel path needs no guard")
-            assert (inline1 - inline0, pool1 - pool0) == (8, 0)
-
-            guard._set_write_guard_threshold(0)  # as if the dirty pages were over the threshold
-            for i in range(8):
-                assert await ctx.write(bytes([97 + i]) * 4096, fd, i * 4096) == 4096
-            inline2, pool2 = _counts(guard)
-            assert (inline2 - inline1, pool2 - pool1) == (0, 8)
-
-            guard._set_write_guard_threshold(ROOMY)
-            assert await ctx.write(b"Z" * 4096, fd, 0) == 4096
-            assert _counts(guard)[0] == inline2 + 1
+            yield ctx, fd
     finally:
         os.close(fd)
+
+
+async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, LA: Any, path: Path) -> None:
+    async with _roomy_context(guard, LA, path) as (ctx, fd):
+        inline0, pool0 = _counts(guard)
+        for i in range(8):
+            assert await ctx.write(bytes([65 + i]) * 4096, fd, i * 4096) == 4096
+        inline1, pool1 = _counts(guard)
+        if inline1 == inline0:
+            pytest.skip("this file system takes RWF_NOWAIT writes: the kernel path needs no guard")
+        assert (inline1 - inline0, pool1 - pool0) == (8, 0)
+
+        guard._set_write_guard_threshold(0)  # as if the dirty pages were over the threshold
+        for i in range(8):
+            assert await ctx.write(bytes([97 + i]) * 4096, fd, i * 4096) == 4096
+        inline2, pool2 = _counts(guard)
+        assert (inline2 - inline1, pool2 - pool1) == (0, 8)
+
+        guard._set_write_guard_threshold(ROOMY)
+        assert await ctx.write(b"Z" * 4096, fd, 0) == 4096
+        assert _counts(guard)[0] == inline2 + 1
     data = path.read_bytes()
     assert data[:4096] == b"Z" * 4096
     assert data[4096:] == b"".join(bytes([97 + i]) * 4096 for i in range(1, 8))
@@ -100,13 +108,8 @@ async def test_writes_move_to_the_pool_and_back_with_the_threshold(guard: Any, L
 async def test_a_slow_write_sends_writes_to_the_pool_for_a_cooldown_that_grows(guard: Any, LA: Any, path: Path) -> None:
     """Every inline write is "slow" past 1 ns: the first trips the guard for the shortest
     cooldown (the next write goes to the pool); one right after that cooldown doubles it."""
-    if not guard._write_guard_stats()["usable"]:
-        pytest.skip("/proc/vmstat cannot be read here: every buffered write goes to the pool")
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
-        guard._set_write_guard_threshold(ROOMY)
-        async with LA.AsyncioContext() as ctx:
-            await _learned(ctx, fd)
+        async with _roomy_context(guard, LA, path) as (ctx, fd):
             inline0 = _counts(guard)[0]
             assert await ctx.write(b"?" * 4096, fd, 0) == 4096
             if _counts(guard)[0] == inline0:
@@ -135,7 +138,6 @@ async def test_a_slow_write_sends_writes_to_the_pool_for_a_cooldown_that_grows(g
             assert stats3["cooldown_ns"] == 12_500_000
     finally:
         guard._set_write_guard_slow_write_ns(1_000_000_000)
-        os.close(fd)
     assert path.read_bytes()[:12288] == b"a" * 4096 + b"b" * 4096 + b"c" * 4096
 
 
