@@ -25,11 +25,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import gc
 import importlib
 import inspect
 import os
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +97,80 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+# -- a report on stderr when one test runs for too long -------------------------------
+#
+# pytest's ``faulthandler_timeout`` dumps every thread's Python stack, which for a hung
+# asyncio test shows only the loop in ``select``. One daemon thread for the session
+# (``aiofile-hang-watchdog``, started before the first test, so that tests counting
+# threads see it before and after alike) prints, once per test that runs past
+# ``AIOFILE_HANG_REPORT_S`` seconds (default 90): every open event loop's tasks with
+# their coroutine stacks, and the repr of every live ``_linuxaio`` context and adapter
+# (in flight, waiting). It only reads; the test goes on.
+
+#: Seconds a test may run before its report (AIOFILE_HANG_REPORT_S overrides).
+HANG_REPORT_S = float(os.environ.get("AIOFILE_HANG_REPORT_S", "90"))
+
+
+class HangWatchdog:
+    """Tracks the running test (``started``/``finished``) and reports one that runs too long."""
+
+    def __init__(self, limit: float = HANG_REPORT_S) -> None:
+        self.limit = limit
+        self._current: tuple[str, float] | None = None
+        self._reported: tuple[str, float] | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="aiofile-hang-watchdog", daemon=True).start()
+
+    def started(self, nodeid: str) -> None:
+        self._current = (nodeid, time.monotonic())
+
+    def finished(self) -> None:
+        self._current = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(5.0, self.limit / 4))
+            current = self._current
+            if current is not None and current is not self._reported and time.monotonic() - current[1] > self.limit:
+                self._reported = current
+                sys.stderr.write(_hang_report(current[0], self.limit))
+                sys.stderr.flush()
+
+
+def _hang_report(nodeid: str, limit: float) -> str:
+    """The tasks of every open loop and the live contexts, as text."""
+    lines = [f"\n=== {nodeid} has run for more than {limit:.0f} s: open loops' tasks and live contexts ==="]
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed():
+                lines.append(f"loop {obj!r}")
+                for task in asyncio.all_tasks(obj):
+                    lines.append(f"  {task!r}")
+                    for frame in task.get_stack():
+                        lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+            elif str(getattr(type(obj), "__module__", "")).startswith("_linuxaio") and type(obj).__name__.endswith(
+                "Context"
+            ):
+                lines.append(f"context {obj!r}")
+        except Exception as exc:  # noqa: BLE001 - a report must not fail on one odd object
+            lines.append(f"  ({type(exc).__name__} while describing {type(obj).__name__}: {exc})")
+    return "\n".join(lines) + "\n"
+
+
+_WATCHDOG = HangWatchdog()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Tell the hang watchdog (``HangWatchdog``, above) which test runs."""
+    _WATCHDOG.started(item.nodeid)
+    yield
+    _WATCHDOG.finished()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _WATCHDOG.start()
     if config.getoption("--loop") == "uvloop":
         import uvloop
 
