@@ -23,6 +23,7 @@ API) runs under asyncio only. ``--aio asyncio`` or ``--aio trio`` keeps one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import gc
@@ -118,8 +119,10 @@ class HangWatchdog:
         self.limit = limit
         self._current: tuple[str, float] | None = None
         self._reported: tuple[str, float] | None = None
+        self._config: pytest.Config | None = None
 
-    def start(self) -> None:
+    def start(self, config: pytest.Config) -> None:
+        self._config = config
         threading.Thread(target=self._watch, name="aiofile-hang-watchdog", daemon=True).start()
 
     def started(self, nodeid: str) -> None:
@@ -134,8 +137,13 @@ class HangWatchdog:
             current = self._current
             if current is not None and current is not self._reported and time.monotonic() - current[1] > self.limit:
                 self._reported = current
-                sys.stderr.write(_hang_report(current[0], self.limit))
-                sys.stderr.flush()
+                text = _hang_report(current[0], self.limit)
+                # Past pytest's output capture (as its faulthandler dump), or the report
+                # would wait in the hung test's captured output.
+                capman = self._config.pluginmanager.getplugin("capturemanager") if self._config else None
+                with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
 
 
 def _hang_report(nodeid: str, limit: float) -> str:
@@ -170,7 +178,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _WATCHDOG.start()
+    _WATCHDOG.start(config)
     if config.getoption("--loop") == "uvloop":
         import uvloop
 

@@ -138,6 +138,14 @@ def main(argv: list[str]) -> int:
             before = measure()
             baseline_threads = set(threading.enumerate())
             threads(paths, max(1, count // n_threads))
+        # A forgotten loop's context is released when the collector frees the loop. A
+        # worker thread's gc.collect() in forgotten() does nothing while another thread's
+        # collection runs (CPython collects in one thread at a time, and python_aio's
+        # finalizer waits for its workers with the GIL released), so a loop that one
+        # skipped waits for the next collection: run it here, as a program's next
+        # allocations would (without it python_aio kept a context, and its idle worker,
+        # open in about half the runs on a loaded 2-vCPU host).
+        gc.collect()
         # Threads a closed context let go may still be on their way out (python_aio's
         # workers exit on their own after close): wait for them, boundedly, so the
         # count does not depend on the machine's load; one that never exits is a leak
