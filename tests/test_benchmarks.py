@@ -355,6 +355,31 @@ def test_write_lines_leaves_exactly_the_lines_on_disk(pid: str, tmp_path: Path) 
     assert path.read_bytes() == "".join(lines).encode("utf-8")
 
 
+def test_whole_file_line_writes_are_timed_over_files_that_fill_the_duration(tmp_path: Path) -> None:
+    """W6 line writes: one file of WRITE_LINES lines takes 10-50 ms, so a measured run writes
+    whole files (each opened "w" and closed) until it lasts ``duration``."""
+    import asyncio
+
+    from benchmarks import child
+    from benchmarks.participants import Participant
+
+    source = tmp_path / "lines.txt"
+    source.write_bytes(b"")
+    sync = Participant("sync", "sync", "sync", None)
+    duration = 0.3
+    result = asyncio.run(
+        child.file_object_cell(
+            sync, CELLS["W6/write-lines"], {"lines": str(source)}, {"lines": 0}, None, duration, 60.0
+        )
+    )
+    assert result["whole_file"] is True
+    assert result["files"] >= 1
+    assert result["units"] == result["files"] * WRITE_LINES
+    assert result["seconds"] >= duration
+    assert result["value"] == CELLS["W6/write-lines"].value(result["units"], result["seconds"])
+    assert list(tmp_path.iterdir()) == [source]  # the destination is removed
+
+
 def test_every_group_rotates_its_own_participants_and_syncs_before_each(monkeypatch: pytest.MonkeyPatch) -> None:
     """W6's participants are a subset of all: rotating the whole list kept the same one first after
     W4's sustained write (it met the disk still writing back). Each group rotates its own."""
