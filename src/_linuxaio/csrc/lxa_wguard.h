@@ -16,10 +16,10 @@
  *    since (each one is charged its pages at once);
  *  - no inline write took longer than LXA_WGUARD_SLOW_NS in the last
  *    cooldown (a write that slept for another reason: the journal, reclaim,
- *    a page under writeback, a lock). A slow write after none for
- *    LXA_WGUARD_TRIP_MEMORY_NS is met with LXA_WGUARD_COOLDOWN_MIN_NS; each
- *    one that follows within that memory doubles it, up to
- *    LXA_WGUARD_COOLDOWN_NS. A write the host preempted once (a virtual
+ *    a page under writeback, a lock). The first slow write, or one that
+ *    comes LXA_WGUARD_TRIP_MEMORY_NS or more after the last cooldown ended,
+ *    is met with LXA_WGUARD_COOLDOWN_MIN_NS; one that comes sooner doubles
+ *    the last cooldown, up to LXA_WGUARD_COOLDOWN_NS. A write the host preempted once (a virtual
  *    machine's stolen time looks the same from here) costs a few
  *    milliseconds of thread hops, not 100, and a file system that keeps
  *    sleeping reaches the full cooldown after five slow writes.
@@ -47,8 +47,8 @@
 #define LXA_WGUARD_MAX_BYTES (256 * 1024)
 #define LXA_WGUARD_SAMPLE_NS (10 * 1000 * 1000LL)    /* 10 ms between /proc/vmstat reads */
 #define LXA_WGUARD_SLOW_NS (250 * 1000LL)            /* an inline write slower than this ... */
-#define LXA_WGUARD_COOLDOWN_MIN_NS (6250 * 1000LL)     /* ... sends writes to the pool for this long, */
-#define LXA_WGUARD_COOLDOWN_NS (100 * 1000 * 1000LL)      /* doubling per slow write up to this */
+#define LXA_WGUARD_COOLDOWN_MIN_NS (6250 * 1000LL)       /* ... sends writes to the pool for this long, */
+#define LXA_WGUARD_COOLDOWN_NS (100 * 1000 * 1000LL)     /* doubling per slow write up to this */
 #define LXA_WGUARD_TRIP_MEMORY_NS (1000 * 1000 * 1000LL) /* while each follows a cooldown's end by less */
 #define LXA_WGUARD_PAGE 4096
 #define LXA_WGUARD_FD_MAX 65536 /* descriptors above this are classified anew each time */
