@@ -658,6 +658,15 @@ cdef class Context(_ListContext):
         """Tests: act as if the kernel lacked the opcode of ``name``: such operations go to the pool."""
         self._supported[_OPCODE_OF[name]] = 0
 
+    def _note_cold(self, int fd):
+        """Tests: note ``fd`` cold, as a probe that met uncached data (EAGAIN) does in ``_on_cqe``.
+
+        Whether the kernel answers a probe of just-evicted pages with EAGAIN races
+        the readahead the probe itself starts, so a test whose subject is what
+        follows a cold note starts from this instead.
+        """
+        self._note_inline(fd, False)
+
     def _fd_state(self, int fd):
         """Tests: what this context has noted of ``fd``: a set of words.
 
