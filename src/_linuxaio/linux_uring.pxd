@@ -45,6 +45,7 @@ cdef class Context(_ListContext):
     cdef int _note_inline(self, int fd, bint inline) except -1
     cdef int _note_cached(self, int fd) except -1
     cdef int _cold_range_cached(self, Operation op, fd_slot *slot) except -2
+    cdef bint _cold_read_to_worker(self, Operation op, fd_slot *slot) except -1
     cdef fd_slot *_fd_slot(self, int fd) noexcept
     cdef int _transfer_flags(self, Operation op, io_uring_sqe *sqe) except -1
     cdef bint _inline_known(self, int fd) noexcept

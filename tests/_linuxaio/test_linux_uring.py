@@ -429,6 +429,58 @@ def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(
         assert "cached" in ctx._fd_state(fd)
 
 
+@pytest.mark.parametrize("to_pool", [True, False], ids=["pool", "io-wq"])
+def test_a_cold_file_is_read_by_the_c_pool_not_io_wq(U: Any, data_fd: tuple[int, bytes], to_pool: bool) -> None:
+    """A cold descriptor's reads go to the C pool (nothing on the ring), every byte right; with the
+    A/B hook off they go to io-wq workers (on the ring, IOSQE_ASYNC). io-wq's workers, blocked on
+    the disk, make the kernel interrupt the loop's thread to start more (the module docstring)."""
+    fd, data = data_fd
+    U._set_cold_reads_to_pool(to_pool)
+    try:
+        with U.Context(64) as ctx:
+            ctx._note_cold(fd)
+            _evict(fd)
+            done: list[Any] = []
+            ops = [U.Operation.read(4096, fd, 4096 * i) for i in range(0, 256, 8)]
+            for op in ops:
+                op.set_callback(done.append)
+            assert ctx.submit(*ops) == len(ops)
+            assert ctx.kernel_in_flight == (0 if to_pool else len(ops))
+            _wait(ctx, done, len(ops))
+            assert done == [4096] * len(ops)
+            for i, op in zip(range(0, 256, 8), ops, strict=True):
+                assert op.get_value() == data[4096 * i : 4096 * (i + 1)]
+            assert "cold" in ctx._fd_state(fd)
+    finally:
+        U._set_cold_reads_to_pool(True)
+
+
+def test_a_pipe_that_inherits_a_cold_files_number_is_read_on_the_ring(U: Any, data_fd: tuple[int, bytes]) -> None:
+    """The C pool never gets a blocking pipe read it could not cancel: a number noted cold that now
+    names a pipe is classified anew, its read waits on the ring (poll) and a cancel stops it."""
+    fd, _ = data_fd
+    r, w = os.pipe2(os.O_CLOEXEC)
+    number = os.dup(fd)
+    try:
+        with U.Context(8) as ctx:
+            ctx._note_cold(number)
+            assert "cold" in ctx._fd_state(number)
+            os.dup2(r, number)  # a blocking, empty pipe now
+            op = U.Operation.read(10, number, 0)
+            done: list[Any] = []
+            op.set_callback(done.append)
+            ctx.submit(op)
+            assert ctx.kernel_in_flight == 1
+            assert ctx.cancel(op) == 1
+            _wait(ctx, done, 1)
+            assert done == [-errno.ECANCELED]
+            assert "cold" not in ctx._fd_state(number)
+    finally:
+        os.close(number)
+        os.close(r)
+        os.close(w)
+
+
 def test_without_cachestat_a_cold_file_is_probed_one_read_in_eight(U: Any, data_fd: tuple[int, bytes]) -> None:
     """Where cachestat(2) is missing: one batched read in eight of a cold descriptor is a probe,
     and a probe answered from the cache notes it cached again."""
