@@ -2,7 +2,7 @@
 
 A full ``python -m benchmarks`` run puts each participant in its own
 subprocess; on a shared or throttled host its repeats can spread several-fold.
-These two measurements alternate the variants round by round in one process,
+These measurements alternate the variants round by round in one process,
 so slow phases of the host hit every variant alike, and report medians:
 
 ``python -m benchmarks.ab turns [--backend linux]``
@@ -15,6 +15,14 @@ so slow phases of the host hit every variant alike, and report medians:
     ``await f.write(line)`` per line, close) on ``linux``, ``thread`` and
     ``uring``, beside the same with the builtin ``open()``. Ratios to it.
 
+``python -m benchmarks.ab cold-reads``
+    64 tasks reading 4 KiB at random offsets of a 1 GiB file (``--size-mib``) evicted from the
+    page cache before each variant, beside a 1 ms ticker: ``uring`` with a
+    cold file's reads on the C pool (its default) and on io-wq workers
+    (``IOSQE_ASYNC``, the A/B hook ``_set_cold_reads_to_pool(False)``),
+    ``linux``, and caio's ``linux_uring`` when caio is installed. Reads per
+    second and the loop's lag.
+
 Data lives in the temporary directory and is removed at the end.
 """
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import os
 import random
 import statistics
@@ -115,6 +124,94 @@ async def _write_lines(rounds: int, lines: int) -> None:
         print(f"async_open on {backend}: median {median * 1e3:.1f} ms, {floor / median:.2f}x sync")
 
 
+COLD_VARIANTS = ("uring", "uring io-wq", "linux", "caio uring")
+
+
+def _cold_context(variant: str) -> Any:
+    from _linuxaio import linux_uring
+
+    linux_uring._set_cold_reads_to_pool(variant != "uring io-wq")
+    if variant == "caio uring":
+        from caio import linux_uring_asyncio
+
+        return linux_uring_asyncio.AsyncioContext(64)
+    return _context(variant.split()[0])
+
+
+async def _cold_run(variant: str, fd: int, offsets: list[int], seconds: float) -> tuple[float, float, float]:
+    """64 readers of evicted data for ``seconds``: reads per second, loop lag p50 and p99 (ms)."""
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    ctx = _cold_context(variant)
+    count = 0
+    stop = False
+    lags: list[float] = []
+
+    async def reader(k: int) -> None:
+        nonlocal count
+        i = k * 997
+        while not stop:
+            await ctx.read(4096, fd, offsets[i % len(offsets)])
+            i += 1
+            count += 1
+
+    async def ticker() -> None:
+        while not stop:
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append(time.perf_counter() - started - 0.001)
+
+    tasks = [asyncio.ensure_future(reader(k)) for k in range(64)] + [asyncio.ensure_future(ticker())]
+    try:
+        await asyncio.sleep(0.05)
+        count = 0
+        lags.clear()
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        stop = True
+        rate = count / (time.perf_counter() - started)
+        await asyncio.gather(*tasks)
+    finally:
+        stop = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if hasattr(ctx, "aclose"):
+            await ctx.aclose()
+        else:
+            ctx.close()
+        from _linuxaio import linux_uring
+
+        linux_uring._set_cold_reads_to_pool(True)
+    lags.sort()
+    return rate, lags[len(lags) // 2] * 1e3, lags[int(len(lags) * 0.99)] * 1e3
+
+
+async def _cold_reads(rounds: int, seconds: float, size_mib: int) -> None:
+    variants = list(COLD_VARIANTS)
+    if importlib.util.find_spec("caio") is None:
+        variants.remove("caio uring")
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory(dir="/var/tmp" if os.path.isdir("/var/tmp") else None) as tmp:
+        path = os.path.join(tmp, "cold.bin")
+        size = size_mib << 20
+        chunk = os.urandom(min(size, 16 << 20))
+        with open(path, "wb") as f:
+            for _ in range(size // len(chunk)):
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        offsets = [random.randrange(size // 4096) * 4096 for _ in range(1 << 18)]
+        try:
+            for _ in range(rounds):
+                for variant in variants:
+                    results.setdefault(variant, []).append(await _cold_run(variant, fd, offsets, seconds))
+        finally:
+            os.close(fd)
+    for variant in variants:
+        rows = results[variant]
+        rate, p50, p99 = (statistics.median(row[i] for row in rows) for i in range(3))
+        print(f"{variant}: median {rate:,.0f} reads/s, loop lag p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -125,9 +222,15 @@ def main() -> None:
     write = sub.add_parser("write-lines", help="line writes through async_open beside open()")
     write.add_argument("--rounds", type=int, default=8)
     write.add_argument("--lines", type=int, default=100_000)
+    cold = sub.add_parser("cold-reads", help="cold 4 KiB reads at 64 in flight: uring on the C pool vs io-wq")
+    cold.add_argument("--rounds", type=int, default=8)
+    cold.add_argument("--seconds", type=float, default=0.6)
+    cold.add_argument("--size-mib", type=int, default=1024, help="the file's size (default 1024)")
     args = parser.parse_args()
     if args.what == "turns":
         asyncio.run(_turns(args.backend, args.rounds, args.seconds))
+    elif args.what == "cold-reads":
+        asyncio.run(_cold_reads(args.rounds, args.seconds, args.size_mib))
     else:
         asyncio.run(_write_lines(args.rounds, args.lines))
 

@@ -7,6 +7,7 @@ that the JSON and Markdown are complete, and that option errors exit with 2.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -468,13 +469,17 @@ def test_the_lag_ticker_measures_the_run_not_the_harness(
     assert result["lag_max_ms"] < 100, result
 
 
+_HAS_CAIO = importlib.util.find_spec("caio") is not None
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["turns", "--backend", "thread", "--rounds", "1", "--seconds", "0.05"], 3),
         (["write-lines", "--rounds", "1", "--lines", "2000"], 4),
+        (["cold-reads", "--rounds", "1", "--seconds", "0.05", "--size-mib", "16"], 3 + _HAS_CAIO),
     ],
-    ids=["turns", "write-lines"],
+    ids=["turns", "write-lines", "cold-reads"],
 )
 def test_in_process_ab_reports_a_positive_median_per_variant(args: list[str], expected: int) -> None:
     """``python -m benchmarks.ab``: one line per variant, each with a median above zero."""
