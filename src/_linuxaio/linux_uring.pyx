@@ -22,9 +22,10 @@ the reference behaviour). How an operation travels:
   free: on the ring, ``RWF_NOWAIT`` does not stop readahead (Linux 6.18
   submits the missing page's readahead, or the next window at a cached
   page's mark, from the submitting thread). So the cold descriptor's reads
-  all go to workers until ``VERIFY_RUN`` of them in a row found their
+  all go to workers until ``VERIFY_RUN`` checked reads in a row found their
   range cached by ``cachestat(2)`` (which starts nothing); then it is
-  trusted again. Without ``cachestat`` (before Linux 6.5, or ``EPERM``
+  trusted again. After a read found not cached the next seven go
+  unchecked, so a file that stays cold pays for one cachestat in eight reads. Without ``cachestat`` (before Linux 6.5, or ``EPERM``
   for the file) one read in eight is probed instead.
   The workers are the C pool's (``csrc/lxa_pool.c``, as ``linux_aio``'s),
   not io-wq's: a cold read tried inline starts readahead and later
@@ -239,7 +240,7 @@ cdef enum:
     KIND_FILE = 4     # a regular file or block device (cached per descriptor)
     KIND_STREAM = 8   # anything else: pipe, socket, tty, procfs...
     KIND_MASK = 12
-    RETRY_UNIT = 16   # bits 4-6: batched reads left before an INLINE_NO descriptor is probed again
+    RETRY_UNIT = 16   # bits 4-6: reads of an INLINE_NO descriptor left before it is checked (cachestat) or probed again
     RETRY_MASK = 0x70
     KIND_DIRECT = 0x80  # a KIND_FILE opened O_DIRECT (noted with the kind)
     CLASS_BITS = 0x8C   # KIND_MASK | KIND_DIRECT: what classification (fstat...) says
@@ -858,16 +859,28 @@ cdef class Context(_ListContext):
     cdef bint _cold_read_to_worker(self, Operation op, fd_slot *slot) except -1:
         """A read of a cold descriptor: to a worker (True), or a probe (False; ``op._ext.probe`` set)?
 
-        To a worker, cached or not, until VERIFY_RUN reads in a row were cached
-        (``_cold_range_cached``): even a cached page can start readahead on the
-        ring (at its mark). Where cachestat(2) cannot tell, one plain read in
-        eight is a probe (RWF_NOWAIT: has the file warmed up?) and the next
+        To a worker, cached or not, until VERIFY_RUN checked reads in a row were
+        cached (``_cold_range_cached``): even a cached page can start readahead
+        on the ring (at its mark). A read found not cached (or the descriptor
+        just noted cold) lets the next seven go unchecked (RETRY bits): while
+        a file stays cold, one read in eight pays for cachestat(2) on the
+        loop's thread (every read paid: 9% of that thread at 64 cold reads in
+        flight, in perf). Where cachestat cannot tell, one plain read in eight
+        is a probe instead (RWF_NOWAIT: has the file warmed up?) and the next
         seven go to workers whatever it finds. The worker is the C pool's
         (``_queue``), or io-wq's with ``_cold_reads_to_pool`` off
         (``_transfer_flags``).
         """
-        if self._cold_range_cached(op, slot) >= 0:
-            return True
+        cdef int cached
+        if _cachestat_usable and not (slot[0] & NO_CACHESTAT):
+            if slot[0] & RETRY_MASK:
+                slot[0] -= RETRY_UNIT
+                return True
+            cached = self._cold_range_cached(op, slot)
+            if cached == 0:
+                slot[0] |= RETRY_MASK
+            if cached >= 0:
+                return True
         if (op._opcode == OP_READ or op._opcode == OP_READINTO) and not (slot[0] & (RETRY_MASK | NO_NOWAIT)):
             op._ext.probe = True
             slot[0] |= RETRY_MASK
