@@ -16,6 +16,7 @@ cdef struct fd_entry:
     int backoff        # the last `cold` credit (doubles while probes keep finding the file cold)
     int direct         # opened with O_DIRECT: no page cache, so no cold-file backoff
     int verify         # > 0: reads to check with cachestat before the descriptor is trusted again
+    int unchecked      # > 0: reads left to send to the pool without asking cachestat (after "not cached")
     int64_t size_hint  # the file size cachestat checks last saw (0: none)
     int no_cachestat   # cachestat(2) answered EPERM for this file (not writable by us, not ours)
     uint64_t dev

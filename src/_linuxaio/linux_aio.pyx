@@ -175,6 +175,10 @@ cdef enum:
     # With cachestat(2): reads of a descriptor found cold are checked against
     # the page cache until this many in a row were cached.
     VERIFY_RUN = 256
+    # After a read found not cached (or an EAGAIN), this many reads go to the
+    # pool unchecked: while a file stays cold, one read in eight pays for
+    # cachestat(2) on the loop's thread.
+    UNCHECKED_AFTER_COLD = 7
     FD_TABLE_MAX = 65536  # descriptors >= this are classified per operation, not cached
     COLD_CREDIT_MIN = 64
     COLD_CREDIT_MAX = 65536
@@ -528,7 +532,7 @@ cdef class Context(_ListContext):
                 return LXA_ROUTE_KERNEL
             entry.route = rc
             entry.writes_thread = 0
-            entry.cold = entry.backoff = 0
+            entry.cold = entry.backoff = entry.unchecked = 0
             entry.dev = dev
             entry.ino = ino
             entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
@@ -551,8 +555,10 @@ cdef class Context(_ListContext):
         straight to the kernel) until the kernel answers EAGAIN; then its
         reads go to the pool until it looks cached again:
 
-        * with cachestat(2) (Linux 6.5): until VERIFY_RUN reads in a row found
-          their pages cached (``entry.verify`` counts them down);
+        * with cachestat(2) (Linux 6.5): until VERIFY_RUN checked reads in a
+          row found their pages cached (``entry.verify`` counts them down); a
+          read found not cached, or an EAGAIN, lets the next
+          UNCHECKED_AFTER_COLD go to the pool unchecked (``entry.unchecked``);
         * without it: the next ``entry.cold`` reads go to the pool, then one
           read probes the kernel; the credit (``entry.backoff``) doubles
           while probes find the file cold.
@@ -564,6 +570,9 @@ cdef class Context(_ListContext):
         if entry.verify == 0 and entry.cold == 0 and entry.backoff == 0 or entry.direct:
             return LXA_ROUTE_KERNEL
         if _cachestat_usable and not entry.no_cachestat:
+            if entry.unchecked > 0:
+                entry.unchecked -= 1
+                return LXA_ROUTE_THREAD
             rc = lxa_range_cached(op._fd, op._offset + op._done, <uint64_t>(op._nbytes - op._done), &entry.size_hint)
             if rc == 1:
                 entry.verify -= 1
@@ -573,6 +582,7 @@ cdef class Context(_ListContext):
                 return LXA_ROUTE_KERNEL
             if rc == 0:
                 entry.verify = VERIFY_RUN
+                entry.unchecked = UNCHECKED_AFTER_COLD
                 return LXA_ROUTE_THREAD
             if rc == -EPERM:
                 # Per file, not per process: cachestat(2) refuses a file the
@@ -623,7 +633,7 @@ cdef class Context(_ListContext):
             if entry.dev != dev or entry.ino != ino or entry.route != rc:
                 entry.route = rc
                 entry.writes_thread = 0
-                entry.cold = entry.backoff = entry.verify = entry.no_cachestat = 0
+                entry.cold = entry.backoff = entry.verify = entry.no_cachestat = entry.unchecked = 0
                 entry.size_hint = 0
                 entry.direct = rc == LXA_ROUTE_KERNEL and lxa_fd_is_direct(op._fd) == 1
                 entry.dev = dev
@@ -640,6 +650,7 @@ cdef class Context(_ListContext):
             return 0  # O_DIRECT: an EAGAIN is a full device queue, not a cold page cache
         if would_block and _cachestat_usable and not entry.no_cachestat:
             entry.verify = VERIFY_RUN
+            entry.unchecked = UNCHECKED_AFTER_COLD
         elif would_block:
             if entry.cold <= 0:
                 entry.backoff = min(max(entry.backoff * 2, COLD_CREDIT_MIN), COLD_CREDIT_MAX)
