@@ -464,6 +464,20 @@ cdef class Context(_ListContext):
         """Tests: reap with io_getevents(2) from now on, as where the ring cannot be used."""
         self._ring = NULL
 
+    def _fd_route_state(self, int fd):
+        """Tests: what this context has noted of ``fd``'s cold-file routing (``fd_entry``), as a dict;
+        ``None`` if nothing is noted (no entry yet, or a number above the table)."""
+        if fd < 0 or fd >= self._nfds:
+            return None
+        cdef fd_entry *entry = &self._fds[fd]
+        return {
+            "verify": entry.verify,
+            "unchecked": entry.unchecked,
+            "cold": entry.cold,
+            "backoff": entry.backoff,
+            "no_cachestat": bool(entry.no_cachestat),
+        }
+
     # -- descriptors ---------------------------------------------------------------------
 
     cdef fd_entry *_fd_entry(self, int fd) noexcept:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -61,3 +64,40 @@ def LA(L: Any) -> Any:
     from _linuxaio import linux_aio_asyncio
 
     return linux_aio_asyncio
+
+
+def _cached_pages(fd: int, offset: int = 0, length: int = 0) -> int | None:
+    """Pages of ``fd``'s file in the page cache from ``offset`` (``length`` 0: to the end), by
+    cachestat(2) (Linux 6.5); None where it does not answer."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    cstat_range = (ctypes.c_uint64 * 2)(offset, length)  # struct cachestat_range {off, len}
+    cstat = (ctypes.c_uint64 * 5)()  # struct cachestat: nr_cache first
+    if libc.syscall(451, fd, ctypes.byref(cstat_range), ctypes.byref(cstat), 0) != 0:  # SYS_cachestat
+        return None
+    return int(cstat[0])
+
+
+def _evict(fd: int) -> None:
+    """Drop ``fd``'s clean pages from the page cache (a cold read follows).
+
+    POSIX_FADV_DONTNEED skips a page that someone else holds at that moment (a
+    folio batch of another CPU, this VM's DAMON scanning physical pages), so a
+    single call may leave pages cached on a busy machine: it is repeated until
+    cachestat(2) finds none (where cachestat answers), a bounded number of times.
+    """
+    os.fsync(fd)
+    cached: int | None = None
+    for _attempt in range(200):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        cached = _cached_pages(fd)
+        if not cached:
+            return
+        time.sleep(0.005)  # let whoever holds the page let go of it
+    raise AssertionError(f"{cached} pages of fd {fd} stayed cached after 200 POSIX_FADV_DONTNEED")
+
+
+@pytest.fixture
+def page_cache() -> SimpleNamespace:
+    """The page cache as tests see it: ``cached_pages(fd, offset=0, length=0)`` (cachestat(2); None
+    where it does not answer) and ``evict(fd)`` (until cachestat finds no page of the file)."""
+    return SimpleNamespace(cached_pages=_cached_pages, evict=_evict)

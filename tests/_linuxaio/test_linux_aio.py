@@ -239,6 +239,38 @@ async def test_a_cold_file_is_trusted_again_once_cached(LA: Any, tmp_path: Path)
         os.close(fd)
 
 
+def test_a_cold_file_asks_cachestat_one_read_in_eight(L: Any, tmp_path: Path, page_cache: Any) -> None:
+    """A read found not cached (cachestat(2)) restarts the run of VERIFY_RUN checked reads and lets
+    the next seven go to the pool unchecked; reads still come back whole."""
+    path = tmp_path / "c.bin"
+    data = os.urandom(1 << 20)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if page_cache.cached_pages(fd, 0, 4096) is None:
+            pytest.skip("cachestat(2) is not available here (Linux < 6.5 or a seccomp filter)")
+        page_cache.evict(fd)
+        with L.Context(8) as ctx:
+
+            def read(offset: int) -> dict[str, Any]:
+                op = L.Operation.read(4096, fd, offset)
+                assert run_raw(ctx, op) == [4096]
+                assert op.get_value() == data[offset : offset + 4096]
+                state = ctx._fd_route_state(fd)
+                return {key: state[key] for key in ("verify", "unchecked")}
+
+            assert read(0) == {"verify": 256, "unchecked": 7}  # a new file, asked: not cached
+            os.pread(fd, len(data), 0)  # every page cached from here on
+            for k in range(7):  # unchecked: the run does not move
+                assert read(4096 * (k + 1)) == {"verify": 256, "unchecked": 6 - k}
+            assert read(8 * 4096) == {"verify": 255, "unchecked": 0}  # asked: cached
+            assert read(9 * 4096) == {"verify": 254, "unchecked": 0}
+            page_cache.evict(fd)
+            assert read(10 * 4096) == {"verify": 256, "unchecked": 7}  # asked: not cached, the run restarts
+    finally:
+        os.close(fd)
+
+
 def test_process_events_takes_at_most_limit_kernel_completions(L: Any, ctx: Any, tmp_path: Path) -> None:
     path = tmp_path / "limit.bin"
     data = os.urandom(8 * 4096)

@@ -7,7 +7,6 @@ its backends).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import fcntl
 import gc
@@ -17,7 +16,6 @@ import select
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,36 +145,6 @@ def test_first_read_of_a_cached_file_goes_inline_while_other_tasks_are_ready(
         os.close(w)
 
 
-def _cached_pages(fd: int, offset: int = 0, length: int = 0) -> int | None:
-    """Pages of ``fd``'s file in the page cache from ``offset`` (``length`` 0: to the end), by
-    cachestat(2) (Linux 6.5); None where it does not answer."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    cstat_range = (ctypes.c_uint64 * 2)(offset, length)  # struct cachestat_range {off, len}
-    cstat = (ctypes.c_uint64 * 5)()  # struct cachestat: nr_cache first
-    if libc.syscall(451, fd, ctypes.byref(cstat_range), ctypes.byref(cstat), 0) != 0:  # SYS_cachestat
-        return None
-    return int(cstat[0])
-
-
-def _evict(fd: int) -> None:
-    """Drop ``fd``'s clean pages from the page cache (a cold read follows).
-
-    POSIX_FADV_DONTNEED skips a page that someone else holds at that moment (a
-    folio batch of another CPU, this VM's DAMON scanning physical pages), so a
-    single call may leave pages cached on a busy machine: it is repeated until
-    cachestat(2) finds none (where cachestat answers), a bounded number of times.
-    """
-    os.fsync(fd)
-    cached: int | None = None
-    for _attempt in range(200):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        cached = _cached_pages(fd)
-        if not cached:
-            return
-        time.sleep(0.005)  # let whoever holds the page let go of it
-    raise AssertionError(f"{cached} pages of fd {fd} stayed cached after 200 POSIX_FADV_DONTNEED")
-
-
 async def _value(started: Any) -> Any:
     """What ``start_operation`` gave: a future's result, or a completed operation's value."""
     if isinstance(started, asyncio.Future):
@@ -185,7 +153,9 @@ async def _value(started: Any) -> Any:
     return started.get_value()
 
 
-def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(U: Any, UA: Any, data_fd: tuple[int, bytes]) -> None:
+def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(
+    U: Any, UA: Any, data_fd: tuple[int, bytes], page_cache: Any
+) -> None:
     """An inline attempt on a file not known as cached is an RWF_NOWAIT probe: data not cached
     (EAGAIN) or cached only in part (a short count) sends the rest to an io-wq worker
     (IOSQE_ASYNC), never a stall of the loop thread; the caller gets every byte either way."""
@@ -197,10 +167,10 @@ def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(U: Any, UA: Any, d
             await actx.fsync(fd)  # binds the adapter
             actx._inline_slice_ns = 10**12  # a slow probe must not use up the slice (start_operation: None)
             loop = asyncio.get_running_loop()
-            _evict(fd)
+            page_cache.evict(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no readahead: only the page read is cached
             os.pread(fd, 4096, 65536)  # the first page of the 64 KiB read below is cached, the rest not
-            assert _cached_pages(fd) in (None, 1), "the setup left more than the one page read cached"
+            assert page_cache.cached_pages(fd) in (None, 1), "the setup left more than the one page read cached"
             loop.call_soon(lambda: None)  # something else is ready: only a cheap guess goes inline
             cold = actx.start_operation(U.Operation.read(4096, fd, 8192))
             partly = actx.start_operation(U.Operation.read(65536, fd, 65536))
@@ -251,7 +221,7 @@ def test_a_probe_that_stops_at_the_end_of_the_file_is_a_cached_read(U: Any, UA: 
         os.close(fd)
 
 
-def test_a_reused_descriptor_number_gets_what_it_names_now(U: Any, UA: Any, tmp_path: Path) -> None:
+def test_a_reused_descriptor_number_gets_what_it_names_now(U: Any, UA: Any, tmp_path: Path, page_cache: Any) -> None:
     """The per-descriptor cache is keyed by number, which the kernel reuses after close(2).
     A pipe that inherits a cached file's number (dup2 here, os.close + pipe in real code)
     reads and writes as a pipe: EAGAIN when O_NONBLOCK and empty or full, what it has when
@@ -268,7 +238,7 @@ def test_a_reused_descriptor_number_gets_what_it_names_now(U: Any, UA: Any, tmp_
             for _ in range(2):
                 assert len(await actx.read(4096, hot, 0)) == 4096  # known as cached
             assert await actx.write(b"x" * 100_000, hot, 0) == 100_000  # a write on the ring
-            _evict(cold)
+            page_cache.evict(cold)
             assert len(await actx.read(4096, cold, 1 << 19)) == 4096  # known as cold
             os.dup2(r, hot)  # the file is closed, the number names the pipe's read end
             os.dup2(r, cold)
@@ -334,7 +304,9 @@ def test_a_file_system_that_refuses_rwf_nowait_is_read_plainly(U: Any) -> None:
         os.close(fd)
 
 
-def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: Any, data_fd: tuple[int, bytes]) -> None:
+def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(
+    U: Any, data_fd: tuple[int, bytes], page_cache: Any
+) -> None:
     """A probe never waits: a cancel sent before its CQE is reaped finds nothing to stop
     (cancel() counts 0), so a cold file's read goes on to a worker and returns every byte; a
     blocking pipe that inherited a file's number is stopped (counted, -ECANCELED)."""
@@ -343,7 +315,7 @@ def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: A
     try:
         for _ in range(3):
             with U.Context(8) as ctx:  # a descriptor it knows nothing of: the read is a probe
-                _evict(fd)
+                page_cache.evict(fd)
                 op = U.Operation.read(65536, fd, 1 << 16)
                 done: list[Any] = []
                 op.set_callback(done.append)
@@ -368,12 +340,9 @@ def test_a_cancel_after_a_probe_answered_finds_nothing_and_the_read_goes_on(U: A
         os.close(w)
 
 
-def _cachestat_works(fd: int) -> bool:
-    """Does cachestat(2) (Linux 6.5) answer for ``fd`` here (not ENOSYS, not refused by a filter)?"""
-    return _cached_pages(fd, 0, 4096) is not None
-
-
-def test_a_probe_that_meets_evicted_pages_notes_the_descriptor_cold(U: Any, data_fd: tuple[int, bytes]) -> None:
+def test_a_probe_that_meets_evicted_pages_notes_the_descriptor_cold(
+    U: Any, data_fd: tuple[int, bytes], page_cache: Any
+) -> None:
     """A read of a buffered file not known as cold is an RWF_NOWAIT probe; when its pages are not
     cached the kernel answers EAGAIN or a short count, the context notes the descriptor cold and
     the read goes on in a worker, returning every byte.
@@ -385,7 +354,7 @@ def test_a_probe_that_meets_evicted_pages_notes_the_descriptor_cold(U: Any, data
     fd, data = data_fd
     for _attempt in range(20):
         with U.Context(8) as ctx:
-            _evict(fd)
+            page_cache.evict(fd)
             op = U.Operation.read(len(data), fd, 0)
             assert _run_to_completion(ctx, op) == len(data)
             assert op.get_value() == data
@@ -396,7 +365,7 @@ def test_a_probe_that_meets_evicted_pages_notes_the_descriptor_cold(U: Any, data
 
 @pytest.mark.parametrize("path", ["submit", "submit_inline"])
 def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(
-    U: Any, data_fd: tuple[int, bytes], path: str
+    U: Any, data_fd: tuple[int, bytes], path: str, page_cache: Any
 ) -> None:
     """Reads of a descriptor noted cold go to workers (no probe: RWF_NOWAIT on the ring still
     starts readahead) until VERIFY_RUN checked reads in a row found their range cached
@@ -404,7 +373,7 @@ def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(
     note itself, lets the next seven reads go unchecked. Batched (``submit``) or tried inline
     (``submit_inline``, the adapters' path when nothing else is ready) alike."""
     fd, data = data_fd
-    if not _cachestat_works(fd):
+    if page_cache.cached_pages(fd, 0, 4096) is None:
         pytest.skip("cachestat(2) is not available here (Linux < 6.5 or a seccomp filter)")
     run = 256  # linux_uring.VERIFY_RUN
     unchecked = 7  # reads after a cold note or a "not cached" answer that cachestat(2) does not check
@@ -421,7 +390,7 @@ def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(
         for i in range(run // 2):
             assert read(ctx, 4096 * i) == 4096
         assert "cold" in ctx._fd_state(fd)
-        _evict(fd)
+        page_cache.evict(fd)
         assert read(ctx, 8192) == 4096  # not cached: a new run
         os.pread(fd, len(data), 0)
         for i in range(unchecked + run - 1):
@@ -432,7 +401,9 @@ def test_a_cold_file_is_noted_cached_again_after_a_run_of_cached_reads(
 
 
 @pytest.mark.parametrize("to_pool", [True, False], ids=["pool", "io-wq"])
-def test_a_cold_file_is_read_by_the_c_pool_not_io_wq(U: Any, data_fd: tuple[int, bytes], to_pool: bool) -> None:
+def test_a_cold_file_is_read_by_the_c_pool_not_io_wq(
+    U: Any, data_fd: tuple[int, bytes], to_pool: bool, page_cache: Any
+) -> None:
     """A cold descriptor's reads go to the C pool (nothing on the ring), every byte right; with the
     A/B hook off they go to io-wq workers (on the ring, IOSQE_ASYNC). io-wq's workers, blocked on
     the disk, make the kernel interrupt the loop's thread to start more (the module docstring)."""
@@ -441,7 +412,7 @@ def test_a_cold_file_is_read_by_the_c_pool_not_io_wq(U: Any, data_fd: tuple[int,
     try:
         with U.Context(64) as ctx:
             ctx._note_cold(fd)
-            _evict(fd)
+            page_cache.evict(fd)
             done: list[Any] = []
             ops = [U.Operation.read(4096, fd, 4096 * i) for i in range(0, 256, 8)]
             for op in ops:
@@ -499,7 +470,7 @@ def test_without_cachestat_a_cold_file_is_probed_one_read_in_eight(U: Any, data_
         U._set_cachestat_usable(True)
 
 
-def test_what_a_reused_number_learned_of_its_last_file_is_dropped(U: Any, tmp_path: Path) -> None:
+def test_what_a_reused_number_learned_of_its_last_file_is_dropped(U: Any, tmp_path: Path, page_cache: Any) -> None:
     """An O_DIRECT file or a file on another file system that inherits a descriptor number is
     classified anew when a request leaves the fast path: O_DIRECT noted (never probed, never
     sent to a worker), a tmpfs refusal of RWF_NOWAIT forgotten."""
@@ -517,7 +488,7 @@ def test_what_a_reused_number_learned_of_its_last_file_is_dropped(U: Any, tmp_pa
             assert {"file", "no-nowait"} <= ctx._fd_state(number)
             os.dup2(buffered, number)  # an ext4 file now
             os.pread(buffered, 1 << 20, 0)
-            _evict(buffered)
+            page_cache.evict(buffered)
             assert _run_to_completion(ctx, U.Operation.read(4096, number, 8192)) == 4096
             assert "no-nowait" not in ctx._fd_state(number)
             os.dup2(direct, number)  # the same file, O_DIRECT
