@@ -25,8 +25,9 @@ the reference behaviour). How an operation travels:
   all go to workers until ``VERIFY_RUN`` checked reads in a row found their
   range cached by ``cachestat(2)`` (which starts nothing); then it is
   trusted again. After a read found not cached the next seven go
-  unchecked, so a file that stays cold pays for one cachestat in eight reads. Without ``cachestat`` (before Linux 6.5, or ``EPERM``
-  for the file) one read in eight is probed instead.
+  unchecked, so a file that stays cold pays for one cachestat in eight
+  reads. Without ``cachestat`` (before Linux 6.5, or ``EPERM`` for the
+  file) one read in eight is probed instead.
   The workers are the C pool's (``csrc/lxa_pool.c``, as ``linux_aio``'s),
   not io-wq's: a cold read tried inline starts readahead and later
   finishes as task work, both on the submitting (the loop's) thread,

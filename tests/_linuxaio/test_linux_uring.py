@@ -157,8 +157,8 @@ def test_cold_reads_probe_then_go_to_a_worker_with_every_byte(
     U: Any, UA: Any, data_fd: tuple[int, bytes], page_cache: Any
 ) -> None:
     """An inline attempt on a file not known as cached is an RWF_NOWAIT probe: data not cached
-    (EAGAIN) or cached only in part (a short count) sends the rest to an io-wq worker
-    (IOSQE_ASYNC), never a stall of the loop thread; the caller gets every byte either way."""
+    (EAGAIN) or cached only in part (a short count) sends the rest to a worker (the C pool),
+    never a stall of the loop thread; the caller gets every byte either way."""
     fd, data = data_fd
 
     async def main() -> None:
