@@ -21,7 +21,8 @@ so slow phases of the host hit every variant alike, and report medians:
     cold file's reads on the C pool (its default) and on io-wq workers
     (``IOSQE_ASYNC``, the A/B hook ``_set_cold_reads_to_pool(False)``),
     ``linux``, and caio's ``linux_uring`` when caio is installed. Reads per
-    second and the loop's lag.
+    second and the loop's lag. ``--pool-size 16`` adds ``uring`` and
+    ``linux`` with a C pool of that many threads (the default is 32).
 
 Data lives in the temporary directory and is removed at the end.
 """
@@ -128,6 +129,7 @@ COLD_VARIANTS = ("uring", "uring io-wq", "linux", "caio uring")
 
 
 def _cold_context(variant: str) -> Any:
+    """The context of a variant: ``uring``, ``uring io-wq``, ``linux``, ``caio uring`` or ``<backend> pool=N``."""
     from _linuxaio import linux_uring
 
     linux_uring._set_cold_reads_to_pool(variant != "uring io-wq")
@@ -135,7 +137,11 @@ def _cold_context(variant: str) -> Any:
         from caio import linux_uring_asyncio
 
         return linux_uring_asyncio.AsyncioContext(64)
-    return _context(variant.split()[0])
+    backend, _, rest = variant.partition(" ")
+    if rest.startswith("pool="):
+        module = importlib.import_module(f"_linuxaio.{ENGINES[backend]}")
+        return module.AsyncioContext(pool_size=int(rest[len("pool=") :]))
+    return _context(backend)
 
 
 async def _cold_run(variant: str, fd: int, offsets: list[int], seconds: float) -> tuple[float, float, float]:
@@ -184,10 +190,12 @@ async def _cold_run(variant: str, fd: int, offsets: list[int], seconds: float) -
     return rate, lags[len(lags) // 2] * 1e3, lags[int(len(lags) * 0.99)] * 1e3
 
 
-async def _cold_reads(rounds: int, seconds: float, size_mib: int) -> None:
+async def _cold_reads(rounds: int, seconds: float, size_mib: int, pool_size: int | None = None) -> None:
     variants = list(COLD_VARIANTS)
     if importlib.util.find_spec("caio") is None:
         variants.remove("caio uring")
+    if pool_size is not None:
+        variants[2:2] = [f"uring pool={pool_size}", f"linux pool={pool_size}"]
     results: dict[str, list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(dir="/var/tmp" if os.path.isdir("/var/tmp") else None) as tmp:
         path = os.path.join(tmp, "cold.bin")
@@ -226,11 +234,12 @@ def main() -> None:
     cold.add_argument("--rounds", type=int, default=8)
     cold.add_argument("--seconds", type=float, default=0.6)
     cold.add_argument("--size-mib", type=int, default=1024, help="the file's size (default 1024)")
+    cold.add_argument("--pool-size", type=int, help="also run uring and linux with a C pool of this many threads")
     args = parser.parse_args()
     if args.what == "turns":
         asyncio.run(_turns(args.backend, args.rounds, args.seconds))
     elif args.what == "cold-reads":
-        asyncio.run(_cold_reads(args.rounds, args.seconds, args.size_mib))
+        asyncio.run(_cold_reads(args.rounds, args.seconds, args.size_mib, args.pool_size))
     else:
         asyncio.run(_write_lines(args.rounds, args.lines))
 

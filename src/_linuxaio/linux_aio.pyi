@@ -112,7 +112,7 @@ class Operation:
 
 class Context:
     def __init__(
-        self, max_requests: int = 32, pool_size: int = 16, deferred: bool = False, sqpoll: bool = False
+        self, max_requests: int = 32, pool_size: int = 32, deferred: bool = False, sqpoll: bool = False
     ) -> None: ...
     @property
     def max_requests(self) -> int: ...

@@ -113,7 +113,7 @@ class Context:
     def __init__(
         self,
         max_requests: int = 32,
-        pool_size: int = 16,
+        pool_size: int = 32,
         deferred: bool = False,
         sqpoll: bool = False,
         *,

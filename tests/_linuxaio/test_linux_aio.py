@@ -66,6 +66,15 @@ def test_context_docstring_names_the_backend(L: Any) -> None:
     assert "linux aio context" in L.Context.__doc__
 
 
+def test_the_pool_runs_up_to_32_threads_by_default(L: Any) -> None:
+    """A cold file's reads run one per pool thread: 32 by default (see DEFAULT_POOL_SIZE)."""
+    ctx = L.Context()
+    try:
+        assert ctx.pool_size == L.DEFAULT_POOL_SIZE == 32
+    finally:
+        ctx.close()
+
+
 def test_completions_come_from_the_user_space_ring(ctx: Any) -> None:
     assert ctx.uses_ring  # this kernel exposes its ring; io_getevents is the fallback
 

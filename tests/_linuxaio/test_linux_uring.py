@@ -87,6 +87,12 @@ def test_ring_shape_and_cloexec(U: Any) -> None:
         ctx.submit()
 
 
+def test_the_pool_runs_up_to_32_threads_by_default(U: Any) -> None:
+    """A cold file's reads run one per pool thread: 32 by default (see DEFAULT_POOL_SIZE)."""
+    with U.Context() as ctx:
+        assert ctx.pool_size == U.DEFAULT_POOL_SIZE == 32
+
+
 def test_caio_keywords_are_accepted(U: Any, data_fd: tuple[int, bytes]) -> None:
     fd, data = data_fd
     for kwargs in ({"deferred": True}, {"sqpoll": False}, {"sqpoll": True}):
