@@ -30,6 +30,13 @@ How an operation reaches the backend (the hot path is compiled:
   ``REAP_PER_ITERATION`` completions per call and schedules itself again
   for the rest, so the tasks woken first resubmit (keeping a device busy)
   while the others are still being delivered, and one iteration stays short.
+  What those tasks handed over is submitted by the reader's next call,
+  before it delivers more: the flush handle runs after that call, and with
+  64 O_DIRECT reads completing in a burst the batch waited for three reader
+  calls. W5's reads (an in-process A/B, 6 rounds) went from 60.6k to 61.6k
+  reads/s on ``uring`` and from 60.9k to 64.4k on ``linux`` while the disk
+  kept up (fio: 84k/s); no difference while it was the bottleneck (63 of 64
+  reads in the device either way, 10 rounds).
 """
 
 from __future__ import annotations
@@ -184,6 +191,14 @@ class InlineAsyncioContext(AsyncioContextBase):
         try:
             context = self._context
             loop = self._loop
+            if self._batch:
+                # Handed over by the tasks the last call woke: to the kernel before
+                # more completions are delivered (its flush handle would run after them).
+                flush, self._flush_handle = self._flush_handle, None
+                if flush is not None:
+                    flush.cancel()
+                batch, self._batch = self._batch, []
+                self._submit_batch(batch)
             try:
                 context.process_events(REAP_PER_ITERATION)
             except BaseException:

@@ -139,3 +139,82 @@ async def test_without_the_ring_completions_come_through_io_getevents(LA: Any, t
     finally:
         os.close(fd)
         os.close(direct)
+
+
+class _RecordingContext:
+    """Delegates to a backend Context; records ``submit`` (operations) and ``process_events`` (delivered), in order."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def submit(self, *ops: Any) -> int:
+        self.calls.append(f"submit {len(ops)}")
+        return int(self.real.submit(*ops))
+
+    def process_events(self, *args: Any) -> int:
+        n = int(self.real.process_events(*args))
+        self.calls.append(f"process_events {n}")
+        return n
+
+
+@pytest.mark.parametrize("backend", ["linux", "uring", "thread"])
+async def test_the_reader_submits_what_woken_tasks_handed_over_before_it_delivers_more(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Completions pile up beyond REAP_PER_ITERATION; the reader delivers the
+    # first ones, their tasks hand over new reads in the next iteration, and
+    # the reader's next call (the handle for what it left) submits those
+    # before it delivers more: a device waits for the resubmissions only as
+    # long as one reader call takes, not for the whole backlog.
+    import _linuxaio
+    from _linuxaio import inline_asyncio
+
+    reason = _linuxaio.backend_status()[backend]
+    if reason is not None:
+        if request.config.getoption("--require-compiled"):
+            pytest.fail(f"{backend} is required but unavailable: {reason}")
+        pytest.skip(f"{backend} unavailable: {reason}")
+    module = __import__(f"_linuxaio.{_ASYNCIO_MODULES[backend]}", fromlist=["AsyncioContext"])
+    count = 4 * inline_asyncio.REAP_PER_ITERATION
+    path = tmp_path / "direct.bin"
+    data = os.urandom(count * 4096)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)  # never completes in the submitting call
+    actx = module.AsyncioContext()
+    try:
+        warm = mmap.mmap(-1, 4096)
+        assert await actx.readinto(warm, fd, 0) == 4096  # binds the adapter (its reader is registered)
+        recording = _RecordingContext(actx._context)
+        actx._context = recording
+        buffers = [mmap.mmap(-1, 4096) for _ in range(2 * count)]
+        asyncio.get_running_loop().call_soon(lambda: None)  # the loop is not idle: one batch, flushed next
+        first = [actx.submit_future(actx.OPERATION_CLASS.readinto(buffers[i], fd, i * 4096)) for i in range(count)]
+
+        async def read_again(i: int) -> int:
+            assert await first[i] == 4096
+            # Handed over while the reader still has completions to deliver.
+            return int(await actx.readinto(buffers[count + i], fd, i * 4096))
+
+        tasks = [asyncio.ensure_future(read_again(i)) for i in range(count)]
+        await asyncio.sleep(0)  # the batch is submitted; each task waits for its own read
+        time.sleep(0.5)  # hold the loop: all of them complete and wait for the reader at once
+        recording.calls.clear()
+        assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == [4096] * count
+        assert all(bytes(buffers[count + i]) == data[i * 4096 : (i + 1) * 4096] for i in range(count))
+        # The first reader call delivered REAP_PER_ITERATION completions; the handle for the
+        # rest submitted the reads their tasks handed over before it delivered the next ones.
+        assert recording.calls[:3] == [
+            f"process_events {inline_asyncio.REAP_PER_ITERATION}",
+            f"submit {inline_asyncio.REAP_PER_ITERATION}",
+            f"process_events {inline_asyncio.REAP_PER_ITERATION}",
+        ], recording.calls
+    finally:
+        actx.close()
+        os.close(fd)
+
+
+_ASYNCIO_MODULES = {"linux": "linux_aio_asyncio", "uring": "linux_uring_asyncio", "thread": "thread_aio_asyncio"}
