@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import load_backend
 
 pytestmark = pytest.mark.compiled
 
@@ -170,15 +171,9 @@ async def test_the_reader_submits_what_woken_tasks_handed_over_before_it_deliver
     # the reader's next call (the handle for what it left) submits those
     # before it delivers more: a device waits for the resubmissions only as
     # long as one reader call takes, not for the whole backlog.
-    import _linuxaio
     from _linuxaio import inline_asyncio
 
-    reason = _linuxaio.backend_status()[backend]
-    if reason is not None:
-        if request.config.getoption("--require-compiled"):
-            pytest.fail(f"{backend} is required but unavailable: {reason}")
-        pytest.skip(f"{backend} unavailable: {reason}")
-    module = __import__(f"_linuxaio.{_ASYNCIO_MODULES[backend]}", fromlist=["AsyncioContext"])
+    module = load_backend(request, backend).asyncio_module  # skipped, or failed under --require-compiled
     count = 4 * inline_asyncio.REAP_PER_ITERATION
     path = tmp_path / "direct.bin"
     data = os.urandom(count * 4096)
@@ -215,6 +210,3 @@ async def test_the_reader_submits_what_woken_tasks_handed_over_before_it_deliver
     finally:
         actx.close()
         os.close(fd)
-
-
-_ASYNCIO_MODULES = {"linux": "linux_aio_asyncio", "uring": "linux_uring_asyncio", "thread": "thread_aio_asyncio"}
