@@ -146,6 +146,28 @@ class HangWatchdog:
                     sys.stderr.flush()
 
 
+def _await_chain(awaitable: Any) -> list[str]:
+    """A suspended coroutine's frames down its ``await`` chain, then what the innermost awaits.
+
+    ``Task.get_stack()`` shows only the task's own coroutine: a hung test's task names the
+    line of its top-level ``await``, not the file-object method and engine call below it.
+    """
+    lines: list[str] = []
+    for _depth in range(64):
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is None:
+            lines.append(f"    awaiting {awaitable!r}")
+            break
+        lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        inner = getattr(awaitable, "cr_await", None)
+        if inner is None:
+            inner = getattr(awaitable, "gi_yieldfrom", None)
+        if inner is None:
+            break
+        awaitable = inner
+    return lines
+
+
 def _hang_report(nodeid: str, limit: float) -> str:
     """The tasks of every open loop and the live contexts, as text."""
     lines = [f"\n=== {nodeid} has run for more than {limit:.0f} s: open loops' tasks and live contexts ==="]
@@ -155,8 +177,7 @@ def _hang_report(nodeid: str, limit: float) -> str:
                 lines.append(f"loop {obj!r}")
                 for task in asyncio.all_tasks(obj):
                     lines.append(f"  {task!r}")
-                    for frame in task.get_stack():
-                        lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+                    lines.extend(_await_chain(task.get_coro()))
             elif str(getattr(type(obj), "__module__", "")).startswith("_linuxaio") and type(obj).__name__.endswith(
                 "Context"
             ):
