@@ -49,7 +49,10 @@ the reference behaviour). How an operation travels:
   ``process_events()`` consumes CQEs from the mapped CQ ring without a
   system call. While a submission of our own is being made and reaped
   inline, the eventfd is muted (``IORING_CQ_EVENTFD_DISABLED``), so a
-  read served from the page cache wakes nobody.
+  read served from the page cache wakes nobody. If a request is still in
+  the kernel after that call, the eventfd is signalled once: its completion
+  may have been posted on another CPU while the eventfd was muted, and not
+  be visible yet to the reap that followed.
 * The SQ ring holds ``min(next power of two >= max_requests, 1024)``
   entries and the CQ ring twice that; more operations in flight than CQ
   entries are kept by the kernel (``IORING_FEAT_NODROP``, required) and
@@ -1196,7 +1199,17 @@ cdef class Context(_ListContext):
                 self._enter(0)
             finally:
                 lxu_eventfd_mute(&self._ring, 0)
-        self._reap_inline()
+            self._reap_inline()
+            if self._kernel_in_flight:
+                # A request still in the kernel (this one went to io-wq, or an older one)
+                # may have completed on another CPU while the eventfd was muted: its
+                # wake-up was dropped, and its CQE need not be visible to the reap above
+                # (the kernel stores the CQ tail, then reads cq_flags with no full barrier
+                # between: x86 may order that read first). Wake the reader: it reaps
+                # later, when the CQE is visible. Nothing in flight: nothing was hidden.
+                lxa_eventfd_signal(self._efd)
+        else:
+            self._reap_inline()
         if _is_fs(op._opcode):
             return INLINE_DONE if op._state == ST_DONE else INLINE_IN_FLIGHT
         if op._state == ST_DONE:

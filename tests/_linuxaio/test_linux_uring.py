@@ -119,6 +119,34 @@ def test_cached_read_completes_inline_without_waking_the_reader(U: Any, data_fd:
         assert select.select([ctx.fileno()], [], [], 0)[0] == []
 
 
+def test_an_inline_call_wakes_the_reader_while_a_request_stays_in_the_kernel(
+    U: Any, data_fd: tuple[int, bytes]
+) -> None:
+    """The eventfd is muted around an inline call; a request still in the kernel afterwards may
+    have completed on another CPU meanwhile without its CQE being visible yet, so the reader is
+    woken once: it reaps later. (Nothing in flight: no wake-up, the test above.)"""
+    fd, data = data_fd
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        with U.Context(8) as ctx:
+            piped = U.Operation.read(4, r, 0)
+            done: list[int] = []
+            piped.set_callback(done.append)
+            assert ctx.submit(piped) == 1  # an empty pipe: the read waits in the kernel
+            ctx.process_events()  # drains the eventfd; nothing completed
+            assert select.select([ctx.fileno()], [], [], 0)[0] == []
+            op = U.Operation.read(4096, fd, 8192)
+            assert ctx.submit_inline(op) is True
+            assert op.get_value() == data[8192 : 8192 + 4096]
+            assert select.select([ctx.fileno()], [], [], 0)[0] == [ctx.fileno()]
+            os.write(w, b"pipe")
+            _wait(ctx, done, 1)
+            assert piped.get_value() == b"pipe"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_first_read_of_a_cached_file_goes_inline_while_other_tasks_are_ready(
     U: Any, UA: Any, data_fd: tuple[int, bytes]
 ) -> None:

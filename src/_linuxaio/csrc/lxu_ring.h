@@ -188,7 +188,11 @@ int lxu_register_iowq_max_workers(int ring_fd, unsigned bounded);
 /* Stop (on != 0) or resume the registered eventfd's signals for CQEs the
  * kernel posts meanwhile (IORING_CQ_EVENTFD_DISABLED): a caller that reaps
  * right after its own submission mutes it around the call, then resumes it
- * and reaps what is ready, so completions it consumes inline wake nobody. */
+ * and reaps what is ready, so completions it consumes inline wake nobody.
+ * A completion posted on another CPU meanwhile is not signalled and need not
+ * be visible to that reap yet (the kernel reads cq_flags after storing the
+ * CQ tail, with no full barrier between): while requests remain in flight,
+ * the caller signals the eventfd itself (linux_uring.pyx, Context._inline). */
 void lxu_eventfd_mute(struct lxu_ring *ring, int on);
 
 /* Descriptor flags of `fd` (FD_CLOEXEC check), or -errno. */
