@@ -94,12 +94,46 @@ def _extensions() -> list[Extension]:
 
 class ParallelBuildExt(build_ext):
     """``build_ext`` compiling the extensions in parallel unless ``-j`` says otherwise
-    (pip runs it without ``-j``, and the compile is most of an install's time)."""
+    (pip runs it without ``-j``, and the compile is most of an install's time).
+
+    The plain C that several extensions link (``csrc/lxa_pool.c``) is compiled once,
+    before the parallel part, and linked as an extra object. Compiled per extension, the
+    jobs would write the same object file in ``build_temp`` at once, and one extension
+    could link another's half-written object (a wheel whose ``linux_aio`` lacked
+    ``lxa_pool_create``).
+    """
 
     def finalize_options(self) -> None:
         super().finalize_options()
         if not self.parallel:
             self.parallel = JOBS
+
+    def build_extensions(self) -> None:
+        shared = sorted({source for ext in self.extensions for source in ext.sources if _is_plain_c(source)})
+        if shared:
+            first = next(ext for ext in self.extensions if set(shared) & set(ext.sources))
+            # Every extension compiles with the same flags (see _extensions), so one
+            # object per C file serves them all.
+            objects = self.compiler.compile(
+                shared,
+                output_dir=self.build_temp,
+                macros=list(first.define_macros),
+                include_dirs=first.include_dirs,
+                debug=self.debug,
+                extra_postargs=first.extra_compile_args,
+                depends=[str(header) for header in sorted((HERE / PACKAGE_DIR / "csrc").glob("*.h"))],
+            )
+            object_of = dict(zip(shared, objects, strict=True))
+            for ext in self.extensions:
+                linked = [object_of[source] for source in ext.sources if source in object_of]
+                ext.sources = [source for source in ext.sources if source not in object_of]
+                ext.extra_objects = [*ext.extra_objects, *linked]
+                ext.depends = [*ext.depends, *linked]  # relink when a shared object changed
+        super().build_extensions()
+
+
+def _is_plain_c(source: str) -> bool:
+    return Path(source).parent.name == "csrc" and source.endswith(".c")
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": ParallelBuildExt})
