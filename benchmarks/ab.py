@@ -24,6 +24,14 @@ so slow phases of the host hit every variant alike, and report medians:
     second and the loop's lag. ``--pool-size 16`` adds ``uring`` and
     ``linux`` with a C pool of that many threads (the default is 32).
 
+``python -m benchmarks.ab write-trust [--tasks 64]``
+    Tasks writing 4 KiB at random offsets of a 64 MiB cached file through the
+    engine (W4's buffered writes), on ``linux``, ``uring`` and ``thread``
+    with the write guard trusting a checked descriptor for 250 µs (the
+    default) and checking it before every write (``_set_write_guard_trust_ns(0)``),
+    beside caio's ``linux_aio`` with ``deferred=True`` when caio is installed.
+    Writes per second.
+
 Data lives in the temporary directory and is removed at the end.
 """
 
@@ -220,6 +228,75 @@ async def _cold_reads(rounds: int, seconds: float, size_mib: int, pool_size: int
         print(f"{variant}: median {rate:,.0f} reads/s, loop lag p50 {p50:.2f} ms, p99 {p99:.2f} ms")
 
 
+async def _write_trust(rounds: int, seconds: float, tasks: int) -> None:
+    variants = [f"{backend} {trust}" for backend in ENGINES for trust in ("trust", "check")]
+    if importlib.util.find_spec("caio") is not None:
+        variants.append("caio linux-deferred")
+    rates: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(dir="/var/tmp" if os.path.isdir("/var/tmp") else None) as tmp:
+        path = os.path.join(tmp, "written.bin")
+        size = 64 << 20
+        block = os.urandom(4096)
+        with open(path, "wb", buffering=0) as f:  # 4 KiB at a time, as W4 lays its file out
+            for _ in range(size // len(block)):
+                f.write(block)
+            os.fsync(f.fileno())
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        offsets = [random.randrange(size // 4096) * 4096 for _ in range(1 << 16)]
+        try:
+            for _ in range(rounds):
+                for variant in variants:
+                    rates.setdefault(variant, []).append(await _write_run(variant, fd, offsets, seconds, tasks))
+        finally:
+            os.close(fd)
+            for backend in ENGINES:
+                importlib.import_module(
+                    f"_linuxaio.{ENGINES[backend].removesuffix('_asyncio')}"
+                )._set_write_guard_trust_ns(None)
+    for variant in variants:
+        print(f"{variant}, {tasks} in flight: median {statistics.median(rates[variant]):,.0f} writes/s")
+
+
+async def _write_run(variant: str, fd: int, offsets: list[int], seconds: float, tasks: int) -> float:
+    if variant == "caio linux-deferred":
+        from caio import linux_aio_asyncio
+
+        ctx: Any = linux_aio_asyncio.AsyncioContext(deferred=True)
+    else:
+        backend, trust = variant.split()
+        module = importlib.import_module(f"_linuxaio.{ENGINES[backend].removesuffix('_asyncio')}")
+        module._set_write_guard_trust_ns(None if trust == "trust" else 0)
+        ctx = _context(backend)
+    data = os.urandom(4096)
+    count = 0
+    stop = False
+
+    async def writer(k: int) -> None:
+        nonlocal count
+        i = k * 997
+        while not stop:
+            await ctx.write(data, fd, offsets[i % len(offsets)])
+            i += 1
+            count += 1
+
+    workers = [asyncio.ensure_future(writer(k)) for k in range(tasks)]
+    try:
+        await asyncio.sleep(min(0.1, seconds / 4))  # warm-up
+        count = 0
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        rate = count / (time.perf_counter() - started)
+        stop = True
+        await asyncio.gather(*workers)
+    finally:
+        stop = True
+        if hasattr(ctx, "aclose"):
+            await ctx.aclose()
+        else:
+            ctx.close()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -235,9 +312,15 @@ def main() -> None:
     cold.add_argument("--seconds", type=float, default=0.6)
     cold.add_argument("--size-mib", type=int, default=1024, help="the file's size (default 1024)")
     cold.add_argument("--pool-size", type=int, help="also run uring and linux with a C pool of this many threads")
+    trust = sub.add_parser("write-trust", help="4 KiB cached writes: the guard's 250 µs trust vs a check per write")
+    trust.add_argument("--rounds", type=int, default=8)
+    trust.add_argument("--seconds", type=float, default=0.5)
+    trust.add_argument("--tasks", type=int, default=64, help="writes in flight (default 64)")
     args = parser.parse_args()
     if args.what == "turns":
         asyncio.run(_turns(args.backend, args.rounds, args.seconds))
+    elif args.what == "write-trust":
+        asyncio.run(_write_trust(args.rounds, args.seconds, args.tasks))
     elif args.what == "cold-reads":
         asyncio.run(_cold_reads(args.rounds, args.seconds, args.size_mib, args.pool_size))
     else:

@@ -479,8 +479,9 @@ _HAS_CAIO = importlib.util.find_spec("caio") is not None
         (["write-lines", "--rounds", "1", "--lines", "2000"], 4),
         (["cold-reads", "--rounds", "1", "--seconds", "0.05", "--size-mib", "16"], 3 + _HAS_CAIO),
         (["cold-reads", "--rounds", "1", "--seconds", "0.05", "--size-mib", "16", "--pool-size", "4"], 5 + _HAS_CAIO),
+        (["write-trust", "--rounds", "1", "--seconds", "0.05", "--tasks", "4"], 6 + _HAS_CAIO),
     ],
-    ids=["turns", "write-lines", "cold-reads", "cold-reads-pool-size"],
+    ids=["turns", "write-lines", "cold-reads", "cold-reads-pool-size", "write-trust"],
 )
 def test_in_process_ab_reports_a_positive_median_per_variant(args: list[str], expected: int) -> None:
     """``python -m benchmarks.ab``: one line per variant, each with a median above zero."""

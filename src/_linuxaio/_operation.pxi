@@ -213,6 +213,8 @@ cdef class Operation:
                 Py_DECREF(<object>rbuf)
             else:
                 Py_XDECREF(rbuf)
+        elif self._opcode == OP_CLOSE_FD:
+            _forget_closed_fd(self._fd)  # the write guard's trust in the number (_wguard.pxi)
         elif self._opcode == OP_COPYFILEAT:
             if self._result < 0 and self._result != -ECANCELED and _copy_step(self) == LXA_COPY_UNSUITABLE:
                 self._result = 0  # nothing was done: the value None says "copy it another way"

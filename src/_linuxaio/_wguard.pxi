@@ -3,6 +3,7 @@
 # level; the module sets _inline_call around the submissions that may write on
 # the caller's thread (its Context._inline).
 
+from libc.errno cimport ESPIPE
 from lxa_wguard cimport (
     LXA_WGUARD_MAX_BYTES,
     lxa_pwrite_all,
@@ -10,9 +11,11 @@ from lxa_wguard cimport (
     lxa_wguard_allow,
     lxa_wguard_done,
     lxa_wguard_fd_inline,
+    lxa_wguard_forget,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_slow_ns,
+    lxa_wguard_set_test_trust_ns,
     lxa_wguard_set_test_threshold,
 )
 
@@ -24,19 +27,36 @@ cdef bint _inline_call = False
 cdef int64_t NOT_WRITTEN = -(1 << 62)
 
 
-cdef int64_t _guarded_write(Operation op) except? -1:
+cdef inline int64_t _clock(int64_t *now) noexcept:
+    """``*now`` = the guard's clock (CLOCK_MONOTONIC ns), returned too: for a condition's chain of calls."""
+    now[0] = lxa_wguard_now_ns()
+    return now[0]
+
+
+cdef int64_t _guarded_write(Operation op, int64_t started) except? -1:
     """Write what is left of ``op`` (an OP_WRITE) here if the guard allows: the result, else NOT_WRITTEN.
 
-    The caller has established that ``op._fd`` is a buffered regular file on a
-    local file system (lxa_wguard_fd_inline) and that this is its inline path.
+    The caller has established, at ``started`` (lxa_wguard_now_ns), that
+    ``op._fd`` is a buffered regular file on a local file system
+    (lxa_wguard_fd_inline) and that this is its inline path. A descriptor the
+    guard trusted from an earlier check whose number now names a pipe or
+    socket (closed and reused meanwhile) refuses pwrite(2) with ESPIPE before
+    anything is written: NOT_WRITTEN, and it is checked again next time.
     """
-    cdef int64_t started = lxa_wguard_now_ns()
     cdef int64_t result
     if not lxa_wguard_allow(&_wguard, <uint64_t>(op._nbytes - op._done), started):
         return NOT_WRITTEN
     result = lxa_pwrite_all(op._fd, op._base + op._done, <size_t>(op._nbytes - op._done), op._offset + op._done)
+    if result == -ESPIPE:
+        lxa_wguard_forget(&_wguard, op._fd)
+        return NOT_WRITTEN
     lxa_wguard_done(&_wguard, started, lxa_wguard_now_ns())
     return result
+
+
+cdef inline void _forget_closed_fd(int fd) noexcept:
+    """``fd`` was closed by a close_fd operation: its number may come back naming another file."""
+    lxa_wguard_forget(&_wguard, fd)
 
 
 def _write_guard_stats():
@@ -75,3 +95,13 @@ def _set_write_guard_slow_write_ns(ns):
     threshold raises this so that the threshold alone decides where writes go.
     """
     lxa_wguard_set_test_slow_ns(&_wguard, -1 if ns is None else int(ns))
+
+
+def _set_write_guard_trust_ns(ns):
+    """Test hook: how long a descriptor found writable inline is trusted without a check (``None``: 250 µs).
+
+    Within that time a write to the same number runs inline without the
+    guard's fcntl(2) and statx(2); ``close_fd`` and a write refused with
+    ESPIPE end it at once.
+    """
+    lxa_wguard_set_test_trust_ns(&_wguard, -1 if ns is None else int(ns))

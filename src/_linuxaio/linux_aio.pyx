@@ -708,19 +708,21 @@ cdef class Context(_ListContext):
         whose time slice bounds the loop time spent here), never for a batch.
         """
         cdef fd_entry *entry = self._fd_entry(op._fd)
-        cdef int64_t result
+        cdef int64_t result, now
         if entry == NULL or entry.route != LXA_ROUTE_KERNEL or not entry.writes_thread or entry.direct:
             return False
         if op._ioprio != 0:  # a priority is the kernel's to apply (and check): never written here
             return False
-        # Checked at every write, not cached with the entry: the descriptor's number
+        # Asked of the guard, not cached with the entry: the descriptor's number
         # may name another file by now (one opened O_DIRECT, or on NFS), and
         # this write would then wait for a device or a server on the loop's thread.
-        if lxa_wguard_fd_inline(&_wguard, op._fd) != 1:
+        # The guard checks it again at least every LXA_WGUARD_TRUST_NS.
+        now = lxa_wguard_now_ns()
+        if lxa_wguard_fd_inline(&_wguard, op._fd, now) != 1:
             entry.writes_thread = WRITES_INLINE_NO  # a hint for _completes_inline
             return False
         entry.writes_thread = WRITES_INLINE_OK
-        result = _guarded_write(op)
+        result = _guarded_write(op, now)
         if result == NOT_WRITTEN:
             return False
         self._complete(op, result)

@@ -1162,6 +1162,7 @@ cdef class Context(_ListContext):
         hand it to an io-wq worker, and that hop costs more than the write.
         """
         cdef int64_t result
+        cdef int64_t now = 0
         cdef fd_slot *slot
         cdef bint was_cold
         if (
@@ -1169,9 +1170,9 @@ cdef class Context(_ListContext):
             and not _wguard.unusable
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
             and op._ioprio == 0  # a priority is the kernel's to apply (and check)
-            and lxa_wguard_fd_inline(&_wguard, op._fd) == 1
+            and lxa_wguard_fd_inline(&_wguard, op._fd, _clock(&now)) == 1
         ):
-            result = _guarded_write(op)
+            result = _guarded_write(op, now)
             if result != NOT_WRITTEN:
                 op._state = ST_CLAIMED
                 self._link(op)

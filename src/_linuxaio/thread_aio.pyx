@@ -339,6 +339,7 @@ cdef class Context(_ContextCore):
         """
         cdef int rc
         cdef int64_t result
+        cdef int64_t now = 0
         op._fill_job()
         if op._opcode == OP_READ and op._rbuf == NULL and op._nbytes > 0:
             rc = op._alloc_read()
@@ -360,9 +361,9 @@ cdef class Context(_ContextCore):
             and op._opcode == OP_WRITE
             and op._nbytes - op._done <= LXA_WGUARD_MAX_BYTES
             and not _wguard.unusable
-            and lxa_wguard_fd_inline(&_wguard, op._fd) == 1
+            and lxa_wguard_fd_inline(&_wguard, op._fd, _clock(&now)) == 1
         ):
-            result = _guarded_write(op)
+            result = _guarded_write(op, now)
             if result != NOT_WRITTEN:
                 op._job.result = result
                 return True

@@ -44,6 +44,7 @@ def guarded(backend: Any) -> Iterator[tuple[Any, Any]]:
     yield backend.module, backend.asyncio_module
     backend.module._set_write_guard_threshold(None)
     backend.module._set_write_guard_slow_write_ns(None)
+    backend.module._set_write_guard_trust_ns(None)
 
 
 @pytest.fixture
@@ -223,9 +224,11 @@ async def test_a_reused_descriptor_number_is_classified_again(guard: Any, LA: An
     by number; the number is reused after close(2). A procfs file (a regular
     file on a file system that is not a local disk's) or an O_DIRECT file that
     takes the number has its writes sent to the pool, never written on the
-    loop's thread, and the write still lands.
+    loop's thread, and the write still lands. (Once its trust has run out: a
+    number found writable inline is trusted for 250 µs, here for none.)
     """
     guard._set_write_guard_threshold(ROOMY)
+    guard._set_write_guard_trust_ns(0)
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         async with LA.AsyncioContext() as ctx:
@@ -259,3 +262,70 @@ async def test_a_reused_descriptor_number_is_classified_again(guard: Any, LA: An
         os.close(fd)
     if reuse == "O_DIRECT file":
         assert path.with_name("direct.bin").read_bytes()[4096:] == b"D" * 4096
+
+
+#: A trust no test outlives: within it only close_fd and ESPIPE end a descriptor's trust.
+LONG_TRUST_NS = 60 * 1_000_000_000
+
+
+async def test_a_number_closed_by_close_fd_is_classified_again_at_once(guard: Any, LA: Any, path: Path) -> None:
+    """``close_fd`` ends the guard's trust in the number: an O_DIRECT file that takes it next
+    is not written on the loop's thread, however recently the number was found writable."""
+    guard._set_write_guard_threshold(ROOMY)
+    guard._set_write_guard_trust_ns(LONG_TRUST_NS)
+    direct_path = path.with_name("direct.bin")
+    direct_path.write_bytes(b"\0" * 8192)
+    async with LA.AsyncioContext() as ctx:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        await _learned(ctx, fd)
+        inline0, _ = _counts(guard)
+        assert await ctx.write(b"L" * 4096, fd, 0) == 4096
+        if _counts(guard)[0] == inline0:
+            os.close(fd)
+            pytest.skip("this file system takes RWF_NOWAIT writes, or is not local: nothing runs inline")
+        await ctx.close_fd(fd)
+        try:
+            other = os.open(direct_path, os.O_RDWR | os.O_DIRECT | os.O_CLOEXEC)
+        except OSError as exc:
+            pytest.skip(f"O_DIRECT refused here: {exc}")
+        try:
+            if other != fd:
+                os.dup2(other, fd)  # the number the closed file had
+            payload = memoryview(__import__("mmap").mmap(-1, 4096))  # page-aligned
+            payload[:] = b"D" * 4096
+            inline1, _ = _counts(guard)
+            assert await ctx.write(payload, fd, 4096) == 4096
+            assert _counts(guard)[0] == inline1  # not written on the loop's thread
+        finally:
+            os.close(other)
+            if other != fd:
+                os.close(fd)
+    assert direct_path.read_bytes()[4096:] == b"D" * 4096
+
+
+async def test_a_number_reused_by_a_pipe_while_trusted_still_gets_its_write(guard: Any, LA: Any, path: Path) -> None:
+    """A number the guard trusts, closed with os.close and reused by a pipe: the inline
+    pwrite(2) is refused with ESPIPE before it writes, and the write goes to the pipe
+    as it would have without the trust (no ESPIPE for the caller, the bytes in order)."""
+    guard._set_write_guard_threshold(ROOMY)
+    guard._set_write_guard_trust_ns(LONG_TRUST_NS)
+    async with _roomy_context(guard, LA, path) as (ctx, fd):
+        inline0, _ = _counts(guard)
+        assert await ctx.write(b"L" * 4096, fd, 0) == 4096
+        if _counts(guard)[0] == inline0:
+            pytest.skip("this file system takes RWF_NOWAIT writes, or is not local: nothing runs inline")
+        saved = os.dup(fd)
+        r, w = os.pipe()
+        try:
+            os.dup2(w, fd)  # the trusted number now names the pipe's write end
+            assert await ctx.write(b"pipe bytes", fd, 4096) == len(b"pipe bytes")
+            assert os.read(r, 64) == b"pipe bytes"
+            inline1, _ = _counts(guard)
+            assert await ctx.write(b"more", fd, 0) == 4
+            assert os.read(r, 64) == b"more"
+            assert _counts(guard)[0] == inline1  # checked again: a pipe is never written inline
+        finally:
+            os.dup2(saved, fd)  # the file again, for the context manager's close
+            for d in (saved, r, w):
+                os.close(d)
+    assert path.read_bytes()[:4096] == b"L" * 4096

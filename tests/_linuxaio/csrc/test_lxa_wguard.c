@@ -14,6 +14,10 @@
         }                                                                            \
     } while (0)
 
+/* A clock one trust period later at each call: no verdict is trusted from one call to the next. */
+static int64_t fake_clock_ns;
+#define LATER() (fake_clock_ns += LXA_WGUARD_TRUST_NS)
+
 int main(void)
 {
     lxa_wguard g;
@@ -120,45 +124,66 @@ int main(void)
         close(full);
     }
     /* Which descriptors may be written inline: a buffered regular file on a
-     * local file system, not a device, a pipe or an O_DIRECT descriptor. */
-    int fd_ok = lxa_wguard_fd_inline(&g, fd);
+     * local file system, not a device, a pipe or an O_DIRECT descriptor. Each
+     * call comes a trust period after the last (LATER), so each checks. */
+    int fd_ok = lxa_wguard_fd_inline(&g, fd, LATER());
     CHECK(fd_ok == 1 || fd_ok == 0); /* 0 where /tmp is on a network or FUSE file system */
-    CHECK(lxa_wguard_fd_inline(&g, fd) == fd_ok); /* the second answer comes from the table */
+    CHECK(lxa_wguard_fd_inline(&g, fd, LATER()) == fd_ok); /* the second answer comes from the table */
     CHECK(g.nfiles > fd && g.files[fd].verdict == (fd_ok ? 1 : 2));
+    if (fd_ok == 1) {
+        /* Within its trust a descriptor found writable is not checked again (a
+         * number reused meanwhile answers as before); lxa_wguard_forget, the
+         * close_fd operation's, ends the trust at once. */
+        int64_t t = LATER();
+        CHECK(lxa_wguard_fd_inline(&g, fd, t) == 1);
+        int saved = dup(fd);
+        int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        CHECK(saved >= 0 && devnull >= 0 && dup2(devnull, fd) == fd);
+        CHECK(lxa_wguard_fd_inline(&g, fd, t + LXA_WGUARD_TRUST_NS - 1) == 1); /* trusted: no check */
+        lxa_wguard_forget(&g, fd);
+        CHECK(lxa_wguard_fd_inline(&g, fd, t + 1) == 0); /* checked: /dev/null */
+        CHECK(dup2(saved, fd) == fd);
+        close(saved);
+        close(devnull);
+        lxa_wguard_set_test_trust_ns(&g, 0); /* no trust: every call checks */
+        CHECK(lxa_wguard_fd_inline(&g, fd, t) == 1 && g.files[fd].trusted_until_ns == 0);
+        lxa_wguard_set_test_trust_ns(&g, -1);
+        CHECK(g.trust_ns == LXA_WGUARD_TRUST_NS);
+    }
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    CHECK(null >= 0 && lxa_wguard_fd_inline(&g, null) == 0);
+    CHECK(null >= 0 && lxa_wguard_fd_inline(&g, null, LATER()) == 0);
     int pipefd[2];
     CHECK(pipe(pipefd) == 0);
-    CHECK(lxa_wguard_fd_inline(&g, pipefd[1]) == 0);
+    CHECK(lxa_wguard_fd_inline(&g, pipefd[1], LATER()) == 0);
     close(pipefd[0]);
     close(pipefd[1]);
     /* The table is keyed by descriptor number, which close(2) frees for the
      * next file: a number that now names another file is classified anew.
      * A procfs file is a regular file on a file system that is not local. */
     int proc = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
-    CHECK(proc >= 0 && lxa_wguard_fd_inline(&g, proc) == 0);
+    CHECK(proc >= 0 && lxa_wguard_fd_inline(&g, proc, LATER()) == 0);
     CHECK(g.files[proc].verdict == 2);
     if (fd_ok == 1) {
         CHECK(dup2(fd, proc) == proc); /* the local file takes the procfs file's number */
-        CHECK(lxa_wguard_fd_inline(&g, proc) == 1);
+        CHECK(lxa_wguard_fd_inline(&g, proc, LATER()) == 1);
         int proc2 = open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
         CHECK(proc2 >= 0 && dup2(proc2, proc) == proc); /* and back */
-        CHECK(lxa_wguard_fd_inline(&g, proc) == 0);
+        CHECK(lxa_wguard_fd_inline(&g, proc, LATER()) == 0);
         close(proc2);
         /* /dev/null takes a local file's number: not a regular file. */
         CHECK(dup2(null, proc) == proc && dup2(fd, null) == null);
-        CHECK(lxa_wguard_fd_inline(&g, null) == 1);
+        CHECK(lxa_wguard_fd_inline(&g, null, LATER()) == 1);
         CHECK(dup2(proc, null) == null);
-        CHECK(lxa_wguard_fd_inline(&g, null) == 0);
+        CHECK(lxa_wguard_fd_inline(&g, null, LATER()) == 0);
     }
     close(proc);
     close(null);
     /* O_DIRECT can be set on a classified descriptor at any time. */
     CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0 || errno == EINVAL);
     if (fcntl(fd, F_GETFL) & O_DIRECT)
-        CHECK(lxa_wguard_fd_inline(&g, fd) == 0);
-    CHECK(lxa_wguard_fd_inline(&g, -1) == -EBADF);
-    CHECK(lxa_wguard_fd_inline(&g, LXA_WGUARD_FD_MAX + 5) == -EBADF);
+        CHECK(lxa_wguard_fd_inline(&g, fd, LATER()) == 0);
+    CHECK(lxa_wguard_fd_inline(&g, -1, LATER()) == -EBADF);
+    CHECK(lxa_wguard_fd_inline(&g, LXA_WGUARD_FD_MAX + 5, LATER()) == -EBADF);
     free(g.files);
     close(fd);
     if (g.vmstat_fd >= 0)
