@@ -41,6 +41,14 @@ def prepare_cache(cells: list[Cell], paths: dict[str, str]) -> None:
             data.evict(path)
         elif cell.kind == "randread":
             data.warm(path, data.CACHED_REGION)
+        elif cell.kind == "write" and not cell.sustained:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                laid_out = data.cached(fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+            if not laid_out:  # evicted since the run began (see data.lay_out_pages)
+                data.lay_out_pages(path)
         elif cell.kind in ("seqread", "write", "lines", "copy"):
             data.warm(path)
 

@@ -12,6 +12,18 @@ The sustained write dirties more than the kernel's background dirty threshold
 (10% of available memory: about 2.3 GiB on a 24 GiB machine), so writers meet
 writeback and, past the "freerun" point, throttling.
 
+W4's 4 KiB and 64 KiB writes go to `scratch`, whose page cache is laid out
+in 4 KiB pages (``lay_out_pages``) when a run starts and whenever a cell
+finds it evicted. What a write costs the kernel depends on the size of the
+page-cache folio it lands in: on Linux 6.18's ext4 a file written by large
+writes, or read back with readahead, is cached in large folios, and a 4 KiB
+``pwrite`` into one walks the whole folio's buffer heads. A synchronous loop
+of random 4 KiB ``pwrite``s on this project's VM did 153k/s on such a file,
+210k/s after it was evicted and read back in 1 MiB reads, and 404k/s after
+it was read back page by page. Left to chance (how the file last entered the
+cache), that moved every W4 figure by 2-3x between runs; in large folios the
+kernel's share compresses every ratio towards 1.
+
 W6's copy writes a 512 MiB destination beside them and deletes it at once,
 so the peak is about 1.5 GiB at scale 1; W6's line writes write an 8 MB file
 (100,000 lines from ``text_lines``) there and delete it too.
@@ -117,6 +129,8 @@ def ensure(directory: Path, files: dict[str, DataFile], keys: set[str], say: Cal
             say(f"creating {path} ({spec.size / MIB:.0f} MiB)")
             chunk = _line_chunk(spec.size) if key == "lines" else _binary_chunks(spec.size)
             _create(path, spec.size, chunk)
+        if key == "scratch":
+            lay_out_pages(str(path))
         paths[key] = str(path)
     return paths
 
@@ -209,6 +223,24 @@ def cached(fd: int, end: int, samples: int = 256) -> bool:
         except (BlockingIOError, OSError):
             return False
     return True
+
+
+def lay_out_pages(path: str) -> None:
+    """Evict ``path`` and read it back one 4 KiB page at a time, without readahead.
+
+    ``POSIX_FADV_RANDOM`` turns readahead off for the descriptor, so each read
+    brings in one single-page folio; see the module docstring for why W4's
+    file is laid out so.
+    """
+    evict(path)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        page = bytearray(4096)
+        for offset in range(0, os.fstat(fd).st_size, len(page)):
+            os.preadv(fd, [page], offset)
+    finally:
+        os.close(fd)
 
 
 def warm(path: str, length: int | None = None) -> None:
