@@ -46,10 +46,12 @@ import random
 import statistics
 import tempfile
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 ENGINES = {"linux": "linux_aio_asyncio", "uring": "linux_uring_asyncio", "thread": "thread_aio_asyncio"}
 LINE = "x" * 79 + "\n"
+T = TypeVar("T")
 
 
 def _context(backend: str) -> Any:
@@ -79,25 +81,31 @@ async def _turns(backend: str, rounds: int, seconds: float) -> None:
 
 
 async def _read_rate(ctx: Any, fd: int, offsets: list[int], seconds: float) -> float:
+    return await _op_rate(lambda offset: ctx.read(4096, fd, offset), offsets, seconds, 64)
+
+
+async def _op_rate(op: Callable[[int], Awaitable[Any]], offsets: list[int], seconds: float, tasks: int) -> float:
+    """Operations per second of ``tasks`` coroutines, each awaiting ``op(offset)`` over ``offsets`` in a loop."""
     count = 0
     stop = False
 
-    async def reader(k: int) -> None:
+    async def worker(k: int) -> None:
         nonlocal count
         i = k * 997
         while not stop:
-            await ctx.read(4096, fd, offsets[i & 0xFFFF])
+            await op(offsets[i % len(offsets)])
             i += 1
             count += 1
 
-    tasks = [asyncio.ensure_future(reader(k)) for k in range(64)]
-    await asyncio.sleep(0.05)
-    count, started = 0, time.perf_counter()
-    await asyncio.sleep(seconds)
-    rate = count / (time.perf_counter() - started)
-    stop = True
-    await asyncio.gather(*tasks)
-    return rate
+    workers = [asyncio.ensure_future(worker(k)) for k in range(tasks)]
+    try:
+        await asyncio.sleep(0.05)  # warm-up
+        count, started = 0, time.perf_counter()
+        await asyncio.sleep(seconds)
+        return count / (time.perf_counter() - started)
+    finally:
+        stop = True
+        await asyncio.gather(*workers)
 
 
 async def _write_lines(rounds: int, lines: int) -> None:
@@ -204,7 +212,6 @@ async def _cold_reads(rounds: int, seconds: float, size_mib: int, pool_size: int
         variants.remove("caio uring")
     if pool_size is not None:
         variants[2:2] = [f"uring pool={pool_size}", f"linux pool={pool_size}"]
-    results: dict[str, list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory(dir="/var/tmp" if os.path.isdir("/var/tmp") else None) as tmp:
         path = os.path.join(tmp, "cold.bin")
         size = size_mib << 20
@@ -217,9 +224,7 @@ async def _cold_reads(rounds: int, seconds: float, size_mib: int, pool_size: int
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         offsets = [random.randrange(size // 4096) * 4096 for _ in range(1 << 18)]
         try:
-            for _ in range(rounds):
-                for variant in variants:
-                    results.setdefault(variant, []).append(await _cold_run(variant, fd, offsets, seconds))
+            results = await _alternate(rounds, variants, lambda variant: _cold_run(variant, fd, offsets, seconds))
         finally:
             os.close(fd)
     for variant in variants:
@@ -228,11 +233,19 @@ async def _cold_reads(rounds: int, seconds: float, size_mib: int, pool_size: int
         print(f"{variant}: median {rate:,.0f} reads/s, loop lag p50 {p50:.2f} ms, p99 {p99:.2f} ms")
 
 
+async def _alternate(rounds: int, variants: list[str], run: Callable[[str], Awaitable[T]]) -> dict[str, list[T]]:
+    """``run(variant)`` for every variant in turn, ``rounds`` times: each variant's results."""
+    results: dict[str, list[T]] = {variant: [] for variant in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            results[variant].append(await run(variant))
+    return results
+
+
 async def _write_trust(rounds: int, seconds: float, tasks: int) -> None:
     variants = [f"{backend} {trust}" for backend in ENGINES for trust in ("trust", "check")]
     if importlib.util.find_spec("caio") is not None:
         variants.append("caio linux-deferred")
-    rates: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(dir="/var/tmp" if os.path.isdir("/var/tmp") else None) as tmp:
         path = os.path.join(tmp, "written.bin")
         size = 64 << 20
@@ -244,9 +257,7 @@ async def _write_trust(rounds: int, seconds: float, tasks: int) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         offsets = [random.randrange(size // 4096) * 4096 for _ in range(1 << 16)]
         try:
-            for _ in range(rounds):
-                for variant in variants:
-                    rates.setdefault(variant, []).append(await _write_run(variant, fd, offsets, seconds, tasks))
+            rates = await _alternate(rounds, variants, lambda variant: _write_run(variant, fd, offsets, seconds, tasks))
         finally:
             os.close(fd)
             for backend in ENGINES:
@@ -268,33 +279,13 @@ async def _write_run(variant: str, fd: int, offsets: list[int], seconds: float, 
         module._set_write_guard_trust_ns(None if trust == "trust" else 0)
         ctx = _context(backend)
     data = os.urandom(4096)
-    count = 0
-    stop = False
-
-    async def writer(k: int) -> None:
-        nonlocal count
-        i = k * 997
-        while not stop:
-            await ctx.write(data, fd, offsets[i % len(offsets)])
-            i += 1
-            count += 1
-
-    workers = [asyncio.ensure_future(writer(k)) for k in range(tasks)]
     try:
-        await asyncio.sleep(min(0.1, seconds / 4))  # warm-up
-        count = 0
-        started = time.perf_counter()
-        await asyncio.sleep(seconds)
-        rate = count / (time.perf_counter() - started)
-        stop = True
-        await asyncio.gather(*workers)
+        return await _op_rate(lambda offset: ctx.write(data, fd, offset), offsets, seconds, tasks)
     finally:
-        stop = True
         if hasattr(ctx, "aclose"):
             await ctx.aclose()
         else:
             ctx.close()
-    return rate
 
 
 def main() -> None:
