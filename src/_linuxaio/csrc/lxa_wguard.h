@@ -240,8 +240,9 @@ static inline int lxa_wguard_local_fs(unsigned long f_type)
  * 6.18: statx 11%, fcntl 6%), so they are made once per 250 us of writes to a
  * descriptor, not per write. What the trust risks: a number closed and reused
  * within it by a file that must not be written inline. A pipe, socket or other
- * stream refuses pwrite(2) with ESPIPE (the caller then takes the pool, see
- * lxa_pwrite_all); an O_DIRECT or network file's write runs inline until the
+ * stream refuses pwrite(2) with ESPIPE before writing anything (the caller
+ * then forgets the number and sends the write the normal way: _guarded_write
+ * in _wguard.pxi); an O_DIRECT or network file's writes run inline until the
  * trust ends, a stall bounded by that and by the slow-write trip.
  *
  * A check costs two light system calls: fcntl(F_GETFL) (O_DIRECT may be set at any time) and
