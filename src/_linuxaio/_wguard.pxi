@@ -12,6 +12,7 @@ from lxa_wguard cimport (
     lxa_wguard_done,
     lxa_wguard_fd_inline,
     lxa_wguard_forget,
+    lxa_wguard_not_written,
     lxa_wguard_init,
     lxa_wguard_now_ns,
     lxa_wguard_set_test_slow_ns,
@@ -49,6 +50,7 @@ cdef int64_t _guarded_write(Operation op, int64_t started) except? -1:
     result = lxa_pwrite_all(op._fd, op._base + op._done, <size_t>(op._nbytes - op._done), op._offset + op._done)
     if result == -ESPIPE:
         lxa_wguard_forget(&_wguard, op._fd)
+        lxa_wguard_not_written(&_wguard, <uint64_t>(op._nbytes - op._done))
         return NOT_WRITTEN
     lxa_wguard_done(&_wguard, started, lxa_wguard_now_ns())
     return result

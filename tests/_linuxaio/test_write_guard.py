@@ -318,9 +318,11 @@ async def test_a_number_reused_by_a_pipe_while_trusted_still_gets_its_write(guar
         r, w = os.pipe()
         try:
             os.dup2(w, fd)  # the trusted number now names the pipe's write end
+            inline1, pool1 = _counts(guard)
             assert await ctx.write(b"pipe bytes", fd, 4096) == len(b"pipe bytes")
             assert os.read(r, 64) == b"pipe bytes"
-            inline1, _ = _counts(guard)
+            # Refused inline before writing: counted as a pool write, not an inline one.
+            assert _counts(guard) == (inline1, pool1 + 1)
             assert await ctx.write(b"more", fd, 0) == 4
             assert os.read(r, 64) == b"more"
             assert _counts(guard)[0] == inline1  # checked again: a pipe is never written inline

@@ -154,6 +154,13 @@ static inline int lxa_wguard_sample(lxa_wguard *g, int64_t now)
     return 0;
 }
 
+/* The pages an inline write of nbytes is charged: those it may dirty, plus one
+ * for a write that straddles a page boundary. */
+static inline int64_t lxa_wguard_pages(uint64_t nbytes)
+{
+    return (int64_t)((nbytes + LXA_WGUARD_PAGE - 1) / LXA_WGUARD_PAGE) + 1;
+}
+
 /* 1: write nbytes inline now (its pages are charged); 0: use the pool. */
 static inline int lxa_wguard_allow(lxa_wguard *g, uint64_t nbytes, int64_t now)
 {
@@ -161,7 +168,7 @@ static inline int lxa_wguard_allow(lxa_wguard *g, uint64_t nbytes, int64_t now)
         goto pool;
     if (now >= g->next_sample_ns && lxa_wguard_sample(g, now) < 0)
         goto pool;
-    int64_t pages = (int64_t)((nbytes + LXA_WGUARD_PAGE - 1) / LXA_WGUARD_PAGE) + 1;
+    int64_t pages = lxa_wguard_pages(nbytes);
     if (g->headroom_pages < pages)
         goto pool;
     g->headroom_pages -= pages;
@@ -170,6 +177,16 @@ static inline int lxa_wguard_allow(lxa_wguard *g, uint64_t nbytes, int64_t now)
 pool:
     g->pool_writes++;
     return 0;
+}
+
+/* A write lxa_wguard_allow let through was refused before anything was written
+ * (ESPIPE: the descriptor is a stream now) and goes to the pool: its charge is
+ * returned and it counts as a pool write. */
+static inline void lxa_wguard_not_written(lxa_wguard *g, uint64_t nbytes)
+{
+    g->headroom_pages += lxa_wguard_pages(nbytes);
+    g->inline_writes--;
+    g->pool_writes++;
 }
 
 /* After an inline write that started at `started`: trip the guard if it was slow. */

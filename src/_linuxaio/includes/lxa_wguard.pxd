@@ -23,4 +23,5 @@ cdef extern from "lxa_wguard.h" nogil:
     void lxa_wguard_set_test_trust_ns(lxa_wguard *g, int64_t ns)
     int lxa_wguard_fd_inline(lxa_wguard *g, int fd, int64_t now)
     void lxa_wguard_forget(lxa_wguard *g, int fd)
+    void lxa_wguard_not_written(lxa_wguard *g, uint64_t nbytes)
     int64_t lxa_pwrite_all(int fd, const void *buf, size_t len, int64_t offset)

@@ -58,6 +58,13 @@ int main(void)
     CHECK(lxa_wguard_allow(&g, 4096, now) == 0);
     /* No new sample before LXA_WGUARD_SAMPLE_NS: still charged. */
     CHECK(lxa_wguard_allow(&g, 4096, now + 1000) == 0);
+    /* A write let through but refused before writing (ESPIPE) gives its pages
+     * back and counts as a pool write: room for one more inline write. */
+    uint64_t inline_before = g.inline_writes, pool_before = g.pool_writes;
+    lxa_wguard_not_written(&g, 4096);
+    CHECK(g.headroom_pages == 2 && g.inline_writes == inline_before - 1 && g.pool_writes == pool_before + 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now + 1000) == 1);
+    CHECK(lxa_wguard_allow(&g, 4096, now + 1000) == 0);
 
     /* The real threshold again (nr_dirty_background_threshold): a write goes
      * inline if that sample leaves it room. (Whether it does depends on the
